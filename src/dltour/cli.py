@@ -1,0 +1,320 @@
+"""The ``dltour`` command line (typer + rich).
+
+Every user error (unknown study, bad ``--set``, unavailable device, unwritable ``--out``, missing
+data) is a ``DltourError``: one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dltour import DltourError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
+                  help="Reproduce, extend and check nine classic deep-learning studies.\n\n"
+                       "Example: `dltour reproduce` (all studies on the embedded demo data, then the report).")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: canonical sources, cache and checksums.\n\n"
+                                                  "Example: `dltour data list`")
+app.add_typer(data_app, name="data")
+out = Console()
+err = Console(stderr=True)
+
+PROFILE_HELP = "smoke (seconds), demo (embedded data, CPU minutes; the default) or full (reference budgets, GPU)"
+SET_HELP = "Override a config key, e.g. --set epochs=5 --set data.path=/data/file.csv (repeatable)"
+
+
+def _resolve(name: str, profile: str, sets: list[str] | None):
+    from dltour.config import parse_set, resolve_config
+    from dltour.registry import get_study
+
+    study = get_study(name)
+    cfg = resolve_config(study, profile, parse_set(sets))
+    return study, cfg
+
+
+@app.command("list")
+def list_cmd():
+    """The registered studies, their task ids and variant x seed grid per profile.
+
+    Example: `dltour list`
+    """
+    from dltour.config import PROFILES, resolve_config
+    from dltour.registry import all_studies
+
+    t = Table("study", "task", "compares", *[f"{p} (variants x seeds)" for p in PROFILES])
+    for s in all_studies():
+        grids = []
+        for p in PROFILES:
+            cfg = resolve_config(s, p)
+            grids.append(f"{len(s.variants(cfg))} x {len(s.seed_list(cfg))}")
+        t.add_row(s.name, s.task, s.title, *grids)
+    out.print(t)
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="Study name or task id"),
+         profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
+         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP)):
+    """The resolved config (YAML) and the variant grid.
+
+    Example: `dltour show airline-lstm --profile full --set epochs=50`
+    """
+    import yaml
+
+    study, cfg = _resolve(name, profile, set_)
+    print(f"# {study.name} ({study.task}), profile {profile}")
+    print(yaml.safe_dump(cfg.model_dump(), sort_keys=False).rstrip())
+    print(f"variants: {study.variants(cfg)}")
+    print(f"seeds: {study.seed_list(cfg)}")
+
+
+@app.command()
+def describe(name: str = typer.Argument(..., help="Study name or task id"),
+             profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
+             set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+             as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
+    """Per variant: the model's layers, total and trainable parameter counts.
+
+    Example: `dltour describe mnist-autoencoder --json`
+    """
+    study, cfg = _resolve(name, profile, set_)
+    rows = []
+    for v in study.variants(cfg):
+        model = study.build_model(cfg, v)
+        if model is None:
+            rows.append({"variant": v, "total_params": 0, "trainable_params": 0, "layers": "no neural model"})
+            continue
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        rows.append({"variant": v, "total_params": total, "trainable_params": trainable, "layers": repr(model)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        out.rule(f"{study.name} / {r['variant']}")
+        print(r["layers"])
+        out.print(f"total parameters: {r['total_params']:,}   trainable: {r['trainable_params']:,}")
+
+
+def _check_device(device: str) -> None:
+    from dltour.device import resolve_device
+
+    resolve_device(device)
+
+
+@app.command()
+def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airline-lstm or T2.1)"),
+        profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
+        seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per variant (overrides the profile)"),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+        out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
+        executor: str = typer.Option("local", "--executor", help="local (in process) or process (a pool)"),
+        workers: int = typer.Option(2, "--workers", help="Processes for --executor process"),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")):
+    """Run every variant x seed of one study (finished runs are reused), then summarize.
+
+    Example: `dltour run airline-lstm --profile smoke --out /tmp/dl`
+    """
+    from dltour.runs import run_study
+
+    sets = list(set_ or []) + ([f"seeds={seeds}"] if seeds is not None else [])
+    study, cfg = _resolve(name, profile, sets)
+    _check_device(device)
+    t0 = time.perf_counter()
+    doc = run_study(study, cfg, profile, out_dir, executor, workers, device)
+    _print_summary(doc)
+    err.print(f"[dim]{study.name}: {time.perf_counter() - t0:.1f} s; summary in {out_dir / study.name / 'summary.json'}[/dim]")
+
+
+def _print_summary(doc: dict) -> None:
+    t = Table(title=f"{doc['study']} ({doc['task']}), profile {doc['profile']}")
+    metrics = doc["metrics"]
+    keys = [k for k in doc.get("headline_metrics", []) if any(k in m for m in metrics.values())]
+    keys = keys or sorted({k for m in metrics.values() for k in m})[:4]
+    t.add_column("variant")
+    for k in keys:
+        t.add_column(k, justify="right")
+    for v, m in metrics.items():
+        t.add_row(v, *[_fmt_stat(m.get(k)) for k in keys])
+    out.print(t)
+    for f in doc["findings"]:
+        mark = {True: "[green]holds[/green]", False: "[red]does not hold[/red]", None: "[yellow]not checked[/yellow]"}
+        out.print(f"  {mark[f['holds']]}: {f['claim']} [dim]({f['evidence']})[/dim]")
+
+
+def _fmt_stat(s: dict | None) -> str:
+    if not s or s.get("mean") is None:
+        return ""
+    m = s["mean"]
+    txt = f"{m:.4g}"
+    if s.get("ci95") is not None:
+        txt += f" ± {s['ci95']:.2g}"
+    return txt
+
+
+@app.command()
+def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
+              only: Optional[str] = typer.Option(None, "--only", help="Comma-separated studies or task ids"),
+              out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
+              device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
+              executor: str = typer.Option("local", "--executor", help="local or process"),
+              workers: int = typer.Option(2, "--workers", help="Processes for --executor process")):
+    """Run every registered study (or --only some), then write the report.
+
+    Example: `dltour reproduce --only airline-lstm,T3.1 --out /tmp/dl`
+    """
+    from dltour.config import resolve_config
+    from dltour.registry import all_studies, get_study
+    from dltour.report import build_report
+    from dltour.runs import check_out_dir, run_study
+
+    studies = [get_study(n.strip()) for n in only.split(",") if n.strip()] if only else all_studies()
+    cfgs = [(s, resolve_config(s, profile)) for s in studies]  # validate all before running any
+    _check_device(device)
+    check_out_dir(out_dir)
+    t0 = time.perf_counter()
+    failed = []
+    for study, cfg in cfgs:
+        err.print(f"[bold]== {study.task} {study.name}[/bold]")
+        try:
+            doc = run_study(study, cfg, profile, out_dir, executor, workers, device)
+            _print_summary(doc)
+        except DltourError as e:  # e.g. data missing offline: report it, go on with the others
+            err.print(f"[red]{study.name} skipped:[/red] {e}")
+            failed.append((study.name, str(e)))
+    paths = build_report(out_dir, skipped=failed, wall_seconds=time.perf_counter() - t0)
+    err.print(f"report: {paths[0]} and {paths[1]} ({time.perf_counter() - t0:.0f} s)")
+
+
+@app.command()
+def report(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder with saved runs")):
+    """Rebuild the report from saved summaries only, no training.
+
+    Example: `dltour report --out dltour-out`
+    """
+    from dltour.report import build_report
+
+    if not out_dir.exists():
+        raise DltourError(f"{out_dir} does not exist; run `dltour reproduce --out {out_dir}` first")
+    paths = build_report(out_dir)
+    err.print(f"report: {paths[0]} and {paths[1]}")
+
+
+@app.command()
+def bench(name: str = typer.Argument(..., help="Study name or task id"),
+          profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
+          set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+          device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
+          as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
+    """Training samples/s end to end (real data pipeline) vs compute-only (synthetic batch on the
+    device), their ratio, the device and dtype.
+
+    Example: `dltour bench airline-lstm --device cpu`
+    """
+    from dltour.device import resolve_device
+    from dltour.runs import RunContext
+    from dltour.seeding import seed_everything
+
+    study, cfg = _resolve(name, profile, set_)
+    dev = resolve_device(device)
+    seed_everything(0)
+    ctx = RunContext(study.name, "bench", 0, Path("."), dev, profile, progress=False)
+    res = study.bench(cfg, ctx)
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    t = Table("key", "value", title=f"bench {study.name} ({profile})")
+    for k, v in res.items():
+        t.add_row(k, f"{v:,.3f}" if isinstance(v, float) else str(v))
+    out.print(t)
+
+
+@data_app.command("list")
+def data_list():
+    """Each dataset's canonical URL, size, licence, cache location and state.
+
+    Example: `dltour data list`
+    """
+    from dltour.data import MANIFEST, cache_dir, verify
+    from dltour.registry import all_studies
+
+    all_studies()  # importing the studies registers their datasets
+    t = Table("name", "size", "licence", "source", "state", title=f"cache: {cache_dir()}")
+    for spec in sorted(MANIFEST.values(), key=lambda s: s.name):
+        ok, msg = verify(spec)
+        size = f"{spec.size / 1e6:.1f} MB" if spec.size else "?"
+        t.add_row(spec.name, size, spec.licence, spec.url, ("[green]" if ok else "[yellow]") + msg)
+    out.print(t)
+
+
+@data_app.command("fetch")
+def data_fetch(name: str = typer.Argument(..., help="Dataset name (see `dltour data list`)"),
+               from_file: Optional[Path] = typer.Option(None, "--from", help="Copy this local file into the cache "
+                                                        "(checksum verified) instead of downloading")):
+    """Download (or copy with --from) one dataset into the cache and verify it.
+
+    Example: `dltour data fetch mnist-train-images`
+    """
+    from dltour.data import MANIFEST, fetch
+    from dltour.data.source import DataUnavailable, copy_into_cache
+    from dltour.registry import all_studies
+
+    all_studies()
+    if name not in MANIFEST:
+        raise DataUnavailable(f"unknown dataset {name!r}; known: {', '.join(sorted(MANIFEST))}")
+    path = copy_into_cache(from_file, MANIFEST[name]) if from_file else fetch(MANIFEST[name])
+    out.print(f"{name}: {path}")
+
+
+@data_app.command("verify")
+def data_verify():
+    """Check every cached dataset against its checksum (exit 1 if any cached file is corrupt).
+
+    Example: `dltour data verify`
+    """
+    from dltour.data import MANIFEST, cache_dir, verify
+    from dltour.registry import all_studies
+
+    all_studies()
+    bad = 0
+    for spec in sorted(MANIFEST.values(), key=lambda s: s.name):
+        ok, msg = verify(spec)
+        bad += (not ok and msg != "not cached")
+        out.print(f"{spec.name:28s} {msg}")
+    out.print(f"cache: {cache_dir()}")
+    raise typer.Exit(1 if bad else 0)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except DltourError as e:
+        print(f"dltour: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("dltour: interrupted; finished runs are kept and the rest resume from their last checkpoint "
+              "when you repeat the command", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(2)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

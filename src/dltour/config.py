@@ -1,0 +1,108 @@
+"""Study configs, profiles and ``--set key=value`` overrides.
+
+A study's ``Config`` is a pydantic model (nested models for sections such as ``data``). A
+profile is a flat dict of dotted overrides (``{"epochs": 2, "data.subset": 100}``) applied on
+top of the defaults; ``--set`` overrides are applied last. Values given on the command line are
+parsed as YAML scalars/lists (``12``, ``0.5``, ``[1, 2, 3]``, ``true``) and then validated by
+pydantic, so a wrong type is reported with the key's name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from dltour import DltourError
+
+PROFILES = ("smoke", "demo", "full")
+
+
+class StudyConfig(BaseModel):
+    """Fields every study has. Subclasses add their own, each with a docstring-like description."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    seeds: int = 3
+    """How many seeds each variant runs with (seeds 0..seeds-1)."""
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = None
+    """Explicit local path to the dataset file or folder (skips cache and download)."""
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        out[key] = v
+    return out
+
+
+def valid_keys(cfg: BaseModel) -> list[str]:
+    return sorted(_flatten(cfg.model_dump()).keys())
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``["a.b=1", "c=[1,2]"]`` -> ``{"a.b": 1, "c": [1, 2]}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise DltourError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def apply_overrides(cfg: BaseModel, overrides: dict[str, Any], origin: str = "--set") -> BaseModel:
+    """Return a copy of ``cfg`` with dotted ``overrides`` applied and validated."""
+    data = cfg.model_dump()
+    keys = valid_keys(cfg)
+    for key, value in overrides.items():
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; valid keys: {', '.join(keys)}"
+            raise DltourError(f"unknown config key {key!r} in {origin}{hint}")
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node[p]
+        node[parts[-1]] = value
+    try:
+        return type(cfg).model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        bad = err.get("input")
+        raise DltourError(f"invalid value {bad!r} for {loc} in {origin}: {err['msg']}") from None
+
+
+def resolve_config(study, profile: str, overrides: dict[str, Any] | None = None) -> BaseModel:
+    """Defaults -> profile overrides -> user overrides."""
+    if profile not in PROFILES:
+        close = difflib.get_close_matches(profile, PROFILES, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise DltourError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}{hint}")
+    cfg = study.Config()
+    cfg = apply_overrides(cfg, study.profiles.get(profile, {}), origin=f"profile {profile}")
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    return cfg
+
+
+def config_hash(payload: dict[str, Any], n: int = 12) -> str:
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:n]

@@ -1,0 +1,46 @@
+"""How runs are carried out. Runs are independent, so executors are interchangeable.
+
+- ``local``: one after the other, in this process (the default; progress bars shown).
+- ``process``: a pool of ``workers`` processes on this machine (spawned, so CUDA is safe), each
+  limited to ``cores // workers`` threads.
+
+A Ray executor only has to implement ``map_runs`` with the same signature.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing as mp
+
+from dltour import DltourError
+from dltour.runs import RunOutcome, execute_run
+
+EXECUTORS = ("local", "process")
+
+
+class LocalExecutor:
+    def map_runs(self, study, cfg_dict, tasks, out, profile, device, progress) -> list[RunOutcome]:
+        return [execute_run(study, cfg_dict, v, s, out, profile, device, progress) for v, s in tasks]
+
+
+class ProcessExecutor:
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+
+    def map_runs(self, study, cfg_dict, tasks, out, profile, device, progress) -> list[RunOutcome]:
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+            futs = [pool.submit(execute_run, study, cfg_dict, v, s, out, profile, device, False, threads)
+                    for v, s in tasks]
+            return [f.result() for f in futs]
+
+
+def get_executor(name: str, workers: int = 1):
+    if name == "local":
+        return LocalExecutor()
+    if name == "process":
+        if workers < 1:
+            raise DltourError(f"--workers must be >= 1, got {workers}")
+        return ProcessExecutor(workers)
+    raise DltourError(f"unknown executor {name!r}: choose one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,116 @@
+"""The SQLite ledger beside the runs: one row per run (status, timings, device, metrics).
+
+It makes a sweep resumable and queryable. Several ``dltour`` processes may write to the same
+ledger: the database is in WAL mode, every write is one short ``BEGIN IMMEDIATE`` transaction,
+and writers wait up to 60 s for the lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id     TEXT PRIMARY KEY,
+    study      TEXT NOT NULL,
+    variant    TEXT NOT NULL,
+    seed       INTEGER NOT NULL,
+    profile    TEXT,
+    status     TEXT NOT NULL,      -- running | finished | failed | interrupted
+    started    REAL,
+    ended      REAL,
+    seconds    REAL,
+    device     TEXT,
+    dtype      TEXT,
+    versions   TEXT,              -- JSON
+    config     TEXT,              -- JSON
+    metrics    TEXT,              -- JSON
+    error      TEXT,
+    attempts   INTEGER DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_study ON runs(study, status);
+"""
+
+
+class Ledger:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _write(self):
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def start(self, run_id: str, study: str, variant: str, seed: int, profile: str,
+              device: str, dtype: str, versions: dict, config: dict) -> None:
+        with self._write() as con:
+            con.execute(
+                """INSERT INTO runs(run_id, study, variant, seed, profile, status, started, device, dtype,
+                                    versions, config, attempts)
+                   VALUES(?,?,?,?,?, 'running', ?,?,?,?,?, 1)
+                   ON CONFLICT(run_id) DO UPDATE SET status='running', started=excluded.started,
+                       device=excluded.device, dtype=excluded.dtype, versions=excluded.versions,
+                       profile=excluded.profile, error=NULL, attempts=runs.attempts+1""",
+                (run_id, study, variant, seed, profile, time.time(), device, dtype,
+                 json.dumps(versions), json.dumps(config, default=str)),
+            )
+
+    def finish(self, run_id: str, metrics: dict, seconds: float) -> None:
+        with self._write() as con:
+            con.execute(
+                "UPDATE runs SET status='finished', ended=?, seconds=?, metrics=? WHERE run_id=?",
+                (time.time(), seconds, json.dumps(metrics), run_id),
+            )
+
+    def mark(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self._write() as con:
+            con.execute("UPDATE runs SET status=?, ended=?, error=? WHERE run_id=?",
+                        (status, time.time(), error, run_id))
+
+    def record_reused(self, run_id: str, study: str, variant: str, seed: int, profile: str,
+                      metrics: dict, config: dict) -> None:
+        """A run found finished on disk but missing from this ledger (e.g. a copied out dir)."""
+        with self._write() as con:
+            con.execute(
+                """INSERT OR IGNORE INTO runs(run_id, study, variant, seed, profile, status, metrics, config)
+                   VALUES(?,?,?,?,?,'finished',?,?)""",
+                (run_id, study, variant, seed, profile, json.dumps(metrics), json.dumps(config, default=str)),
+            )
+
+    def rows(self, study: str | None = None) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            if study:
+                cur = con.execute("SELECT * FROM runs WHERE study=? ORDER BY variant, seed", (study,))
+            else:
+                cur = con.execute("SELECT * FROM runs ORDER BY study, variant, seed")
+            out = []
+            for r in cur.fetchall():
+                d = dict(r)
+                for k in ("versions", "config", "metrics"):
+                    d[k] = json.loads(d[k]) if d[k] else None
+                out.append(d)
+            return out
