@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests that need the mirrored real datasets use ``shared_data`` and skip when
+``../shared/data`` is absent (a user's fresh clone has none)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DLTOUR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's real dataset cache from a test."""
+    monkeypatch.setenv("DLTOUR_DATA", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"{SHARED_DATA} not present (mirrored real datasets are only on the developers' machines)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
