@@ -1,0 +1,214 @@
+"""Labelled colour images: CIFAR-10/100 (canonical python archives), any image folder, and the
+embedded CIFAR-10 JPEG demo subset.
+
+Everything loads into an ``ImageSet``: ``x`` uint8 ``(N, H, W, 3)``, ``y`` int64 ``(N,)``, ``classes``.
+Studies move ``x`` to the device once as uint8 and convert/augment there (a 50k x 32 x 32 set is
+150 MB; it fits any GPU).
+
+Image-folder sources (``--set data.path=...``) accept a folder or a ``.tar(.gz)``/``.zip`` archive
+laid out as ``[prefix/]{train,test}/<class>/<image>`` (or, without split folders, ``<class>/<image>``:
+then every image is "train"). Images are converted to RGB and, when ``size`` is given, resized with
+bilinear filtering. Decoding an archive takes a while (about 20 s for 60k CIFAR JPEGs on one core),
+so the decoded arrays are cached beside the dataset cache, keyed by the file's size and mtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, register_dataset
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm"}
+
+CIFAR100 = register_dataset(DatasetSpec(
+    name="cifar100", filename="cifar-100-python.tar.gz",
+    url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+    known_hash="md5:eb9058c3a382ffc7106e4002c42a8d85", size=169_001_437,
+    licence="CIFAR terms (Krizhevsky 2009): free for research", family="images",
+    description="CIFAR-100, 50k train + 10k test 32x32 colour images, 100 classes (python pickles)"))
+CIFAR10 = register_dataset(DatasetSpec(
+    name="cifar10", filename="cifar-10-python.tar.gz",
+    url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    known_hash="md5:c58f30108f718f92721af3b95e74349a", size=170_498_071,
+    licence="CIFAR terms (Krizhevsky 2009): free for research", family="images",
+    description="CIFAR-10, 50k train + 10k test 32x32 colour images, 10 classes (python pickles)"))
+
+DEMO_FILE = "cifar10_demo.zip"
+DEMO_PER_CLASS = {"train": 400, "test": 100}
+DEMO_NOTICE = f"""`{DEMO_FILE}`: {DEMO_PER_CLASS['train']} training and {DEMO_PER_CLASS['test']} test images per class of
+CIFAR-10 (the first in archive order in each class folder), 32x32 JPEG as mirrored (lossy, about 920 bytes each), laid
+out as `cifar10_demo/{{train,test}}/<class>/NNNN.jpg`. Krizhevsky, *Learning Multiple Layers of Features from Tiny
+Images*, 2009; https://www.cs.toronto.edu/~kriz/cifar.html (free for research use). Stands in for CIFAR-100 and
+Tiny-ImageNet in the demo profile."""
+
+
+@dataclass
+class ImageSet:
+    x: np.ndarray  # (N, H, W, 3) uint8
+    y: np.ndarray  # (N,) int64
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, idx) -> "ImageSet":
+        return ImageSet(self.x[idx], self.y[idx], self.classes)
+
+    def per_class(self, n: int) -> "ImageSet":
+        """The first ``n`` images of each class (order kept)."""
+        keep = np.concatenate([np.flatnonzero(self.y == c)[:n] for c in range(len(self.classes))])
+        return self.take(np.sort(keep))
+
+
+# ---------------------------------------------------------------- CIFAR python archives
+def load_cifar_python(archive: str | Path, split: str = "train") -> ImageSet:
+    """Read ``cifar-10-python.tar.gz`` or ``cifar-100-python.tar.gz`` (fine labels) without extracting."""
+    if split not in ("train", "test"):
+        raise ValueError("split must be 'train' or 'test'")
+    archive = Path(archive)
+    with tarfile.open(archive) as t:
+        names = t.getnames()
+        if any(n.endswith("cifar-100-python/meta") for n in names):
+            members, label_key, meta, names_key = [f"cifar-100-python/{split}"], b"fine_labels", "cifar-100-python/meta", b"fine_label_names"
+        elif any(n.endswith("batches.meta") for n in names):
+            batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+            members, label_key, meta, names_key = [f"cifar-10-batches-py/{b}" for b in batches], b"labels", "cifar-10-batches-py/batches.meta", b"label_names"
+        else:
+            raise DataUnavailable(f"{archive} is not a CIFAR-10/100 python archive")
+        xs, ys = [], []
+        for m in members:
+            d = pickle.load(t.extractfile(m), encoding="bytes")  # the canonical format is pickled dicts
+            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.asarray(d[label_key], dtype=np.int64))
+        classes = [c.decode() for c in pickle.load(t.extractfile(meta), encoding="bytes")[names_key]]
+    return ImageSet(np.concatenate(xs), np.concatenate(ys), classes)
+
+
+# ---------------------------------------------------------------- image folders and archives
+def _split_and_class(path: str) -> tuple[str, str] | None:
+    """("train"|"test", class) for ``.../{train,test}/<class>/<file>`` or ("train", class) for ``<class>/<file>``."""
+    parts = PurePosixPath(path).parts
+    if len(parts) < 2 or PurePosixPath(path).suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    for i, p in enumerate(parts[:-2]):
+        if p.lower() in ("train", "test", "val"):
+            return ("test" if p.lower() != "train" else "train"), parts[i + 1]
+    return "train", parts[-2]
+
+
+def _decode(data: bytes, size: int | None) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    if size is not None and img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _iter_files(source: Path):
+    """(relative posix path, bytes loader) for every file in a folder, tar or zip."""
+    if source.is_dir():
+        for p in sorted(source.rglob("*")):
+            if p.is_file():
+                yield p.relative_to(source).as_posix(), p.read_bytes
+    elif tarfile.is_tarfile(source):
+        with tarfile.open(source) as t:
+            for m in sorted((m for m in t.getmembers() if m.isfile()), key=lambda m: m.name):
+                yield m.name, (lambda m=m: t.extractfile(m).read())
+    elif zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as z:
+            for name in sorted(n for n in z.namelist() if not n.endswith("/")):
+                yield name, (lambda name=name: z.read(name))
+    else:
+        raise DataUnavailable(f"{source} is neither a folder nor a tar/zip archive of images")
+
+
+def load_image_folder(source: str | Path, size: int | None = None, limit_per_class: int | None = None,
+                      use_cache: bool = True) -> dict[str, ImageSet]:
+    """{"train": ImageSet, "test": ImageSet (if the source has a test/val split)} from a folder or archive."""
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise DataUnavailable(f"image source {str(source)!r} does not exist (expected a folder or archive with "
+                              f"[train|test]/<class>/<image> files)")
+    cache_file = None
+    if use_cache:
+        st = source.stat()
+        key = hashlib.sha256(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}|{limit_per_class}".encode())
+        cache_file = cache_dir() / "decoded" / f"{source.name}-{key.hexdigest()[:16]}.npz"
+        if cache_file.exists():
+            with np.load(cache_file, allow_pickle=False) as z:
+                classes = [str(c) for c in z["classes"]]
+                return {s: ImageSet(z[f"x_{s}"], z[f"y_{s}"], classes) for s in ("train", "test") if f"x_{s}" in z}
+    found: dict[str, dict[str, list]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for rel, read in _iter_files(source):
+        sc = _split_and_class(rel)
+        if sc is None:
+            continue
+        if limit_per_class is not None and counts.get(sc, 0) >= limit_per_class:
+            continue
+        counts[sc] = counts.get(sc, 0) + 1
+        try:
+            found.setdefault(sc[0], {}).setdefault(sc[1], []).append(_decode(read(), size))
+        except Exception as e:  # a corrupt or non-image file: say which
+            raise DataUnavailable(f"cannot decode image {rel} in {source}: {e}") from None
+    if "train" not in found:
+        raise DataUnavailable(f"no images found in {source} (expected [train|test]/<class>/<image> files)")
+    classes = sorted(found["train"])
+    out = {}
+    for split, by_class in found.items():
+        unknown = set(by_class) - set(classes)
+        if unknown:
+            raise DataUnavailable(f"{source}: {split} has classes not in train: {sorted(unknown)[:5]}")
+        shapes = {a.shape for imgs in by_class.values() for a in imgs}
+        if len(shapes) > 1:
+            raise DataUnavailable(f"{source}: images have different sizes {sorted(shapes)[:3]}; pass a size to resize")
+        xs = [np.stack(by_class[c]) for c in classes if c in by_class]
+        ys = [np.full(len(by_class[c]), i, dtype=np.int64) for i, c in enumerate(classes) if c in by_class]
+        out[split] = ImageSet(np.concatenate(xs), np.concatenate(ys), classes)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"classes": np.array(classes)}
+        for s, d in out.items():
+            arrays[f"x_{s}"], arrays[f"y_{s}"] = d.x, d.y
+        tmp = cache_file.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(cache_file)
+    return out
+
+
+# ---------------------------------------------------------------- the embedded demo subset
+def demo_path() -> Path:
+    return Path(str(resources.files("dltour") / "demo_data" / DEMO_FILE))
+
+
+def load_demo(size: int | None = None) -> dict[str, ImageSet]:
+    """The embedded CIFAR-10 JPEG subset: {"train": 4000 images, "test": 1000 images}, 10 classes."""
+    return load_image_folder(demo_path(), size=size)
+
+
+def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
+    src = shared_data / "cifar10" / "CIFAR-10-images_jpg.tar.gz"
+    dst = demo_dir / DEMO_FILE
+    taken: dict[tuple[str, str], int] = {}
+    if dst.exists():
+        dst.unlink()
+    # stream order: random access into a .tar.gz re-decompresses from the start for every member
+    with tarfile.open(src, "r|gz") as t_in, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z_out:
+        for m in t_in:
+            sc = _split_and_class(m.name) if m.isfile() else None
+            if sc is None or taken.get(sc, 0) >= DEMO_PER_CLASS[sc[0]]:
+                continue
+            taken[sc] = taken.get(sc, 0) + 1
+            info = zipfile.ZipInfo(f"cifar10_demo/{sc[0]}/{sc[1]}/{PurePosixPath(m.name).name}", (1980, 1, 1, 0, 0, 0))
+            z_out.writestr(info, t_in.extractfile(m).read())  # JPEG: stored, deflate gains nothing
+    return [dst]
