@@ -26,6 +26,7 @@ class Discretiser:
     high: tuple[float, ...]
     edges: list[list[float]] = field(init=False, repr=False)  # inner edges per variable
     strides: list[int] = field(init=False, repr=False)
+    _active: list[tuple[int, list[float], int]] = field(init=False, repr=False)  # (variable, edges, stride)
 
     def __post_init__(self):
         self.bins = tuple(int(b) for b in self.bins)
@@ -43,6 +44,8 @@ class Discretiser:
                       for b, lo, hi in zip(self.bins, self.low, self.high)]
         # row-major strides: the last variable changes fastest
         self.strides = [int(np.prod(self.bins[i + 1:], dtype=np.int64)) for i in range(len(self.bins))]
+        # variables with one bin never change the index: the hot path skips them
+        self._active = [(i, e, st) for i, (e, st) in enumerate(zip(self.edges, self.strides)) if e]
 
     @property
     def n_states(self) -> int:
@@ -57,7 +60,6 @@ class Discretiser:
     def index(self, obs) -> int:
         """Flat state index of one observation (the hot path: plain Python, no arrays)."""
         s = 0
-        for e, stride, v in zip(self.edges, self.strides, obs):
-            if e:
-                s += stride * bisect.bisect_right(e, v)
+        for i, e, stride in self._active:
+            s += stride * bisect.bisect_right(e, obs[i])
         return s

@@ -1,0 +1,151 @@
+"""T5.1 ``cartpole-td``: a smoke run through the CLI, the summary over several seeds, a killed run
+that resumes from its checkpoint, the curve metrics by hand, bad config values, and the bench."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from dltour import DltourError
+from dltour.config import apply_overrides, resolve_config
+from dltour.device import resolve_device
+from dltour.registry import get_study
+from dltour.runs import RunContext, run_study
+
+
+@pytest.fixture
+def study():
+    return get_study("cartpole-td")
+
+
+def test_smoke_run_through_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from dltour.cli import app
+
+    res = CliRunner().invoke(app, ["run", "cartpole-td", "--profile", "smoke", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "cartpole-td" / "summary.json").read_text())
+    assert doc["task"] == "T5.1" and doc["runs"] == 4 and doc["comparable"] is False
+    assert set(doc["metrics"]) == {"qlearning-egreedy", "qlearning-softmax", "sarsa-egreedy", "sarsa-softmax"}
+    for m in doc["metrics"].values():
+        assert m["final_avg100"]["n"] == 1 and 8 <= m["final_avg100"]["mean"] <= 500
+    assert all(f["holds"] is None for f in doc["findings"])  # one seed: nothing to compare over seeds
+    assert all((tmp_path / "cartpole-td" / f).exists() for f in ("fig8_learning_curves.png",
+                                                                  "fig16_curves_per_seed.png"))
+    # every run saved its per-episode rewards and Q-table
+    run_dirs = list((tmp_path / "runs" / "cartpole-td").iterdir())
+    with np.load(run_dirs[0] / "arrays.npz") as z:
+        assert z["rewards"].shape == (40,) and z["Q"].shape == (72, 2) and z["avg100"].shape == (40,)
+
+
+def test_summary_over_seeds_has_table_and_checked_findings(tmp_path, study):
+    cfg = resolve_config(study, "smoke", {"seeds": 2, "episodes": 120, "eval_episodes": 0})
+    doc = run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    assert doc["runs"] == 8
+    ids = {f["id"]: f for f in doc["findings"]}
+    assert isinstance(ids["qlearning-more-stable"]["holds"], bool)
+    assert isinstance(ids["qlearning-smaller-drops"]["holds"], bool)
+    assert ids["qlearning-475-within-300"]["holds"] is None  # 120 episodes cannot show it
+    md = doc["tables"][0]["markdown"]
+    assert md.count("\n") == 1 + 4 and "(0/2)" in md  # header, rule, 4 agents; 475 not reached in 120 episodes
+    assert doc["metrics"]["sarsa-egreedy"]["seed_spread_last_half"]["n"] == 1
+    # the seed spread is the across-seed sd of the saved curves, averaged over the last half
+    runs = sorted((tmp_path / "runs" / "cartpole-td").iterdir())
+    curves = {}
+    for d in runs:
+        c = json.loads((d / "config.json").read_text())
+        if c["variant"] == "sarsa-egreedy":
+            with np.load(d / "arrays.npz") as z:
+                curves[c["seed"]] = z["avg100"]
+    mat = np.stack([curves[0], curves[1]])
+    expected = np.mean(np.abs(mat[0, 60:] - mat[1, 60:]) / math.sqrt(2))  # sd (ddof=1) of two values
+    assert doc["metrics"]["sarsa-egreedy"]["seed_spread_last_half"]["mean"] == pytest.approx(expected)
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, study):
+    cfg = resolve_config(study, "smoke", {"episodes": 50, "checkpoint_every": 20, "eval_episodes": 2})
+    dev = resolve_device("cpu")
+    ref = study.run(cfg, "sarsa-egreedy", 0, RunContext("cartpole-td", "sarsa-egreedy", 0, tmp_path / "a", dev,
+                                                        progress=False))
+
+    ctx = RunContext("cartpole-td", "sarsa-egreedy", 0, tmp_path / "b", dev, progress=False)
+    real_save = ctx.save_checkpoint
+    saves = []
+
+    def save_then_die(state):  # the process dies right after the checkpoint at episode 40
+        real_save(state)
+        saves.append(state["episode"])
+        if state["episode"] == 40:
+            raise KeyboardInterrupt
+
+    ctx.save_checkpoint = save_then_die
+    with pytest.raises(KeyboardInterrupt):
+        study.run(cfg, "sarsa-egreedy", 0, ctx)
+    assert saves == [20, 40]
+    ctx2 = RunContext("cartpole-td", "sarsa-egreedy", 0, tmp_path / "b", dev, progress=False)
+    assert ctx2.load_checkpoint()["episode"] == 40
+    resumed = study.run(cfg, "sarsa-egreedy", 0, ctx2)
+    ref.pop("steps_per_s"), resumed.pop("steps_per_s")
+    assert resumed == pytest.approx(ref, nan_ok=True)
+    with np.load(tmp_path / "a" / "arrays.npz") as za, np.load(tmp_path / "b" / "arrays.npz") as zb:
+        assert np.array_equal(za["rewards"], zb["rewards"]) and np.array_equal(za["Q"], zb["Q"])
+
+
+def test_curve_metrics_by_hand(study):
+    # 100 episodes of 10 then 100 of 500: the 100-episode average is 4.9 t - 480 for t = 100..200
+    m = study.curve_metrics(np.array([10.0] * 100 + [500.0] * 100))
+    assert m["episodes_to_195"] == 138.0 and m["episodes_to_475"] == 195.0
+    assert m["reached_195"] == 1.0 and m["reached_475"] == 1.0
+    assert m["final_avg100"] == 500.0
+    assert m["largest_drop"] == 0.0
+    # last half = t 101..200: 100 equally spaced values 4.9 apart: sd = 4.9 * sqrt((100^2 - 1) / 12)
+    assert m["avg100_sd_last_half"] == pytest.approx(4.9 * math.sqrt((100 ** 2 - 1) / 12))
+    m = study.curve_metrics(np.array([500.0] * 100 + [10.0] * 100))
+    assert m["largest_drop"] == pytest.approx(490.0)
+    assert math.isnan(m["episodes_to_195"]) is False and m["episodes_to_195"] == 100.0
+    m = study.curve_metrics(np.array([20.0] * 150))
+    assert math.isnan(m["episodes_to_195"]) and m["reached_195"] == 0.0 and m["final_avg100"] == 20.0
+
+
+def test_bad_config_values_give_clear_errors(study):
+    cfg = resolve_config(study, "smoke")
+    with pytest.raises(DltourError, match="unknown agent 'dqn-egreedy'"):
+        apply_overrides(cfg, {"agents": ["dqn-egreedy"]})
+    with pytest.raises(DltourError, match="bins needs 4 entries"):
+        apply_overrides(cfg, {"bins": [6, 12]})
+    with pytest.raises(DltourError, match="at least 1 bin"):
+        apply_overrides(cfg, {"bins": [1, 0, 6, 12]})
+    with pytest.raises(DltourError, match="low < high"):
+        apply_overrides(cfg, {"low": [2.4, -3.0, -0.2, -0.8]})
+    with pytest.raises(DltourError, match="version"):
+        apply_overrides(cfg, {"version": "v2"})
+    with pytest.raises(DltourError, match="env"):
+        apply_overrides(cfg, {"env": "mujoco"})
+    with pytest.raises(DltourError, match="unknown config key 'epsilon'"):
+        apply_overrides(cfg, {"epsilon": 0.1})
+
+
+def test_profiles_and_model(study):
+    smoke, demo, full = (resolve_config(study, p) for p in ("smoke", "demo", "full"))
+    assert (smoke.seeds, demo.seeds, full.seeds) == (1, 5, 10)
+    assert full.env == "gymnasium" and demo.env == "fast"
+    assert not study.comparable(smoke) and study.comparable(demo) and study.comparable(full)
+    assert study.variants(demo) == ["qlearning-egreedy", "qlearning-softmax", "sarsa-egreedy", "sarsa-softmax"]
+    assert study.build_model(demo, "sarsa-softmax") is None  # a Q-table, no network
+    # adding an agent or changing the checkpoint interval reuses the other runs
+    assert study.run_key(demo, "x") == study.run_key(apply_overrides(demo, {"agents": ["sarsa-egreedy"],
+                                                                            "checkpoint_every": 7}), "x")
+
+
+def test_bench_reports_rates(study):
+    cfg = resolve_config(study, "smoke")
+    res = study.bench(cfg, RunContext("cartpole-td", "bench", 0, None, resolve_device("cpu"), progress=False))
+    for k in ("end_to_end_samples_per_s", "compute_only_samples_per_s", "ratio", "device", "dtype",
+              "episodes_per_s", "env_only_samples_per_s", "gymnasium_env_only_samples_per_s"):
+        assert k in res
+    assert res["env_steps"] >= 40 * 8 and res["episodes"] == 40
+    assert 0 < res["ratio"] < 1.5 and res["end_to_end_samples_per_s"] > 0
