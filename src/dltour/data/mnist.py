@@ -1,0 +1,263 @@
+"""MNIST (LeCun, Cortes & Burges): 70,000 handwritten digits, 28x28 grey levels; 60k train, 10k test.
+
+Where the data comes from, in order (``load``):
+
+- ``source="embedded"``: the demo pack's ``mnist_demo.npz`` (a seeded random subset, see
+  ``build_demo``), offline;
+- ``path``: a folder holding the four canonical IDX files (``train-images-idx3-ubyte.gz``,
+  ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``;
+  the un-gzipped names work too), used as given;
+- otherwise each of the four files is fetched with ``dltour.data.source.fetch``: the cache, else a
+  download from torchvision's mirror, verified against the md5s that torchvision's ``MNIST`` class
+  publishes (``torchvision/datasets/mnist.py``, ``resources``).
+
+The IDX reader is a few lines of NumPy (magic number, dimensions, then the bytes), so no
+torchvision folder layout is needed.
+
+The demo pack also ships the Inception-Score classifier (``mnist_classifier.pt``): a small CNN
+trained once by ``build_demo`` on the full 60k training images and pinned here by its sha256, so
+every profile scores generated digits with the same network, offline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
+
+BASE_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_LICENCE = "CC BY-SA 3.0 (Y. LeCun and C. Cortes)"
+
+# md5s as published in torchvision 0.29's datasets/mnist.py (MNIST.resources)
+_FILES = {
+    "train-images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422,
+                     "MNIST training images, 60000 x 28 x 28 uint8 (IDX gz)"),
+    "train-labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881,
+                     "MNIST training labels, 60000 uint8 (IDX gz)"),
+    "test-images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877,
+                    "MNIST test images, 10000 x 28 x 28 uint8 (IDX gz)"),
+    "test-labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542,
+                    "MNIST test labels, 10000 uint8 (IDX gz)"),
+}
+SPECS = {key: register_dataset(DatasetSpec(
+    name=f"mnist-{key}", filename=fname, url=BASE_URL + fname, known_hash=f"md5:{md5}", size=size,
+    licence=_LICENCE, description=desc, family="mnist")) for key, (fname, md5, size, desc) in _FILES.items()}
+
+DEMO_FILE = "mnist_demo.npz"
+CLASSIFIER_FILE = "mnist_classifier.pt"
+CLASSIFIER_INFO = "mnist_classifier.json"
+#: sha256 of the shipped ``mnist_classifier.pt`` (printed by ``build_demo``); the IS signature records it
+CLASSIFIER_SHA256 = "PENDING"
+#: demo subset sizes (seeded random draw from the canonical train / test sets)
+DEMO_TRAIN, DEMO_TEST = 10_000, 2_000
+N_TRAIN, N_TEST = 60_000, 10_000
+
+DEMO_NOTICE = f"""`{DEMO_FILE}`: a seeded random subset of MNIST ({DEMO_TRAIN:,} of the 60,000 training and
+{DEMO_TEST:,} of the 10,000 test digits, uint8 28x28, with labels), from the canonical IDX files
+(https://ossci-datasets.s3.amazonaws.com/mnist/; Y. LeCun, C. Cortes, C. J. C. Burges). Licence: CC BY-SA 3.0.
+`{CLASSIFIER_FILE}` / `{CLASSIFIER_INFO}`: a small CNN (`dltour.models.mnist_classifier.MnistCNN`) trained
+on the full MNIST training set by `dltour.data.mnist.build_demo`; used as the Inception-Score classifier."""
+
+
+# ---------------------------------------------------------------- IDX files
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (gzipped or not) as a NumPy array of its stored dtype (uint8 for MNIST)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataUnavailable(f"cannot read IDX file {path}: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataUnavailable(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if raw[2] not in dtypes:
+        raise DataUnavailable(f"{path}: unknown IDX data type 0x{raw[2]:02x}")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(dtypes[raw[2]])
+    n = int(np.prod(dims)) if dims else 0
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != n * dtype.itemsize:
+        raise DataUnavailable(f"{path}: header says {dims} ({n * dtype.itemsize} bytes) but "
+                              f"{len(raw) - offset} bytes follow (truncated or corrupt file)")
+    return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _in_folder(folder: Path, fname: str) -> Path:
+    for cand in (folder / fname, folder / fname.removesuffix(".gz"), folder / "MNIST" / "raw" / fname,
+                 folder / "MNIST" / "raw" / fname.removesuffix(".gz")):
+        if cand.exists():
+            return cand
+    raise DataUnavailable(f"{folder} has no {fname} (expected the four MNIST IDX files there: "
+                          f"{', '.join(f[0] for f in _FILES.values())}; canonical source {BASE_URL})")
+
+
+def _check(d: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    for split in ("train", "test"):
+        x, y = d[f"{split}_x"], d[f"{split}_y"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
+            raise DataUnavailable(f"{where}: {split} images have shape {x.shape} {x.dtype}; expected (N, 28, 28) uint8")
+        if y.shape != (len(x),):
+            raise DataUnavailable(f"{where}: {len(x)} {split} images but {y.shape} labels")
+        if len(y) and (y.min() < 0 or y.max() > 9):
+            raise DataUnavailable(f"{where}: {split} labels outside 0..9")
+    return d
+
+
+def demo_path(name: str = DEMO_FILE) -> Path:
+    return Path(str(resources.files("dltour") / "demo_data" / name))
+
+
+def load(path: str | Path | None = None, source: str = "download") -> dict[str, np.ndarray]:
+    """MNIST as ``{"train_x": (N,28,28) uint8, "train_y": (N,) uint8, "test_x", "test_y"}``.
+
+    ``path``: a folder with the four IDX files (wins over ``source``); ``source``: ``"embedded"``
+    (the demo subset) or ``"download"`` (cache, else download with checksum)."""
+    if path is not None:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise DataUnavailable(f"MNIST data.path {str(folder)!r} is not a folder; pass the folder that holds "
+                                  f"the four IDX files ({', '.join(f[0] for f in _FILES.values())})")
+        files = {k: _in_folder(folder, _FILES[k][0]) for k in _FILES}
+    elif source == "embedded":
+        p = demo_path()
+        if not p.exists():
+            raise DataUnavailable(f"the demo pack has no {DEMO_FILE} ({p}); rebuild it with "
+                                  f"`python scripts/build_demo_pack.py --only mnist` or use source=download")
+        with np.load(p, allow_pickle=False) as z:
+            return _check({k: z[k] for k in ("train_x", "train_y", "test_x", "test_y")}, str(p))
+    elif source == "download":
+        files = {k: fetch(spec) for k, spec in SPECS.items()}
+    else:
+        raise DataUnavailable(f"unknown MNIST source {source!r}: choose embedded or download")
+    d = {"train_x": read_idx(files["train-images"]), "train_y": read_idx(files["train-labels"]),
+         "test_x": read_idx(files["test-images"]), "test_y": read_idx(files["test-labels"])}
+    return _check(d, str(path or "MNIST cache"))
+
+
+# ---------------------------------------------------------------- the IS classifier
+def classifier_path() -> Path:
+    return demo_path(CLASSIFIER_FILE)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_classifier(path: str | Path | None = None, expected_sha256: str | None = None):
+    """The pinned Inception-Score classifier (eval mode, CPU) and its sha256.
+
+    The file's sha256 must equal ``expected_sha256`` (default: the pinned ``CLASSIFIER_SHA256``)."""
+    import torch
+
+    from dltour.models.mnist_classifier import MnistCNN
+
+    path = Path(path) if path is not None else classifier_path()
+    expected = expected_sha256 or CLASSIFIER_SHA256
+    if not path.exists():
+        raise DataUnavailable(f"the Inception-Score classifier {path} is missing; rebuild the demo pack with "
+                              f"`python scripts/build_demo_pack.py --only mnist` (needs MNIST)")
+    digest = sha256_of(path)
+    if digest != expected:
+        raise DataUnavailable(f"{path} has sha256 {digest[:16]}..., not the pinned {expected[:16]}...: the "
+                              f"classifier changed; scores would not be comparable (rebuild and re-pin it)")
+    model = MnistCNN()
+    model.load_state_dict(torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True))
+    model.eval()
+    return model, digest
+
+
+def classifier_info() -> dict:
+    p = demo_path(CLASSIFIER_INFO)
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+# ---------------------------------------------------------------- demo pack
+def build_demo(shared_data: Path, demo_dir: Path, classifier_epochs: int = 6) -> list[Path]:
+    """Demo pack: a seeded random {DEMO_TRAIN} train + {DEMO_TEST} test subset (uint8, compressed npz)
+    and the Inception-Score classifier trained on the full MNIST training set."""
+    import torch
+
+    from dltour.models.mnist_classifier import train_classifier
+
+    d = load(shared_data / "mnist")
+    rng = np.random.default_rng(20240601)
+    tr = np.sort(rng.choice(len(d["train_x"]), DEMO_TRAIN, replace=False))
+    te = np.sort(rng.choice(len(d["test_x"]), DEMO_TEST, replace=False))
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    out = demo_dir / DEMO_FILE
+    np.savez_compressed(out, train_x=d["train_x"][tr], train_y=d["train_y"][tr],
+                        test_x=d["test_x"][te], test_y=d["test_y"][te])
+    torch.manual_seed(0)
+    model, info = train_classifier(d["train_x"], d["train_y"], d["test_x"], d["test_y"], epochs=classifier_epochs)
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
+    clf = demo_dir / CLASSIFIER_FILE
+    clf.write_bytes(buf.getvalue())
+    info["sha256"] = sha256_of(clf)
+    (demo_dir / CLASSIFIER_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    print(f"mnist: classifier test accuracy {info['test_accuracy']:.4f}; sha256 {info['sha256']} "
+          f"(pin it as CLASSIFIER_SHA256 in dltour/data/mnist.py)")
+    return [out, clf, demo_dir / CLASSIFIER_INFO]
+
+
+# ---------------------------------------------------------------- what the studies use
+from typing import Literal  # noqa: E402
+
+from pydantic import Field  # noqa: E402
+
+from dltour.config import DataConfig  # noqa: E402
+
+
+class MnistData(DataConfig):
+    source: Literal["embedded", "download"] = "download"
+    """embedded: the demo pack's subset (offline); download: the full MNIST (cache, else download).
+    An explicit ``path`` (a folder with the four IDX files) wins over both."""
+    train_subset: int | None = Field(None, ge=100)
+    """Use only the first N training images (None: all)."""
+    test_subset: int | None = Field(None, ge=100)
+    """Use only the first N test images (None: all)."""
+
+
+_CACHE: dict = {}
+
+
+def arrays_for(data: MnistData) -> dict[str, np.ndarray]:
+    """The (possibly cut) uint8 arrays for a study's data config; loaded once per process."""
+    key = (data.path, data.source if data.path is None else "path")
+    if key not in _CACHE:
+        _CACHE.clear()  # keep one dataset in memory
+        _CACHE[key] = load(data.path, data.source)
+    d = _CACHE[key]
+    return {"train_x": d["train_x"][:data.train_subset], "train_y": d["train_y"][:data.train_subset],
+            "test_x": d["test_x"][:data.test_subset], "test_y": d["test_y"][:data.test_subset]}
+
+
+def tensors_for(data: MnistData, device) -> dict:
+    """Images as float32 (N, 784) in [0, 1] and labels as int64, on ``device`` (MNIST fits in memory,
+    so training slices batches from these tensors: no per-sample Python)."""
+    import torch
+
+    a = arrays_for(data)
+    out = {}
+    for split in ("train", "test"):
+        x = torch.from_numpy(a[f"{split}_x"].reshape(len(a[f"{split}_x"]), 784))  # (N, 28, 28) -> (N, 784)
+        out[f"{split}_x"] = x.to(device).float().div_(255.0)
+        out[f"{split}_y"] = torch.from_numpy(a[f"{split}_y"].astype(np.int64)).to(device)
+    return out
+
+
+def is_full(data: MnistData) -> bool:
+    """Whether this data config means the whole canonical MNIST (as the reference used)."""
+    return ((data.source != "embedded" or data.path is not None)
+            and data.train_subset is None and data.test_subset is None)
