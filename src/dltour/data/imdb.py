@@ -1,0 +1,175 @@
+"""IMDB Large Movie Review Dataset (Maas et al. 2011): 25,000 train + 25,000 test reviews, half
+positive (rating >= 7) and half negative (rating <= 4), as ``aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt``.
+
+Reading: the archive is streamed member by member (about 2 s for the 50k labelled reviews; the
+``unsup`` folder is skipped), so nothing is extracted to disk. A local copy is accepted as the
+``.tar.gz`` or as an extracted ``aclImdb`` folder (``--set data.path=...``).
+
+Tokenisation (ours; the reference does not state it): lower case, ``<br />`` removed, ``n't`` split
+off (``don't`` -> ``do n't``, as GloVe's tokeniser does), then tokens are ``n't``, ``'s``-style
+clitics, runs of ``[a-z0-9]`` and the punctuation ``! ?``. The vocabulary is built from the
+training reviews only: index 0 is padding, 1 is unknown, then words by descending frequency
+(ties alphabetical) that occur at least ``min_freq`` times, capped at ``max_vocab``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import tarfile
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
+
+IMDB = register_dataset(DatasetSpec(
+    name="imdb",
+    filename="aclImdb_v1.tar.gz",
+    url="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+    # md5 of the published archive, as pinned by torchtext's and paddle's IMDB loaders
+    known_hash="md5:7c2ac02c03563afcf9b574c7e56c153a",
+    size=84125825,
+    licence="research use (Maas et al. 2011, ACL)",
+    description="Large Movie Review Dataset v1.0: 25k train + 25k test labelled reviews (+50k unlabelled)",
+    family="imdb",
+))
+
+PAD, UNK = 0, 1
+DEMO_FILE = "imdb_demo.jsonl.gz"
+DEMO_TRAIN, DEMO_TEST = 3000, 2000
+
+DEMO_NOTICE = f"""`{DEMO_FILE}`: {DEMO_TRAIN} training and {DEMO_TEST} test reviews of the Large Movie Review Dataset
+(Maas, Daly, Pham, Huang, Ng & Potts, ACL 2011; https://ai.stanford.edu/~amaas/data/sentiment/), drawn at random
+(seed 0), balanced between positive and negative, one JSON object per line (`split`, `label`, `text`). Provided by
+the authors for research use; cite the paper."""
+
+_BR = re.compile(r"<br\s*/?>", re.I)
+_TOKEN = re.compile(r"n't|'[a-z]+|[a-z0-9]+|[!?]")
+
+
+def tokenize(text: str) -> list[str]:
+    """``"I didn't like it!<br />"`` -> ``['i', 'did', "n't", 'like', 'it', '!']``."""
+    text = _BR.sub(" ", text.lower()).replace("n't", " n't")
+    return _TOKEN.findall(text)
+
+
+@dataclass
+class Reviews:
+    texts: list[str]
+    labels: np.ndarray  # (N,) int64, 1 = positive
+
+
+def _add(out: dict, split: str, label: int, text: str) -> None:
+    out[split][0].append(text)
+    out[split][1].append(label)
+
+
+def read_archive(path: str | Path) -> dict[str, Reviews]:
+    """{'train': Reviews, 'test': Reviews} from ``aclImdb_v1.tar.gz`` or an extracted folder (either
+    the ``aclImdb`` folder or the one holding it), or from a demo ``.jsonl.gz``."""
+    path = Path(path)
+    out: dict = {"train": ([], []), "test": ([], [])}
+    pat = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
+    if path.is_dir():
+        root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        for split in ("train", "test"):
+            for lab in ("neg", "pos"):
+                folder = root / split / lab
+                if not folder.is_dir():
+                    raise DataUnavailable(f"{path} is not an extracted aclImdb folder: {folder} is missing")
+                for f in sorted(folder.glob("*.txt")):
+                    _add(out, split, int(lab == "pos"), f.read_text(encoding="utf-8", errors="replace"))
+    elif path.name.endswith(".jsonl.gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                _add(out, d["split"], int(d["label"]), d["text"])
+    else:
+        try:
+            with tarfile.open(path, "r:*") as t:
+                for m in t:
+                    mm = pat.search(m.name)
+                    if mm and m.isfile():
+                        data = t.extractfile(m).read().decode("utf-8", errors="replace")
+                        _add(out, mm.group(1), int(mm.group(2) == "pos"), data)
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataUnavailable(f"cannot read IMDB archive {path}: {e}") from None
+    res = {k: Reviews(v[0], np.asarray(v[1], dtype=np.int64)) for k, v in out.items()}
+    if not res["train"].texts or not res["test"].texts:
+        raise DataUnavailable(f"{path} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews "
+                              f"(train {len(res['train'].texts)}, test {len(res['test'].texts)})")
+    return res
+
+
+def demo_path() -> Path:
+    return Path(str(resources.files("dltour") / "demo_data" / DEMO_FILE))
+
+
+def load(path: str | Path | None = None, source: str = "embedded") -> dict[str, Reviews]:
+    """Reviews from an explicit path, else the embedded demo subset (``source="embedded"``), else
+    the cache/download of the canonical archive (``source="download"``)."""
+    if path is not None:
+        return read_archive(fetch(IMDB, path=path))
+    if source == "embedded":
+        return read_archive(demo_path())
+    return read_archive(fetch(IMDB))
+
+
+# ---------------------------------------------------------------- vocabulary and encoding
+class Vocab:
+    """Word <-> index; 0 is padding, 1 is unknown."""
+
+    def __init__(self, words: list[str]):
+        self.itos = ["<pad>", "<unk>"] + list(words)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        return [self.stoi.get(t, UNK) for t in tokens]
+
+    @classmethod
+    def build(cls, token_lists, max_vocab: int, min_freq: int = 1) -> "Vocab":
+        if max_vocab < 1:
+            raise ValueError("max_vocab must be >= 1")
+        c = Counter()
+        for toks in token_lists:
+            c.update(toks)
+        ranked = sorted((w for w, n in c.items() if n >= min_freq), key=lambda w: (-c[w], w))
+        return cls(ranked[:max_vocab])
+
+
+def encode_padded(token_lists: list[list[str]], vocab: Vocab, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, max_len) int64 ids, right-padded with 0, keeping each review's *last* ``max_len`` tokens
+    (Keras ``pad_sequences(truncating='pre')``; reviews tend to end with the verdict), and (N,)
+    lengths (at least 1: an empty review becomes one unknown token)."""
+    ids = np.zeros((len(token_lists), max_len), dtype=np.int64)
+    lens = np.zeros(len(token_lists), dtype=np.int64)
+    for i, toks in enumerate(token_lists):
+        seq = vocab.encode(toks)[-max_len:] or [UNK]
+        ids[i, :len(seq)] = seq
+        lens[i] = len(seq)
+    return ids, lens
+
+
+def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
+    """A balanced random subset (seed 0): DEMO_TRAIN training and DEMO_TEST test reviews."""
+    data = read_archive(shared_data / "imdb" / "aclImdb_v1.tar.gz")
+    rng = np.random.default_rng(0)
+    dst = demo_dir / DEMO_FILE
+    lines = []
+    for split, n in (("train", DEMO_TRAIN), ("test", DEMO_TEST)):
+        r = data[split]
+        for lab in (0, 1):
+            idx = np.flatnonzero(r.labels == lab)
+            for i in sorted(rng.choice(idx, n // 2, replace=False)):
+                lines.append(json.dumps({"split": split, "label": lab, "text": r.texts[i]}))
+    with gzip.GzipFile(dst, "wb", compresslevel=9, mtime=0) as f:
+        f.write(("\n".join(lines) + "\n").encode("utf-8"))
+    return [dst]

@@ -1,0 +1,97 @@
+"""Text metrics against hand-computed values and sacrebleu's own documented example."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from dltour.metrics.text import (CharNgramLM, binary_accuracy, corpus_bleu, distinct_n, nats_to_bits,
+                                 nearest_words, spearman, temperature_probs)
+from dltour.models.text import sample_index
+
+
+def test_binary_accuracy_by_hand():
+    assert binary_accuracy([1, 0, 1, 0], [2.0, -1.0, -0.5, 0.3]) == 0.5
+    with pytest.raises(ValueError):
+        binary_accuracy([1, 0], [1.0])
+
+
+def test_nearest_words_on_hand_made_vectors():
+    words = ["<pad>", "action", "actions", "fight", "banana", "zero"]
+    v = np.array([[0, 0], [1, 0], [2, 0.2], [1, 1], [-1, 0.1], [0, 0]], dtype=float)
+    got = nearest_words(v, words, "action", k=3, exclude={"<pad>"})
+    # cosines: actions 2/sqrt(4.04)=0.995, fight 1/sqrt2=0.707, banana -1/sqrt(1.01)=-0.995; zero vectors never match
+    assert [w for w, _ in got] == ["actions", "fight", "banana"]
+    assert got[0][1] == pytest.approx(2 / math.sqrt(4.04))
+    assert got[1][1] == pytest.approx(1 / math.sqrt(2))
+    with pytest.raises(KeyError):
+        nearest_words(v, words, "missing")
+
+
+def test_temperature_probs_greedy_softmax_and_uniform_limit():
+    z = np.array([1.0, 3.0, 2.0])
+    assert temperature_probs(z, 0).tolist() == [0, 1, 0]
+    e = np.exp(z)
+    np.testing.assert_allclose(temperature_probs(z, 1.0), e / e.sum())
+    np.testing.assert_allclose(temperature_probs(z, 0.5), np.exp(2 * z) / np.exp(2 * z).sum())
+    np.testing.assert_allclose(temperature_probs(z, 1e6), np.full(3, 1 / 3), atol=1e-5)
+    with pytest.raises(ValueError):
+        temperature_probs(z, -1)
+
+
+def test_sample_index_zero_is_argmax_and_high_temperature_is_uniform():
+    logits = torch.tensor([[0.0, 5.0, 1.0, -2.0], [3.0, 0.0, 0.0, 0.0]])
+    assert sample_index(logits, 0).tolist() == [1, 0]
+    g = torch.Generator().manual_seed(0)
+    big = logits[0:1].repeat(20000, 1)
+    counts = torch.bincount(sample_index(big, 1e4, g), minlength=4).float() / 20000
+    assert torch.allclose(counts, torch.full((4,), 0.25), atol=0.015)
+    counts1 = torch.bincount(sample_index(big, 1.0, g), minlength=4).float() / 20000
+    assert torch.allclose(counts1, torch.softmax(logits[0], 0), atol=0.015)
+    # a tiny temperature is (almost surely) the argmax too
+    assert (sample_index(big[:200], 0.01, g) == 1).all()
+
+
+def test_corpus_bleu_matches_sacrebleu_readme_example():
+    # sacrebleu's README: "BLEU = 48.53 82.4/50.0/45.5/37.5 (BP = 0.943 ...)"
+    refs = [["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
+            ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."]]
+    hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
+    score, sig = corpus_bleu(hyps, *refs)
+    assert round(score, 2) == 48.53
+    assert "nrefs:2" in sig and "tok:13a" in sig
+    assert corpus_bleu(["a b c d"], ["a b c d"])[0] == pytest.approx(100.0)
+    with pytest.raises(ValueError):
+        corpus_bleu(hyps, refs[0][:2])
+
+
+def test_distinct_n_by_hand():
+    # bigrams: (a b) (b a) (a b) | (a b) -> 2 distinct of 4
+    assert distinct_n(["a b a b", "a b"], 2) == pytest.approx(2 / 4)
+    assert distinct_n(["a b c"], 1) == 1.0
+    assert distinct_n(["a"], 2) == 0.0
+
+
+def test_char_ngram_lm_matches_direct_formula():
+    train = "abracadabra abba cab"
+    lm = CharNgramLM(train, n=3, alpha=0.1)
+    full = Counter(train[i:i + 3] for i in range(len(train) - 2))
+    ctx = Counter(train[i:i + 2] for i in range(len(train) - 2))
+    V = len(set(train)) + 1
+    s = "abcaz"  # 'z' never seen
+    want = -sum(math.log2((full[s[i - 2:i + 1]] + 0.1) / (ctx[s[i - 2:i]] + 0.1 * V))
+                for i in range(2, len(s))) / (len(s) - 2)
+    assert lm.bits_per_char(s) == pytest.approx(want)
+    assert lm.bits_per_char("abra") < lm.bits_per_char("zzzz")
+    assert math.isnan(lm.bits_per_char("a"))
+
+
+def test_nats_to_bits_and_spearman():
+    assert nats_to_bits(math.log(2)) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3], [5, 5, 5]) == 0.0
