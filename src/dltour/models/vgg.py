@@ -1,0 +1,226 @@
+"""VGG-16/VGG-19 for transfer learning at small inputs, on torchvision's layer definitions.
+
+``VGGTransfer`` keeps torchvision's module names (``features.*``, ``classifier.{0,3,6}``) so an
+ImageNet state dict loads by name. Two head layouts:
+
+- ``input_size`` s (a multiple of 32, no upsampling): the conv output is 512 x (s/32) x (s/32);
+  it is flattened (as Keras' ``Flatten`` does; no adaptive pooling) into fc 4096 -> fc 4096 -> n.
+  At s = 64 that is 2048 -> 4096 -> 4096 -> 200: 25,993,416 parameters, the reference's trainable
+  count for its frozen-convolutions variant. Only the conv layers can take ImageNet weights.
+- ``upsample_to=224``: inputs are resized (bilinear) to 224 x 224, the conv output is 512 x 7 x 7 =
+  25088, exactly torchvision's ImageNet classifier input, so fc1 and fc2 (4096 each) load too and
+  only the last layer (4096 -> n: 819,400 parameters at n = 200) is new.
+
+The model takes float NCHW images already normalised with ImageNet's mean and std
+(``normalize_uint8``). ``frozen_part``/``head`` split the model where its frozen layers end, so a
+study can compute the frozen part's features once and train the head on them (valid when the
+frozen part is deterministic: no augmentation before it, and it runs in eval mode).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dltour import DltourError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ARCHS = ("vgg16", "vgg19", "vgg16_bn", "vgg19_bn")
+FREEZE = ("none", "features", "all_but_last")
+
+
+def make_features(arch: str) -> nn.Sequential:
+    """torchvision's VGG conv stack (same module indices as ``torchvision.models.<arch>().features``)
+    with torchvision's init, without building its 25088 -> 4096 ImageNet classifier."""
+    from torchvision.models.vgg import cfgs, make_layers
+
+    if arch not in ARCHS:
+        raise DltourError(f"unknown VGG arch {arch!r}; choose one of {', '.join(ARCHS)}")
+    feats = make_layers(cfgs["D" if arch.startswith("vgg16") else "E"], batch_norm=arch.endswith("_bn"))
+    for m in feats.modules():  # as torchvision.models.VGG.__init__
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return feats
+
+
+def imagenet_weights(arch: str):
+    """torchvision's ``WeightsEnum`` member for ``arch`` (IMAGENET1K_V1)."""
+    import torchvision.models as tvm
+
+    enum = {"vgg16": tvm.VGG16_Weights, "vgg19": tvm.VGG19_Weights,
+            "vgg16_bn": tvm.VGG16_BN_Weights, "vgg19_bn": tvm.VGG19_BN_Weights}[arch]
+    return enum.IMAGENET1K_V1
+
+
+def weights_filename(arch: str) -> str:
+    """torchvision's file name, e.g. ``vgg16-397923af.pth`` (the suffix is a sha256 prefix)."""
+    return Path(imagenet_weights(arch).url).name
+
+
+class VGGTransfer(nn.Module):
+    def __init__(self, arch: str = "vgg16", num_classes: int = 200, input_size: int = 64,
+                 upsample_to: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        if input_size < 32 or input_size % 32:
+            raise DltourError(f"VGG needs an input size that is a multiple of 32 (five 2x2 poolings), got {input_size}")
+        if upsample_to is not None and (upsample_to < 32 or upsample_to % 32):
+            raise DltourError(f"upsample_to must be a multiple of 32, got {upsample_to}")
+        if num_classes < 2:
+            raise DltourError(f"num_classes must be >= 2, got {num_classes}")
+        self.arch, self.input_size, self.upsample_to = arch, input_size, upsample_to
+        self.features = make_features(arch)
+        side = (upsample_to or input_size) // 32
+        flat = 512 * side * side  # (N, 512, side, side) -> (N, flat)
+        self.classifier = nn.Sequential(
+            nn.Linear(flat, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(4096, num_classes))
+        for m in self.classifier:
+            if isinstance(m, nn.Linear):  # as torchvision's VGG
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+        self.freeze_mode = "none"
+
+    # ------------------------------------------------------------------ forward, split
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upsample_to is not None and x.shape[-1] != self.upsample_to:
+            x = nn.functional.interpolate(x, size=(self.upsample_to, self.upsample_to), mode="bilinear",
+                                          align_corners=False)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self._resize(x))
+        return self.classifier(torch.flatten(x, 1))  # (N, 512, s, s) -> (N, 512*s*s)
+
+    def split_index(self) -> int:
+        """How many classifier modules belong to the frozen part."""
+        return {"none": 0, "features": 0, "all_but_last": 6}[self.freeze_mode]
+
+    def frozen_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part's output: (N, 512*s*s) after the conv layers, or (N, 4096) after fc2."""
+        if self.freeze_mode == "none":
+            raise DltourError("frozen_features needs a frozen model (freeze_mode 'features' or 'all_but_last')")
+        x = torch.flatten(self.features(self._resize(x)), 1)
+        for m in self.classifier[: self.split_index()]:
+            x = m(x)
+        return x
+
+    def head(self) -> nn.Sequential:
+        """The trainable part after the frozen one (shares parameters with the model)."""
+        return nn.Sequential(*list(self.classifier)[self.split_index():])
+
+    # ------------------------------------------------------------------ freezing, weights
+    def freeze(self, mode: str) -> "VGGTransfer":
+        """'features': conv layers frozen; 'all_but_last': everything but the last linear layer."""
+        if mode not in FREEZE:
+            raise DltourError(f"unknown freeze mode {mode!r}; choose one of {', '.join(FREEZE)}")
+        self.freeze_mode = mode
+        n = self.split_index()
+        for p in self.features.parameters():
+            p.requires_grad_(mode == "none")
+        for i, m in enumerate(self.classifier):
+            for p in m.parameters():
+                p.requires_grad_(mode == "none" or i >= n)
+        return self
+
+    def train(self, mode: bool = True) -> "VGGTransfer":
+        """Frozen layers stay in eval mode (no dropout or batch-norm updates in the frozen part)."""
+        super().train(mode)
+        if mode and self.freeze_mode != "none":
+            self.features.eval()
+            for m in list(self.classifier)[: self.split_index()]:
+                m.eval()
+        return self
+
+    def load_imagenet(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
+        """Copy the conv layers of a torchvision VGG state dict and, when the flatten size is
+        ImageNet's 25088 (224 inputs), the classifier layers whose shapes match (fc1, fc2; the last
+        layer only at 1000 classes). At 64x64 the fc layers stay new, as with Keras'
+        ``include_top=False``. Returns the names loaded. The conv layers must all match."""
+        own = self.state_dict()
+        feats = [k for k in own if k.startswith("features.")]
+        bad = [k for k in feats if k not in state_dict or state_dict[k].shape != own[k].shape]
+        if bad:
+            raise DltourError(f"the weights file does not fit {self.arch}: {len(bad)} conv tensor(s) missing or "
+                              f"of another shape, e.g. {bad[0]}")
+        fc_fits = state_dict.get("classifier.0.weight") is not None and \
+            state_dict["classifier.0.weight"].shape == own["classifier.0.weight"].shape
+        loaded = []
+        with torch.no_grad():
+            for k, v in own.items():
+                src = state_dict.get(k)
+                if k.startswith("classifier.") and not fc_fits:
+                    continue
+                if src is not None and src.shape == v.shape:
+                    v.copy_(src)
+                    loaded.append(k)
+        return loaded
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DltourError(f"weights file {str(path)!r} does not exist")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DltourError(f"cannot read weights file {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise DltourError(f"{path} is not a state dict (a dict of tensors) in torchvision's format")
+    return sd
+
+
+def find_local_weights(arch: str, weights_dir: str | Path | None = None) -> Path | None:
+    """A local ImageNet weights file for ``arch``: in ``weights_dir`` (torchvision's file name or
+    ``<arch>.pth``), else in torch's hub cache (``$TORCH_HOME/hub/checkpoints``). None if absent."""
+    names = [weights_filename(arch), f"{arch}.pth"]
+    folders = [Path(weights_dir).expanduser()] if weights_dir else []
+    folders.append(Path(torch.hub.get_dir()) / "checkpoints")
+    for folder in folders:
+        for n in names:
+            if (folder / n).is_file():
+                return folder / n
+    return None
+
+
+def get_imagenet_state_dict(arch: str, weights_dir: str | Path | None = None, download: bool = True,
+                            progress: bool = False) -> dict[str, torch.Tensor]:
+    """The ImageNet state dict: a local file (see ``find_local_weights``) or torchvision's download
+    (its sha256 prefix is checked, the file is cached under ``$TORCH_HOME``)."""
+    from dltour.data.source import DataUnavailable
+
+    local = find_local_weights(arch, weights_dir)
+    if local is not None:
+        return load_state_dict_file(local)
+    w = imagenet_weights(arch)
+    if not download:
+        raise DataUnavailable(f"ImageNet weights for {arch} ({weights_filename(arch)}) are not available locally; "
+                              f"download {w.url} into {weights_dir or Path(torch.hub.get_dir()) / 'checkpoints'}")
+    try:
+        return w.get_state_dict(progress=progress, check_hash=True)
+    except Exception as e:  # offline (URLError), or a hash mismatch (RuntimeError)
+        raise DataUnavailable(f"cannot download ImageNet weights for {arch} from {w.url} ({type(e).__name__}: "
+                              f"{str(e)[:120]}); put {weights_filename(arch)} in a folder and pass "
+                              f"--set weights_dir=FOLDER") from None
+
+
+def normalize_uint8(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """uint8 NHWC (N, H, W, 3) -> float NCHW (N, 3, H, W), scaled to [0, 1] and normalised with
+    ImageNet's mean/std, on ``x``'s device."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    y = (x.permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+    return y.contiguous(memory_format=torch.channels_last) if channels_last else y.contiguous()
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return total, sum(p.numel() for p in model.parameters() if p.requires_grad)
