@@ -98,6 +98,10 @@ def test_comparable_only_with_full_data_and_300d():
 def test_smoke_run_writes_curves_table_and_findings(tmp_path):
     from dltour.runs import run_study
 
+    # one thread: the smoke tensors are tiny, and on a loaded 2-core machine two OpenMP threads
+    # spin-wait (measured: a BiLSTM step 10x slower with 2 threads than with 1 under load)
+    torch.set_num_threads(1)  # the autouse conftest fixture sets it again for the next test
+
     study = ImdbEmbeddings()
     cfg = resolve_config(study, "smoke")
     summary = run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)

@@ -161,9 +161,9 @@ class CharTextgen(Study):
         "smoke": {"corpus": "tinyshakespeare", "data_source": "embedded", "hidden": 64, "layers": 1, "dropout": 0.0,
                   "seq_len": 50, "batch_size": 32, "epochs": 2, "steps_per_epoch": 15, "seeds": 1,
                   "temperatures": [0.0, 0.5, 1.0], "seed_text": None, "gen_length": 60, "bleu_prompts": 8},
-        # demo: 500 steps of 64 x 100 characters, about 3.2 passes over the 1.0M training characters
+        # demo: 400 steps of 64 x 100 characters, about 2.5 passes over the 1.0M training characters
         "demo": {"corpus": "tinyshakespeare", "data_source": "embedded", "hidden": 256, "layers": 1, "dropout": 0.0,
-                 "epochs": 4, "steps_per_epoch": 125, "seeds": 1, "seed_text": None},
+                 "epochs": 4, "steps_per_epoch": 100, "seeds": 1, "seed_text": None},
         "full": {"corpus": "got", "seeds": 3},
     }
     reference = []  # Table 3 is text and Figure 4 gives no numbers; the claims are checked as findings
@@ -357,4 +357,5 @@ class CharTextgen(Study):
 
         syn = random_windows(train_d, cfg.batch_size, cfg.seq_len, generator(1, 0))
         return measure_training(step, real_batches(), syn, cfg.batch_size, ctx.device, variant=self.variants(cfg)[0],
-                                note="samples are 100-character windows; the corpus lives in memory as one id tensor")
+                                note=f"samples are {cfg.seq_len}-character windows sliced from the corpus, which lives on "
+                                     "the device as one id tensor")
