@@ -156,4 +156,6 @@ def test_bench_reports_rates(study):
               "episodes_per_s", "env_only_samples_per_s", "gymnasium_env_only_samples_per_s"):
         assert k in res
     assert res["env_steps"] >= 40 * 8 and res["episodes"] == 40
-    assert 0 < res["ratio"] < 1.5 and res["end_to_end_samples_per_s"] > 0
+    # timings only: a loaded machine can make any of them slow, so no bounds beyond being rates
+    assert all(math.isfinite(res[k]) and res[k] > 0 for k in ("ratio", "end_to_end_samples_per_s",
+                                                                 "compute_only_samples_per_s", "episodes_per_s"))
