@@ -1,0 +1,91 @@
+"""The real CLI: bad inputs (one line on stderr, exit 2), list/show/describe, report rebuild."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def dltour(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dltour.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "no-such-study"], "unknown study 'no-such-study'"),
+    (["run", "airline-lstm", "--set", "epoch=3"], "did you mean epochs"),
+    (["run", "airline-lstm", "--set", "epochs=lots"], "invalid value 'lots' for epochs"),
+    (["run", "airline-lstm", "--set", "epochs"], "key=value"),
+    (["run", "airline-lstm", "--profile", "huge"], "unknown profile 'huge'"),
+    (["run", "airline-lstm", "--device", "cuda"], "not available"),
+    (["run", "airline-lstm", "--device", "tpu"], "unknown device 'tpu'"),
+    (["run", "airline-lstm", "--executor", "ray"], "unknown executor 'ray'"),
+    (["run", "airline-lstm", "--out", "/proc/dltour-out"], "is not writable"),
+    (["show", "airline-lstm", "--set", "windows=[0]"], "do not fit"),
+    (["reproduce", "--only", "airline-lstm,nope"], "unknown study 'nope'"),
+    (["report", "--out", "/nonexistent/dir"], "does not exist"),
+    (["data", "fetch", "no-such-data"], "unknown dataset"),
+    (["run", "airline-lstm", "--set", "data.path=/nonexistent.csv"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    if "--out" not in args and args[0] == "run":
+        args = args + ["--out", str(tmp_path)]
+    r = dltour(*args)
+    if args[-2:] == ["--device", "cuda"] or "cuda" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_every_command_has_help_with_example():
+    for cmd in (["list"], ["show"], ["describe"], ["run"], ["reproduce"], ["report"], ["bench"],
+                ["data", "list"], ["data", "fetch"], ["data", "verify"]):
+        r = dltour(*cmd, "--help")
+        assert r.returncode == 0 and "Example" in r.stdout, cmd
+
+
+def test_list_show_describe():
+    r = dltour("list")
+    assert r.returncode == 0 and "airline-lstm" in r.stdout and "T2.1" in r.stdout
+    r = dltour("show", "T2.1", "--profile", "full", "--set", "epochs=5")
+    assert r.returncode == 0 and "epochs: 5" in r.stdout and "w24" in r.stdout
+    r = dltour("describe", "airline-lstm", "--profile", "smoke", "--json")
+    rows = json.loads(r.stdout)
+    # LSTM(1->4): 4*4*(1+4) weights + 2*4*4 biases = 112; Linear(4->1): 5
+    assert rows[0]["variant"] == "w1" and rows[0]["total_params"] == 117 == rows[0]["trainable_params"]
+
+
+def test_data_list_and_verify():
+    r = dltour("data", "list")
+    assert r.returncode == 0 and "airline" in r.stdout and "not cached" in r.stdout
+    assert dltour("data", "verify").returncode == 0
+
+
+def test_bench_reports_ratio():
+    r = dltour("bench", "airline-lstm", "--profile", "smoke", "--device", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["device"] == "cpu" and res["end_to_end_samples_per_s"] > 0 and 0 < res["ratio"] < 5
+
+
+def test_report_rebuilds_from_saved_runs_only(tmp_path):
+    r = dltour("reproduce", "--profile", "smoke", "--only", "T2.1", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "report" / "index.html").read_text()
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "data:image/png;base64," in html and "airline-lstm" in html
+    assert "| Figure 13 | average | test_rmse | 58.7 |" in md
+    for f in ("profile", "device", "versions", "commit", "date", "time"):
+        assert f"**{f}**" in md
+    (tmp_path / "report" / "index.html").unlink()
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("metrics.json")}
+    r = dltour("report", "--out", str(tmp_path))
+    assert r.returncode == 0 and (tmp_path / "report" / "index.html").exists()
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("metrics.json")}

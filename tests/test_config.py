@@ -1,0 +1,55 @@
+import pytest
+
+from dltour import DltourError
+from dltour.config import apply_overrides, parse_set, resolve_config
+from dltour.registry import get_study
+
+
+def test_parse_set_types():
+    assert parse_set(["a=1", "b=0.5", "c=[1, 2]", "d=true", "e=hello", "f.g=x=y"]) == {
+        "a": 1, "b": 0.5, "c": [1, 2], "d": True, "e": "hello", "f.g": "x=y"}
+
+
+def test_parse_set_requires_equals():
+    with pytest.raises(DltourError, match="key=value"):
+        parse_set(["epochs"])
+
+
+def test_profile_then_user_overrides():
+    study = get_study("airline-lstm")
+    cfg = resolve_config(study, "demo", {"epochs": 7, "data.path": "/tmp/x.csv"})
+    assert cfg.epochs == 7 and cfg.batch_size == 4 and cfg.data.path == "/tmp/x.csv"
+    assert resolve_config(study, "full").batch_size == 1
+
+
+def test_unknown_key_names_close_match():
+    study = get_study("airline-lstm")
+    with pytest.raises(DltourError, match="did you mean epochs"):
+        resolve_config(study, "demo", {"epoch": 3})
+
+
+def test_wrong_type_names_key():
+    study = get_study("airline-lstm")
+    with pytest.raises(DltourError, match="for epochs"):
+        resolve_config(study, "demo", {"epochs": "many"})
+    with pytest.raises(DltourError, match="lr"):
+        resolve_config(study, "demo", {"lr": -1})
+
+
+def test_unknown_profile():
+    with pytest.raises(DltourError, match="did you mean demo"):
+        resolve_config(get_study("airline-lstm"), "dmeo")
+
+
+def test_study_lookup_by_task_id_and_error():
+    assert get_study("T2.1").name == "airline-lstm"
+    assert get_study("t2.1").name == "airline-lstm"
+    with pytest.raises(DltourError, match="Did you mean airline-lstm"):
+        get_study("airline-lstn")
+
+
+def test_apply_overrides_returns_copy():
+    study = get_study("airline-lstm")
+    base = resolve_config(study, "demo")
+    new = apply_overrides(base, {"epochs": 3})
+    assert base.epochs == 100 and new.epochs == 3

@@ -1,0 +1,62 @@
+"""The image-folder source on a miniature archive made here, and the embedded demo subset."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dltour.data.images import load_demo, load_image_folder
+from dltour.data.source import DataUnavailable
+
+
+def _png(color, size=(8, 8)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_zip_with_splits(tmp_path):
+    arc = tmp_path / "imgs.zip"
+    with zipfile.ZipFile(arc, "w") as z:
+        for split, n in (("train", 3), ("test", 1)):
+            for cls, col in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+                for i in range(n):
+                    z.writestr(f"root/{split}/{cls}/{i}.png", _png(col))
+        z.writestr("root/README.txt", "not an image")
+    d = load_image_folder(arc, use_cache=False)
+    assert d["train"].classes == ["cat", "dog"] and d["train"].x.shape == (6, 8, 8, 3)
+    assert d["train"].x.dtype == np.uint8 and list(np.bincount(d["train"].y)) == [3, 3]
+    assert d["test"].x.shape == (2, 8, 8, 3)
+    cat = d["train"].x[d["train"].y == 0]
+    assert (cat[..., 0] == 255).all() and (cat[..., 2] == 0).all()
+    r = load_image_folder(arc, size=4, limit_per_class=2, use_cache=False)
+    assert r["train"].x.shape == (4, 4, 4, 3)
+
+
+def test_folder_without_splits_and_cache(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        (tmp_path / "f" / cls / "1.png").write_bytes(_png((10, 20, 30)))
+    first = load_image_folder(tmp_path / "f")
+    again = load_image_folder(tmp_path / "f")  # from the decoded cache
+    assert set(first) == {"train"} and np.array_equal(first["train"].x, again["train"].x)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(DataUnavailable, match="does not exist"):
+        load_image_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataUnavailable, match="no images"):
+        load_image_folder(tmp_path / "empty")
+    (tmp_path / "bad" / "c").mkdir(parents=True)
+    (tmp_path / "bad" / "c" / "x.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataUnavailable, match="cannot decode"):
+        load_image_folder(tmp_path / "bad", use_cache=False)
+
+
+def test_demo_subset_shape():
+    d = load_demo()
+    assert d["train"].x.shape == (4000, 32, 32, 3) and d["test"].x.shape == (1000, 32, 32, 3)
+    assert list(np.bincount(d["train"].y)) == [400] * 10 and len(d["train"].classes) == 10
