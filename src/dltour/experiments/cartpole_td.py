@@ -217,13 +217,13 @@ class CartPoleTD(Study):
 
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
-        from dltour.train.loop import _Progress
+        from dltour.train.loop import Progress
 
         disc = self.discretiser(cfg)
         sched = self.schedule(cfg)
         env = make_env(cfg.env, cfg.version, seed)
         resume = ctx.load_checkpoint()
-        bar = _Progress(cfg.episodes, ctx.label, enabled=ctx.progress)
+        bar = Progress(cfg.episodes, ctx.label, enabled=ctx.progress)
         if resume:
             bar.advance_to(int(resume["episode"]))
 

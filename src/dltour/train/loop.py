@@ -105,7 +105,7 @@ def fit(ctx, state: dict[str, Any], epochs: int, train_epoch: Callable[[int], di
         if early_stopping is not None and ck.get("early_stopping"):
             early_stopping.load_state_dict(ck["early_stopping"])
         set_rng_state(ck["rng"])
-    progress = _Progress(epochs, desc or (ctx.label if ctx else "fit"), enabled=bool(ctx and ctx.progress))
+    progress = Progress(epochs, desc or (ctx.label if ctx else "fit"), enabled=bool(ctx and ctx.progress))
     progress.advance_to(start)
     epoch = start
     while epoch < epochs and not stopped:
@@ -140,7 +140,7 @@ def fit(ctx, state: dict[str, Any], epochs: int, train_epoch: Callable[[int], di
                      stopped, start)
 
 
-class _Progress:
+class Progress:
     """A rich progress bar over epochs when stderr is a terminal; silent otherwise."""
 
     def __init__(self, total: int, desc: str, enabled: bool):
