@@ -196,7 +196,8 @@ class VGGTransferStudy(Study):
 
     def run_key(self, cfg: Config, variant: str) -> dict:
         d = super().run_key(cfg, variant)
-        for k in ("archs", "inits", "imagenet", "bench_steps"):  # the sweep lists; how weights are found
+        # the sweep lists, where weights are found, and settings that do not change a run's result
+        for k in ("archs", "inits", "imagenet", "weights_dir", "bench_steps", "checkpoint_every"):
             d.pop(k)
         return d
 
