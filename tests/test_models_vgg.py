@@ -39,16 +39,19 @@ def tv_vgg16_file(tmp_path_factory):
 def test_trainable_counts_match_the_reference(arch, convs):
     head64 = (2 * 2 * 512) * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 200 + 200
     assert head64 == 25_993_416  # the reference's count for its frozen variant, by hand
-    m = VGGTransfer(arch, 200, 64).freeze("features")
+    with torch.device("meta"):  # shapes only: no memory, no init time
+        m = VGGTransfer(arch, 200, 64).freeze("features")
+        m224 = VGGTransfer(arch, 200, 64, upsample_to=224).freeze("all_but_last")
+        full = VGGTransfer(arch, 200, 64)
     assert count_params(m) == (conv_params(convs) + head64, 25_993_416)
-    m224 = VGGTransfer(arch, 200, 64, upsample_to=224).freeze("all_but_last")
     total224 = conv_params(convs) + 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 200 + 200
     assert count_params(m224) == (total224, 4096 * 200 + 200) == (total224, 819_400)
-    assert count_params(VGGTransfer(arch, 200, 64))[1] == conv_params(convs) + head64  # nothing frozen
+    assert count_params(full)[1] == conv_params(convs) + head64  # nothing frozen
 
 
 def test_conv_count_matches_torchvision():
-    tv = torchvision.models.vgg16(weights=None)
+    with torch.device("meta"):
+        tv = torchvision.models.vgg16(weights=None)
     assert sum(p.numel() for p in tv.features.parameters()) == conv_params(VGG16_CONVS) == 14_714_688
 
 

@@ -56,8 +56,14 @@ bird, cat), 40 training + 10 validation images per class, 25 test images per cla
 (the smallest size VGG's five poolings allow), 3 epochs, batch 32, one seed, and only the variants
 that need no download (random and tuned for both archs, unless ImageNet weights are cached).
 The numbers are a check that everything runs, not a reproduction: VGG learns little from 160
-images in 3 epochs, and CIFAR-10 at 32x32 is not Tiny-ImageNet (``comparable`` is False).
-Measured: see the module's section in the lead's report (wall time depends on machine load).
+images in 3 epochs, and CIFAR-10 at 32x32 is not Tiny-ImageNet (``comparable`` is False). Measured with
+``/usr/bin/time dltour run vgg-transfer`` on the 2-core development machine while other jobs held
+it at a load average of 10-12: 157-172 CPU-seconds (user + sys), 8-9 min wall (two runs, the same
+accuracies both times); on a quiet 2-core machine that is
+about 1.5-2 min (an estimate from the CPU time, not measured quietly). Result: the faithful
+random-init recipe stays at chance (25.0% test, loss ln 4) for both archs, as the reference's
+random-init rows did; the tuned batch-norm recipe gets above chance (28-29% test, 32-42% val).
+Smoke (``--profile smoke``): one vgg16-random step on 8 images, 8 CPU-seconds.
 
 GPU path (written, not verified on a GPU in this session): the uint8 dataset is moved to the
 device once, batches are sliced there, converted/normalised and augmented on the device, the
@@ -427,15 +433,16 @@ class VGGTransferStudy(Study):
             axes = [axes] if only_val else list(axes)
             keys = ["val_acc"] if only_val else ["train_acc", "val_acc"]
             for ax, key in zip(axes, keys):
-                for i, v in enumerate(variants):
+                for v in variants:
                     hs = [r.history() for r in by_v[v]]
                     n = min(len(h) for h in hs)
                     if n == 0:
                         continue
                     y = np.mean([[row[key] for row in h[:n]] for h in hs], axis=0)
-                    ax.plot(np.arange(1, n + 1), y, marker=".", color=f"C{i}",
-                            ls="-" if v.startswith("vgg16") else "--", label=v)
+                    ax.plot(np.arange(1, n + 1), y, marker=".", color=f"C{INITS.index(self.parse(v)[1])}",
+                            ls="-" if v.startswith("vgg16") else "--", label=v)  # colour: init, line: arch
                 ax.set_xlabel("epoch")
+                ax.xaxis.get_major_locator().set_params(integer=True)
                 ax.set_ylabel(f"{'training' if key == 'train_acc' else 'validation'} accuracy (%)")
                 ax.legend(fontsize=7)
             fig.suptitle(title, fontsize=10)
