@@ -162,3 +162,19 @@ def test_real_glove_zip_rows_and_missing_300d(shared_data):
     assert cos > 0.7
     with pytest.raises(DataUnavailable, match="dimensions present: 50"):
         glove.load_vectors(z, 300, ["action"])
+
+
+def test_offline_download_is_a_clear_data_unavailable(monkeypatch):
+    import pooch
+    import requests
+
+    def offline(*a, **k):
+        raise requests.exceptions.ConnectionError("no network")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    with pytest.raises(DataUnavailable, match=r"aclImdb_v1\.tar\.gz.*ai\.stanford\.edu"):
+        imdb.load(source="download")
+    with pytest.raises(DataUnavailable, match=r"glove\.6B\.zip.*nlp\.stanford\.edu"):
+        glove.resolve(None, source="download")
+    with pytest.raises(DataUnavailable, match="tinyshakespeare"):
+        corpora.load("tinyshakespeare", source="download")
