@@ -54,7 +54,7 @@ DEMO_FILE = "mnist_demo.npz"
 CLASSIFIER_FILE = "mnist_classifier.pt"
 CLASSIFIER_INFO = "mnist_classifier.json"
 #: sha256 of the shipped ``mnist_classifier.pt`` (printed by ``build_demo``); the IS signature records it
-CLASSIFIER_SHA256 = "PENDING"
+CLASSIFIER_SHA256 = "03b8aabab058011c628384d3247fa447dcc3939bfb77b474d0bc188111dc7dd9"
 #: demo subset sizes (seeded random draw from the canonical train / test sets)
 DEMO_TRAIN, DEMO_TEST = 10_000, 2_000
 N_TRAIN, N_TEST = 60_000, 10_000

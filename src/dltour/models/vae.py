@@ -1,0 +1,62 @@
+"""A fully connected variational autoencoder for 28x28 digits (Kingma & Welling 2014), as in the
+Keras VAE example the course followed: 784 -> 512 (ReLU) -> (mu, log sigma^2) of a ``latent``-d
+Gaussian; decoder latent -> 512 (ReLU) -> 784 (sigmoid). ``extra_layer`` adds a 256-unit ReLU
+layer to both (784 -> 512 -> 256 -> latent; latent -> 256 -> 512 -> 784)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class VAE(nn.Module):
+    def __init__(self, latent: int = 2, extra_layer: bool = False, hidden: int = 512, extra: int = 256):
+        super().__init__()
+        self.latent = latent
+        widths = [784, hidden] + ([extra] if extra_layer else [])
+        enc = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            enc += [nn.Linear(a, b), nn.ReLU()]
+        self.encoder = nn.Sequential(*enc)
+        self.mu = nn.Linear(widths[-1], latent)
+        self.logvar = nn.Linear(widths[-1], latent)
+        rev = [latent] + widths[::-1][:-1]
+        dec = []
+        for a, b in zip(rev[:-1], rev[1:]):
+            dec += [nn.Linear(a, b), nn.ReLU()]
+        self.decoder = nn.Sequential(*dec, nn.Linear(rev[-1], 784), nn.Sigmoid())
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)  # (B, 784) -> (B, H)
+        return self.mu(h), self.logvar(h)  # (B, latent) each
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, latent) -> (B, 784)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
+        return self.decode(z), mu, logvar
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, exp(logvar)) || N(0, I) ) per sample, summed over latent dims: (B, L) -> (B,).
+    Closed form: -1/2 * sum(1 + logvar - mu^2 - exp(logvar))."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+def bernoulli_nll(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy summed over pixels, (B, D) -> (B,); logs clamped at -100 as in
+    ``F.binary_cross_entropy``, but written out so that it is safe under autocast."""
+    log_p = torch.clamp(torch.log(recon), min=-100)
+    log_1mp = torch.clamp(torch.log1p(-recon), min=-100)
+    return -(x * log_p + (1 - x) * log_1mp).sum(dim=1)
+
+
+def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """Negative ELBO per sample, batch mean: binary cross-entropy summed over the 784 pixels
+    (a Bernoulli decoder, as in the Keras example) plus the KL term. The parts are returned as
+    detached tensors (no device sync inside the training loop)."""
+    rec = bernoulli_nll(recon, x)  # (B,)
+    kl = kl_divergence(mu, logvar)  # (B,)
+    return (rec + kl).mean(), {"recon": rec.detach().mean(), "kl": kl.detach().mean()}

@@ -1,0 +1,164 @@
+"""MNIST data: IDX reader, folder/cache/download resolution, demo pack and the pinned classifier."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from dltour.data import mnist
+from dltour.data.source import DataUnavailable
+
+
+def write_idx(path, arr: np.ndarray, gz: bool = True) -> None:
+    code = {np.dtype(np.uint8): 0x08}[arr.dtype]
+    raw = struct.pack(">BBBB", 0, 0, code, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+
+def make_folder(folder, n_train=6, n_test=4, gz=True):
+    rng = np.random.default_rng(0)
+    arrs = {"train-images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+            "train-labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+            "test-images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+            "test-labels": rng.integers(0, 10, n_test, dtype=np.uint8)}
+    for key, a in arrs.items():
+        name = mnist._FILES[key][0]
+        write_idx(folder / (name if gz else name.removesuffix(".gz")), a, gz)
+    return arrs
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_round_trip(tmp_path, gz):
+    a = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    write_idx(tmp_path / "x.idx", a, gz)
+    b = mnist.read_idx(tmp_path / "x.idx")
+    assert b.dtype == np.uint8 and np.array_equal(a, b)
+
+
+def test_read_idx_rejects_bad_files(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 10)
+    with pytest.raises(DataUnavailable, match="magic"):
+        mnist.read_idx(tmp_path / "bad")
+    a = np.zeros((3, 28, 28), np.uint8)
+    write_idx(tmp_path / "t", a, gz=False)
+    (tmp_path / "t").write_bytes((tmp_path / "t").read_bytes()[:-5])
+    with pytest.raises(DataUnavailable, match="truncated"):
+        mnist.read_idx(tmp_path / "t")
+    with pytest.raises(DataUnavailable, match="cannot read"):
+        mnist.read_idx(tmp_path / "missing.gz")
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_load_from_explicit_folder(tmp_path, gz):
+    arrs = make_folder(tmp_path, gz=gz)
+    d = mnist.load(tmp_path)
+    assert np.array_equal(d["train_x"], arrs["train-images"]) and np.array_equal(d["test_y"], arrs["test-labels"])
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(DataUnavailable, match="not a folder"):
+        mnist.load(tmp_path / "nope")
+    make_folder(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataUnavailable, match="t10k-labels"):
+        mnist.load(tmp_path)
+
+
+def test_mismatched_labels_rejected(tmp_path):
+    make_folder(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))
+    with pytest.raises(DataUnavailable, match="labels"):
+        mnist.load(tmp_path)
+
+
+def test_specs_pin_torchvision_md5s():
+    from torchvision.datasets import MNIST
+
+    published = dict(MNIST.resources)
+    for spec in mnist.SPECS.values():
+        assert spec.known_hash == f"md5:{published[spec.filename]}"
+        assert spec.url == MNIST.mirrors[0] + spec.filename
+
+
+def test_offline_without_cache_is_data_unavailable(monkeypatch):
+    import pooch
+    import requests
+
+    def offline(*a, **k):
+        raise requests.exceptions.ConnectionError("no network")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    with pytest.raises(DataUnavailable, match="train-images-idx3-ubyte.gz"):
+        mnist.load(source="download")
+
+
+def test_cached_files_are_used(tmp_path, monkeypatch):
+    """Files in the cache with the pinned md5 are read without any download."""
+    import pooch
+
+    monkeypatch.setattr(pooch, "retrieve", lambda *a, **k: pytest.fail("should not download"))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    make_folder(cache)
+    pins = {}
+    for key, spec in mnist.SPECS.items():
+        import hashlib
+
+        pins[key] = spec.__class__(**{**spec.__dict__, "known_hash": "md5:" + hashlib.md5(
+            (cache / spec.filename).read_bytes()).hexdigest()})
+    monkeypatch.setattr(mnist, "SPECS", pins)
+    monkeypatch.setenv("DLTOUR_DATA", str(cache))
+    assert mnist.load(source="download")["train_x"].shape == (6, 28, 28)
+
+
+def test_unknown_source():
+    with pytest.raises(DataUnavailable, match="unknown MNIST source"):
+        mnist.load(source="web")
+
+
+def test_demo_pack_subset_and_budget():
+    d = mnist.load(source="embedded")
+    assert d["train_x"].shape == (mnist.DEMO_TRAIN, 28, 28) and d["test_x"].shape == (mnist.DEMO_TEST, 28, 28)
+    assert set(np.unique(d["train_y"])) == set(range(10))
+    files = [p for p in mnist.demo_path().parent.iterdir() if p.name.startswith("mnist")]
+    assert sum(p.stat().st_size for p in files) <= 4_000_000
+
+
+def test_classifier_is_pinned_and_accurate_on_demo_test():
+    import torch
+
+    from dltour.models.mnist_classifier import predict_proba
+
+    model, digest = mnist.load_classifier()
+    assert digest == mnist.CLASSIFIER_SHA256 == mnist.classifier_info()["sha256"]
+    d = mnist.load(source="embedded")
+    x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
+    acc = float((predict_proba(model, x).argmax(1).numpy() == d["test_y"]).mean())
+    assert acc >= 0.98  # 2k demo test digits; >= 99% on the full test set is checked below
+
+
+def test_classifier_hash_mismatch_is_refused(tmp_path):
+    p = tmp_path / "clf.pt"
+    p.write_bytes(mnist.classifier_path().read_bytes() + b"x")
+    with pytest.raises(DataUnavailable, match="sha256"):
+        mnist.load_classifier(p)
+
+
+def test_shared_mnist_loads(shared_data):
+    d = mnist.load(shared_data / "mnist")
+    assert d["train_x"].shape == (60000, 28, 28) and d["test_x"].shape == (10000, 28, 28)
+    # the canonical test-label counts of MNIST
+    assert np.bincount(d["test_y"]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_classifier_99_percent_on_full_test_set(shared_data):
+    import torch
+
+    from dltour.models.mnist_classifier import predict_proba
+
+    d = mnist.load(shared_data / "mnist")
+    model, _ = mnist.load_classifier()
+    x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
+    acc = float((predict_proba(model, x).argmax(1).numpy() == d["test_y"]).mean())
+    assert acc >= 0.99
