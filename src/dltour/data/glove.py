@@ -10,6 +10,7 @@ file does not hold is a ``DataUnavailable`` naming the dimensions it does hold.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -48,14 +49,14 @@ def zip_dimensions(path: str | Path) -> dict[int, str]:
         return {int(m.group(1)): n for n in z.namelist() if (m := _MEMBER.search(n))}
 
 
-def _open_text(path: Path, dim: int):
-    """A text stream of the GloVe rows of dimension ``dim`` in ``path``."""
+def _open_text(path: Path, dim: int, stack: contextlib.ExitStack):
+    """A text stream of the GloVe rows of dimension ``dim`` in ``path`` (closed with ``stack``)."""
     if zipfile.is_zipfile(path):
         dims = zip_dimensions(path)
         if dim not in dims:
             raise DataUnavailable(f"{path.name} has no {dim}-dimensional vectors; dimensions present: "
                                   f"{', '.join(str(d) for d in sorted(dims)) or 'none'} (set glove_dim to one of them)")
-        z = zipfile.ZipFile(path)
+        z = stack.enter_context(zipfile.ZipFile(path))
         return io.TextIOWrapper(z.open(dims[dim]), encoding="utf-8", errors="replace")
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
@@ -71,7 +72,7 @@ def load_vectors(path: str | Path, dim: int, words: list[str]) -> tuple[np.ndarr
     want = {w: i for i, w in enumerate(words)}
     vecs = np.zeros((len(words), dim), dtype=np.float32)
     found = np.zeros(len(words), dtype=bool)
-    with _open_text(path, dim) as f:
+    with contextlib.ExitStack() as stack, _open_text(path, dim, stack) as f:
         for n, line in enumerate(f):
             word, _, rest = line.rstrip("\n").partition(" ")
             if n == 0:
