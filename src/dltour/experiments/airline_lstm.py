@@ -220,7 +220,7 @@ class AirlineLSTM(Study):
         ax.plot(ws, [sarima_same[w] for w in ws], color="gray", marker=".", ls="-", lw=1,
                 label="SARIMA, same months")
         ax.set_xlabel("window size (months)")
-        ax.set_ylabel("test RMSE (passengers)")
+        ax.set_ylabel("test RMSE (thousands of passengers)")
         ax.set_title("T2.1 test error by window size (cf. reference Figure 13)")
         ax.legend(fontsize=7)
         s.figures.append(save(fig, out_dir, "fig13_error_by_window.png"))
