@@ -130,3 +130,13 @@ def test_two_processes_same_out(tmp_path):
     assert len(rows) == 4 and all(r == ("finished", 1) for r in rows)
     computed = sum(int(o[1].split("run(s) computed")[0].split()[-1]) for o in outs)
     assert computed == 4  # the file lock made the second process reuse, not recompute
+
+
+def test_process_executor_matches_local(tmp_path):
+    cfg = smoke_cfg(epochs=2)
+    local = run_study(STUDY, cfg, "smoke", tmp_path / "local", progress=False, log=lambda s: None)
+    pool = run_study(STUDY, cfg, "smoke", tmp_path / "pool", executor="process", workers=2, progress=False,
+                     log=lambda s: None)
+    for v in ("w1", "w12"):
+        assert pool["metrics"][v]["test_rmse"]["mean"] == pytest.approx(local["metrics"][v]["test_rmse"]["mean"], rel=1e-4)
+    assert len(Ledger(tmp_path / "pool" / "ledger.sqlite").rows()) == 2
