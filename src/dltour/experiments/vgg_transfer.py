@@ -58,16 +58,20 @@ that need no download (random and tuned for both archs, unless ImageNet weights 
 The numbers are a check that everything runs, not a reproduction: VGG learns little from 160
 images in 3 epochs, and CIFAR-10 at 32x32 is not Tiny-ImageNet (``comparable`` is False). Measured with
 ``/usr/bin/time dltour run vgg-transfer`` on the 2-core development machine while other jobs held
-it at a load average of 10-12: 157-172 CPU-seconds (user + sys), 8-9 min wall (two runs, the same
-accuracies both times); on a quiet 2-core machine that is
-about 1.5-2 min (an estimate from the CPU time, not measured quietly). Result: the faithful
+it at a load average of 10-12: 157-172 CPU-seconds (user + sys), 8-9 min wall; a third run, started
+at load 3.6 that rose to 11, took 221 s wall and 132 CPU-seconds (the same accuracies all three
+times). On a quiet 2-core machine that should be about 1.5-2.5 min (an estimate from the CPU time;
+we could not measure it quietly). Result: the faithful
 random-init recipe stays at chance (25.0% test, loss ln 4) for both archs, as the reference's
 random-init rows did; the tuned batch-norm recipe gets above chance (28-29% test, 32-42% val).
-Smoke (``--profile smoke``): one vgg16-random step on 8 images, 8 CPU-seconds.
+Smoke (``--profile smoke``): one vgg16-random step on 8 images, 7 CPU-seconds (19 s wall under load).
 
 GPU path (written, not verified on a GPU in this session): the uint8 dataset is moved to the
 device once, batches are sliced there, converted/normalised and augmented on the device, the
-model runs in ``channels_last`` with bf16 autocast (``ctx.device.autocast()``).
+model runs in ``channels_last`` with bf16 autocast (``ctx.device.autocast()``). The issue's
+H100 figures (about 24k images/s compute-only VGG-16 training at 64x64, 12-14 us per image batched
+inference) were not measured here; note that ``dltour.seeding`` puts cuDNN in deterministic,
+non-benchmark mode for every run, which may cost convolution speed.
 """
 
 from __future__ import annotations
