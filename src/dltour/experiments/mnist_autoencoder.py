@@ -29,8 +29,12 @@ tutorial" with test MSE 0.056; K-Means on the test codes with majority-vote labe
   model, seed 0; t-SNE on the first ``tsne_points`` test images.
 
 Demo (``dltour run mnist-autoencoder``): 10k training / 2k test digits from the embedded pack,
-8 epochs, 1 seed; not comparable with the reference's numbers (less data, fewer epochs). Measured
-figures are in the closing report of issue 3 (the demo is a few tens of seconds on 2 CPU cores).
+8 epochs at batch 64, 1 seed; not comparable with the reference's numbers (less data, fewer
+epochs). Measured (``/usr/bin/time -v``, OMP_NUM_THREADS=1, machine shared with other jobs): 51 s
+of CPU time (3 min 50 s of wall time under a load average of about 9); test MSE depth3 0.0169,
+linear 0.0180, PCA-32 0.0168; K-Means majority vote depth3 47.8%, linear 59.3%, raw pixels 61.5%.
+On the full MNIST (``--set data.path=../shared/data/mnist``, same 8 epochs at batch 256): depth3
+0.0108, linear 0.0170 (= PCA-32 0.0169), K-Means depth3 45.4%, linear 61.6%, raw pixels 58.8%.
 """
 
 from __future__ import annotations
@@ -287,11 +291,14 @@ class MnistAutoencoder(Study):
         # Findings
         lin = mean.get("linear")
         deep = [v for v in depths if int(v[5:]) >= 2]
-        if lin and deep:
+        if lin and BEST in mean:
+            # the reference's claim is about its Table 4 model; the other depths are listed as evidence
             s.findings.append(Finding(
-                "deeper-beats-linear", "Deeper non-linear autoencoders reach a lower test MSE than the linear one",
-                all(mean[v]["test_mse"] < lin["test_mse"] for v in deep),
-                ", ".join(f"{v} {mean[v]['test_mse']:.4f}" for v in deep) + f" vs linear {lin['test_mse']:.4f}"))
+                "deeper-beats-linear", "The deeper non-linear autoencoder (Table 4, depth 3) reaches a lower test "
+                "MSE than the linear one", mean[BEST]["test_mse"] < lin["test_mse"],
+                ", ".join(f"{v} {mean[v]['test_mse']:.4f}" for v in deep)
+                + f" vs linear {lin['test_mse']:.4f} (deeper than linear at every depth >= 2: "
+                f"{'yes' if all(mean[v]['test_mse'] < lin['test_mse'] for v in deep) else 'no'})"))
         if lin and BEST in mean:
             b, l_ = mean[BEST]["kmeans_acc_majority"], lin["kmeans_acc_majority"]
             s.findings.append(Finding(

@@ -24,11 +24,11 @@ class Discriminator(nn.Module):
     def __init__(self, hidden: tuple[int, int] = (512, 256)):
         super().__init__()
         h1, h2 = hidden
-        self.net = nn.Sequential(nn.Linear(784, h1), nn.LeakyReLU(0.2), nn.Linear(h1, h2), nn.LeakyReLU(0.2),
-                                 nn.Linear(h2, 1))
+        self.net = nn.Sequential(nn.Linear(784, h1), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(h1, h2),
+                                 nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(h2, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)  # (B, 784) -> (B,) logits
+        return self.net(x * 2 - 1).squeeze(-1)  # (B, 784) in [0, 1] -> (B,) logits
 
 
 class GAN(nn.Module):
@@ -40,10 +40,11 @@ class GAN(nn.Module):
         self.discriminator = Discriminator()
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """-[log D(x) + log(1 - D(G(z)))], batch mean (BCE with logits)."""
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 0.9) -> torch.Tensor:
+    """-[t log D(x) + (1 - t) log(1 - D(x)) + log(1 - D(G(z)))] with real target t (0.9: one-sided
+    label smoothing; 1.0: the original GAN loss), batch mean (BCE with logits)."""
     bce = nn.functional.binary_cross_entropy_with_logits
-    return bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+    return bce(real_logits, torch.full_like(real_logits, real_label)) + bce(fake_logits, torch.zeros_like(fake_logits))
 
 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
