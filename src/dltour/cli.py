@@ -78,10 +78,13 @@ def show(name: str = typer.Argument(..., help="Study name or task id"),
 
 @app.command()
 def describe(name: str = typer.Argument(..., help="Study name or task id"),
-             profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
+             profile: str = typer.Option("full", "--profile", "-p",
+                                         help="The profile whose models to describe; the default, full, is the "
+                                              "reference's setup (its parameter counts)"),
              set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
              as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
-    """Per variant: the model's layers, total and trainable parameter counts.
+    """Per variant: the model's layers, total and trainable parameter counts (of the `full`
+    profile, the reference's setup, unless --profile says otherwise).
 
     Example: `dltour describe mnist-autoencoder --json`
     """
