@@ -79,7 +79,7 @@ def test_smoke_run(tmp_path):
     assert m["ground-truth"]["colourfulness"]["mean"] > 5  # CIFAR images are colourful
     assert m["gray-input"]["colourfulness"]["mean"] == 0
     ids = {f["id"] for f in doc["findings"]}
-    assert ids == {"unet-mae-le-cgan", "cgan-colourfulness-closer", "cgan-saturation-closer"}
+    assert ids == {"unet-mae-le-cgan", "cgan-colourfulness-closer", "cgan-saturation-closer", "beats-gray-input"}
     assert (tmp_path / "colourise" / "fig7_colourisation.png").stat().st_size > 1000
 
 

@@ -9,6 +9,13 @@ from dltour.models.patchgan import PatchDiscriminator
 from dltour.models.unet import UNet
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # shared 2-core test machine: a second OpenMP thread only spin-waits on these tiny convs
+    torch.set_num_threads(1)
+    yield
+
+
 @pytest.mark.parametrize("h,w", [(32, 32), (31, 33), (17, 20), (9, 9)])
 @pytest.mark.parametrize("cin,cout", [(3, 3), (1, 3)])
 def test_unet_keeps_size_for_odd_and_even_sizes(h, w, cin, cout):
