@@ -332,7 +332,7 @@ class DenoiseLosses(Study):
                 loss = loss_fn(out.float(), clean)
                 loss.backward()
                 # global gradient L2 norm: the reference explains the sigma effect by gradient size
-                gnorm += torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+                gnorm += torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
                 opt.step()
                 total += loss.detach() * len(idx)
                 steps += 1
