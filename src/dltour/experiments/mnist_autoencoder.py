@@ -35,6 +35,10 @@ epochs). Measured: 30 s for this study, 76 s of wall time for both MNIST studies
 linear 0.0180, PCA-32 0.0168; K-Means majority vote depth3 47.8%, linear 59.3%, raw pixels 61.5%.
 On the full MNIST (``--set data.path=../shared/data/mnist --set batch_size=256``, 8 epochs): depth3
 0.0108, linear 0.0170 (= PCA-32 0.0169), K-Means depth3 45.4%, linear 61.6%, raw pixels 58.8%.
+``--profile full --set seeds=1 --set "depths=[3]" --set data.path=../shared/data/mnist`` (49 epochs,
+18 min on the shared 2-core machine): depth3 test MSE 0.0058 (reference 0.0031), linear 0.0169
+(reference 0.056), K-Means majority vote depth3 47.2% (reference 61.0%), linear 62.3% (reference
+39.9%), raw pixels 58.8%, chance 11.7%.
 """
 
 from __future__ import annotations
