@@ -142,3 +142,11 @@ def test_airline_reader_and_bad_file(tmp_path):
     bad.write_text("Month,Passengers\n1949-01,lots\n1949-02,3\n")
     with pytest.raises(DataUnavailable, match="line 2"):
         airline.load(bad)
+
+
+def test_not_downloadable_spec_says_so(tmp_path):
+    spec = DatasetSpec("login", "login.csv", "https://example.org/needs-login", None, None, "x", "toy",
+                       downloadable=False)
+    with pytest.raises(DataUnavailable, match="cannot be downloaded automatically") as e:
+        fetch(spec, folder=tmp_path)
+    assert str(tmp_path) in str(e.value) and "https://example.org/needs-login" in str(e.value)

@@ -41,6 +41,7 @@ GOT = register_dataset(DatasetSpec(
     licence="see the Kaggle dataset page (transcripts of HBO's Game of Thrones)",
     description="Game of Thrones scripts, seasons 1-8, one utterance a row (Name, Sentence, ...)",
     family="corpora",
+    downloadable=False,  # Kaggle needs a login: `dltour data fetch got-scripts --from FILE` caches a copy
 ))
 
 CORPORA = ("tinyshakespeare", "got", "text")

@@ -42,6 +42,7 @@ class DatasetSpec:
     licence: str
     description: str
     family: str = ""  # the study family that uses it
+    downloadable: bool = True  # False: the URL is a page that needs a login; the user brings the file
 
 
 MANIFEST: dict[str, DatasetSpec] = {}
@@ -113,6 +114,9 @@ def fetch(spec: DatasetSpec | str, path: str | Path | None = None, folder: str |
             return target
         raise DataUnavailable(f"cached {target} does not match its checksum {spec.known_hash}; delete it "
                               f"to download again from {spec.url}")
+    if not spec.downloadable:
+        raise DataUnavailable(_unavailable_message(spec, folder, "it cannot be downloaded automatically "
+                                                   "(the source needs a login)"))
     import pooch
     import requests
 
