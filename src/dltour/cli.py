@@ -187,9 +187,11 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
     failed = []
     for study, cfg in cfgs:
         err.print(f"[bold]== {study.task} {study.name}[/bold]")
+        t_study = time.perf_counter()
         try:
             doc = run_study(study, cfg, profile, out_dir, executor, workers, device)
             _print_summary(doc)
+            err.print(f"[dim]{study.name}: {time.perf_counter() - t_study:.1f} s[/dim]")
         except DltourError as e:  # e.g. data missing offline: report it, go on with the others
             err.print(f"[red]{study.name} skipped:[/red] {e}")
             failed.append((study.name, str(e)))
