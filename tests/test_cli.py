@@ -27,6 +27,8 @@ def dltour(*args, cwd=None):
     (["reproduce", "--only", "airline-lstm,nope"], "unknown study 'nope'"),
     (["report", "--out", "/nonexistent/dir"], "does not exist"),
     (["data", "fetch", "no-such-data"], "unknown dataset"),
+    (["run", "airline-lstm", "--no-such-flag"], "No such option"),
+    (["frobnicate"], "No such command"),
     (["run", "airline-lstm", "--set", "data.path=/nonexistent.csv"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):

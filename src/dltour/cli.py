@@ -145,8 +145,8 @@ def _print_summary(doc: dict) -> None:
     t.add_column("variant")
     for k in keys:
         t.add_column(k, justify="right")
-    for v, m in metrics.items():
-        t.add_row(v, *[_fmt_stat(m.get(k)) for k in keys])
+    for v in [v for v in doc.get("variant_order", []) if v in metrics] or list(metrics):
+        t.add_row(v, *[_fmt_stat(metrics[v].get(k)) for k in keys])
     out.print(t)
     for f in doc["findings"]:
         mark = {True: "[green]holds[/green]", False: "[red]does not hold[/red]", None: "[yellow]not checked[/yellow]"}
@@ -300,25 +300,27 @@ def data_verify():
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns the exit code of typer.Exit / 130 on Ctrl-C
     except DltourError as e:
         print(f"dltour: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        rc = 130
+    except Exception as e:
+        # typer/click usage errors (typer >= 0.20 vendors click, so match by shape, not by import)
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            ctx = getattr(e, "ctx", None)
+            where = ctx.command_path if ctx is not None else "dltour"
+            print(f"dltour: error: {e.format_message().rstrip('.')}; see '{where} --help'", file=sys.stderr)
+            sys.exit(2)
+        if type(e).__name__ == "Abort":
+            rc = 130
+        else:
+            raise
+    if rc == 130:
         print("dltour: interrupted; finished runs are kept and the rest resume from their last checkpoint "
               "when you repeat the command", file=sys.stderr)
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

@@ -256,6 +256,8 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
         "comparable": bool(study.comparable(cfg)),
         "config": cfg.model_dump(),
         "metrics": metrics,
+        # the study's own order (variants, then its baselines): JSON objects are written key-sorted
+        "variant_order": list(dict.fromkeys([*study.variants(cfg), *summary.extra_metrics, *metrics])),
         "headline_metrics": study.headline_metrics,
         "reference": [
             {"source": r.source, "variant": r.variant, "metric": r.metric, "value": r.value, "note": r.note}

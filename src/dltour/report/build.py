@@ -72,7 +72,8 @@ def metric_table(doc: dict) -> tuple[list[str], list[list[str]]]:
     metrics = doc["metrics"]
     keys = [k for k in doc.get("headline_metrics") or [] if any(k in m for m in metrics.values())]
     keys += sorted({k for m in metrics.values() for k in m} - set(keys))
-    rows = [[v] + [fmt_stat(m.get(k)) if k in m else "" for k in keys] for v, m in metrics.items()]
+    order = [v for v in doc.get("variant_order", []) if v in metrics] or list(metrics)
+    rows = [[v] + [fmt_stat(metrics[v].get(k)) if k in metrics[v] else "" for k in keys] for v in order]
     return ["variant"] + keys, rows
 
 
