@@ -82,6 +82,14 @@ class RunResult:
         return json.loads((self.run_dir / f"{name}.json").read_text())
 
 
+def by_variant(results: list[RunResult]) -> dict[str, list[RunResult]]:
+    """Finished runs grouped by variant (seeds in the order given)."""
+    out: dict[str, list[RunResult]] = {}
+    for r in results:
+        out.setdefault(r.variant, []).append(r)
+    return out
+
+
 @dataclass
 class Summary:
     """What a study's ``summarize`` returns; the runner adds the aggregated metrics."""

@@ -67,7 +67,7 @@ from dltour.metrics.image import (colour_variance, colourfulness, histogram_inte
 from dltour.models.patchgan import PatchDiscriminator
 from dltour.models.unet import UNet
 from dltour.plots import new_figure, save
-from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
+from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
 from dltour.train import fit, iterate_minibatches
 
 VARIANTS = ("unet", "cgan")
@@ -274,9 +274,7 @@ class Colourise(Study):
         s = Summary()
         if not results:
             return s
-        by: dict[str, list[RunResult]] = {}
-        for r in results:
-            by.setdefault(r.variant, []).append(r)
+        by = by_variant(results)
         names = [v for v in cfg.models if v in by]
         mean = lambda v, k: float(np.mean([r.metrics[k] for r in by[v]]))  # noqa: E731
         m0 = results[0].metrics  # ground truth and gray input: the same test images in every run

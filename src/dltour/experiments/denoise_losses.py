@@ -82,7 +82,7 @@ from dltour.losses import CORRENTROPY_SCALINGS, correntropy_loss, mae_loss, mse_
 from dltour.metrics.image import psnr_from_mse
 from dltour.models.unet import UNet
 from dltour.plots import new_figure, save
-from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
+from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
 from dltour.train import EarlyStopping, fit, iterate_minibatches
 
 VAL_NOISE_SEED, TEST_NOISE_SEED, PANEL_NOISE_SEED, SPLIT_SEED = 1001, 2002, 3003, 0
@@ -379,9 +379,7 @@ class DenoiseLosses(Study):
         s = Summary()
         if not results:
             return s
-        by: dict[str, list[RunResult]] = {}
-        for r in results:
-            by.setdefault(r.variant, []).append(r)
+        by = by_variant(results)
         names = [v for v in cfg.losses if v in by]
         mean = lambda v, k: float(np.mean([r.metrics[k] for r in by[v]]))  # noqa: E731
         sd = lambda v, k: float(np.std([r.metrics[k] for r in by[v]], ddof=1)) if len(by[v]) > 1 else 0.0  # noqa: E731

@@ -62,7 +62,7 @@ from dltour.data import glove, imdb
 from dltour.metrics.text import binary_accuracy, nearest_words
 from dltour.models.text import BiLSTMClassifier
 from dltour.plots import new_figure, save
-from dltour.registry import Finding, RunResult, Study, Summary, register
+from dltour.registry import Finding, RunResult, Study, Summary, by_variant, register
 from dltour.seeding import generator
 from dltour.train import EarlyStopping, fit
 
@@ -299,9 +299,7 @@ class ImdbEmbeddings(Study):
         s = Summary()
         if not results:
             return s
-        by_v: dict[str, list[RunResult]] = {}
-        for r in results:
-            by_v.setdefault(r.variant, []).append(r)
+        by_v = by_variant(results)
         vs = [v for v in VARIANTS if v in by_v]
 
         def curve(v, key):

@@ -56,7 +56,7 @@ from dltour.data.mnist import MnistData
 from dltour.metrics.clustering import kmeans_cluster_accuracy, majority_vote_accuracy, hungarian_accuracy
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.plots import new_figure, save
-from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
+from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
 from dltour.train import fit, iterate_minibatches
 
 BEST = "depth3"  # the reference's Table 4 architecture
@@ -211,9 +211,7 @@ class MnistAutoencoder(Study):
         s.extra_metrics["chance"] = {"kmeans_acc_majority": [chance],
                                      "kmeans_acc_hungarian": [hungarian_accuracy(labels, rng.integers(0, 10, len(labels)))]}
 
-        by_v: dict[str, list[RunResult]] = {}
-        for r in results:
-            by_v.setdefault(r.variant, []).append(r)
+        by_v = by_variant(results)
         mean = {v: {m: float(np.mean([r.metrics[m] for r in rs])) for m in rs[0].metrics} for v, rs in by_v.items()}
         depths = [v for v in by_v if v.startswith("depth")]
 

@@ -56,7 +56,7 @@ from dltour.models.gan import GAN, discriminator_loss, generator_loss
 from dltour.models.mnist_classifier import predict_proba
 from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
-from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
+from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
 from dltour.train import fit, iterate_minibatches
 
 GRID_SEED = 1234
@@ -271,9 +271,7 @@ class MnistGenerative(Study):
         s = Summary()
         if not results:
             return s
-        by_v: dict[str, list[RunResult]] = {}
-        for r in results:
-            by_v.setdefault(r.variant, []).append(r)
+        by_v = by_variant(results)
         mean = {v: {m: float(np.mean([r.metrics[m] for r in rs])) for m in rs[0].metrics} for v, rs in by_v.items()}
         sigs = sorted({r.json("inception")["signature"] for r in results})
 

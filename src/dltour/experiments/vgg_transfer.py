@@ -89,7 +89,7 @@ from dltour.metrics.classification import accuracy, time_inference
 from dltour.models.vgg import (VGGTransfer, count_params, find_local_weights, get_imagenet_state_dict,
                                normalize_uint8, weights_filename)
 from dltour.plots import new_figure, save
-from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
+from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
 from dltour.seeding import generator
 from dltour.train import fit, iterate_minibatches
 
@@ -416,9 +416,7 @@ class VGGTransferStudy(Study):
                 f"--set weights_dir=FOLDER, or use --set imagenet=download where the internet is reachable.")
         if not results:
             return s
-        by_v: dict[str, list[RunResult]] = {}
-        for r in results:
-            by_v.setdefault(r.variant, []).append(r)
+        by_v = by_variant(results)
 
         def mean(v: str, k: str) -> float | None:
             rs = by_v.get(v)
