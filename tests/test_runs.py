@@ -89,8 +89,10 @@ def test_resume_after_kill_gives_same_metrics(tmp_path, sig):
     # 300 epochs of about 5 ms: the run outlives the first checkpoint (epoch 10) by over a second
     args = ["--set", "epochs=300", "--set", "windows=[12]"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # SIGINT's default action back in the child: a parent (a CI shell, pytest after a process pool) may
+    # have it ignored, and an ignored SIGINT is inherited, so Python would never raise KeyboardInterrupt
     proc = subprocess.Popen(_cli(*args, out=tmp_path / "killed"), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run_root = tmp_path / "killed" / "runs" / "airline-lstm"
     deadline = time.time() + 300  # generous: a loaded machine imports torch slowly
     while time.time() < deadline and not list(run_root.glob("*/checkpoint.pt")):
