@@ -44,7 +44,7 @@ from dltour.metrics.regression import mse, rmse
 from dltour.models.lstm import LSTMRegressor
 from dltour.plots import new_figure, save
 from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
-from dltour.train import fit, iterate_minibatches
+from dltour.train import fit, iterate_minibatches, minibatch_epoch
 
 
 class Config(StudyConfig):
@@ -126,15 +126,9 @@ class AirlineLSTM(Study):
         loss_fn = torch.nn.MSELoss()
 
         def train_epoch(epoch: int) -> dict:
-            model.train()
-            total = 0.0
-            for idx in iterate_minibatches(len(Xtr), cfg.batch_size, seed, epoch, device=dev):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(Xtr[idx]), Ytr[idx])
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            return {"train_loss": total / len(Xtr)}
+            loss = minibatch_epoch(model, opt, len(Xtr), cfg.batch_size, seed, epoch,
+                                   lambda idx: loss_fn(model(Xtr[idx]), Ytr[idx]), dev)
+            return {"train_loss": loss}
 
         fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, checkpoint_every=10)
         model.eval()

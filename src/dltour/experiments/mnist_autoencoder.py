@@ -57,7 +57,7 @@ from dltour.metrics.clustering import kmeans_cluster_accuracy, majority_vote_acc
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.plots import new_figure, save
 from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
-from dltour.train import fit, iterate_minibatches
+from dltour.train import fit, iterate_minibatches, minibatch_epoch
 
 BEST = "depth3"  # the reference's Table 4 architecture
 
@@ -137,19 +137,14 @@ class MnistAutoencoder(Study):
         model = self.build_model(cfg, variant).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            xb = X[idx]
+            with ctx.device.autocast():
+                out = model(xb)
+            return torch.nn.functional.mse_loss(out.float(), xb)
+
         def train_epoch(epoch: int) -> dict:
-            model.train()
-            total = torch.zeros((), device=dev)
-            for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=dev):
-                xb = X[idx]
-                opt.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    out = model(xb)
-                loss = torch.nn.functional.mse_loss(out.float(), xb)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-            return {"train_mse": float(total) / len(X)}
+            return {"train_mse": minibatch_epoch(model, opt, len(X), cfg.batch_size, seed, epoch, batch_loss, dev)}
 
         def evaluate(epoch: int) -> dict:
             return {"test_mse": float(self._recon_mse(model, Xte).mean())}

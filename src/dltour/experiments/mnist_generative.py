@@ -57,7 +57,7 @@ from dltour.models.mnist_classifier import predict_proba
 from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
 from dltour.registry import Finding, Ref, RunResult, Study, Summary, by_variant, register
-from dltour.train import fit, iterate_minibatches
+from dltour.train import fit, iterate_minibatches, minibatch_epoch
 
 GRID_SEED = 1234
 VAES = ["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra"]
@@ -195,19 +195,14 @@ class MnistGenerative(Study):
         X, Xte, dev = d["train_x"], d["test_x"], ctx.device.device
         opt = torch.optim.Adam(model.parameters(), lr=cfg.vae_lr)
 
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            xb = X[idx]
+            with ctx.device.autocast():
+                recon, mu, logvar = model(xb)
+            return vae_loss(recon.float(), xb, mu.float(), logvar.float())[0]
+
         def train_epoch(epoch: int) -> dict:
-            model.train()
-            tot = torch.zeros((), device=dev)
-            for idx in iterate_minibatches(len(X), cfg.vae_batch_size, seed, epoch, device=dev):
-                xb = X[idx]
-                opt.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    recon, mu, logvar = model(xb)
-                loss, _ = vae_loss(recon.float(), xb, mu.float(), logvar.float())
-                loss.backward()
-                opt.step()
-                tot += loss.detach() * len(idx)
-            return {"train_loss": float(tot) / len(X)}
+            return {"train_loss": minibatch_epoch(model, opt, len(X), cfg.vae_batch_size, seed, epoch, batch_loss, dev)}
 
         def evaluate(epoch: int) -> dict:
             return {"test_mae": self._vae_mae(model, Xte)}

@@ -80,6 +80,25 @@ def iterate_minibatches(n: int, batch_size: int, seed: int, epoch: int, shuffle:
         yield idx[i:i + batch_size]
 
 
+def minibatch_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, n: int, batch_size: int, seed: int,
+                    epoch: int, batch_loss: Callable[[torch.Tensor], torch.Tensor], dev) -> float:
+    """One epoch of plain minibatch training over in-memory tensors; returns the mean loss.
+
+    ``batch_loss(idx)`` returns the (fp32) loss of the batch with indices ``idx`` (already on the
+    device); it wraps its own forward pass in ``ctx.device.autocast()`` where that is safe. The loss
+    sum stays on the device: one host sync per epoch, not one per step.
+    """
+    model.train()
+    total = torch.zeros((), device=dev)
+    for idx in iterate_minibatches(n, batch_size, seed, epoch, device=dev):
+        opt.zero_grad(set_to_none=True)
+        loss = batch_loss(idx)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(idx)
+    return float(total) / n
+
+
 def fit(ctx, state: dict[str, Any], epochs: int, train_epoch: Callable[[int], dict],
         evaluate: Callable[[int], dict] | None = None, early_stopping: EarlyStopping | None = None,
         restore_best: bool = False, checkpoint: bool = True, checkpoint_every: int = 1,
