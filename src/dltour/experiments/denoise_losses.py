@@ -308,15 +308,20 @@ class DenoiseLosses(Study):
     def _noisy(self, clean: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Tensor:
         return (clean + std * noise).clamp_(0.0, 1.0)
 
+    @staticmethod
+    def _model_and_opt(cfg: Config, dev: torch.device):
+        """The U-Net (channels_last on CUDA) and its Adam, as both ``run`` and ``bench`` train them."""
+        model = UNet(3, 3, cfg.width, cfg.depth).to(dev)
+        if dev.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        return model, torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, Xva, Xte, kind = self._data(cfg, dev)
-        model = UNet(3, 3, cfg.width, cfg.depth).to(dev)
-        if cl:
-            model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        model, opt = self._model_and_opt(cfg, dev)
         loss_fn = make_loss(variant, cfg.correntropy_scaling)
         bs = cfg.batch_size
 
@@ -479,10 +484,7 @@ class DenoiseLosses(Study):
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, _, _, _ = self._data(cfg, dev)
-        model = UNet(3, 3, cfg.width, cfg.depth).to(dev)
-        if cl:
-            model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        model, opt = self._model_and_opt(cfg, dev)
         bs = min(cfg.batch_size, len(Xtr))
 
         def step(noisy, clean):
