@@ -38,8 +38,12 @@ def test_aggregate_matches_student_t():
     assert s["mean"] == 2.0 and s["n"] == 3 and s["std"] == pytest.approx(1.0)
     # t_{0.975, 2} = 4.302653 (tables); half-width = t * sd / sqrt(n)
     assert s["ci95"] == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-6)
-    assert aggregate([5.0]) == {"mean": 5.0, "std": 0.0, "ci95": None, "n": 1}
+    # one seed has no spread: no std, no CI (not a std of 0.0)
+    assert aggregate([5.0]) == {"mean": 5.0, "std": None, "ci95": None, "n": 1, "nan": 0}
     assert aggregate([])["n"] == 0
+    # NaN runs are excluded from the statistics and counted, never dropped silently
+    s = aggregate([1.0, float("nan"), 3.0])
+    assert s["mean"] == 2.0 and s["n"] == 2 and s["nan"] == 1
 
 
 def test_atomic_write_leaves_no_temp(tmp_path):
@@ -60,8 +64,9 @@ def test_reuse_and_summary_contract(tmp_path):
     for key in ("study", "task", "profile", "metrics", "reference", "findings", "figures"):
         assert key in on_disk
     assert on_disk["task"] == "T2.1"
-    assert set(on_disk["metrics"]["w1"]["test_rmse"]) == {"mean", "std", "ci95", "n"}
-    assert all({"id", "claim", "holds", "evidence"} <= set(f) for f in on_disk["findings"])
+    assert set(on_disk["metrics"]["w1"]["test_rmse"]) == {"mean", "std", "ci95", "n", "nan"}
+    assert all({"id", "claim", "verdict", "evidence", "test", "source", "ref"} <= set(f) for f in on_disk["findings"])
+    assert set(on_disk["comparison"]) == {"data", "budget", "why"} and on_disk["nan_runs"] == []
     assert all(Path(f).exists() for f in on_disk["figures"])
     rows = Ledger(tmp_path / "ledger.sqlite").rows("airline-lstm")
     assert len(rows) == 2 and {r["status"] for r in rows} == {"finished"}

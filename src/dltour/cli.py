@@ -119,7 +119,8 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
         seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per variant (overrides the profile)"),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
         out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
-        executor: str = typer.Option("local", "--executor", help="local (in process) or process (a pool)"),
+        executor: str = typer.Option("auto", "--executor",
+                                     help="auto (a process per core for studies of tiny models), local or process"),
         workers: int = typer.Option(2, "--workers", help="Processes for --executor process"),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")):
     """Run every variant x seed of one study (finished runs are reused), then summarize.
@@ -148,9 +149,11 @@ def _print_summary(doc: dict) -> None:
     for v in [v for v in doc.get("variant_order", []) if v in metrics] or list(metrics):
         t.add_row(v, *[_fmt_stat(metrics[v].get(k)) for k in keys])
     out.print(t)
+    colour = {"holds": "green", "does not hold": "red", "inconclusive": "yellow", "not checked": "dim"}
     for f in doc["findings"]:
-        mark = {True: "[green]holds[/green]", False: "[red]does not hold[/red]", None: "[yellow]not checked[/yellow]"}
-        out.print(f"  {mark[f['holds']]}: {f['claim']} [dim]({f['evidence']})[/dim]")
+        who = f["ref"] if f.get("ref") else "ours"
+        out.print(f"  [{colour[f['verdict']]}]{f['verdict']}[/{colour[f['verdict']]}] ({who}): {f['claim']} "
+                  f"[dim]({f['test']})[/dim]", highlight=False)
 
 
 def _fmt_stat(s: dict | None) -> str:
@@ -158,7 +161,7 @@ def _fmt_stat(s: dict | None) -> str:
         return ""
     m = s["mean"]
     txt = f"{m:.4g}"
-    if s.get("ci95") is not None:
+    if s.get("ci95") is not None and s.get("n", 0) > 1:
         txt += f" ± {s['ci95']:.2g}"
     return txt
 
@@ -168,7 +171,8 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
               only: Optional[str] = typer.Option(None, "--only", help="Comma-separated studies or task ids"),
               out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
               device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
-              executor: str = typer.Option("local", "--executor", help="local or process"),
+              executor: str = typer.Option("auto", "--executor",
+                                           help="auto (a process per core for studies of tiny models), local or process"),
               workers: int = typer.Option(2, "--workers", help="Processes for --executor process")):
     """Run every registered study (or --only some), then write the report.
 

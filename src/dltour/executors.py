@@ -3,6 +3,9 @@
 - ``local``: one after the other, in this process (the default; progress bars shown).
 - ``process``: a pool of ``workers`` processes on this machine (spawned, so CUDA is safe), each
   limited to ``cores // workers`` threads.
+- ``auto`` (the CLI's default): ``process`` with one worker per core, one thread each, for a
+  study whose runs are tiny single-threaded models (``Study.small_runs``: intra-op threads do not
+  help them, a second process does) when there are several runs to compute; ``local`` otherwise.
 
 A Ray executor only has to implement ``map_runs`` with the same signature.
 """
@@ -16,7 +19,7 @@ import multiprocessing as mp
 from dltour import DltourError
 from dltour.runs import RunOutcome, execute_run
 
-EXECUTORS = ("local", "process")
+EXECUTORS = ("auto", "local", "process")
 
 
 class LocalExecutor:
@@ -36,7 +39,23 @@ class ProcessExecutor:
             return [f.result() for f in futs]
 
 
-def get_executor(name: str, workers: int = 1):
+class AutoExecutor:
+    def __init__(self, small_runs: bool):
+        self.small_runs = small_runs
+
+    def map_runs(self, study, cfg_dict, tasks, out, profile, device, progress) -> list[RunOutcome]:
+        cores = os.cpu_count() or 1
+        if self.small_runs and cores >= 2 and len(tasks) >= 4 and device in ("auto", "cpu"):
+            import torch
+
+            if device == "cpu" or not torch.cuda.is_available():
+                return ProcessExecutor(cores).map_runs(study, cfg_dict, tasks, out, profile, device, progress)
+        return LocalExecutor().map_runs(study, cfg_dict, tasks, out, profile, device, progress)
+
+
+def get_executor(name: str, workers: int = 1, small_runs: bool = False):
+    if name == "auto":
+        return AutoExecutor(small_runs)
     if name == "local":
         return LocalExecutor()
     if name == "process":

@@ -38,17 +38,103 @@ class Ref:
     note: str = ""
 
 
+LEGACY = "LEGACY: decided without a statistical test"
+
+
 @dataclass
 class Finding:
-    """A claim of the reference report checked over our results."""
+    """A claim checked over our results, decided by one rule of :mod:`dltour.verdicts`.
+
+    ``ref`` names the reference claim it decides (``"R30"``, see :mod:`dltour.claims`): such a
+    finding's ``source`` is ``reference``; a finding with no ``ref`` is one of *our* checks and is
+    counted apart. ``verdict`` is one of ``holds`` / ``does not hold`` / ``inconclusive`` /
+    ``not checked``; ``evidence`` holds the numbers (n per arm) and ``test`` what decided it.
+    Build one from a decision with :meth:`Finding.of`.
+    """
 
     id: str
     claim: str
-    holds: bool | None  # None: cannot be checked with this profile's results
+    verdict: str
     evidence: str
+    test: str = ""
+    ref: str | None = None
+    section: str = ""  # where the reference says it ("§3.2, Table 5")
+
+    def __post_init__(self):
+        from dltour.verdicts import VERDICTS
+
+        if self.verdict is None or isinstance(self.verdict, bool):  # transitional: a bare bool, no test
+            self.verdict = {True: "holds", False: "does not hold", None: "not checked"}[self.verdict]
+            self.test = self.test or LEGACY
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"finding {self.id!r}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.ref is not None:
+            from dltour.claims import CLAIMS
+
+            if self.ref not in CLAIMS:
+                raise ValueError(f"finding {self.id!r}: unknown reference claim {self.ref!r}")
+        if self.verdict in ("holds", "does not hold") and not self.test:
+            raise ValueError(f"finding {self.id!r}: a decided verdict needs the test that decided it")
+
+    @classmethod
+    def of(cls, id: str, claim: str, decision, *, ref: str | None = None, section: str = "",
+           evidence: str = "") -> "Finding":
+        """A finding from a :class:`dltour.verdicts.Decision`; ``evidence`` is prepended to the
+        decision's own."""
+        ev = f"{evidence}; {decision.evidence}" if evidence else decision.evidence
+        return cls(id, claim, decision.verdict, ev, decision.test, ref, section)
+
+    @property
+    def source(self) -> str:
+        return "reference" if self.ref else "ours"
+
+    @property
+    def holds(self) -> bool | None:
+        return {"holds": True, "does not hold": False}.get(self.verdict)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "claim": self.claim, "holds": self.holds, "evidence": self.evidence}
+        return {"id": self.id, "claim": self.claim, "verdict": self.verdict, "holds": self.holds,
+                "evidence": self.evidence, "test": self.test, "source": self.source, "ref": self.ref,
+                "section": self.section}
+
+
+@dataclass
+class Table:
+    """A table as data: the report renders it to Markdown and HTML. ``bold`` lists (row, column)
+    cells to emphasise (e.g. the best value per column)."""
+
+    title: str
+    header: list[str]
+    rows: list[list[Any]]
+    bold: list[tuple[int, int]] = field(default_factory=list)
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"title": self.title, "header": [str(h) for h in self.header],
+                "rows": [[_cell(c) for c in r] for r in self.rows], "bold": [list(b) for b in self.bold],
+                "note": self.note}
+
+
+def _cell(c: Any) -> str:
+    if isinstance(c, float):
+        from dltour.verdicts import fmt
+
+        return fmt(c)
+    return str(c)
+
+
+@dataclass
+class Comparison:
+    """Whether a config's results can be set beside the reference's numbers: the reference's data
+    (``data``) and its budget (``budget``: epochs, subset sizes). ``why`` says what differs."""
+
+    data: bool
+    budget: bool
+    why: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.data and self.budget
 
 
 @dataclass
@@ -96,7 +182,7 @@ class Summary:
 
     findings: list[Finding] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # file names written in the summary folder
-    tables: list[dict] = field(default_factory=list)  # {"title": ..., "markdown": ...}
+    tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra_metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # baselines
 
@@ -110,6 +196,8 @@ class Study:
     reference: ClassVar[list[Ref]] = []
     #: bump when a change of code changes results, so old runs are not reused
     version: ClassVar[int] = 1
+    #: runs are tiny single-threaded models: ``--executor auto`` runs them one process per core
+    small_runs: ClassVar[bool] = False
     #: metrics shown first in tables (all metrics are kept in summary.json)
     headline_metrics: ClassVar[list[str]] = []
 
@@ -131,7 +219,11 @@ class Study:
 
     def comparable(self, cfg) -> bool:
         """Whether results under this config can be compared with the reference's numbers."""
-        return True
+        return self.comparison(cfg).ok
+
+    def comparison(self, cfg) -> Comparison:
+        """The reference's data and budget, each checked (override in the study)."""
+        return Comparison(True, True)
 
     def run_key(self, cfg, variant: str) -> dict[str, Any]:
         """What identifies a run's result (hashed into the run id). Default: the whole config

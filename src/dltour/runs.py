@@ -207,19 +207,23 @@ def execute_run(study_name: str, cfg_dict: dict, variant: str, seed: int, out: s
 
 # ---------------------------------------------------------------- aggregation and summary
 def aggregate(values: list[float]) -> dict[str, float | int | None]:
-    """mean, sample std, 95% CI half-width (Student t) and n over seeds."""
+    """mean, sample std, 95% CI half-width (Student t), n over seeds with a finite value, and
+    ``nan``: how many seeds gave NaN/inf (excluded from the others, never silently). With n = 1
+    there is no spread: ``std`` and ``ci95`` are None."""
     from scipy import stats
 
-    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
+    raw = [x for x in values if x is not None]
+    v = np.asarray([x for x in raw if math.isfinite(x)], dtype=float)
+    nan = len(values) - int(v.size)
     n = int(v.size)
     if n == 0:
-        return {"mean": None, "std": None, "ci95": None, "n": 0}
+        return {"mean": None, "std": None, "ci95": None, "n": 0, "nan": nan}
     mean = float(v.mean())
     if n == 1:
-        return {"mean": mean, "std": 0.0, "ci95": None, "n": 1}
+        return {"mean": mean, "std": None, "ci95": None, "n": 1, "nan": nan}
     std = float(v.std(ddof=1))
     ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
-    return {"mean": mean, "std": std, "ci95": ci, "n": n}
+    return {"mean": mean, "std": std, "ci95": ci, "n": n, "nan": nan}
 
 
 def collect_results(study: Study, cfg, out_dir: Path) -> list[RunResult]:
@@ -248,12 +252,21 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
         for k, vs in ms.items():
             per_variant.setdefault(variant, {})[k] = list(vs)
     metrics = {var: {k: aggregate(vs) for k, vs in ms.items()} for var, ms in per_variant.items()}
+    from dltour.registry import Comparison, Table
+    from dltour.results import Results
+
+    if type(study).comparable is not Study.comparable:  # a study that still overrides the bool
+        cmp = Comparison(bool(study.comparable(cfg)), True, "")
+    else:
+        cmp = study.comparison(cfg)
+    tables = [t.as_dict() if isinstance(t, Table) else t for t in summary.tables]
     doc = {
         "study": study.name,
         "task": study.task,
         "title": study.title,
         "profile": profile,
-        "comparable": bool(study.comparable(cfg)),
+        "comparable": cmp.ok,
+        "comparison": {"data": cmp.data, "budget": cmp.budget, "why": cmp.why},
         "config": cfg.model_dump(),
         "metrics": metrics,
         # the study's own order (variants, then its baselines): JSON objects are written key-sorted
@@ -265,7 +278,8 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
         ],
         "findings": [f.as_dict() for f in summary.findings],
         "figures": [str(summary_dir / f) for f in summary.figures],
-        "tables": summary.tables,
+        "tables": tables,
+        "nan_runs": Results(results).nan_runs(),
         "notes": summary.notes,
         "runs": len(results),
         "seconds": _study_seconds(out_dir, study.name, {r.run_id for r in results}),
@@ -302,7 +316,7 @@ def run_study(study: Study, cfg, profile: str, out: str | Path, executor: str = 
 
     out_dir = check_out_dir(out)
     tasks = [(v, s) for v in study.variants(cfg) for s in study.seed_list(cfg)]
-    ex = get_executor(executor, workers)
+    ex = get_executor(executor, workers, getattr(study, "small_runs", False))
     outcomes = ex.map_runs(study.name, cfg.model_dump(), tasks, str(out_dir), profile, device, progress)
     reused = sum(o.reused for o in outcomes)
     log(f"{study.name}: {len(outcomes) - reused} run(s) computed, {reused} reused from {out_dir / 'runs' / study.name}")
