@@ -31,3 +31,28 @@ def _few_threads():
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     yield
+
+
+# ---------------------------------------------------------------- every finding must be able to fail
+#: finding id -> the verdicts it gave anywhere in this test session (hand-made results included)
+FINDING_OUTCOMES: dict[str, set[str]] = {}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_finding_outcomes():
+    """Record the verdict of every Finding built during the session, so
+    ``test_zz_finding_outcomes.py`` can check that each finding was seen to hold, not hold and be
+    inconclusive (deterministic ones: hold and not hold)."""
+    from dltour.registry import Finding
+
+    orig = Finding.__post_init__
+
+    def post_init(self):
+        orig(self)
+        FINDING_OUTCOMES.setdefault(self.id, set()).add(
+            "deterministic" if "deterministic" in (self.test or "") else self.verdict)
+        FINDING_OUTCOMES[self.id].add(self.verdict)
+
+    Finding.__post_init__ = post_init
+    yield
+    Finding.__post_init__ = orig
