@@ -129,7 +129,9 @@ def compare(a: Values, b: Values, direction: str, *, names: tuple[str, str] = ("
 
     if direction not in ("less", "greater"):
         raise ValueError("direction must be 'less' or 'greater'")
-    ma, mb = _finite(_as_map(a)), _finite(_as_map(b))
+    ra, rb = _as_map(a), _as_map(b)
+    ma, mb = _finite(ra), _finite(rb)
+    same_seeds = set(ra) == set(rb)  # both arms ran the same seeds (NaN runs are then dropped in pairs)
     ev = f"{describe(names[0], a)} vs {describe(names[1], b)}" + (f" [{what}]" if what else "")
     na, nb = len(ma), len(mb)
     if na == 0 or nb == 0:
@@ -141,7 +143,7 @@ def compare(a: Values, b: Values, direction: str, *, names: tuple[str, str] = ("
         return Decision(v, ev, "deterministic quantities compared exactly (no sampling variance)",
                         n=(na, nb), effect=effect)
     shared = sorted(set(ma) & set(mb))
-    if paired is not False and len(shared) >= 2 and (paired or (len(shared) == na == nb)):
+    if paired is not False and len(shared) >= 2 and (paired or same_seeds):
         x = np.array([ma[s] for s in shared])
         y = np.array([mb[s] for s in shared])
         d = x - y
@@ -225,11 +227,12 @@ def equivalent(a: Values, b: Values, margin: float, *, names: tuple[str, str] = 
     (statsmodels ``ttost_paired`` / ``ttost_ind``)."""
     from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
-    ma, mb = _finite(_as_map(a)), _finite(_as_map(b))
+    ra, rb = _as_map(a), _as_map(b)
+    ma, mb = _finite(ra), _finite(rb)
     ev = (f"{describe(names[0], a)} vs {describe(names[1], b)}; equivalence margin ±{fmt(margin)}"
           + (f" [{what}]" if what else ""))
     shared = sorted(set(ma) & set(mb))
-    if paired is not False and len(shared) >= 2 and (paired or len(shared) == len(ma) == len(mb)):
+    if paired is not False and len(shared) >= 2 and (paired or set(ra) == set(rb)):
         x = np.array([ma[s] for s in shared])
         y = np.array([mb[s] for s in shared])
         d = x - y
