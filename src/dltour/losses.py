@@ -8,8 +8,13 @@ Correntropy (Santamaria, Pokharel and Principe, "Generalized correlation functio
 properties, and application to blind equalization", IEEE TSP 54(6), 2006; Liu, Pokharel and
 Principe, "Correntropy: properties and applications in non-Gaussian signal processing", IEEE TSP
 55(11), 2007) between X and Y is ``V_sigma(X, Y) = E[k_sigma(X - Y)]`` with the Gaussian kernel
-``k_sigma(e) = exp(-e**2 / (2 sigma**2))`` (the papers' kernel also carries ``1/(sqrt(2 pi) sigma)``,
-a constant that only rescales the loss). It is a similarity, so the loss to minimise is the
+``k_sigma(e) = exp(-e**2 / (2 sigma**2))``. The papers' kernel also carries the normaliser
+``1/(sqrt(2 pi) sigma)``; we leave it out (as the correntropy-induced loss below does). That choice
+is *not* immaterial here: Adam divides each step by ``sqrt(v) + eps``, so it ignores a constant
+factor on the loss only while the gradients are far above ``eps`` (1e-7, Keras' default). For
+sigma >= 1e2 the bandwidth form's gradients are already near or below ``eps``, and any constant
+factor (the normaliser would shrink them by another ``sqrt(2 pi) sigma``) changes how far the
+weights move, i.e. the result. It is a similarity, so the loss to minimise is the
 correntropy-induced loss (Singh and Principe, "A loss function for classification based on a
 robust similarity metric", IJCNN 2010)::
 
@@ -17,7 +22,10 @@ robust similarity metric", IJCNN 2010)::
 
 whose gradient with respect to the prediction is ``e / sigma**2 * exp(-e**2 / (2 sigma**2))``. For
 errors |e| << sigma (images in [0, 1], sigma >= 100) this is ``MSE / (2 sigma**2)``: a *larger*
-sigma makes the loss *flatter* (gradients 1e-4, 1e-8, 1e-12 times MSE's for sigma 1e2, 1e4, 1e6).
+sigma makes the loss *flatter* (gradients 5e-5, 5e-9, 5e-13 times MSE's for sigma 1e2, 1e4, 1e6).
+With plain SGD that would only rescale the learning rate; with Adam the rescaling is undone while
+the gradients exceed ``eps`` and decides everything once they fall below it (the updates shrink
+to about ``lr * g / eps``), which is why the definition's sigma 1e4 and 1e6 barely train.
 
 The reference (T3.2) says "a larger sigma scales up the error terms, leading to larger gradients".
 That describes sigma used as a multiplier of the squared error (a precision, not a bandwidth)::
