@@ -14,9 +14,13 @@ from dltour.data import corpora, glove, imdb
 from dltour.data.source import DataUnavailable
 
 
-def test_tokenize_lowercases_drops_br_and_splits_negation():
-    assert imdb.tokenize("I didn't LIKE it!<br /><br />Bad, bad movie's end?") == [
+def test_tokenize_lowercases_keeps_or_drops_br_and_splits_negation():
+    text = "I didn't LIKE it!<br /><br />Bad, bad movie's end?"
+    assert imdb.tokenize(text, keep_br=False) == [
         "i", "did", "n't", "like", "it", "!", "bad", "bad", "movie", "'s", "end", "?"]
+    assert imdb.tokenize(text) == [  # the default keeps the line breaks, as the reference's Table 2 shows
+        "i", "did", "n't", "like", "it", "!", "br", "br", "bad", "bad", "movie", "'s", "end", "?"]
+    assert imdb.tokenize("a<BR>b<br/>c") == ["a", "br", "b", "br", "c"]
     assert imdb.tokenize("") == []
 
 

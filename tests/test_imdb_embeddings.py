@@ -12,9 +12,11 @@ from dltour import DltourError
 from dltour.config import resolve_config
 from dltour.data import imdb
 from dltour.data.source import DataUnavailable
-from dltour.experiments.imdb_embeddings import ImdbEmbeddings, bucketed_batches
+from dltour.experiments.imdb_embeddings import (ImdbEmbeddings, bucketed_batches, embedding_measures, findings,
+                                                 history_measures)
 from dltour.models.text import BiLSTMClassifier
-from dltour.registry import get_study
+from dltour.registry import RunResult, get_study
+from dltour.results import Results
 
 
 def test_bucketed_batches_cover_each_index_once_and_group_lengths():
@@ -88,11 +90,21 @@ def test_bad_inputs_are_clear():
         study.init_matrix(cfg, imdb.Vocab(["the"]), 0)
 
 
-def test_comparable_only_with_full_data_and_300d():
+def test_comparison_checks_data_by_checksum_and_the_budget(tmp_path):
     study = ImdbEmbeddings()
-    assert study.comparable(resolve_config(study, "full"))
-    assert not study.comparable(resolve_config(study, "demo"))
-    assert not study.comparable(resolve_config(study, "full", {"glove_dim": 50}))
+    full = study.comparison(resolve_config(study, "full"))
+    assert full.data and full.budget and full.ok
+    demo = study.comparison(resolve_config(study, "demo"))
+    assert not demo.data and not demo.budget
+    assert "embedded demo subset" in demo.why and "epochs 6 < 10" in demo.why and "train_subset 2000" in demo.why
+    c = study.comparison(resolve_config(study, "full", {"glove_dim": 50}))
+    assert not c.data and c.budget and "GloVe 50d instead of 300d" in c.why
+    fake = tmp_path / "aclImdb_v1.tar.gz"  # the right name is not the right data
+    fake.write_bytes(b"not the archive")
+    c = study.comparison(resolve_config(study, "full", {"data.path": str(fake)}))
+    assert not c.data and "does not match the checksum" in c.why
+    c = study.comparison(resolve_config(study, "full", {"data.path": str(tmp_path)}))
+    assert not c.data and "folder" in c.why
 
 
 def test_smoke_run_writes_curves_table_and_findings(tmp_path):
@@ -110,9 +122,125 @@ def test_smoke_run_writes_curves_table_and_findings(tmp_path):
         assert 0 <= v["test_acc"]["mean"] <= 1
     assert summary["metrics"]["glove"]["glove_coverage"]["mean"] > 0.9
     assert (tmp_path / "imdb-embeddings" / "fig3_accuracy_curves.png").exists()
-    table = summary["tables"][0]["markdown"]
-    assert "reference | actions, taken, result" in table
-    ids = {f["id"] for f in summary["findings"]}
-    assert {"frozen-glove-best-val", "glove-neighbours-actions", "overfit-early-peak"} <= ids
+    table = summary["tables"][0]
+    assert table["header"][0] == "initialisation"
+    assert ["glove", "reference", "actions, taken, result, should, way, kind, similar, example, taking, take"] \
+        in table["rows"]
+    refs = {f["id"]: f["ref"] for f in summary["findings"]}
+    assert set(refs.values()) == {f"R{i}" for i in range(14, 21)}
+    assert all(f["test"] and not f["test"].startswith("LEGACY") for f in summary["findings"])
+    m = summary["metrics"]
+    assert m["glove-frozen"]["glove_overlap"]["mean"] == 1.0  # frozen rows: GloVe's own neighbourhoods
+    assert m["glove-frozen"]["polarity_align"]["mean"] == m["glove-frozen"]["polarity_align_init"]["mean"]
     run_dirs = list((tmp_path / "runs" / "imdb-embeddings").iterdir())
     assert all(json.loads((d / "neighbours.json").read_text()) is not None for d in run_dirs)
+
+
+# ---------------------------------------------------------------- per-run measures on hand-made inputs
+def test_history_measures_by_hand():
+    h = [{"train_acc": a, "val_acc": v} for a, v in [(0.6, 0.60), (0.8, 0.70), (0.9, 0.74), (0.97, 0.72)]]
+    m = history_measures(h)
+    assert m["best_epoch"] == 3 and m["peak_val_acc"] == 0.74 and m["max_train_acc"] == 0.97
+    assert m["val_roughness"] == pytest.approx(np.std([0.10, 0.04, -0.02], ddof=1))
+    assert np.isnan(history_measures(h[:2])["val_roughness"])  # one change has no spread
+
+
+def test_embedding_measures_see_glove_neighbourhoods_and_sentiment():
+    rng = np.random.default_rng(0)
+    n = 60
+    glove_rows = rng.normal(size=(n, 8)).astype(np.float32)
+    found = np.ones(n, bool)
+    found[:2] = False  # padding, unknown
+    score = np.r_[0, 0, np.linspace(-2, 2, n - 2)]
+    docs = np.full(n, 20.0)
+    same = embedding_measures(glove_rows, glove_rows, glove_rows, found, (score, docs))
+    assert same["glove_overlap"] == 1.0 and same["glove_overlap_init"] == 1.0
+    assert same["polarity_align"] == same["polarity_align_init"]
+    # a matrix whose geometry is the sentiment score: neighbourhoods follow polarity, not GloVe's
+    polar = np.stack([score, np.ones(n)], 1) + rng.normal(scale=1e-3, size=(n, 2))
+    m = embedding_measures(polar, glove_rows, glove_rows, found, (score, docs))
+    assert m["polarity_align"] > 0.95 > m["polarity_align_init"]
+    assert m["glove_overlap"] < 0.5
+
+
+# ---------------------------------------------------------------- findings: holds / does not hold / inconclusive
+def _results(tmp_path, table: dict[str, dict[str, list[float]]]) -> Results:
+    runs = []
+    for v, metrics in table.items():
+        for s in range(len(next(iter(metrics.values())))):
+            runs.append(RunResult(v, s, f"{v}-{s}", tmp_path, {k: x[s] for k, x in metrics.items()}))
+    return Results(runs)
+
+
+def _verdicts(res: Results, epochs: int) -> dict[str, str]:
+    return {f.id: f.verdict for f in findings(res, epochs)}
+
+
+HOLDS_TABLE = {
+    "random": {"peak_val_acc": [0.85, 0.86, 0.855], "max_train_acc": [0.999, 1.0, 0.998], "best_epoch": [3, 4, 3],
+               "val_roughness": [0.030, 0.035, 0.040], "glove_overlap": [0.005, 0.010, 0.0], "val_majority": [0.5] * 3,
+               "polarity_align": [0.6, 0.62, 0.61], "polarity_align_init": [0.0, 0.01, 0.02]},
+    "glove": {"peak_val_acc": [0.87, 0.875, 0.872], "max_train_acc": [0.99, 0.995, 0.99], "best_epoch": [4, 3, 4],
+              "val_roughness": [0.020, 0.025, 0.030], "glove_overlap": [0.8, 0.82, 0.81], "val_majority": [0.5] * 3,
+              "polarity_align": [0.80, 0.82, 0.81], "polarity_align_init": [0.70, 0.70, 0.70]},
+    "glove-frozen": {"peak_val_acc": [0.88, 0.89, 0.885], "max_train_acc": [0.96, 0.97, 0.965], "best_epoch": [3, 4, 4],
+                     "val_roughness": [0.010, 0.012, 0.011], "glove_overlap": [1.0] * 3, "val_majority": [0.5] * 3,
+                     "polarity_align": [0.70] * 3, "polarity_align_init": [0.70] * 3},
+}
+
+
+def _edit(table, **changes):
+    out = {v: dict(m) for v, m in table.items()}
+    for key, value in changes.items():
+        v, metric = key.split("__")
+        out[v.replace("_", "-")][metric] = value
+    return out
+
+
+def test_every_finding_holds_on_results_made_to_hold(tmp_path):
+    got = _verdicts(_results(tmp_path, HOLDS_TABLE), epochs=10)
+    assert got == {"overfit-train-acc": "holds", "val-peak-epoch-3-4": "holds", "frozen-glove-smoothest": "holds",
+                   "frozen-glove-best-val": "holds", "random-neighbours-noise": "holds",
+                   "random-performs-well": "holds", "finetuned-glove-domain-neighbours": "holds"}
+
+
+def test_every_finding_fails_on_results_made_to_fail(tmp_path):
+    t = _edit(HOLDS_TABLE,
+              glove_frozen__max_train_acc=[0.70, 0.72, 0.71],  # frozen does not overfit in 10 epochs
+              random__best_epoch=[8, 8, 8], glove__best_epoch=[8, 8, 8], glove_frozen__best_epoch=[8, 8, 8],
+              glove_frozen__val_roughness=[0.05, 0.06, 0.055],
+              glove_frozen__peak_val_acc=[0.70, 0.71, 0.705],
+              random__glove_overlap=[0.5, 0.6, 0.55],
+              random__peak_val_acc=[0.60, 0.61, 0.62],
+              glove__polarity_align=[0.60, 0.61, 0.62])
+    got = _verdicts(_results(tmp_path, t), epochs=10)
+    assert set(got.values()) == {"does not hold"}, got
+
+
+def test_every_finding_is_inconclusive_on_noisy_or_short_results(tmp_path):
+    t = _edit(HOLDS_TABLE,
+              glove_frozen__max_train_acc=[0.70, 0.72, 0.71],  # would fail, but only 4 of the claim's 10 epochs ran
+              glove_frozen__val_roughness=[0.01, 0.05, 0.03],
+              glove_frozen__peak_val_acc=[0.84, 0.90, 0.87],
+              random__glove_overlap=[0.05, 0.2, 0.1],
+              random__peak_val_acc=[0.80, 0.88, 0.84],
+              glove__polarity_align=[0.65, 0.78, 0.72])
+    got = _verdicts(_results(tmp_path, t), epochs=4)
+    assert set(got.values()) == {"inconclusive"}, got
+
+
+def test_a_model_that_did_not_learn_carries_no_verdict(tmp_path):
+    t = _edit(HOLDS_TABLE, glove_frozen__peak_val_acc=[0.49, 0.50, 0.48])  # at the majority class
+    got = _verdicts(_results(tmp_path, t), epochs=10)
+    assert got["frozen-glove-best-val"] == got["frozen-glove-smoothest"] == got["overfit-train-acc"] == "inconclusive"
+    f = {f.id: f for f in findings(_results(tmp_path, t), 10)}["frozen-glove-best-val"]
+    assert "did not learn" in f.test and "no better than its trivial baseline" in f.evidence
+
+
+def test_best_epochs_spread_around_the_claim_are_undecided_and_missing_variants_not_checked(tmp_path):
+    t = _edit(HOLDS_TABLE, random__best_epoch=[2, 6, 3], glove__best_epoch=[5, 2, 6], glove_frozen__best_epoch=[3, 6, 2])
+    assert _verdicts(_results(tmp_path, t), epochs=8)["val-peak-epoch-3-4"] == "inconclusive"
+    only = {"glove-frozen": HOLDS_TABLE["glove-frozen"]}
+    got = _verdicts(_results(tmp_path, only), epochs=10)
+    assert got["random-neighbours-noise"] == got["random-performs-well"] == "not checked"
+    assert got["finetuned-glove-domain-neighbours"] == got["frozen-glove-best-val"] == "not checked"

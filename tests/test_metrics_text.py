@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from dltour.metrics.text import (CharNgramLM, binary_accuracy, corpus_bleu, distinct_n, nats_to_bits,
-                                 nearest_words, spearman, temperature_probs)
+                                 nearest_words, neighbour_overlap, neighbour_sets, polarity_alignment, polarity_scores,
+                                 temperature_probs)
 from dltour.models.text import sample_index
 
 
@@ -90,8 +91,31 @@ def test_char_ngram_lm_matches_direct_formula():
     assert math.isnan(lm.bits_per_char("a"))
 
 
-def test_nats_to_bits_and_spearman():
+def test_nats_to_bits():
     assert nats_to_bits(math.log(2)) == pytest.approx(1.0)
-    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
-    assert spearman([1, 2, 3], [5, 5, 5]) == 0.0
+
+
+def test_neighbour_sets_and_overlap_by_hand():
+    v = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [-1, 0]], dtype=float)
+    nb = neighbour_sets(v, [0, 2], [0, 1, 2, 3, 4], k=2)
+    assert nb.tolist() == [[1, 3], [3, 1]]  # a query is never its own neighbour
+    assert neighbour_overlap(nb, nb) == 1.0
+    assert neighbour_overlap(nb, np.array([[1, 4], [4, 0]])) == 0.25
+    with pytest.raises(ValueError):
+        neighbour_sets(v, [0], [0, 1], k=2)
+    with pytest.raises(ValueError):
+        neighbour_overlap(nb, nb[:1])
+
+
+def test_polarity_scores_and_alignment_by_hand():
+    # word 2 only in positive documents, word 3 only in negative ones, word 4 in both
+    score, docs = polarity_scores([[2, 2, 4], [2, 4], [3, 4]], [1, 1, 0], size=5)
+    assert docs.tolist() == [0, 0, 2, 1, 3]
+    assert score[2] == pytest.approx(math.log(3 / 1) - math.log(3 / 2))
+    assert score[3] == pytest.approx(math.log(1 / 2) - math.log(3 / 2))
+    assert score[4] == pytest.approx(math.log(3 / 2) - math.log(3 / 2))
+    s = np.linspace(-1, 1, 30)
+    vec = np.stack([s, np.ones(30)], 1)  # geometry = score: neighbours share the query's polarity
+    assert polarity_alignment(vec, s, range(30), range(30), k=3) > 0.95
+    rng = np.random.default_rng(0)  # unrelated geometry: near 0
+    assert abs(polarity_alignment(rng.normal(size=(30, 5)), s, range(30), range(30), k=3)) < 0.5

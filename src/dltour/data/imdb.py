@@ -5,9 +5,11 @@ Reading: the archive is streamed member by member (about 2 s for the 50k labelle
 ``unsup`` folder is skipped), so nothing is extracted to disk. A local copy is accepted as the
 ``.tar.gz`` or as an extracted ``aclImdb`` folder (``--set data.path=...``).
 
-Tokenisation (ours; the reference does not state it): lower case, ``<br />`` removed, ``n't`` split
-off (``don't`` -> ``do n't``, as GloVe's tokeniser does), then tokens are ``n't``, ``'s``-style
-clitics, runs of ``[a-z0-9]`` and the punctuation ``! ?``. The vocabulary is built from the
+Tokenisation (ours; the reference does not state it): lower case, ``n't`` split off (``don't`` ->
+``do n't``, as GloVe's tokeniser does), then tokens are ``n't``, ``'s``-style clitics, runs of
+``[a-z0-9]`` and the punctuation ``! ?``. The HTML line breaks ``<br />`` of the reviews are kept
+as the token ``br`` by default (``keep_br=True``): the reference evidently kept them, since its
+Table 2 lists "br" among the nearest words of "action"; ``keep_br=False`` drops them. The vocabulary is built from the
 training reviews only: index 0 is padding, 1 is unknown, then words by descending frequency
 (ties alphabetical) that occur at least ``min_freq`` times, capped at ``max_vocab``.
 """
@@ -52,9 +54,10 @@ _BR = re.compile(r"<br\s*/?>", re.I)
 _TOKEN = re.compile(r"n't|'[a-z]+|[a-z0-9]+|[!?]")
 
 
-def tokenize(text: str) -> list[str]:
-    """``"I didn't like it!<br />"`` -> ``['i', 'did', "n't", 'like', 'it', '!']``."""
-    text = _BR.sub(" ", text.lower()).replace("n't", " n't")
+def tokenize(text: str, keep_br: bool = True) -> list[str]:
+    """``"I didn't like it!<br />"`` -> ``['i', 'did', "n't", 'like', 'it', '!', 'br']``
+    (``keep_br=False``: without the final ``'br'``)."""
+    text = _BR.sub(" br " if keep_br else " ", text.lower()).replace("n't", " n't")
     return _TOKEN.findall(text)
 
 

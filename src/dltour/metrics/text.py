@@ -1,4 +1,5 @@
-"""Text metrics as pure functions: accuracy, cosine nearest neighbours, bits per character,
+"""Text metrics as pure functions: accuracy, cosine nearest neighbours and their overlap, sentiment
+polarity of words and of neighbourhoods, bits per character,
 temperature-scaled probabilities, corpus BLEU (sacrebleu), distinct-n and a smoothed character
 n-gram model used as an independent judge of generated text."""
 
@@ -34,6 +35,56 @@ def nearest_words(vectors: np.ndarray, words: list[str], query: str, k: int = 10
             sims[words.index(w)] = -np.inf
     order = np.argsort(-sims, kind="stable")[:k]
     return [(words[i], float(sims[i])) for i in order if np.isfinite(sims[i])]
+
+
+def neighbour_sets(vectors: np.ndarray, queries, candidates, k: int = 10) -> np.ndarray:
+    """(len(queries), k) indices of each query's ``k`` cosine-nearest rows among ``candidates``
+    (indices into ``vectors``; a query never counts as its own neighbour; ties by lower index)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    q, c = np.asarray(queries, dtype=np.int64), np.asarray(candidates, dtype=np.int64)
+    if len(c) <= k:
+        raise ValueError(f"{len(c)} candidates: need more than k = {k}")
+    norms = np.linalg.norm(v, axis=1)
+    unit = v / np.where(norms > 0, norms, 1.0)[:, None]
+    sims = unit[q] @ unit[c].T  # (Q, C)
+    sims[q[:, None] == c[None, :]] = -np.inf
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return c[order]
+
+
+def neighbour_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean share of row i of ``a`` that is also in row i of ``b`` (two neighbour-index arrays of
+    the same shape, e.g. from :func:`neighbour_sets`): 1 when every neighbourhood is the same."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"shapes {a.shape} and {b.shape}: need two equal (Q, k) arrays")
+    return float(np.mean([len(set(x) & set(y)) / a.shape[1] for x, y in zip(a.tolist(), b.tolist())]))
+
+
+def polarity_scores(doc_ids: list, labels, size: int, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per word index: the smoothed log-odds of occurring in a positive vs a negative document,
+    ``log((pos + a) / (neg + a)) - log((P + a) / (N + a))`` (P, N documents per class; counts are of
+    documents containing the word), and the number of documents containing it."""
+    labels = np.asarray(labels)
+    pos, neg = np.zeros(size), np.zeros(size)
+    for ids, y in zip(doc_ids, labels.tolist()):
+        u = np.unique(np.asarray(ids, dtype=np.int64))
+        (pos if y == 1 else neg)[u] += 1
+    P, N = int((labels == 1).sum()), int((labels != 1).sum())
+    score = np.log((pos + alpha) / (neg + alpha)) - math.log((P + alpha) / (N + alpha))
+    return score, pos + neg
+
+
+def polarity_alignment(vectors: np.ndarray, scores: np.ndarray, queries, candidates, k: int = 10) -> float:
+    """How much an embedding's neighbourhoods follow a domain's polarity: Pearson's r, over the
+    queries, between a query's score and the mean score of its ``k`` nearest candidates. 0 when
+    neighbours are unrelated to the scores; positive when words of one polarity sit together."""
+    nb = neighbour_sets(vectors, queries, candidates, k)
+    s = np.asarray(scores, dtype=np.float64)
+    x, y = s[np.asarray(queries)], s[nb].mean(axis=1)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def nats_to_bits(nats: float) -> float:
