@@ -148,6 +148,18 @@ def test_discretiser_flat_index_is_row_major():
     assert d.n_states == 24
 
 
+@pytest.mark.parametrize("bins", [(1, 1, 6, 12), (1, 1, 1, 5), (3, 1, 6, 12), (1, 1, 1, 1)])
+def test_discretiser_indexer_equals_index(bins):
+    d = Discretiser(bins, (-2.4, -3.0, -0.21, -0.87), (2.4, 3.0, 0.21, 0.87))
+    f = d.indexer()
+    rng = np.random.default_rng(1)
+    for obs in rng.uniform(-3, 3, (300, 4)):
+        obs = tuple(float(v) for v in obs)
+        assert f(obs) == d.index(obs)
+    for e in d.edges[3]:  # exactly on an edge: left-closed bins in both
+        assert f((0.0, 0.0, 0.0, e)) == d.index((0.0, 0.0, 0.0, e))
+
+
 def test_discretiser_bad_inputs():
     with pytest.raises(DltourError, match="at least 1 bin"):
         Discretiser((0, 3), (0, 0), (1, 1))
@@ -291,6 +303,16 @@ def test_interrupted_training_resumes_exactly(impl):
     resumed = train("sarsa-softmax", make_env(impl, "v1", 4), COARSE, 70, 0.99, SCHED, 4, state=saved[-1])
     assert resumed.rewards == full.rewards
     assert np.array_equal(resumed.Q, full.Q)
+
+
+def test_random_policy_returns():
+    from dltour.rl import random_returns
+
+    a = random_returns(CartPole("v1", 5), 300, seed=1)
+    assert np.array_equal(a, random_returns(CartPole("v1", 5), 300, seed=1))  # deterministic
+    assert not np.array_equal(a, random_returns(CartPole("v1", 5), 300, seed=2))
+    # a uniformly random policy keeps the pole up for about 22 steps (8..200 in single episodes)
+    assert 15 < a.mean() < 30 and a.min() >= 8 and a.max() < 200
 
 
 def test_greedy_returns_of_a_trained_table():

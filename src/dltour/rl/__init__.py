@@ -4,12 +4,12 @@
 NumPy and the standard library only; no neural network."""
 
 from dltour.rl.agents import (AGENTS, Schedule, TrainState, episodes_to_reach, greedy_returns, max_drop,
-                              moving_average, parse_agent, q_learning_update, sarsa_update, train)
+                              moving_average, parse_agent, q_learning_update, random_returns, sarsa_update, train)
 from dltour.rl.discretise import Discretiser
 from dltour.rl.envs import MAX_STEPS, CartPole, GymCartPole, make_env
 from dltour.rl.policies import epsilon_greedy, log_decay, softmax_action, softmax_p1, softmax_probs
 
 __all__ = ["AGENTS", "MAX_STEPS", "CartPole", "Discretiser", "GymCartPole", "Schedule", "TrainState",
            "episodes_to_reach", "epsilon_greedy", "greedy_returns", "log_decay", "make_env", "max_drop",
-           "moving_average", "parse_agent", "q_learning_update", "sarsa_update", "softmax_action",
+           "moving_average", "parse_agent", "q_learning_update", "random_returns", "sarsa_update", "softmax_action",
            "softmax_p1", "softmax_probs", "train"]

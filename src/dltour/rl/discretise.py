@@ -57,6 +57,19 @@ class Discretiser:
             raise DltourError(f"observation has {len(obs)} variables, the discretiser {len(self.bins)}")
         return tuple(bisect.bisect_right(e, float(v)) for e, v in zip(self.edges, obs))
 
+    def indexer(self):
+        """``index`` as a closure specialised to the active variables (the agents' hot loop: no
+        loop over variables, no attribute lookups); the same value as ``index`` (tested)."""
+        act = self._active
+        br = bisect.bisect_right
+        if len(act) == 1:
+            (i0, e0, s0), = act
+            return lambda obs: s0 * br(e0, obs[i0])
+        if len(act) == 2:
+            (i0, e0, s0), (i1, e1, s1) = act
+            return lambda obs: s0 * br(e0, obs[i0]) + s1 * br(e1, obs[i1])
+        return self.index
+
     def index(self, obs) -> int:
         """Flat state index of one observation (the hot path: plain Python, no arrays)."""
         s = 0

@@ -60,25 +60,25 @@ class CartPole:
 
     def step(self, action: int) -> tuple[tuple[float, float, float, float], float, bool, bool]:
         x, x_dot, theta, theta_dot = self.state
-        force = self.force_mag if action == 1 else -self.force_mag
-        costheta = math.cos(theta)
-        sintheta = math.sin(theta)
+        force = _FORCE_MAG if action == 1 else -_FORCE_MAG
+        costheta = _cos(theta)
+        sintheta = _sin(theta)
         # the same expressions, in the same order, as gymnasium's CartPoleEnv.step (np.square(v) is
-        # (v * v): the parentheses keep the rounding identical, so trajectories match bit for bit)
-        temp = (force + self.polemass_length * (theta_dot * theta_dot) * sintheta) / self.total_mass
-        thetaacc = (self.gravity * sintheta - costheta * temp) / (
-            self.length * (4.0 / 3.0 - self.masspole * (costheta * costheta) / self.total_mass))
-        xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
-        x = x + self.tau * x_dot
-        x_dot = x_dot + self.tau * xacc
-        theta = theta + self.tau * theta_dot
-        theta_dot = theta_dot + self.tau * thetaacc
-        self.state = (x, x_dot, theta, theta_dot)
-        self.t += 1
-        terminated = x < -self.x_threshold or x > self.x_threshold or \
-            theta < -self.theta_threshold or theta > self.theta_threshold
-        truncated = not terminated and self.t >= self.max_steps
-        return self.state, 1.0, terminated, truncated
+        # (v * v): the parentheses keep the rounding identical, so trajectories match bit for bit);
+        # the constants are module globals (the class attributes' values): faster than self.<name>
+        temp = (force + _POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / _TOTAL_MASS
+        thetaacc = (_GRAVITY * sintheta - costheta * temp) / (
+            _LENGTH * (4.0 / 3.0 - _MASSPOLE * (costheta * costheta) / _TOTAL_MASS))
+        xacc = temp - _POLEMASS_LENGTH * thetaacc * costheta / _TOTAL_MASS
+        x = x + _TAU * x_dot
+        x_dot = x_dot + _TAU * xacc
+        theta = theta + _TAU * theta_dot
+        theta_dot = theta_dot + _TAU * thetaacc
+        self.state = state = (x, x_dot, theta, theta_dot)
+        self.t = t = self.t + 1
+        terminated = x < -_X_THRESHOLD or x > _X_THRESHOLD or theta < -_THETA_THRESHOLD or theta > _THETA_THRESHOLD
+        truncated = not terminated and t >= self.max_steps
+        return state, 1.0, terminated, truncated
 
     # checkpointing: the reset stream is the only randomness
     def get_state(self) -> dict:
@@ -86,6 +86,12 @@ class CartPole:
 
     def set_state(self, d: dict) -> None:
         self.rng.bit_generator.state = d["rng"]
+
+
+_cos, _sin = math.cos, math.sin
+_GRAVITY, _MASSPOLE, _TOTAL_MASS, _LENGTH = CartPole.gravity, CartPole.masspole, CartPole.total_mass, CartPole.length
+_POLEMASS_LENGTH, _FORCE_MAG, _TAU = CartPole.polemass_length, CartPole.force_mag, CartPole.tau
+_THETA_THRESHOLD, _X_THRESHOLD = CartPole.theta_threshold, CartPole.x_threshold
 
 
 class GymCartPole:
