@@ -5,28 +5,30 @@ rewards, reference Figures 8 and 16) and their stability over seeds.
 
 Run it::
 
-    dltour run cartpole-td                   # demo: 4 agents x 5 seeds x 1000 episodes (see below for time)
+    dltour run cartpole-td                   # demo: 4 agents x 5 seeds x 1000 episodes
     dltour run cartpole-td --profile full    # 4 agents x 10 seeds x 2000 episodes on gymnasium's own env
     dltour bench cartpole-td                 # env steps/s and episodes/s; agent vs environment time
 
-Expected runtime: ``demo`` took 36.7 s wall (12.7 s user CPU) under
-``/usr/bin/time dltour run cartpole-td`` on the 2-core development machine while other jobs held
-the load average near 9 (the process got 35% of a core), so about 15 s on a quiet machine; the
-learning loop runs at about 3e5 environment steps/s with the ``fast`` environment (``dltour bench
-cartpole-td``). ``smoke``: about 3 s of study time. ``full`` (gymnasium's env, 40 runs) took
-688 s wall, 212 s user CPU, run at ``nice 10`` under the same load; its 20 runs with seeds 0-4
-repeat the demo's fast-env runs reward for reward over their first 1000 episodes.
+A run is 0.2-0.4 million environment steps of pure Python (``env_steps`` in the summary);
+``dltour bench cartpole-td`` gives this machine's steps/s.
 
-Expected result (``demo``, 5 seeds; the closing table of the report has the rest): every agent
-reaches a 195 average (medians 185-316 episodes); Q-learning + epsilon-greedy reaches 475 in 4/5
-seeds but then oscillates (final average 344 +- 107, sd of the average over the last half 76.6
-vs SARSA's 46.6), Q-learning + softmax stays at 500 in all seeds (sd 0.0 vs SARSA's 2.6; SARSA +
-softmax sticks at a ~240 plateau in 4/5 seeds). So the reference's "Q-learning is more stable"
-holds with softmax and does not hold with epsilon-greedy in our runs. ``full`` (10 seeds, 2000
-episodes) agrees: sd over the last half 110.0 vs 76.1 (epsilon-greedy, p = 0.005 the other way)
-and 0.2 vs 5.6 (softmax, p = 0.03). With the recipe's epsilon floor of 0.1 (``--set
-epsilon_floor=0.1``, demo) the epsilon-greedy pair ties (40.4 vs 47.1, p = 0.47) and neither
-agent reaches 475: the verdict depends on how much exploration is left on.
+Findings (the rule of :mod:`dltour.verdicts`):
+
+- R47 / R48 "Q-learning is more stable than SARSA" (epsilon-greedy / softmax): Q-learning's
+  stability measure is lower than SARSA's, on two measures (the sd of the 100-episode average over
+  the last half of training; the largest fall of that average from a running peak), by Welch's
+  t-test over seeds. Not paired by seed: a seed gives both agents the same sequence of initial
+  states, but their exploration and learning part after the first episode, so their runs are
+  independent samples rather than matched pairs. Learned-gate: an agent whose final 100-episode
+  average is no better than the random policy's mean return (200 episodes of uniformly random
+  actions, env seed 999,999) did not learn, and its stability says nothing, so a comparison
+  involving it is inconclusive.
+- R49 (the reason: the off-policy max vs SARSA's "estimate of an estimate") is an explanation;
+  no finding checks it.
+- ``qlearning-475-within-300`` (ours, the issue's reference point): more than half of
+  Q-learning + epsilon-greedy's seeds reach a 475 average within 350 episodes (exact binomial
+  test against 1/2: with 5 seeds even 5/5 gives p = 0.0625, so ``demo`` cannot decide it; ``full``
+  has 10 seeds).
 
 Setup (the reference states only "four RL agents", CartPole, Q-learning vs SARSA, epsilon-greedy
 vs softmax, and plots the 100-episode average; everything below is ours and stated here):
@@ -81,13 +83,18 @@ from pydantic import Field, field_validator, model_validator
 
 from dltour.config import StudyConfig
 from dltour.plots import band, new_figure, save
-from dltour.registry import Finding, Ref, RunResult, Study, Summary, register
+from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
+from dltour.results import Results
 from dltour.rl import (AGENTS, MAX_STEPS, Discretiser, Schedule, episodes_to_reach, greedy_returns, make_env,
-                       max_drop, moving_average, parse_agent, train)
+                       max_drop, moving_average, parse_agent, random_returns, train)
+from dltour.verdicts import Decision, compare, describe, did_not_learn, gate, not_checked, proportion
 
 WINDOW = 100  # episodes in the moving average (the reference's "last 100 episode rewards")
 THRESHOLDS = (195.0, 475.0)  # gym's "solved" levels of CartPole-v0 and -v1
 COARSE_BINS = [1, 1, 6, 12]
+REACH_WITHIN = 350  # the issue's "within about 300 episodes", read as <= 350
+RANDOM_EPISODES, RANDOM_SEED = 200, 999_999  # the random-policy baseline of the learned-gate
+REFS = {"egreedy": "R47", "softmax": "R48"}
 
 
 class Config(StudyConfig):
@@ -167,6 +174,8 @@ class CartPoleTD(Study):
             "a 475 average within about 300 episodes'; the report itself gives no number for T5.1 "
             "(Figures 8 and 16 only). Our mean is over the seeds that reached 475."),
     ]
+    # small_runs stays False: a run is ~0.5 s of pure Python here, and the two spawned workers' imports
+    # (torch included) cost about as much as they save (measured: 19 s CPU with them vs 12 s without)
     headline_metrics = ["final_avg100", "episodes_to_195", "episodes_to_475", "avg100_sd_last_half",
                         "largest_drop", "greedy_return"]
 
@@ -182,10 +191,14 @@ class CartPoleTD(Study):
     def build_model(self, cfg: Config, variant: str):
         return None  # a Q-table, not a neural network (72 states x 2 actions with the default bins)
 
-    def comparable(self, cfg: Config) -> bool:
-        """The reference trained on CartPole (version unstated) long enough to show converging curves;
-        a run of fewer than 300 episodes (smoke) cannot show that."""
-        return cfg.episodes >= 300
+    def comparison(self, cfg: Config) -> Comparison:
+        """Data: the reference's environment is CartPole (gymnasium's, or the bit-identical ``fast``
+        copy; the version is not stated, both count). Budget: the reference's episode count is not
+        stated either; its curves converge, which fewer than 300 episodes (smoke) cannot show."""
+        budget = cfg.episodes >= 300
+        why = "" if budget else (f"budget: {cfg.episodes} episodes; the reference's curves (Figures 8, 16) run long "
+                                 f"enough to converge, which needs >= 300")
+        return Comparison(True, budget, why)
 
     # ------------------------------------------------------------------ pieces
     @staticmethod
@@ -254,8 +267,6 @@ class CartPoleTD(Study):
 
     # ------------------------------------------------------------------ summary
     def summarize(self, cfg: Config, results: list[RunResult], out_dir: Path) -> Summary:
-        from scipy import stats
-
         s = Summary()
         if not results:
             return s
@@ -313,19 +324,20 @@ class CartPoleTD(Study):
         s.figures.append(save(fig, out_dir, "fig16_curves_per_seed.png"))
 
         # The table
+        res = Results(results)
+
         def col(a: str, k: str) -> np.ndarray:
-            return np.array([r.metrics.get(k, math.nan) for r in by_agent[a]], dtype=float)
+            return np.array(list(res.values(a, k).values()), dtype=float)
 
         rows = []
         for a in agents:
-            n = len(by_agent[a])
-            cells = [a, str(n)]
+            n = res.n(a)
+            cells = [a, n]
             for th in THRESHOLDS:
                 e = col(a, f"episodes_to_{th:.0f}")
                 hit = e[~np.isnan(e)]
                 cells.append(f"{_fmt(float(np.median(hit)), 0) if hit.size else '-'} ({hit.size}/{n})")
-            fa = col(a, "final_avg100")
-            cells.append(f"{fa.mean():.1f} ± {fa.std(ddof=1) if n > 1 else 0:.1f}")
+            cells.append(describe("", res.values(a, "final_avg100")).strip())
             cells.append(_fmt(float(np.mean(col(a, "avg100_sd_last_half")))))
             cells.append(_fmt(_nanmean(col(a, "largest_drop"))))
             cells.append(_fmt(spread[a]))
@@ -334,67 +346,16 @@ class CartPoleTD(Study):
         header = ["agent", "seeds", "episodes to avg 195: median (reached)", "episodes to avg 475: median (reached)",
                   "final avg100: mean ± sd over seeds", "sd of avg100 over last half (mean)",
                   "largest drop of avg100 (mean)", "seed spread over last half", "greedy return (mean)"]
-        md = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
-        md += "\n".join("| " + " | ".join(c) + " |" for c in rows)
-        s.tables.append({"title": f"T5.1 learning speed, final level and stability ({cfg.episodes} episodes, "
-                                  f"CartPole-{cfg.version}, env={cfg.env})", "markdown": md})
+        s.tables.append(Table(f"T5.1 learning speed, final level and stability ({cfg.episodes} episodes, "
+                              f"CartPole-{cfg.version}, env={cfg.env})", header, rows))
 
-        # Findings: Q-learning more stable than SARSA, checked per policy on two stability measures
-        def compare(pol: str, metric: str) -> tuple[bool | None, str]:
-            qa, sa = f"qlearning-{pol}", f"sarsa-{pol}"
-            q, sv = col(qa, metric), col(sa, metric)
-            q, sv = q[~np.isnan(q)], sv[~np.isnan(sv)]
-            if len(q) < 2 or len(sv) < 2:
-                return None, f"needs >= 2 seeds per agent with {WINDOW}+ episodes (have {len(q)}/{len(sv)})"
-            if np.std(q) + np.std(sv) > 0:
-                p = float(stats.ttest_ind(q, sv, equal_var=False).pvalue)
-            else:  # both constant over seeds: any difference is certain
-                p = 0.0 if q.mean() != sv.mean() else 1.0
-            lower = bool(q.mean() < sv.mean())
-            verdict = ("lower, significant" if lower and p < 0.05 else "lower but within seed noise" if lower
-                       else "not lower")
-            return lower and p < 0.05, (
-                f"Q-learning {q.mean():.1f} vs SARSA {sv.mean():.1f}, mean over seeds "
-                f"({verdict}; Welch t-test p={p:.2g}, n={len(q)}/{len(sv)}); "
-                f"final avg100 {col(qa, 'final_avg100').mean():.1f} vs {col(sa, 'final_avg100').mean():.1f}; "
-                f"seed spread {_fmt(spread[qa])} vs {_fmt(spread[sa])}")
-
-        names = {"egreedy": "epsilon-greedy", "softmax": "softmax"}
-        for pol in ("egreedy", "softmax"):
-            if f"qlearning-{pol}" not in by_agent or f"sarsa-{pol}" not in by_agent:
-                continue
-            holds, ev = compare(pol, "avg100_sd_last_half")
-            s.findings.append(Finding(
-                f"qlearning-more-stable-{pol}",
-                f"With {names[pol]} selection, Q-learning learns more stably than SARSA (reference Figures 8/16): "
-                f"a smaller sd of the {WINDOW}-episode average over the last half of training (mean over seeds, "
-                f"lower at Welch p < 0.05)", holds, ev))
-            holds, ev = compare(pol, "largest_drop")
-            s.findings.append(Finding(
-                f"qlearning-smaller-drops-{pol}",
-                f"With {names[pol]} selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's "
-                f"(the same claim on a second stability measure: the largest fall from a running peak; mean over "
-                f"seeds, lower at Welch p < 0.05)", holds, ev))
-
-        # The issue's reference point
-        qe = by_agent.get("qlearning-egreedy", [])
-        if qe and list(cfg.bins) == COARSE_BINS and cfg.version == "v1" and cfg.episodes >= 350 and len(qe) >= 2:
-            e = np.array([r.metrics["episodes_to_475"] for r in qe], dtype=float)
-            within = int(np.sum(e <= 350))
-            s.findings.append(Finding(
-                "qlearning-475-within-300",
-                "Tabular Q-learning with (1, 1, 6, 12) bins and decaying epsilon on CartPole-v1 usually reaches a "
-                "475 average within about 300 episodes (the issue's reference point; 'about 300' read as <= 350, "
-                "'usually' as in more than half the seeds)",
-                within > len(e) / 2,
-                f"{within}/{len(e)} seeds within 350 episodes; per seed: "
-                + ", ".join("never" if math.isnan(v) else f"{v:.0f}" for v in e)))
-        elif qe:
-            s.findings.append(Finding("qlearning-475-within-300",
-                                      "Tabular Q-learning (1, 1, 6, 12 bins) reaches a 475 average within about "
-                                      "300 episodes on CartPole-v1", None,
-                                      "not checkable with this profile (needs bins 1,1,6,12, v1, >= 350 episodes, "
-                                      ">= 2 seeds)"))
+        # Findings: Q-learning more stable than SARSA (R47, R48), and the issue's reference point (ours)
+        rand = random_returns(make_env(cfg.env, cfg.version, RANDOM_SEED), RANDOM_EPISODES)
+        values = {a: {k: res.values(a, k) for k in ("avg100_sd_last_half", "largest_drop", "final_avg100",
+                                                    "episodes_to_475")} for a in agents}
+        why = reach_not_checkable(cfg)
+        s.findings.extend(findings(values, float(rand.mean()), reach_why=why, spread=spread))
+        s.extra_metrics["random-policy"] = {"final_avg100": [float(rand.mean())]}
 
         secs = [r.metrics.get("steps_per_s", math.nan) for r in results]
         s.notes.append(
@@ -409,6 +370,11 @@ class CartPoleTD(Study):
             "'greedy return' is what each final table achieves with exploration and learning switched off; "
             "'sd of avg100 over last half' is low both for a curve that stays at 500 and for one stuck at a "
             "plateau, so read it beside the final average and the seed spread.")
+        s.notes.append(
+            f"Stability findings use Welch's t-test over seeds, not pairs: a seed gives both agents the same initial "
+            f"states, but their exploration and learning part after the first episode. Learned-gate: the random "
+            f"policy averages {rand.mean():.1f} steps an episode ({RANDOM_EPISODES} episodes); an agent whose final "
+            f"100-episode average is no better carries no stability verdict.")
         return s
 
     # ------------------------------------------------------------------ bench
@@ -502,3 +468,68 @@ class _Replay:
 
     def set_state(self, d):
         pass
+
+
+# ---------------------------------------------------------------------- decisions (plain per-seed values in)
+def reach_not_checkable(cfg: Config) -> str | None:
+    """Why the issue's reference point cannot be checked under ``cfg`` (None when it can)."""
+    if list(cfg.bins) != COARSE_BINS or cfg.version != "v1" or cfg.episodes < REACH_WITHIN:
+        return (f"not checkable with this config (needs bins {COARSE_BINS}, CartPole-v1 and >= {REACH_WITHIN} "
+                f"episodes; have bins {list(cfg.bins)}, {cfg.version}, {cfg.episodes} episodes)")
+    return None
+
+
+def decide_stability(q, s, metric: str, pol: str) -> Decision:
+    """Q-learning's value of a stability ``metric`` (lower = more stable) below SARSA's, Welch's
+    t-test. Not paired by seed: a seed gives both agents the same sequence of initial states, but
+    their exploration and learning part after the first episode, so the runs are independent
+    samples, not matched pairs."""
+    return compare(q, s, "less", paired=False, names=(f"qlearning-{pol}", f"sarsa-{pol}"), what=metric)
+
+
+def decide_reach(episodes_to_475, within: int = REACH_WITHIN) -> Decision:
+    """'Usually reaches a 475 average within about 300 episodes': the share of seeds that reach it
+    within ``within`` episodes is above one half (exact binomial test; never reaching it counts as
+    not within)."""
+    e = [float(v) for v in (episodes_to_475.values() if isinstance(episodes_to_475, dict) else episodes_to_475)]
+    k = sum(1 for v in e if not math.isnan(v) and v <= within)
+    d = proportion(k, len(e), 0.5, "greater", what=f"seeds reaching a 475 average within {within} episodes")
+    d.evidence += "; per seed: " + ", ".join("never" if math.isnan(v) else f"{v:.0f}" for v in e)
+    return d
+
+
+def findings(values, random_return: float, *, reach_why: str | None = None,
+             spread: dict[str, float] | None = None) -> list[Finding]:
+    """The study's findings from plain values: ``values[agent][metric]`` = {seed: value} for the
+    metrics ``avg100_sd_last_half``, ``largest_drop``, ``final_avg100`` and ``episodes_to_475``;
+    ``random_return`` the random policy's mean return (the learned-gate's baseline: an agent whose
+    final 100-episode average is no better did not learn, and its stability says nothing);
+    ``reach_why`` why the 475 reference point cannot be checked (None: it can)."""
+    failed = did_not_learn({a: v["final_avg100"] for a, v in values.items()}, random_return, "greater")
+    names = {"egreedy": "epsilon-greedy", "softmax": "softmax"}
+    out = []
+    for pol in ("egreedy", "softmax"):
+        qa, sa = f"qlearning-{pol}", f"sarsa-{pol}"
+        if qa not in values or sa not in values:
+            continue
+        extra = (f"final avg100 {describe(qa, values[qa]['final_avg100'])} vs "
+                 f"{describe(sa, values[sa]['final_avg100'])}")
+        if spread:
+            extra += f"; seed spread {_fmt(spread.get(qa))} vs {_fmt(spread.get(sa))}"
+        for fid, metric, claim in (
+                (f"qlearning-more-stable-{pol}", "avg100_sd_last_half",
+                 f"With {names[pol]} selection, Q-learning learns more stably than SARSA (reference Figures 8/16): "
+                 f"a smaller sd of the {WINDOW}-episode average over the last half of training"),
+                (f"qlearning-smaller-drops-{pol}", "largest_drop",
+                 f"With {names[pol]} selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's "
+                 f"(the same claim on a second stability measure: the largest fall from a running peak)")):
+            d = gate(decide_stability(values[qa][metric], values[sa][metric], metric, pol), failed, [qa, sa])
+            out.append(Finding.of(fid, claim, d, ref=REFS[pol], section="§5, Task 5.1, Figures 8 and 16",
+                                  evidence=extra))
+    if "qlearning-egreedy" in values:
+        claim = ("Tabular Q-learning with (1, 1, 6, 12) bins and decaying epsilon on CartPole-v1 usually reaches a "
+                 f"475 average within about 300 episodes (the issue's reference point, not the report's; 'about 300' "
+                 f"read as <= {REACH_WITHIN}, 'usually' as in more than half the seeds)")
+        d = not_checked(reach_why) if reach_why else decide_reach(values["qlearning-egreedy"]["episodes_to_475"])
+        out.append(Finding.of("qlearning-475-within-300", claim, d))
+    return out
