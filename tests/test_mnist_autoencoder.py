@@ -84,12 +84,31 @@ def test_bad_settings_are_user_errors():
         resolve_config(study, "demo", {"data.source": "internet"})
 
 
-def test_comparable_only_on_full_mnist():
+def test_comparison_checks_data_identity_and_budget(tmp_path, shared_data):
     study = get_study("mnist-autoencoder")
-    assert not study.comparable(resolve_config(study, "demo"))
+    c = study.comparison(resolve_config(study, "demo"))
+    assert not c.data and not c.budget and "demo subset" in c.why and "epochs 2 < 49" in c.why
     assert not study.comparable(resolve_config(study, "smoke"))
-    assert study.comparable(resolve_config(study, "full"))
-    assert study.comparable(resolve_config(study, "demo", {"data.path": "/x"}))
+    full = resolve_config(study, "full", {"data.path": str(shared_data / "mnist")})
+    assert study.comparison(full).ok
+    # the real MNIST at 3 epochs: the data is the reference's, the budget is not
+    c = study.comparison(resolve_config(study, "full", {"data.path": str(shared_data / "mnist"), "epochs": 3}))
+    assert c.data and not c.budget and "epochs 3 < 49" in c.why
+    # another IDX dataset of MNIST's shape given by data.path is not "full MNIST"
+    from dltour.data import mnist
+
+    other = tmp_path / "other"
+    other.mkdir()
+    rng = np.random.default_rng(0)
+    for key, (fname, *_rest) in mnist._FILES.items():
+        n = 60 if key.startswith("train") else 20
+        if key.endswith("images"):
+            body = bytes([0, 0, 8, 3]) + np.array([n, 28, 28], ">u4").tobytes() + rng.integers(0, 256, n * 784, np.uint8).tobytes()
+        else:
+            body = bytes([0, 0, 8, 1]) + np.array([n], ">u4").tobytes() + rng.integers(0, 10, n, np.uint8).tobytes()
+        (other / fname.removesuffix(".gz")).write_bytes(body)
+    c = study.comparison(resolve_config(study, "full", {"data.path": str(other)}))
+    assert not c.data and c.budget and "sha256" in c.why and not c.ok
 
 
 def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
@@ -105,9 +124,99 @@ def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
     names = {p.rsplit("/", 1)[-1] for p in doc["figures"]}
     assert names == {"fig5_reconstructions.png", "fig6_codes_pca.png", "fig14_mse_by_architecture.png",
                      "fig15_codes_tsne.png"}
-    ids = {f["id"] for f in doc["findings"]}
-    assert {"deeper-beats-linear", "clustering-order", "linear-under-trained"} <= ids
+    refs = {f["id"]: f["ref"] for f in doc["findings"]}
+    assert refs == {"depth3-is-best": "R26", "deeper-beats-linear": "R27", "clustering-order": "R28",
+                    "tsne-clearer-than-pca": "R29", "latent-matters-more-than-layer": "R37"}
+    assert all(f["test"] and "LEGACY" not in f["test"] for f in doc["findings"])
     # every reference variant/metric is produced under that name
     for r in doc["reference"]:
         assert r["metric"] in doc["metrics"][r["variant"]], r
     assert any("Table 4" in t["title"] for t in doc["tables"])
+
+
+# ---------------------------------------------------------------- findings from hand-made results
+from dltour.experiments.mnist_autoencoder import BEST, findings, knn_accuracy  # noqa: E402
+from dltour.registry import RunResult  # noqa: E402
+from dltour.results import Results  # noqa: E402
+
+MEAN_IMAGE = 0.067
+
+
+def _results(tmp_path, table):
+    """table: variant -> metric -> [value per seed]."""
+    runs = []
+    for v, metrics in table.items():
+        n = len(next(iter(metrics.values())))
+        for sd in range(n):
+            runs.append(RunResult(v, sd, f"{v}-{sd}", tmp_path, {m: vals[sd] for m, vals in metrics.items()}))
+    return Results(runs)
+
+
+def _decide(tmp_path, table, chance=(0.11, 0.12, 0.10)):
+    study = get_study("mnist-autoencoder")
+    cfg = resolve_config(study, "demo")
+    fs = findings(_results(tmp_path, table), cfg, MEAN_IMAGE, dict(enumerate(chance)))
+    return {f.id: f for f in fs}
+
+
+def _table(d1, d2, d3, d4, c2, lin, acc3, acclin, knn_pca, knn_tsne):
+    return {"depth1": {"test_mse": d1}, "depth2": {"test_mse": d2},
+            BEST: {"test_mse": d3, "kmeans_acc_majority": acc3, "knn2d_pca": knn_pca, "knn2d_tsne": knn_tsne},
+            "depth4": {"test_mse": d4}, "depth3-code2": {"test_mse": c2},
+            "linear": {"test_mse": lin, "kmeans_acc_majority": acclin}}
+
+
+HOLDS = _table(d1=[0.020, 0.021, 0.022], d2=[0.012, 0.0125, 0.0122], d3=[0.010, 0.0101, 0.0103],
+               d4=[0.013, 0.0135, 0.0131], c2=[0.040, 0.041, 0.039], lin=[0.050, 0.052, 0.049],
+               acc3=[0.61, 0.62, 0.60], acclin=[0.40, 0.41, 0.39], knn_pca=[0.40, 0.42, 0.41],
+               knn_tsne=[0.80, 0.83, 0.79])
+FAILS = _table(d1=[0.020, 0.021, 0.022], d2=[0.012, 0.0125, 0.0122], d3=[0.030, 0.031, 0.0305],
+               d4=[0.013, 0.0135, 0.0131], c2=[0.031, 0.032, 0.0312], lin=[0.020, 0.0205, 0.0199],
+               acc3=[0.40, 0.41, 0.39], acclin=[0.61, 0.62, 0.60], knn_pca=[0.80, 0.83, 0.79],
+               knn_tsne=[0.40, 0.42, 0.41])
+NOISY = _table(d1=[0.020, 0.010, 0.030], d2=[0.012, 0.025, 0.010], d3=[0.015, 0.020, 0.012],
+               d4=[0.018, 0.011, 0.025], c2=[0.040, 0.010, 0.028], lin=[0.030, 0.015, 0.040],
+               acc3=[0.60, 0.40, 0.55], acclin=[0.50, 0.55, 0.45], knn_pca=[0.40, 0.60, 0.50],
+               knn_tsne=[0.50, 0.45, 0.55])
+IDS = ["depth3-is-best", "deeper-beats-linear", "clustering-order", "tsne-clearer-than-pca",
+       "latent-matters-more-than-layer"]
+
+
+def test_findings_hold_on_results_like_the_reference(tmp_path):
+    f = _decide(tmp_path, HOLDS)
+    assert {i: f[i].verdict for i in IDS} == {i: "holds" for i in IDS}
+    assert [f[i].ref for i in IDS] == ["R26", "R27", "R28", "R29", "R37"]
+
+
+def test_findings_fail_on_contrary_results(tmp_path):
+    f = _decide(tmp_path, FAILS)
+    assert {i: f[i].verdict for i in IDS} == {i: "does not hold" for i in IDS}
+
+
+def test_findings_inconclusive_on_noisy_results(tmp_path):
+    f = _decide(tmp_path, NOISY)
+    assert {i: f[i].verdict for i in IDS} == {i: "inconclusive" for i in IDS}
+
+
+def test_a_run_that_did_not_learn_carries_no_verdict(tmp_path):
+    t = {k: dict(v) for k, v in HOLDS.items()}
+    t["linear"]["test_mse"] = [0.07, 0.071, 0.072]  # worse than predicting the mean image (0.067)
+    f = _decide(tmp_path, t)
+    assert f["deeper-beats-linear"].verdict == "inconclusive" and "did not learn" in f["deeper-beats-linear"].test
+    assert f["clustering-order"].verdict == "inconclusive"
+    assert f["depth3-is-best"].verdict == "holds"  # linear is not part of the depth sweep
+
+
+def test_much_lower_means_at_most_half(tmp_path):
+    t = {k: dict(v) for k, v in HOLDS.items()}
+    t["linear"]["test_mse"] = [0.0150, 0.0151, 0.0155]  # lower, but not half: 0.010 / 0.015 = 0.67
+    assert _decide(tmp_path, t)["deeper-beats-linear"].verdict == "does not hold"
+
+
+def test_knn_accuracy_separates_clear_from_mixed_views():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 30)
+    clear = np.c_[labels * 10.0, np.zeros(300)] + rng.normal(0, 0.5, (300, 2))
+    mixed = rng.normal(0, 1, (300, 2))
+    assert knn_accuracy(clear, labels, 0) > 0.95
+    assert knn_accuracy(mixed, labels, 0) < 0.3
