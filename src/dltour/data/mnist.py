@@ -14,9 +14,11 @@ Where the data comes from, in order (``load``):
 The IDX reader is a few lines of NumPy (magic number, dimensions, then the bytes), so no
 torchvision folder layout is needed.
 
-The demo pack also ships the Inception-Score classifier (``mnist_classifier.pt``): a small CNN
-trained once by ``build_demo`` on the full 60k training images and pinned here by its sha256, so
-every profile scores generated digits with the same network, offline.
+The demo pack also ships two Inception-Score judges, each trained once by ``build_demo`` on the
+full 60k training images and pinned here by its sha256, so every profile scores generated digits
+with the same networks, offline: judge 1 ``mnist_classifier.pt`` (a small CNN, seed 0) and judge 2
+``mnist_judge2.pt`` (a fully connected network, seed 1: another architecture, trained
+independently). An IS verdict is decided only where both judges agree.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ CLASSIFIER_FILE = "mnist_classifier.pt"
 CLASSIFIER_INFO = "mnist_classifier.json"
 #: sha256 of the shipped ``mnist_classifier.pt`` (printed by ``build_demo``); the IS signature records it
 CLASSIFIER_SHA256 = "03b8aabab058011c628384d3247fa447dcc3939bfb77b474d0bc188111dc7dd9"
+#: judge 2: another architecture (``MnistMLP``), another seed, trained by ``build_judge2``
+JUDGE2_FILE = "mnist_judge2.pt"
+JUDGE2_INFO = "mnist_judge2.json"
+JUDGE2_SHA256 = "TO-BE-PINNED"
+JUDGES = {"cnn": ("MnistCNN", CLASSIFIER_FILE, CLASSIFIER_INFO), "mlp": ("MnistMLP", JUDGE2_FILE, JUDGE2_INFO)}
+#: sha256 of the decoded canonical MNIST arrays (``data_sha256``): the reference's data, whatever
+#: the files' compression (the mirrored .gz files differ byte-wise from torchvision's)
+MNIST_SHA256 = "ab5673eabafa297acb961fba42e5d9604191039edcaa6da9139e6e6f7b1164e8"
 #: demo subset sizes (seeded random draw from the canonical train / test sets)
 DEMO_TRAIN, DEMO_TEST = 10_000, 2_000
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -63,7 +73,9 @@ DEMO_NOTICE = f"""`{DEMO_FILE}`: a seeded random subset of MNIST ({DEMO_TRAIN:,}
 {DEMO_TEST:,} of the 10,000 test digits, uint8 28x28, with labels), from the canonical IDX files
 (https://ossci-datasets.s3.amazonaws.com/mnist/; Y. LeCun, C. Cortes, C. J. C. Burges). Licence: CC BY-SA 3.0.
 `{CLASSIFIER_FILE}` / `{CLASSIFIER_INFO}`: a small CNN (`dltour.models.mnist_classifier.MnistCNN`) trained
-on the full MNIST training set by `dltour.data.mnist.build_demo`; used as the Inception-Score classifier."""
+on the full MNIST training set by `dltour.data.mnist.build_demo`; Inception-Score judge 1.
+`{JUDGE2_FILE}` / `{JUDGE2_INFO}`: a fully connected network (`dltour.models.mnist_classifier.MnistMLP`,
+another seed) trained the same way on the full MNIST training set; Inception-Score judge 2."""
 
 
 # ---------------------------------------------------------------- IDX files
@@ -154,16 +166,20 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_classifier(path: str | Path | None = None, expected_sha256: str | None = None):
-    """The pinned Inception-Score classifier (eval mode, CPU) and its sha256.
+def load_classifier(path: str | Path | None = None, expected_sha256: str | None = None, judge: str = "cnn"):
+    """A pinned Inception-Score judge (eval mode, CPU) and its sha256: ``judge="cnn"`` (judge 1)
+    or ``"mlp"`` (judge 2).
 
-    The file's sha256 must equal ``expected_sha256`` (default: the pinned ``CLASSIFIER_SHA256``)."""
+    The file's sha256 must equal ``expected_sha256`` (default: the judge's pinned sha256)."""
     import torch
 
-    from dltour.models.mnist_classifier import MnistCNN
+    from dltour.models.mnist_classifier import ARCHITECTURES
 
-    path = Path(path) if path is not None else classifier_path()
-    expected = expected_sha256 or CLASSIFIER_SHA256
+    if judge not in JUDGES:
+        raise ValueError(f"unknown judge {judge!r}: {', '.join(JUDGES)}")
+    arch, fname, _ = JUDGES[judge]
+    path = Path(path) if path is not None else demo_path(fname)
+    expected = expected_sha256 or (CLASSIFIER_SHA256 if judge == "cnn" else JUDGE2_SHA256)
     if not path.exists():
         raise DataUnavailable(f"the Inception-Score classifier {path} is missing; rebuild the demo pack with "
                               f"`python scripts/build_demo_pack.py --only mnist` (needs MNIST)")
@@ -171,15 +187,26 @@ def load_classifier(path: str | Path | None = None, expected_sha256: str | None 
     if digest != expected:
         raise DataUnavailable(f"{path} has sha256 {digest[:16]}..., not the pinned {expected[:16]}...: the "
                               f"classifier changed; scores would not be comparable (rebuild and re-pin it)")
-    model = MnistCNN()
+    model = ARCHITECTURES[arch]()
     model.load_state_dict(torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True))
     model.eval()
     return model, digest
 
 
-def classifier_info() -> dict:
-    p = demo_path(CLASSIFIER_INFO)
+def classifier_info(judge: str = "cnn") -> dict:
+    p = demo_path(JUDGES[judge][2])
     return json.loads(p.read_text()) if p.exists() else {}
+
+
+def data_sha256(d: dict[str, np.ndarray]) -> str:
+    """sha256 over the decoded arrays (train_x, train_y, test_x, test_y: shapes, dtypes and bytes):
+    the data's identity, independent of how the files were compressed."""
+    h = hashlib.sha256()
+    for k in ("train_x", "train_y", "test_x", "test_y"):
+        a = np.ascontiguousarray(d[k])
+        h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- demo pack
@@ -208,7 +235,35 @@ def build_demo(shared_data: Path, demo_dir: Path, classifier_epochs: int = 6) ->
     (demo_dir / CLASSIFIER_INFO).write_text(json.dumps(info, indent=2) + "\n")
     print(f"mnist: classifier test accuracy {info['test_accuracy']:.4f}; sha256 {info['sha256']} "
           f"(pin it as CLASSIFIER_SHA256 in dltour/data/mnist.py)")
-    return [out, clf, demo_dir / CLASSIFIER_INFO]
+    print(f"mnist: decoded data sha256 {data_sha256(d)} (pin it as MNIST_SHA256)")
+    return [out, clf, demo_dir / CLASSIFIER_INFO] + build_judge2(d, demo_dir)
+
+
+def build_judge2(d: dict[str, np.ndarray], demo_dir: Path, epochs: int = 8) -> list[Path]:
+    """Inception-Score judge 2: ``MnistMLP`` (fully connected, not judge 1's CNN), seed 1 (judge 1:
+    seed 0), trained on the full 60k training digits (Adam, one-cycle, no shift augmentation: a
+    fully connected net has no translation bias to teach); its test accuracy is measured on the 10k
+    test digits and written beside it."""
+    from dltour.models.mnist_classifier import train_classifier
+
+    model, info = train_classifier(d["train_x"], d["train_y"], d["test_x"], d["test_y"], epochs=epochs,
+                                   lr=2e-3, architecture="MnistMLP", seed=1, shift=0)
+    return _save_judge(model, info, demo_dir, JUDGE2_FILE, JUDGE2_INFO, "JUDGE2_SHA256")
+
+
+def _save_judge(model, info: dict, demo_dir: Path, fname: str, info_name: str, pin: str) -> list[Path]:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    f = demo_dir / fname
+    f.write_bytes(buf.getvalue())
+    info["sha256"] = sha256_of(f)
+    (demo_dir / info_name).write_text(json.dumps(info, indent=2) + "\n")
+    print(f"mnist: {info['architecture']} test accuracy {info['test_accuracy']:.4f}; sha256 {info['sha256']} "
+          f"(pin it as {pin} in dltour/data/mnist.py)")
+    return [f, demo_dir / info_name]
 
 
 # ---------------------------------------------------------------- what the studies use
@@ -255,6 +310,31 @@ def tensors_for(data: MnistData, device) -> dict:
         out[f"{split}_x"] = x.to(device).float().div_(255.0)
         out[f"{split}_y"] = torch.from_numpy(a[f"{split}_y"].astype(np.int64)).to(device)
     return out
+
+
+_SHA_CACHE: dict = {}
+
+
+def is_reference_data(data: MnistData) -> tuple[bool, str]:
+    """Whether this data config yields the canonical MNIST, all 60k + 10k digits (what the
+    reference used), checked by the sha256 of the decoded arrays (``data_sha256``), not by the
+    kind of path given; and why not."""
+    if data.path is None and data.source == "embedded":
+        return False, (f"data differs: the embedded demo subset ({DEMO_TRAIN:,} + {DEMO_TEST:,} digits"
+                       + (f", cut to {data.train_subset} / {data.test_subset}" if data.train_subset or data.test_subset
+                          else "") + "), not the full MNIST")
+    key = (data.path, data.source, data.train_subset, data.test_subset)
+    if key not in _SHA_CACHE:
+        try:
+            a = arrays_for(data)
+        except DataUnavailable as e:
+            return False, f"data differs: it could not be read to check its identity ({e})"
+        _SHA_CACHE[key] = (data_sha256(a), len(a["train_x"]), len(a["test_x"]))
+    digest, ntr, nte = _SHA_CACHE[key]
+    if digest == MNIST_SHA256:
+        return True, ""
+    return False, (f"data differs: {ntr:,} training / {nte:,} test digits with sha256 {digest[:12]}... of the "
+                   f"decoded arrays, not the canonical MNIST's {MNIST_SHA256[:12]}...")
 
 
 def is_full(data: MnistData) -> bool:
