@@ -78,9 +78,92 @@ def test_smoke_run(tmp_path):
         assert m[v]["colourfulness"]["mean"] >= 0
     assert m["ground-truth"]["colourfulness"]["mean"] > 5  # CIFAR images are colourful
     assert m["gray-input"]["colourfulness"]["mean"] == 0
-    ids = {f["id"] for f in doc["findings"]}
-    assert ids == {"unet-mae-le-cgan", "cgan-colourfulness-closer", "cgan-saturation-closer", "beats-gray-input"}
+    ids = {f["id"]: f for f in doc["findings"]}
+    assert set(ids) == {"unet-mae-le-cgan", "cgan-more-vivid", "cgan-more-realistic", "cgan-wrong-colours",
+                        "mae-misses-quality", "unet-conservative", "beats-gray-input"}
+    assert {f["ref"] for f in ids.values()} == {"R42", "R43", "R44", "R45", "R46", None}
+    assert all(f["verdict"] == "inconclusive" for f in ids.values() if f["ref"])  # one seed decides nothing
     assert (tmp_path / "colourise" / "fig7_colourisation.png").stat().st_size > 1000
+    assert doc["tables"][0]["rows"][-1][0].startswith("gray input")
+
+
+def test_colouriser_starts_from_the_gray_image():
+    torch.manual_seed(0)
+    m = co.Colouriser(width=4, depth=2).eval()
+    y = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(m(y), y.expand(-1, 3, -1, -1), atol=1e-6)
+
+
+def test_comparison_names_what_differs():
+    study = get_study("colourise")
+    cmp = study.comparison(resolve_config(study, "demo"))
+    assert not cmp.data and not cmp.budget and "embedded" in cmp.why and "epochs" in cmp.why
+    cmp = study.comparison(resolve_config(study, "full"))
+    assert cmp.data and cmp.budget
+
+
+# ---------------------------------------------------------------- the findings on hand-made results
+GRAY_MAE, GRAY_DIST, GT_C, GT_CV = 0.048, 30.0, 30.0, 0.0055
+
+
+def metrics_of(**per_variant):
+    """``decide``'s input: metric -> (unet values, cgan values), seeds 0..n-1."""
+    return {k: {"unet": dict(enumerate(u)), "cgan": dict(enumerate(c))} for k, (u, c) in per_variant.items()}
+
+
+def decide(**per_variant):
+    return {f.id: f.verdict for f in co.decide(metrics_of(**per_variant), GRAY_MAE, GRAY_DIST, GT_C, GT_CV)}
+
+
+AS_THE_REFERENCE = dict(test_mae=([0.045, 0.0452, 0.0449], [0.046, 0.0463, 0.0461]),
+                        colourfulness=([12, 13, 12.5], [33, 35, 34]), colour_variance=([0.001, 0.0012, 0.0011],
+                                                                                        [0.008, 0.009, 0.0085]),
+                        colourfulness_distance=([18, 17, 17.5], [4, 5, 4.5]),
+                        saturation_overlap=([0.6, 0.62, 0.61], [0.9, 0.91, 0.92]), hue_error=([20, 21, 22], [40, 42, 41]))
+
+
+def test_findings_hold_as_the_reference_describes():
+    assert set(decide(**AS_THE_REFERENCE).values()) == {"holds"}
+
+
+def test_findings_fail_when_the_models_swap_roles():
+    got = decide(test_mae=([0.046, 0.0463, 0.0461], [0.045, 0.0452, 0.0449]),
+                 colourfulness=([33, 35, 34], [12, 13, 12.5]), colour_variance=([0.008, 0.009, 0.0085], [0.001] * 3),
+                 colourfulness_distance=([4, 5, 4.5], [18, 17, 17.5]),
+                 saturation_overlap=([0.9, 0.91, 0.92], [0.6, 0.62, 0.61]), hue_error=([40, 42, 41], [20, 21, 22]))
+    assert got == {k: "does not hold" for k in got} | {"beats-gray-input": "holds"}
+
+
+def test_findings_are_inconclusive_on_noisy_results():
+    got = decide(test_mae=([0.045, 0.047, 0.046], [0.046, 0.045, 0.0465]),
+                 colourfulness=([20, 35, 28], [30, 22, 29]), colour_variance=([0.004, 0.007, 0.0055], [0.005] * 3),
+                 colourfulness_distance=([10, 20, 15], [18, 9, 14]),
+                 saturation_overlap=([0.6, 0.8, 0.7], [0.75, 0.62, 0.7]), hue_error=([30, 50, 40], [45, 32, 41]))
+    assert set(got.values()) == {"inconclusive"}, got
+
+
+def test_a_model_that_did_not_learn_carries_no_verdict():
+    # a U-Net no better than the gray input: nothing about how it colours is decided; the check of
+    # the baselines itself fails
+    r = dict(AS_THE_REFERENCE, test_mae=([0.05, 0.051, 0.052], [0.06, 0.061, 0.062]))
+    got = decide(**r)
+    assert got["beats-gray-input"] == "does not hold"
+    assert {got[k] for k in got if k != "beats-gray-input"} == {"inconclusive"}
+    # a cGAN whose colours are no closer to the truth than no colour at all
+    r = dict(AS_THE_REFERENCE, colourfulness_distance=([18, 17, 17.5], [31, 32, 33]))
+    got = decide(**r)
+    assert got["cgan-more-vivid"] == got["cgan-wrong-colours"] == "inconclusive"
+    assert got["unet-mae-le-cgan"] == got["unet-conservative"] == "holds"
+
+
+def test_image_grid_prints_captions(tmp_path):
+    from dltour.plots import image_grid
+
+    imgs = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    name = image_grid([("a", imgs), ("b", imgs[..., 0])], tmp_path, "g.png", "title",
+                      captions={0: ["MAE 0.1\nvar 0", "x", "y"]})
+    assert name == "g.png" and (tmp_path / "g.png").stat().st_size > 500
 
 
 def test_bench_smoke(monkeypatch):

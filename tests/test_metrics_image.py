@@ -69,3 +69,35 @@ def test_bad_image_shapes():
         colourfulness(np.zeros((8, 8)))
     with pytest.raises(ValueError, match="RGB"):
         saturation(np.zeros((1, 8, 8, 4)))
+
+
+def test_chroma_and_hue_error_by_hand():
+    from dltour.metrics.image import chroma, hue_error
+
+    gray = np.full((1, 2, 2, 3), 0.5)
+    assert np.allclose(chroma(gray), 0.0)
+    red = np.zeros((1, 2, 2, 3))
+    red[..., 0] = 0.8
+    blue = np.zeros((1, 2, 2, 3))
+    blue[..., 2] = 0.8
+    assert hue_error(red, red)[0] == pytest.approx(0.0)
+    # a faint version of the right colour is still the right hue
+    assert hue_error(0.5 * red + 0.25, red)[0] == pytest.approx(0.0, abs=1e-9)
+    # red vs blue in the (U, V) plane: U_red = -0.492*0.299*0.8, V_red = 0.877*0.701*0.8; blue: U>0, V<0
+    ur, vr = -0.492 * 0.299 * 0.8, 0.877 * 0.701 * 0.8
+    ub, vb = 0.492 * 0.886 * 0.8, -0.877 * 0.114 * 0.8
+    want = math.degrees(abs(math.atan2(vr, ur) - math.atan2(vb, ub)))
+    want = 360 - want if want > 180 else want
+    assert hue_error(blue, red)[0] == pytest.approx(want)
+    # gray truth has no hue: NaN; a gray prediction has no weight: NaN
+    assert math.isnan(hue_error(red, gray)[0]) and math.isnan(hue_error(gray, red)[0])
+    with pytest.raises(ValueError, match="shape"):
+        hue_error(red, red[:, :1])
+
+
+def test_distribution_distance_by_hand():
+    from dltour.metrics.image import distribution_distance
+
+    assert distribution_distance([1, 2, 3], [1, 2, 3]) == 0.0
+    assert distribution_distance([0, 0], [10, 20]) == pytest.approx(15.0)  # gray vs truth: the truth's mean
+    assert distribution_distance([1, 2], [3, 4]) == pytest.approx(2.0)

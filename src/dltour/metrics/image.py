@@ -79,3 +79,44 @@ def histogram_intersection(p: np.ndarray, q: np.ndarray) -> float:
         raise ValueError(f"shape mismatch: {p.shape} vs {q.shape}")
     p, q = p / p.sum(), q / q.sum()
     return float(np.minimum(p, q).sum())
+
+
+def _chroma_uv(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YUV (ITU-R BT.601) chroma of RGB in [0, 1]: U = 0.492 (B - Y), V = 0.877 (R - Y)."""
+    y = 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+    return 0.492 * (a[..., 2] - y), 0.877 * (a[..., 0] - y)
+
+
+def chroma(img) -> np.ndarray:
+    """Per pixel, the length of the YUV chroma vector ``sqrt(U**2 + V**2)`` (0 for gray), ``(N, H, W)``."""
+    u, v = _chroma_uv(_batch(img))
+    return np.hypot(u, v)
+
+
+def hue_error(pred, true, min_chroma: float = 0.03) -> np.ndarray:
+    """Per image, how wrong the predicted *colours* are, apart from how strong they are: the
+    absolute angle (degrees, 0..180) between the predicted and the true chroma vector (U, V) of
+    each pixel, averaged with the predicted chroma as weight (a faint colour counts little, a vivid
+    wrong one a lot), over the pixels whose true chroma is at least ``min_chroma`` (a gray pixel has
+    no hue). NaN for an image with no such pixel or no predicted colour there."""
+    p, t = _batch(pred), _batch(true)
+    if p.shape != t.shape:
+        raise ValueError(f"shape mismatch: {p.shape} vs {t.shape}")
+    up, vp = _chroma_uv(p)
+    ut, vt = _chroma_uv(t)
+    ang = np.abs(np.angle(np.exp(1j * (np.arctan2(vp, up) - np.arctan2(vt, ut)))))  # wrapped to [0, pi]
+    cp = np.hypot(up, vp)
+    w = np.where(cp > 1e-9, cp, 0.0) * (np.hypot(ut, vt) >= min_chroma)  # float dust of a gray pixel: no hue
+    wsum = w.reshape(len(p), -1).sum(axis=1)
+    num = (w * np.degrees(ang)).reshape(len(p), -1).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(wsum > 0, num / np.where(wsum > 0, wsum, 1.0), np.nan)
+
+
+def distribution_distance(a, b) -> float:
+    """Wasserstein-1 (earth mover's) distance between two samples of a scalar (e.g. per-image
+    colourfulness of a model's images and of the ground truth): 0 for equal distributions, in the
+    scalar's own units (``scipy.stats.wasserstein_distance``)."""
+    from scipy.stats import wasserstein_distance
+
+    return float(wasserstein_distance(np.ravel(a), np.ravel(b)))
