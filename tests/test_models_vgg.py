@@ -166,3 +166,30 @@ def test_normalize_uint8_by_hand():
     assert y[0, 1, 0, 1].item() == pytest.approx((0 - 0.456) / 0.224, rel=1e-6)
     assert y[0, 2, 0, 1].item() == pytest.approx((0.2 - 0.406) / 0.225, rel=1e-5)
     assert normalize_uint8(torch.from_numpy(x), channels_last=True).is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("arch,convs", [("vgg16", VGG16_CONVS), ("vgg19", VGG19_CONVS)])
+def test_narrow_nets_keep_the_layer_list_at_a_fraction_of_the_channels(arch, convs):
+    m = VGGTransfer(arch, 5, 32, width=1 / 16, fc_width=128)
+    narrow = [(max(1, round(a / 16)) if a != 3 else 3, round(b / 16)) for a, b in convs]
+    head = 32 * 128 + 128 + 128 * 128 + 128 + 128 * 5 + 5  # 32 channels x 1 x 1 at 32x32 inputs
+    assert count_params(m) == (conv_params(narrow) + head,) * 2
+    full = VGGTransfer(arch, 5, 32)
+    assert [k for k in m.state_dict()] == [k for k in full.state_dict()]  # torchvision's module names
+    assert len([x for x in m.features if isinstance(x, torch.nn.Conv2d)]) == len(convs)
+    with pytest.raises(DltourError, match="width"):
+        VGGTransfer(arch, 5, 32, width=2)
+
+
+def test_the_last_layer_is_never_loaded_and_fc_can_be_left_new():
+    torch.manual_seed(0)
+    src = VGGTransfer("vgg16", 5, 32, width=1 / 16, fc_width=128)  # same shapes everywhere, the last layer too
+    dst = VGGTransfer("vgg16", 5, 32, width=1 / 16, fc_width=128)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    loaded = dst.load_imagenet(src.state_dict())
+    assert "classifier.0.weight" in loaded and "classifier.3.bias" in loaded
+    assert torch.equal(dst.classifier[6].weight, before["classifier.6.weight"])
+    dst2 = VGGTransfer("vgg16", 5, 32, width=1 / 16, fc_width=128)
+    conv_only = dst2.load_imagenet(src.state_dict(), fc=False)
+    assert conv_only and all(k.startswith("features.") for k in conv_only)
+    torch.testing.assert_close(dst2.features[0].weight, src.features[0].weight)

@@ -11,6 +11,11 @@ ImageNet state dict loads by name. Two head layouts:
   25088, exactly torchvision's ImageNet classifier input, so fc1 and fc2 (4096 each) load too and
   only the last layer (4096 -> n: 819,400 parameters at n = 200) is new.
 
+``width`` scales every conv layer's channel count and ``fc_width`` the two hidden fc layers (the
+demo's CPU-sized nets: 1/16 and 128, ``dltour.data.vgg_pretrain``); the layer list, module names
+and init are torchvision's (the fc init std scales as 0.01 * sqrt(4096 / fc_width): torchvision's
+0.01 at 4096, the same per-layer gain when narrower).
+
 The model takes float NCHW images already normalised with ImageNet's mean and std
 (``normalize_uint8``). ``frozen_part``/``head`` split the model where its frozen layers end, so a
 study can compute the frozen part's features once and train the head on them (valid when the
@@ -32,14 +37,26 @@ ARCHS = ("vgg16", "vgg19", "vgg16_bn", "vgg19_bn")
 FREEZE = ("none", "features", "all_but_last")
 
 
-def make_features(arch: str) -> nn.Sequential:
-    """torchvision's VGG conv stack (same module indices as ``torchvision.models.<arch>().features``)
-    with torchvision's init, without building its 25088 -> 4096 ImageNet classifier."""
-    from torchvision.models.vgg import cfgs, make_layers
+def conv_widths(arch: str, width: float = 1.0) -> list:
+    """torchvision's layer list for ``arch`` (``cfgs['D']`` / ``cfgs['E']``: channel counts and
+    ``'M'`` poolings) with every channel count scaled by ``width`` (at least 1)."""
+    from torchvision.models.vgg import cfgs
 
     if arch not in ARCHS:
         raise DltourError(f"unknown VGG arch {arch!r}; choose one of {', '.join(ARCHS)}")
-    feats = make_layers(cfgs["D" if arch.startswith("vgg16") else "E"], batch_norm=arch.endswith("_bn"))
+    if not 0 < width <= 1:
+        raise DltourError(f"width must be in (0, 1], got {width}")
+    return [v if v == "M" else max(1, round(v * width)) for v in cfgs["D" if arch.startswith("vgg16") else "E"]]
+
+
+def make_features(arch: str, width: float = 1.0) -> nn.Sequential:
+    """torchvision's VGG conv stack (same module indices as ``torchvision.models.<arch>().features``)
+    with torchvision's init, without building its 25088 -> 4096 ImageNet classifier. ``width``
+    scales every layer's channel count (1: torchvision's VGG; the demo's CPU-sized nets use 1/16:
+    the same 13 / 16 conv layers and 5 poolings, 4 to 32 channels)."""
+    from torchvision.models.vgg import make_layers
+
+    feats = make_layers(conv_widths(arch, width), batch_norm=arch.endswith("_bn"))
     for m in feats.modules():  # as torchvision.models.VGG.__init__
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -66,7 +83,8 @@ def weights_filename(arch: str) -> str:
 
 class VGGTransfer(nn.Module):
     def __init__(self, arch: str = "vgg16", num_classes: int = 200, input_size: int = 64,
-                 upsample_to: int | None = None, dropout: float = 0.0):
+                 upsample_to: int | None = None, dropout: float = 0.0, width: float = 1.0,
+                 fc_width: int = 4096):
         super().__init__()
         if input_size < 32 or input_size % 32:
             raise DltourError(f"VGG needs an input size that is a multiple of 32 (five 2x2 poolings), got {input_size}")
@@ -74,17 +92,22 @@ class VGGTransfer(nn.Module):
             raise DltourError(f"upsample_to must be a multiple of 32, got {upsample_to}")
         if num_classes < 2:
             raise DltourError(f"num_classes must be >= 2, got {num_classes}")
+        if fc_width < 1:
+            raise DltourError(f"fc_width must be >= 1, got {fc_width}")
         self.arch, self.input_size, self.upsample_to = arch, input_size, upsample_to
-        self.features = make_features(arch)
+        self.width, self.fc_width = width, fc_width
+        self.features = make_features(arch, width)
         side = (upsample_to or input_size) // 32
-        flat = 512 * side * side  # (N, 512, side, side) -> (N, flat)
+        channels = conv_widths(arch, width)[-2]  # the last conv layer's (512 at width 1)
+        flat = channels * side * side  # (N, channels, side, side) -> (N, flat)
         self.classifier = nn.Sequential(
-            nn.Linear(flat, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(4096, num_classes))
+            nn.Linear(flat, fc_width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(fc_width, fc_width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(fc_width, num_classes))
+        std = 0.01 * (4096 / fc_width) ** 0.5  # torchvision's 0.01 at 4096; the same per-layer gain when narrower
         for m in self.classifier:
             if isinstance(m, nn.Linear):  # as torchvision's VGG
-                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.normal_(m.weight, 0, std)
                 nn.init.zeros_(m.bias)
         self.freeze_mode = "none"
 
@@ -139,24 +162,26 @@ class VGGTransfer(nn.Module):
                 m.eval()
         return self
 
-    def load_imagenet(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
-        """Copy the conv layers of a torchvision VGG state dict and, when the flatten size is
-        ImageNet's 25088 (224 inputs), the classifier layers whose shapes match (fc1, fc2; the last
-        layer only at 1000 classes). At 64x64 the fc layers stay new, as with Keras'
-        ``include_top=False``. Returns the names loaded. The conv layers must all match."""
+    def load_imagenet(self, state_dict: dict[str, torch.Tensor], fc: bool = True) -> list[str]:
+        """Copy the conv layers of a pretrained VGG state dict (torchvision's names: ImageNet's, or
+        the demo's CIFAR-pretrained nets) and, with ``fc`` and when the flatten size is the
+        pretrained one (224 inputs for ImageNet's 25088), fc1 and fc2. The last layer is never
+        copied: the target's classes are not the source's. At 64x64 with ImageNet weights the fc
+        layers stay new, as with Keras' ``include_top=False``. Returns the names loaded. The conv
+        layers must all match."""
         own = self.state_dict()
         feats = [k for k in own if k.startswith("features.")]
         bad = [k for k in feats if k not in state_dict or state_dict[k].shape != own[k].shape]
         if bad:
             raise DltourError(f"the weights file does not fit {self.arch}: {len(bad)} conv tensor(s) missing or "
                               f"of another shape, e.g. {bad[0]}")
-        fc_fits = state_dict.get("classifier.0.weight") is not None and \
+        fc_fits = fc and state_dict.get("classifier.0.weight") is not None and \
             state_dict["classifier.0.weight"].shape == own["classifier.0.weight"].shape
         loaded = []
         with torch.no_grad():
             for k, v in own.items():
                 src = state_dict.get(k)
-                if k.startswith("classifier.") and not fc_fits:
+                if k.startswith("classifier.") and (not fc_fits or k.startswith("classifier.6.")):
                     continue
                 if src is not None and src.shape == v.shape:
                     v.copy_(src)
