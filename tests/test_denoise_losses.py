@@ -110,6 +110,15 @@ def test_to_float_layout_and_crop():
     assert dl.to_uint8_nhwc(a).tolist() == x.numpy().tolist()
 
 
+def test_test_subset_spreads_over_the_classes_and_val_crop_is_central():
+    assert dl.test_indices(1000, 4).tolist() == [0, 333, 666, 999]  # class-sorted sets: every class
+    assert dl.test_indices(5, None).tolist() == dl.test_indices(5, 9).tolist() == [0, 1, 2, 3, 4]
+    x = torch.arange(6 * 6).view(1, 6, 6, 1).expand(1, 6, 6, 3)
+    c = dl.centre_crop(x, 2)
+    assert c.shape == (1, 2, 2, 3) and c[0, :, :, 0].tolist() == [[14, 15], [20, 21]]
+    assert dl.centre_crop(x, None) is x
+
+
 def test_split_is_fixed_and_disjoint():
     tr, va = dl.split_indices(100, 50, 0.2)
     assert len(tr) == 40 and len(va) == 10 and not set(tr) & set(va)

@@ -13,7 +13,7 @@ CIFAR-100 as in T3.2 and the test MAE: 0.045 U-Net, 0.046 cGAN; the rest is ours
 pix2pix, Isola et al. 2017, where the reference is silent):
 
 - data: as T3.2 (``dltour.experiments.denoise_losses.load_images``): CIFAR-100 in ``full``, the
-  embedded CIFAR-10 subset in ``demo`` (a training subset, random 16x16 training crops, 500 test
+  embedded CIFAR-10 subset in ``demo`` (a training subset, random 16x16 training crops, 300 test
   images spread over the classes, scored whole), any image folder via ``--set data.path=...``;
 - input: the luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601, what PIL's ``convert("L")``
   computes) as one channel in [0, 1]; target: the RGB image in [0, 1];
@@ -219,7 +219,7 @@ class Colourise(Study):
     profiles = {
         "smoke": {"data_source": "embedded", "train_limit": 48, "test_limit": 16, "width": 4, "depth": 1,
                   "ndf": 4, "epochs": 2, "batch_size": 64, "seeds": 1},
-        "demo": {"data_source": "embedded", "train_limit": 600, "test_limit": 500, "width": 8, "depth": 2,
+        "demo": {"data_source": "embedded", "train_limit": 500, "test_limit": 300, "width": 8, "depth": 2,
                  "ndf": 16, "epochs": 6, "batch_size": 32, "train_crop": 16, "seeds": 3},
         "full": {"data_source": "download", "width": 64, "depth": 3, "ndf": 64, "epochs": 20, "batch_size": 128,
                  "seeds": 3},
