@@ -67,7 +67,7 @@ from dltour.data import glove, imdb
 from dltour.data.source import file_hash
 from dltour.metrics.text import (binary_accuracy, nearest_words, neighbour_overlap, neighbour_sets, polarity_alignment,
                                  polarity_scores)
-from dltour.models.text import BiLSTMClassifier
+from dltour.models.text import BiLSTMClassifier, single_thread
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, RunResult, Study, Summary, Table, register
 from dltour.results import Results
@@ -404,7 +404,8 @@ class ImdbEmbeddings(Study):
         short += [f"{k} {getattr(cfg, k)} instead of all reviews" for k in ("train_subset", "test_subset")
                   if getattr(cfg, k) is not None]
         data_ok = ok_i and ok_g and cfg.glove_dim == 300
-        return Comparison(data_ok, not short, "; ".join(why + (["budget differs: " + ", ".join(short)] if short else [])))
+        why += ["budget differs: " + ", ".join(short)] if short else []
+        return Comparison(data_ok, not short, "; ".join(why))
 
     def build_model(self, cfg: Config, variant: str):
         vocab = cfg.max_vocab + 2
@@ -423,6 +424,11 @@ class ImdbEmbeddings(Study):
 
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+        # a small model (the demo's 16 units): a second thread only adds synchronisation
+        with single_thread(ctx.device.device, enabled=cfg.units <= 32):
+            return self._run(cfg, variant, seed, ctx)
+
+    def _run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         d = prepare(cfg)
         vocab = d["vocab"]
         dev = ctx.device.device
@@ -532,7 +538,8 @@ class ImdbEmbeddings(Study):
         cov = next((r.metrics for r in results if "glove_coverage" in r.metrics), None)
         s.notes.append(f"Data: {int(m0['n_train'])} training, {int(m0['n_val'])} validation and {int(m0['n_test'])} "
                        f"test reviews; vocabulary {int(m0['vocab_size'])} entries (padding and unknown included); "
-                       f"last {cfg.max_len} tokens per review; <br /> {'kept as the token br' if cfg.keep_br else 'dropped'}; "
+                       f"last {cfg.max_len} tokens per review; <br /> "
+                       f"{'kept as the token br' if cfg.keep_br else 'dropped'}; "
                        f"embeddings {cfg.glove_dim}d."
                        + (f" GloVe covers {cov['glove_coverage']:.1%} of the vocabulary's words." if cov else ""))
         s.notes.append("Test accuracy uses the weights of the epoch with the best validation accuracy. A BiLSTM with "
