@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.experiments.char_textgen import CharTextgen, random_windows, split_text, stream_loss
+from dltour.experiments.char_textgen import CharTextgen, findings, random_windows, split_text, stream_loss
 from dltour.models.text import CharLSTM, generate
 
 
@@ -56,7 +57,18 @@ def test_split_text_on_a_got_csv(tmp_path):
     assert len(train) + len(val) == len(train_text) + len(val_text)
     assert len(val) == pytest.approx(0.1 * (len(train) + len(val)), abs=1)
     assert "".join(chars[i] for i in train[:5].tolist()) == "JAIME"
-    assert study.comparable(cfg) and not study.comparable(resolve_config(study, "demo"))
+    # one season is not the reference's corpus; all eight seasons with the scripts' columns are
+    c = study.comparison(cfg)
+    assert not c.data and "lacks season(s) 2, 3, 4, 5, 6, 7, 8" in c.why
+    full = tmp_path / "full.csv"
+    full.write_text("Release Date,Season,Episode,Episode Title,Name,Sentence\n" + "".join(
+        f'2011-04-17,Season {k},Episode 1,Title,jaime,"Line of season {k}."\n' for k in range(1, 9)))
+    c = study.comparison(resolve_config(study, "full", {"data.path": str(full)}))
+    assert c.data and c.budget and c.ok
+    demo = study.comparison(resolve_config(study, "demo"))
+    assert not demo.data and "tinyshakespeare instead of the Game of Thrones scripts" in demo.why
+    missing = study.comparison(resolve_config(study, "full", {"data.path": str(tmp_path / "nope.csv")}))
+    assert not missing.data and "cannot be checked" in missing.why
 
 
 def test_bad_inputs_are_clear(tmp_path):
@@ -85,7 +97,68 @@ def test_smoke_run_writes_table3_figure4_and_findings(tmp_path):
     assert m["val_bpc"]["mean"] == pytest.approx(m["val_loss_nats"]["mean"] / 0.6931471805599453)
     assert {"bleu_t0", "bleu_t0.5", "bleu_t1", "distinct2_t1"} <= set(m)
     assert (tmp_path / "char-textgen" / "fig4_bleu_vs_temperature.png").exists()
-    assert summary["tables"][0]["markdown"].count("\n") == 5  # header, rule, seed, three temperatures
-    ids = {f["id"] for f in summary["findings"]}
-    assert {"bleu-no-correlation", "greedy-loops", "distinct2-tracks-temperature"} <= ids
+    assert [r[0] for r in summary["tables"][0]["rows"]] == ["seed text", "0.0", "0.5", "1.0"]
+    assert [r[0] for r in summary["tables"][1]["rows"]] == ["0", "0.5", "1"]
+    refs = {f["id"]: f["ref"] for f in summary["findings"]}
+    assert refs == {"low-temp-predictable-common-words": "R21", "ngram-bpc-tracks-temperature": "R22",
+                    "distinct2-tracks-temperature": "R22", "high-temp-less-meaningful": "R22",
+                    "bleu-no-correlation": "R23", "greedy-loops": None}
+    assert all(f["test"] and not f["test"].startswith("LEGACY") for f in summary["findings"])
     assert any("tok:13a" in n for n in summary["notes"])
+
+
+# ---------------------------------------------------------------- findings: holds / does not hold / inconclusive
+TEMPS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+
+
+def _samples(measure, bleu, seeds=3):
+    """Hand-made samples.json contents: ``measure(key, t, seed)`` per measure, ``bleu(t, seed)`` a
+    list of sentence BLEU values per temperature."""
+    out = []
+    for s in range(seeds):
+        rows = []
+        for t in TEMPS:
+            sb = list(bleu(t, s))
+            rows.append({"temperature": t, "bleu": float(np.mean(sb)), "sentence_bleu": sb,
+                         **{k: measure(k, t, s) for k in ("distinct2", "ngram_bpc", "mean_word_len", "common_words",
+                                                          "in_vocab_words")}})
+        out.append({"sweep": rows})
+    return out
+
+
+RISING = {"distinct2": 1, "ngram_bpc": 1, "mean_word_len": 1, "common_words": -1, "in_vocab_words": -1}
+LEARNED = ({0: 2.7, 1: 2.72, 2: 2.69}, 4.8)  # held-out bits/char per seed, unigram baseline
+
+
+def _verdicts(samples, learned=LEARNED):
+    return {f.id: f.verdict for f in findings(samples, *learned)}
+
+
+def test_every_finding_holds_on_samples_made_to_hold():
+    rng = np.random.default_rng(0)
+    smp = _samples(lambda k, t, s: 1 + RISING[k] * t * 0.4 + 0.01 * s, lambda t, s: rng.uniform(0, 5, 300))
+    assert set(_verdicts(smp).values()) == {"holds"}, _verdicts(smp)
+
+
+def test_every_finding_fails_on_samples_made_to_fail():
+    rng = np.random.default_rng(0)
+    smp = _samples(lambda k, t, s: 1 - RISING[k] * t * 0.4 + 0.01 * s, lambda t, s: t * 10 + rng.uniform(0, 1, 300))
+    assert set(_verdicts(smp).values()) == {"does not hold"}, _verdicts(smp)
+
+
+def test_every_finding_is_inconclusive_without_a_trend_and_with_all_zero_bleu():
+    wiggle = {0.0: 1.0, 0.25: 3.0, 0.5: 2.0, 0.75: 4.0, 1.0: 2.0, 1.25: 3.0, 1.5: 1.0}  # no rank trend
+    cross = {(0, 0.0): 1.0, (0, 1.0): 2.0, (1, 0.0): 2.5, (1, 1.0): 1.0, (2, 0.0): 1.5, (2, 1.0): 1.6}  # T=0 vs 1
+    smp = _samples(lambda k, t, s: cross.get((s, t), wiggle[t]),
+                   lambda t, s: [0.0] * 40)  # BLEU all zero: nothing measured, never "no correlation"
+    got = _verdicts(smp)
+    assert set(got.values()) == {"inconclusive"}, got
+    f = {f.id: f for f in findings(smp, *LEARNED)}["bleu-no-correlation"]
+    assert "constant" in f.test
+
+
+def test_a_model_worse_than_the_unigram_baseline_carries_no_verdict():
+    rng = np.random.default_rng(0)
+    smp = _samples(lambda k, t, s: 1 + RISING[k] * t * 0.4 + 0.01 * s, lambda t, s: rng.uniform(0, 5, 300))
+    got = _verdicts(smp, ({0: 4.9, 1: 5.0, 2: 4.95}, 4.8))
+    assert set(got.values()) == {"inconclusive"}, got

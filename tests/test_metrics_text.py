@@ -11,7 +11,7 @@ import torch
 
 from dltour.metrics.text import (CharNgramLM, binary_accuracy, corpus_bleu, distinct_n, nats_to_bits,
                                  nearest_words, neighbour_overlap, neighbour_sets, polarity_alignment, polarity_scores,
-                                 temperature_probs)
+                                 sentence_bleu, temperature_probs, word_measures, words_of)
 from dltour.models.text import sample_index
 
 
@@ -119,3 +119,17 @@ def test_polarity_scores_and_alignment_by_hand():
     assert polarity_alignment(vec, s, range(30), range(30), k=3) > 0.95
     rng = np.random.default_rng(0)  # unrelated geometry: near 0
     assert abs(polarity_alignment(rng.normal(size=(30, 5)), s, range(30), range(30), k=3)) < 0.5
+
+
+def test_words_and_word_measures_by_hand():
+    assert words_of("The KING's men -- 3 of them!") == ["the", "king's", "men", "of", "them"]
+    m = word_measures(["the king", "zzqx the"], known={"the", "king"}, common={"the"})
+    assert m == {"mean_word_len": pytest.approx((3 + 4 + 4 + 3) / 4), "in_vocab_words": 0.75, "common_words": 0.5}
+    assert all(math.isnan(v) for v in word_measures(["!!", ""], {"a"}, {"a"}).values())
+
+
+def test_sentence_bleu_per_sample():
+    got = sentence_bleu(["the cat sat on the mat", "zzz qqq"], ["the cat sat on the mat", "the cat sat on the mat"])
+    assert got[0] == pytest.approx(100.0) and got[1] < 1.0
+    with pytest.raises(ValueError):
+        sentence_bleu(["a"], [])

@@ -76,6 +76,29 @@ def render_got_csv(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+GOT_ALL_COLUMNS = ("Release Date", "Season", "Episode", "Episode Title", "Name", "Sentence")
+
+
+def got_identity(path: str | None) -> tuple[bool, str]:
+    """Whether ``path`` (or the cached copy) is the reference's corpus, the Game of Thrones scripts
+    of all eight seasons: no checksum is pinned (the Kaggle file is not mirrored), so it is
+    identified by its columns and by holding every season from 1 to 8. (ok, why not)."""
+    try:
+        p = _got_path(path)
+        with open(p, newline="", encoding="utf-8", errors="replace") as f:
+            reader = csv.DictReader(f)
+            cols = tuple(c.strip() for c in (reader.fieldnames or []))
+            if cols[:len(GOT_ALL_COLUMNS)] != GOT_ALL_COLUMNS:
+                return False, f"{p.name} does not have the scripts' columns {', '.join(GOT_ALL_COLUMNS)}"
+            seasons = {" ".join((row.get("Season") or "").split()) for row in reader}
+    except (DataUnavailable, OSError, csv.Error) as e:
+        return False, f"the scripts cannot be checked: {e}"
+    missing = [k for k in range(1, 9) if f"Season {k}" not in seasons]
+    if missing:
+        return False, f"{p.name} lacks season(s) {', '.join(map(str, missing))} of the scripts"
+    return True, ""
+
+
 def read_text(path: Path) -> str:
     try:
         if path.name.endswith(".gz"):

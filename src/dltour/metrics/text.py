@@ -6,6 +6,8 @@ n-gram model used as an independent judge of generated text."""
 from __future__ import annotations
 
 import math
+import re
+
 import numpy as np
 
 
@@ -122,6 +124,37 @@ def corpus_bleu(hypotheses: list[str], *reference_streams: list[str]) -> tuple[f
     return float(score.score), str(bleu.get_signature())
 
 
+def sentence_bleu(hypotheses: list[str], references: list[str]) -> list[float]:
+    """sacrebleu sentence BLEU (0..100; exponential smoothing, effective order) of each hypothesis
+    against its one reference."""
+    from sacrebleu.metrics import BLEU
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses vs {len(references)} references")
+    bleu = BLEU(effective_order=True)
+    return [float(bleu.sentence_score(h, [r]).score) for h, r in zip(hypotheses, references)]
+
+
+_WORD = re.compile(r"[a-z']+")
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words (runs of letters and apostrophes), punctuation dropped."""
+    return [w for w in _WORD.findall(text.lower()) if w.strip("'")]
+
+
+def word_measures(texts: list[str], known: set[str], common: set[str]) -> dict[str, float]:
+    """Over all the words of ``texts``: mean length, share of words that occur in the training text
+    (``known``: real words), and share among its most frequent words (``common``); NaN when the
+    texts hold no word."""
+    ws = [w for t in texts for w in words_of(t)]
+    if not ws:
+        return {"mean_word_len": float("nan"), "in_vocab_words": float("nan"), "common_words": float("nan")}
+    return {"mean_word_len": float(np.mean([len(w) for w in ws])),
+            "in_vocab_words": float(np.mean([w in known for w in ws])),
+            "common_words": float(np.mean([w in common for w in ws]))}
+
+
 def distinct_n(texts: list[str], n: int = 2) -> float:
     """Distinct word n-grams / all word n-grams over the texts (Li et al. 2016); 0 if none."""
     grams = []
@@ -182,10 +215,3 @@ class CharNgramLM:
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
 
-
-def spearman(x, y) -> float:
-    from scipy.stats import spearmanr
-
-    if np.ptp(np.asarray(x, float)) == 0 or np.ptp(np.asarray(y, float)) == 0:
-        return 0.0  # constant input: no rank correlation
-    return float(spearmanr(x, y).statistic)
