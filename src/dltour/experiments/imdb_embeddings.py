@@ -316,6 +316,9 @@ def findings(res: Results, epochs: int) -> list[Finding]:
         ovg = res.values("glove", "glove_overlap")
         extra = (f"the fine-tuned neighbourhoods keep {fmt(float(np.mean(list(ovg.values()))))} of GloVe's "
                  "(overlap@10)") if ovg else ""
+        if res.values("random", "polarity_align"):  # context: how much any trained embedding picks up
+            extra += (f"; random embeddings after training: sentiment alignment "
+                      f"{fmt(res.mean('random', 'polarity_align'))}")
     else:
         d, extra = not_checked("the fine-tuned GloVe variant was not run"), ""
     out.append(Finding.of("finetuned-glove-domain-neighbours", "Fine-tuned GloVe learns domain-specific (movie-review) "
