@@ -210,7 +210,9 @@ def findings(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float)
 
     def tr(key, direction, label):
         x, y = sweep_points(samples, key)
-        return trend(x, y, direction, name=label, xname="temperature")
+        means = {t: float(np.nanmean([b for tt, b in zip(x, y) if tt == t])) for t in dict.fromkeys(x)}
+        return trend(x, y, direction, name=label, xname="temperature",
+                     what="mean by T: " + ", ".join(f"{t:g}: {fmt(m)}" for t, m in means.items()))
 
     d = all_of([tr("ngram_bpc", "greater", "3-gram bits/char"), tr("mean_word_len", "greater", "mean word length"),
                 tr("common_words", "less", f"share of the {COMMON_WORDS} most common words")],
@@ -433,8 +435,8 @@ class CharTextgen(Study):
                        "nanoGPT's character transformer: about 1.47 nats = 2.12 bits on Tiny Shakespeare).")
         s.notes.append(f"BLEU protocol: {cfg.bleu_prompts} held-out prompts of {cfg.prompt_len} characters, "
                        f"{cfg.gen_length}-character continuations scored against the true continuations, as one corpus "
-                       f"BLEU per temperature and seed (Figure 4) and one sentence BLEU per sample (R23); sacrebleu "
-                       f"signature {samples[0]['signature']}.")
+                       f"BLEU per temperature and seed (Figure 4) and one sentence BLEU per sample (R23, effective "
+                       f"order); sacrebleu signature of the corpus BLEU {samples[0]['signature']}.")
         return s
 
     # ------------------------------------------------------------------ bench
