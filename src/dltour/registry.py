@@ -11,7 +11,7 @@ A study is one file under ``dltour/experiments/``. It declares
 - ``summarize(cfg, results, out_dir) -> Summary``: figures, tables and checked findings, built
   from the saved artifacts only;
 - optionally ``build_model(cfg, variant)`` (for ``dltour describe``), ``bench(cfg, ctx)`` and
-  ``comparable(cfg)`` (whether this config's data matches the reference's).
+  ``comparison(cfg)`` (whether this config has the reference's data and budget, and what differs).
 """
 
 from __future__ import annotations
