@@ -122,7 +122,7 @@ def test_demo_pack_subset_and_budget():
     assert d["train_x"].shape == (mnist.DEMO_TRAIN, 28, 28) and d["test_x"].shape == (mnist.DEMO_TEST, 28, 28)
     assert set(np.unique(d["train_y"])) == set(range(10))
     files = [p for p in mnist.demo_path().parent.iterdir() if p.name.startswith("mnist")]
-    assert sum(p.stat().st_size for p in files) <= 4_000_000
+    assert sum(p.stat().st_size for p in files) <= 5_000_000  # subset, judge 1 (CNN) and judge 2 (MLP, 2.7 MB)
 
 
 def test_classifier_is_pinned_and_accurate_on_demo_test():
@@ -162,3 +162,39 @@ def test_classifier_99_percent_on_full_test_set(shared_data):
     x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
     acc = float((predict_proba(model, x).argmax(1).numpy() == d["test_y"]).mean())
     assert acc >= 0.99
+
+
+def test_second_judge_is_pinned_independent_and_accurate(shared_data):
+    import torch
+
+    from dltour.models.mnist_classifier import MnistCNN, MnistMLP, predict_proba
+
+    model, digest = mnist.load_classifier(judge="mlp")
+    info = mnist.classifier_info("mlp")
+    assert digest == mnist.JUDGE2_SHA256 == info["sha256"] != mnist.CLASSIFIER_SHA256
+    assert isinstance(model, MnistMLP) and not any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    assert info["seed"] != mnist.classifier_info("cnn").get("seed", 0) and info["architecture"] != "MnistCNN"
+    assert isinstance(mnist.load_classifier()[0], MnistCNN)
+    d = mnist.load(shared_data / "mnist")
+    x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
+    acc = float((predict_proba(model, x).argmax(1).numpy() == d["test_y"]).mean())
+    assert acc == pytest.approx(info["test_accuracy"], abs=1e-4) and acc >= 0.98
+
+
+def test_data_identity_by_decoded_arrays(shared_data):
+    from dltour.data.mnist import MnistData
+
+    assert mnist.data_sha256(mnist.load(shared_data / "mnist")) == mnist.MNIST_SHA256
+    assert mnist.is_reference_data(MnistData(path=str(shared_data / "mnist")))[0]
+    ok, why = mnist.is_reference_data(MnistData(path=str(shared_data / "mnist"), train_subset=1000))
+    assert not ok and "1,000 training" in why
+    assert mnist.is_mnist(MnistData(path=str(shared_data / "mnist"), train_subset=1000))[0]
+    assert not mnist.is_reference_data(MnistData(source="embedded"))[0] and mnist.is_mnist(MnistData(source="embedded"))[0]
+
+
+def test_data_sha256_sees_any_change():
+    a = {k: np.zeros((3, 28, 28) if k.endswith("x") else 3, np.uint8) for k in ("train_x", "train_y", "test_x", "test_y")}
+    h = mnist.data_sha256(a)
+    a["test_y"] = a["test_y"].copy()
+    a["test_y"][0] = 1
+    assert mnist.data_sha256(a) != h

@@ -97,11 +97,120 @@ def test_smoke_run(tmp_path):
     for v in study.variants(cfg):
         assert 1.0 <= m[v]["inception_score"]["mean"] <= 10.0
     assert 0 < m["vae-z2"]["test_mae"]["mean"] < 1 and "test_mae" not in m["gan-z1"]
-    assert m["real-test"]["inception_score"]["mean"] > 5  # the pinned classifier on real digits
+    assert m["real-test"]["inception_score"]["mean"] > 5  # the pinned judges on real digits
+    assert m["real-test"]["inception_score_mlp"]["mean"] > 5
     for r in doc["reference"]:
         assert r["metric"] in m[r["variant"]], r
-    assert {f["id"] for f in doc["findings"]} == {"extra-layer-raises-is-more", "latent-lowers-mae-more",
-                                                  "gan10-far-above-gan1", "gan10-above-vaes"}
-    assert any("signature" in n and "n=200/splits=2" in n for n in doc["notes"])
+    assert {f["id"]: f["ref"] for f in doc["findings"]} == {
+        "extra-layer-raises-is-more": "R38", "latent-lowers-mae-more": "R36", "gan10-far-above-gan1": "R39",
+        "gan10-above-vaes": "R40", "gan10-py-more-uniform": "R41"}
+    assert any("signature" in n.lower() and "n=200/splits=2" in n for n in doc["notes"])
+    assert any("MnistMLP" in n for n in doc["notes"])
     names = {p.rsplit("/", 1)[-1] for p in doc["figures"]}
     assert names == {"samples_fixed_noise.png", "vae_reconstructions.png", "inception_scores.png"}
+
+
+def test_comparison_checks_data_and_budget():
+    study = get_study("mnist-generative")
+    c = study.comparison(resolve_config(study, "demo"))
+    assert not c.ok and "demo subset" in c.why and "vae_epochs 3 < 50" in c.why
+
+
+def test_class_entropy():
+    from dltour.experiments.mnist_generative import class_entropy
+
+    assert class_entropy([5] * 10) == pytest.approx(math.log(10))
+    assert class_entropy([0] * 9 + [7]) == 0.0
+
+
+# ---------------------------------------------------------------- findings from hand-made results
+from dltour.experiments.mnist_generative import findings  # noqa: E402
+from dltour.registry import RunResult  # noqa: E402
+from dltour.results import Results  # noqa: E402
+
+IDS = ["latent-lowers-mae-more", "extra-layer-raises-is-more", "gan10-far-above-gan1", "gan10-above-vaes",
+       "gan10-py-more-uniform"]
+NOISE_IS = {"cnn": 1.2, "mlp": 1.3}
+
+
+def _results(tmp_path, table):
+    runs = []
+    for v, metrics in table.items():
+        for sd in range(3):
+            runs.append(RunResult(v, sd, f"{v}-{sd}", tmp_path, {m: vals[sd] for m, vals in metrics.items()}))
+    return Results(runs)
+
+
+def _table(is_, mae, ent, is2=None, ent2=None):
+    """is_/ent: variant -> [3 seeds] under judge 1; judge 2 the same unless given."""
+    is2, ent2 = is2 or is_, ent2 or ent
+    t = {}
+    for v in ["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra", "gan-z1", "gan-z10"]:
+        t[v] = {"inception_score": is_[v], "inception_score_mlp": is2[v], "py_entropy": ent[v],
+                "py_entropy_mlp": ent2[v]}
+        if v in mae:
+            t[v]["test_mae"] = mae[v]
+    return t
+
+
+def _j(*rows):
+    return dict(zip(["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra", "gan-z1", "gan-z10"], rows))
+
+
+# like the reference: IS 4.42 / 5.88 / 6.23 / 6.84, GANs 2.43 / 8.33; MAE 0.101 / 0.041 / 0.091 / 0.043
+IS_REF = _j([4.4, 4.5, 4.3], [5.9, 5.8, 6.0], [6.2, 6.3, 6.25], [6.8, 6.9, 6.85], [2.4, 2.5, 2.45], [8.3, 8.4, 8.2])
+MAE_REF = _j([0.101, 0.102, 0.100], [0.041, 0.042, 0.040], [0.091, 0.092, 0.090], [0.043, 0.044, 0.042])
+ENT_REF = _j([2.0, 2.05, 2.02], [2.1, 2.12, 2.11], [2.1, 2.13, 2.12], [2.15, 2.16, 2.14], [1.0, 1.1, 1.05],
+             [2.28, 2.29, 2.27])
+# contrary: latent raises IS, the layer lowers MAE more; gan-z10 collapsed below gan-z1 and the VAEs
+IS_BAD = _j([4.4, 4.5, 4.3], [6.9, 6.8, 7.0], [4.6, 4.7, 4.65], [7.0, 7.1, 7.05], [3.0, 3.1, 3.05], [2.0, 2.1, 2.05])
+MAE_BAD = _j([0.101, 0.102, 0.100], [0.095, 0.096, 0.094], [0.051, 0.052, 0.050], [0.045, 0.046, 0.044])
+ENT_BAD = _j([2.0, 2.05, 2.02], [2.1, 2.12, 2.11], [2.1, 2.13, 2.12], [2.15, 2.16, 2.14], [1.0, 1.1, 1.05],
+             [0.5, 0.6, 0.55])
+# noisy: nothing consistent over seeds
+IS_NOISY = _j([4.0, 6.0, 5.0], [5.5, 4.5, 6.5], [6.0, 4.0, 5.5], [4.5, 6.5, 5.0], [4.0, 6.0, 5.0], [6.0, 4.5, 5.2])
+MAE_NOISY = _j([0.05, 0.09, 0.07], [0.08, 0.05, 0.07], [0.06, 0.08, 0.05], [0.07, 0.06, 0.09])
+ENT_NOISY = _j([2.0, 1.5, 1.8], [1.6, 2.0, 1.7], [1.9, 1.6, 2.1], [1.7, 2.0, 1.6], [1.5, 2.1, 1.8], [2.1, 1.6, 1.9])
+
+
+def _decide(tmp_path, table, not_mnist=None):
+    return {f.id: f for f in findings(_results(tmp_path, table), 0.2, NOISE_IS, not_mnist)}
+
+
+def test_findings_hold_on_results_like_the_reference(tmp_path):
+    f = _decide(tmp_path, _table(IS_REF, MAE_REF, ENT_REF))
+    assert {i: f[i].verdict for i in IDS} == {i: "holds" for i in IDS}
+    assert [f[i].ref for i in IDS] == ["R36", "R38", "R39", "R40", "R41"]
+
+
+def test_findings_fail_on_contrary_results(tmp_path):
+    f = _decide(tmp_path, _table(IS_BAD, MAE_BAD, ENT_BAD))
+    assert {i: f[i].verdict for i in IDS} == {i: "does not hold" for i in IDS}
+
+
+def test_findings_inconclusive_on_noisy_results(tmp_path):
+    f = _decide(tmp_path, _table(IS_NOISY, MAE_NOISY, ENT_NOISY))
+    assert {i: f[i].verdict for i in IDS} == {i: "inconclusive" for i in IDS}
+
+
+def test_is_verdicts_need_both_judges_to_agree(tmp_path):
+    f = _decide(tmp_path, _table(IS_REF, MAE_REF, ENT_REF, is2=IS_BAD, ent2=ENT_BAD))
+    for i in IDS[1:]:
+        assert f[i].verdict == "inconclusive" and "judges disagree" in f[i].test, i
+    assert f["latent-lowers-mae-more"].verdict == "holds"  # MAE needs no judge
+
+
+def test_no_is_verdict_on_data_that_is_not_mnist(tmp_path):
+    f = _decide(tmp_path, _table(IS_REF, MAE_REF, ENT_REF), not_mnist="sha256 differs")
+    for i in IDS[1:]:
+        assert f[i].verdict == "inconclusive" and "not meaningful" in f[i].evidence
+
+
+def test_a_generator_no_better_than_noise_carries_no_verdict(tmp_path):
+    is_ = dict(IS_REF)
+    is_["gan-z1"] = [1.1, 1.15, 1.12]  # below both judges' noise floor
+    f = _decide(tmp_path, _table(is_, MAE_REF, ENT_REF))
+    assert f["gan10-far-above-gan1"].verdict == "inconclusive" and "did not learn" in f["gan10-far-above-gan1"].test
+    mae = dict(MAE_REF)
+    mae["vae-z2"] = [0.3, 0.3, 0.3]  # worse than the mean image (0.2)
+    assert _decide(tmp_path, _table(IS_REF, mae, ENT_REF))["latent-lowers-mae-more"].verdict == "inconclusive"

@@ -60,7 +60,7 @@ CLASSIFIER_SHA256 = "03b8aabab058011c628384d3247fa447dcc3939bfb77b474d0bc188111d
 #: judge 2: another architecture (``MnistMLP``), another seed, trained by ``build_judge2``
 JUDGE2_FILE = "mnist_judge2.pt"
 JUDGE2_INFO = "mnist_judge2.json"
-JUDGE2_SHA256 = "TO-BE-PINNED"
+JUDGE2_SHA256 = "97ae3ead6af81beeb42d2990d61a6f58230d17169dc45477c06723e5b4f962a5"
 JUDGES = {"cnn": ("MnistCNN", CLASSIFIER_FILE, CLASSIFIER_INFO), "mlp": ("MnistMLP", JUDGE2_FILE, JUDGE2_INFO)}
 #: sha256 of the decoded canonical MNIST arrays (``data_sha256``): the reference's data, whatever
 #: the files' compression (the mirrored .gz files differ byte-wise from torchvision's)
@@ -335,6 +335,15 @@ def is_reference_data(data: MnistData) -> tuple[bool, str]:
         return True, ""
     return False, (f"data differs: {ntr:,} training / {nte:,} test digits with sha256 {digest[:12]}... of the "
                    f"decoded arrays, not the canonical MNIST's {MNIST_SHA256[:12]}...")
+
+
+def is_mnist(data: MnistData) -> tuple[bool, str]:
+    """Whether the data are MNIST digits at all (any subset of them): the embedded pack and the
+    checksummed download are; a ``path`` is when its full arrays are the canonical MNIST's."""
+    if data.path is None:
+        return True, ""
+    ok, why = is_reference_data(data.model_copy(update={"train_subset": None, "test_subset": None}))
+    return ok, why.removeprefix("data differs: ")
 
 
 def is_full(data: MnistData) -> bool:
