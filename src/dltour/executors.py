@@ -50,6 +50,15 @@ class AutoExecutor:
 
             if device == "cpu" or not torch.cuda.is_available():
                 return ProcessExecutor(cores).map_runs(study, cfg_dict, tasks, out, profile, device, progress)
+        if self.small_runs and device in ("auto", "cpu"):  # too few runs for a pool: one thread, no spinning
+            import torch
+
+            before = torch.get_num_threads()
+            try:
+                return [execute_run(study, cfg_dict, v, s, out, profile, device, progress, threads=1)
+                        for v, s in tasks]
+            finally:
+                torch.set_num_threads(before)
         return LocalExecutor().map_runs(study, cfg_dict, tasks, out, profile, device, progress)
 
 
