@@ -18,14 +18,17 @@ from dltour import DltourError
 from dltour.config import apply_overrides, resolve_config
 from dltour.data.source import DataUnavailable
 from dltour.device import resolve_device
+from dltour.data import vgg_pretrain
 from dltour.experiments.vgg_transfer import VGGTransferStudy, random_crop_flip
 from dltour.metrics.classification import accuracy, time_inference, top_k_accuracy
 from dltour.models.vgg import weights_filename
 from dltour.runs import RunContext, run_study
 from dltour.seeding import generator
 
-TINY = {"dataset": "cifar10-demo", "image_size": 32, "classes": 2, "train_per_class": 2, "val_per_class": 1,
-        "test_per_class": 1, "epochs": 1, "batch_size": 2, "tuned_batch_size": 2, "archs": ["vgg16"],
+# full-width torchvision VGG with ImageNet-format weights (the reference's code path), on 2 demo classes
+TINY = {"dataset": "cifar10-demo", "image_size": 32, "classes": 2, "class_names": None, "pretrained": "imagenet",
+        "batch_norm": False, "width": 1.0, "fc_width": 4096, "large_input": 224, "train_per_class": 2,
+        "val_per_class": 1, "test_per_class": 1, "epochs": 1, "batch_size": 2, "tuned_batch_size": 2, "archs": ["vgg16"],
         "seeds": 1, "checkpoint_every": 1, "eval_batch": 4, "infer_batch": 2, "infer_iters": 1,
         "infer_warmup": 0, "bench_steps": 1}
 
@@ -48,13 +51,18 @@ def cfg_with(study, profile="demo", **over):
     return apply_overrides(resolve_config(study, profile), over)
 
 
-def test_variants_follow_weight_availability(weights_dir):
+def test_variants_follow_weight_availability(weights_dir, tmp_path, monkeypatch):
     st = VGGTransferStudy()
-    demo = resolve_config(st, "demo")
-    assert st.variants(demo) == ["vgg16-random", "vgg16-tuned", "vgg19-random", "vgg19-tuned"]
+    demo = resolve_config(st, "demo")  # the demo pack's pretrained nets: every reference variant of both archs
+    assert st.variants(demo) == [f"{a}-{i}" for a in ("vgg16", "vgg19") for i in ("random", "imagenet", "frozen",
+                                                                                  "frozen224")]
+    monkeypatch.setattr(vgg_pretrain, "pretrained_path", lambda: tmp_path / "missing.pt")
+    assert st.variants(demo) == ["vgg16-random", "vgg19-random"]
     assert set(st.skipped_variants(demo)) == {f"{a}-{i}" for a in ("vgg16", "vgg19")
                                               for i in ("imagenet", "frozen", "frozen224")}
-    with_w = cfg_with(st, weights_dir=str(weights_dir))  # only the vgg16 file is there
+    imagenet = cfg_with(st, "full", imagenet="if-available")
+    assert st.variants(imagenet) == ["vgg16-random", "vgg16-tuned", "vgg19-random", "vgg19-tuned"]
+    with_w = cfg_with(st, "full", imagenet="if-available", weights_dir=str(weights_dir))  # only the vgg16 file
     assert st.variants(with_w) == ["vgg16-random", "vgg16-imagenet", "vgg16-frozen", "vgg16-frozen224",
                                    "vgg16-tuned", "vgg19-random", "vgg19-tuned"]
     assert len(st.variants(resolve_config(st, "full"))) == 10  # download mode lists everything
@@ -89,11 +97,16 @@ def test_tiny_run_of_every_init(weights_dir, tmp_path):
     assert runs and not any((r / "checkpoint.pt").exists() for r in runs)
     assert all(len((r / "history.csv").read_text().splitlines()) == 2 for r in runs)
     f = {x["id"]: x for x in doc["findings"]}
-    assert isinstance(f["vgg16-imagenet-gt-frozen-gt-random"]["holds"], bool)
-    assert isinstance(f["frozen224-ge-frozen"]["holds"], bool)
-    assert f["vgg16-ge-vgg19"]["holds"] is None  # one arch only
+    # one seed: an ordering of test accuracies is not decided; one arch: VGG-16 vs VGG-19 not checked
+    assert f["vgg16-imagenet-gt-frozen-gt-random"]["verdict"] == "inconclusive"
+    assert f["frozen224-ge-frozen"]["verdict"] == "inconclusive"
+    assert f["vgg16-ge-vgg19"]["verdict"] == "not checked"
+    assert f["frozen224-ge-frozen"]["ref"] == "R8" and f["jump-start"]["ref"] == "R1"
+    assert f["tuned-beats-faithful-random"]["source"] == "ours"
     titles = [t["title"] for t in doc["tables"]]
     assert any(t.startswith("Table 7") for t in titles) and any(t.startswith("Table 1") for t in titles)
+    t7 = next(t for t in doc["tables"] if t["title"].startswith("Table 7"))
+    assert [r[0] for r in t7["rows"]] == ["vgg16-random", "vgg16-imagenet", "vgg16-frozen", "vgg16-frozen224"]
     names = {p.rsplit("/", 1)[-1] for p in doc["figures"]}
     assert {"fig1_accuracy_all.png", "fig10_vgg16.png", "fig9_large_input_val.png", "fig12_large_input.png"} <= names
     assert not any("Left out" in n for n in doc["notes"])
@@ -116,12 +129,20 @@ def test_imagenet_variant_offline_raises_data_unavailable(tmp_path, monkeypatch)
         run_study(st, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
 
 
-def test_comparable_only_for_the_reference_setup(tmp_path):
+def test_comparison_checks_data_and_budget(tmp_path):
     st = VGGTransferStudy()
     assert st.comparable(resolve_config(st, "full"))
-    assert not st.comparable(resolve_config(st, "demo"))
-    (tmp_path / "train" / "a").mkdir(parents=True)
-    assert not st.comparable(cfg_with(st, "full", **{"data.path": str(tmp_path)}))
+    demo = st.comparison(resolve_config(st, "demo"))
+    assert not demo.data and not demo.budget
+    assert "CIFAR-10 demo subset" in demo.why and "6 epochs instead of 20" in demo.why
+    short = st.comparison(cfg_with(st, "full", epochs=3))
+    assert short.data and not short.budget and "3 epochs" in short.why
+    (tmp_path / "train" / "a").mkdir(parents=True)  # a folder that is not Tiny-ImageNet
+    other = st.comparison(cfg_with(st, "full", **{"data.path": str(tmp_path)}))
+    assert not other.data and other.budget
+    fake = tmp_path / "tiny-imagenet-200.zip"  # the right name, not the right bytes
+    fake.write_bytes(b"not the dataset")
+    assert not st.comparison(cfg_with(st, "full", **{"data.path": str(fake)})).data
 
 
 def test_bad_inputs():
@@ -195,3 +216,160 @@ def test_bench_reports_both_rates_and_the_frozen_saving(tmp_path):
               "frozen_forward_plus_head_samples_per_s", "frozen_train_time_saving"):
         assert r[k] > 0 and math.isfinite(r[k]), k
     assert "precomputing the frozen features" in r["note"]
+
+
+# ---------------------------------------------------------------- decisions from hand-made results
+from dltour.experiments.vgg_transfer import curve_metrics, decide, select_classes, tables  # noqa: E402
+from dltour.registry import RunResult  # noqa: E402
+from dltour.results import Results  # noqa: E402
+
+METRICS = ("test_acc", "val_acc_epoch1", "val_acc_auc", "final_train_acc", "val_acc_change_sd", "train_acc_rise",
+           "infer_us", "infer_us_b1", "trainable_params")
+# a world where every claim holds (values per init; vgg19 = vgg16 - 2 in test accuracy)
+HOLDS = {"random": (30, 22, 28, 35, 3, 10), "imagenet": (70, 55, 65, 99, 5, 40), "frozen": (55, 50, 53, 80, 1, 20),
+         "frozen224": (60, 52, 57, 65, 0.5, 5), "tuned": (50, 30, 45, 60, 3, 30)}
+# ... where every claim fails (orderings reversed; vgg19 = vgg16 + 2)
+FAILS = {"random": (70, 55, 65, 75, 3, 10), "imagenet": (30, 22, 28, 80, 1, 40), "frozen": (55, 50, 53, 80, 5, 5),
+         "frozen224": (50, 52, 57, 65, 0.5, 20), "tuned": (25, 30, 45, 60, 3, 30)}
+# ... where nothing differs beyond the seeds' noise (R2's training accuracy sits at the threshold)
+SAME = {i: (50, 50, 50, 95, 2, 10) for i in HOLDS}
+
+
+def world(base, arch_gap, tmp_path, inits=tuple(HOLDS), archs=("vgg16", "vgg19"), noise=(0.3, -0.2, -0.1)):
+    """Results of 3 seeds per variant; each variant's per-seed noise is a rotation of ``noise``
+    (non-constant paired differences; with a zero-sum ``noise`` and no gap, every mean difference is 0)."""
+    runs = []
+    for ai, a in enumerate(archs):
+        for ii, init in enumerate(inits):
+            k = ai * len(inits) + ii
+            eps = np.roll(np.array(noise), k)
+            for seed in range(3):
+                m = {name: float(v + eps[seed]) for name, v in zip(METRICS, base[init])}
+                if ai == 1:
+                    m["test_acc"] += arch_gap
+                m.update(infer_us=100.0 + k, infer_us_b1=200.0 + k, trainable_params=1000.0 * (ii + 1))
+                runs.append(RunResult(f"{a}-{init}", seed, f"{a}-{init}-{seed}", tmp_path, m))
+    return Results(runs)
+
+
+def verdicts(res, chance=20.0):
+    return {f.id: f for f in decide(res, chance, demo=True, epochs=6)}
+
+
+ALL_IDS = {"jump-start", "finetune-overfits", "frozen-smoother", "random-unsatisfactory", "vgg16-ge-vgg19",
+           "frozen224-flatter", "frozen224-ge-frozen", "vgg16-imagenet-gt-frozen-gt-random",
+           "vgg19-imagenet-gt-frozen-gt-random", "tuned-beats-faithful-random"}
+
+
+def test_every_finding_holds_in_a_world_where_the_claims_are_true(tmp_path):
+    f = verdicts(world(HOLDS, -2.0, tmp_path))
+    assert set(f) == ALL_IDS
+    assert {k: v.verdict for k, v in f.items()} == {k: "holds" for k in ALL_IDS}
+    assert f["jump-start"].ref == "R1" and f["frozen-smoother"].ref == "R3" and f["frozen224-flatter"].ref == "R7"
+    assert f["tuned-beats-faithful-random"].ref is None
+    assert "paired t-test" in f["frozen-smoother"].test and "n=6" in f["frozen-smoother"].test  # (arch, seed) pairs
+    assert "sd of the epoch-to-epoch changes" in f["frozen-smoother"].evidence
+    assert "40.95" in f["vgg16-ge-vgg19"].evidence and "42.49" in f["vgg16-ge-vgg19"].evidence
+    assert "tuned" in f["vgg16-ge-vgg19"].evidence and "tuned" not in f["vgg16-ge-vgg19"].test
+    assert "not ImageNet" in f["jump-start"].evidence  # the demo says what it is an analogue of
+    assert "not the larger input" in f["frozen224-flatter"].evidence
+
+
+def test_every_finding_fails_where_the_claims_are_false(tmp_path):
+    f = verdicts(world(FAILS, +2.0, tmp_path))
+    assert {k: v.verdict for k, v in f.items()} == {k: "does not hold" for k in ALL_IDS}
+
+
+def test_every_finding_is_inconclusive_within_the_noise(tmp_path):
+    f = verdicts(world(SAME, 0.0, tmp_path, noise=(1.0, -1.0, 0.0)))
+    assert {k: v.verdict for k, v in f.items()} == {k: "inconclusive" for k in ALL_IDS}
+
+
+def test_one_seed_decides_nothing(tmp_path):
+    res = Results([r for r in world(HOLDS, -2.0, tmp_path, archs=("vgg16",)).runs if r.seed == 0])
+    f = verdicts(res)
+    assert {v.verdict for k, v in f.items() if k != "vgg16-ge-vgg19"} == {"inconclusive"}
+    # two archs x one seed: the pooled claims have two (arch, seed) pairs; the per-arch ones still one run each
+    f2 = verdicts(Results([r for r in world(HOLDS, -2.0, tmp_path).runs if r.seed == 0]))
+    assert f2["vgg16-ge-vgg19"].verdict == f2["vgg19-imagenet-gt-frozen-gt-random"].verdict == "inconclusive"
+
+
+def test_a_pretrained_run_that_did_not_learn_carries_no_verdict_on_how_it_learned(tmp_path):
+    base = {**HOLDS, "imagenet": (15, 55, 65, 99, 5, 40)}  # test accuracy below chance (20%)
+    f = verdicts(world(base, -2.0, tmp_path))
+    for fid in ("jump-start", "finetune-overfits", "frozen-smoother"):
+        assert f[fid].verdict == "inconclusive" and "did not learn" in f[fid].test, fid
+    assert f["vgg16-imagenet-gt-frozen-gt-random"].verdict == "does not hold"  # an ordering still is one
+
+
+def test_missing_variants_are_not_checked(tmp_path):
+    f = verdicts(world(HOLDS, -2.0, tmp_path, inits=("random", "frozen"), archs=("vgg16",)))
+    assert {k: v.verdict for k, v in f.items()} == {
+        "jump-start": "not checked", "finetune-overfits": "not checked", "frozen-smoother": "not checked",
+        "random-unsatisfactory": "not checked", "vgg16-ge-vgg19": "not checked", "frozen224-flatter": "not checked",
+        "frozen224-ge-frozen": "not checked", "vgg16-imagenet-gt-frozen-gt-random": "not checked",
+        "tuned-beats-faithful-random": "not checked"}
+
+
+def test_tables_use_the_reference_variants_and_bold_the_best(tmp_path):
+    st = VGGTransferStudy()
+    res = world(HOLDS, -2.0, tmp_path)
+    t7, t1 = tables(res, resolve_config(st, "demo"), st.label)
+    assert [r[0] for r in t7.rows] == [f"{a}-{i}" for a in ("vgg16", "vgg19")
+                                       for i in ("random", "imagenet", "frozen", "frozen224")]  # no tuned
+    assert (1, 3) in t7.bold  # vgg16-imagenet: best test accuracy
+    assert (1, 4) in t7.bold  # the reference's best: vgg16-imagenet 58.42
+    assert (0, 5) in t7.bold and (0, 7) not in t7.bold  # ours fastest: vgg16-random; the reference's: 283 us
+    assert (1, 7) in t7.bold
+    assert t7.rows[1][4] == "58.42" and t7.rows[2][3].startswith("55.00 ± ")
+    assert [r[:2] for r in t1.rows] == [["vgg16", "CIFAR-5 pretrained (all trainable)"], ["vgg16", "Random"],
+                                        ["vgg19", "CIFAR-5 pretrained (all trainable)"], ["vgg19", "Random"]]
+    assert t1.bold == [(0, 3), (1, 4), (2, 3), (3, 4)]
+
+
+def test_curve_metrics_by_hand():
+    hist = [{"val_acc": 40.0, "train_acc": 30.0}, {"val_acc": 50.0, "train_acc": 60.0},
+            {"val_acc": 45.0, "train_acc": 70.0}, {"val_acc": 55.0, "train_acc": 90.0}]
+    m = curve_metrics(hist)
+    assert m["val_acc_epoch1"] == 40.0 and m["val_acc_auc"] == pytest.approx(47.5)
+    assert m["val_acc_change_sd"] == pytest.approx(np.std([10, -5, 10], ddof=1))
+    assert m["train_acc_rise"] == 60.0
+    assert set(curve_metrics(hist[:1])) == {"val_acc_epoch1", "val_acc_auc"}  # no NaN for undefined measures
+
+
+def test_select_classes_relabels_in_the_given_order():
+    from dltour.data.images import ImageSet
+
+    d = {"train": ImageSet(np.arange(6).reshape(6, 1, 1, 1).astype(np.uint8), np.array([0, 1, 2, 0, 1, 2]),
+                           ["a", "b", "c"])}
+    out = select_classes(d, ["c", "a"])["train"]
+    assert out.classes == ["c", "a"] and out.y.tolist() == [1, 0, 1, 0] and out.x.ravel().tolist() == [0, 2, 3, 5]
+    with pytest.raises(DltourError, match="not in the data"):
+        select_classes(d, ["z"])
+
+
+# ---------------------------------------------------------------- the demo's pretrained nets
+def test_demo_weights_are_pinned_and_load_into_the_demo_nets(tmp_path):
+    from dltour.models.vgg import VGGTransfer
+
+    st = VGGTransferStudy()
+    cfg = resolve_config(st, "demo")
+    for arch in ("vgg16", "vgg19"):
+        sd = vgg_pretrain.load_pretrained(arch)
+        m = st.make_model(cfg, f"{arch}-frozen224", 5)
+        loaded = m.load_imagenet(sd, fc=True)
+        assert "classifier.0.weight" in loaded and "classifier.3.weight" in loaded
+        assert not any(k.startswith("classifier.6.") for k in loaded)  # the source's classes are not the target's
+        conv_only = st.make_model(cfg, f"{arch}-imagenet", 5).load_imagenet(sd, fc=False)
+        assert conv_only and all(k.startswith("features.") for k in conv_only)
+        assert isinstance(m, VGGTransfer) and m.width == 1 / 16
+    info = vgg_pretrain.pretrained_info()
+    assert info["sha256"] == vgg_pretrain.PRETRAINED_SHA256
+    assert all(info[a]["source_test_acc"] > 0.4 for a in ("vgg16", "vgg19"))  # the source task was learned (chance 0.2)
+    tampered = tmp_path / "w.pt"
+    tampered.write_bytes(vgg_pretrain.pretrained_path().read_bytes() + b"x")
+    with pytest.raises(DataUnavailable, match="not the pinned"):
+        vgg_pretrain.load_pretrained("vgg16", tampered)
+    with pytest.raises(DataUnavailable, match="missing"):
+        vgg_pretrain.load_pretrained("vgg16", tmp_path / "none.pt")
+    assert set(cfg.class_names).isdisjoint(vgg_pretrain.SOURCE_CLASSES)  # transfer to classes never seen
