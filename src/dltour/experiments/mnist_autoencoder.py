@@ -117,7 +117,7 @@ class MnistAutoencoder(Study):
     task = "T3.1"
     title = "MNIST autoencoders: depth 1-4 and code size vs linear, test MSE, K-Means on the codes, PCA vs t-SNE"
     Config = Config
-    version = 2
+    version = 3
     small_runs = True
     profiles = {
         "smoke": {"depths": [1, 2, 3], "codes": [2], "epochs": 1, "seeds": 1, "kmeans_restarts": 2,
@@ -170,7 +170,7 @@ class MnistAutoencoder(Study):
         d = mnist.tensors_for(cfg.data, dev)
         X, Xte, yte = d["train_x"], d["test_x"], d["test_y"]
         model = self.build_model(cfg, variant).to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = adam(model.parameters(), cfg.lr, dev)
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             xb = X[idx]
@@ -214,14 +214,20 @@ class MnistAutoencoder(Study):
 
     # ------------------------------------------------------------------ baselines
     @staticmethod
-    def pca_mse(train: np.ndarray, test: np.ndarray, k: int) -> float:
+    def pca_mse(train: np.ndarray, test: np.ndarray, k: int | list[int]) -> float | dict[int, float]:
         """Test MSE of the best rank-k linear reconstruction fitted on the training images (PCA
-        with mean centring): what a well-trained linear autoencoder with a k-d code reaches."""
+        with mean centring): what a well-trained linear autoencoder with a k-d code reaches. A list
+        of k gives {k: MSE} from one eigendecomposition of the (D, D) scatter matrix."""
         mean = train.mean(0)
-        _, _, vt = np.linalg.svd(train - mean, full_matrices=False)  # vt: (784, 784) principal axes
-        basis = vt[:k]  # (k, 784)
-        rec = (test - mean) @ basis.T @ basis + mean
-        return float(((rec - test) ** 2).mean())
+        c = train - mean
+        _, vecs = np.linalg.eigh(c.T @ c)  # ascending eigenvalues: principal axes are the last columns
+        axes = vecs[:, ::-1]  # (D, D), largest variance first
+        out = {}
+        for kk in ([k] if isinstance(k, int) else k):
+            basis = axes[:, :kk].T  # (k, D)
+            rec = (test - mean) @ basis.T @ basis + mean
+            out[kk] = float(((rec - test) ** 2).mean())
+        return out[k] if isinstance(k, int) else out
 
     @staticmethod
     def chance_accuracy(labels: np.ndarray, k: int = 10, seed: int = 0) -> float:
@@ -239,7 +245,7 @@ class MnistAutoencoder(Study):
         train = a["train_x"].reshape(len(a["train_x"]), 784).astype(np.float64) / 255  # (N, 784)
         test = a["test_x"].reshape(len(a["test_x"]), 784).astype(np.float64) / 255
         labels = a["test_y"].astype(np.int64)
-        pca = {k: self.pca_mse(train, test, k) for k in sorted({cfg.linear_code, cfg.code})}
+        pca = self.pca_mse(train, test, sorted({cfg.linear_code, cfg.code}))
         for k, v in pca.items():
             s.extra_metrics[f"pca-{k}"] = {"test_mse": [v]}
         mean_image = float(((test - train.mean(0)) ** 2).mean())
@@ -372,7 +378,7 @@ class MnistAutoencoder(Study):
         dev = ctx.device.device
         X = mnist.tensors_for(cfg.data, dev)["train_x"]
         model = self.build_model(cfg, BEST).to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = adam(model.parameters(), cfg.lr, dev)
         bs = cfg.batch_size
 
         def step(xb):
@@ -391,6 +397,13 @@ class MnistAutoencoder(Study):
         return measure_training(step, real_batches(), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
                                 variant=BEST, note="MNIST held as one float tensor on the device; batches are "
                                 "index slices")
+
+
+def adam(params, lr: float, dev, **kw) -> torch.optim.Adam:
+    """Adam with the fused kernel where the device has one (CPU, CUDA): the same update in one
+    kernel, about half the cost of the per-tensor loop for these small-batch runs."""
+    fused = torch.device(dev).type in ("cpu", "cuda")
+    return torch.optim.Adam(params, lr=lr, fused=fused or None, **kw)
 
 
 def _pct(x: float) -> str:
