@@ -373,3 +373,19 @@ def test_demo_weights_are_pinned_and_load_into_the_demo_nets(tmp_path):
     with pytest.raises(DataUnavailable, match="missing"):
         vgg_pretrain.load_pretrained("vgg16", tmp_path / "none.pt")
     assert set(cfg.class_names).isdisjoint(vgg_pretrain.SOURCE_CLASSES)  # transfer to classes never seen
+
+
+def test_pretraining_runs_on_the_source_classes_only():
+    from dltour.data.images import ImageSet
+    from dltour.models.vgg import VGGTransfer
+
+    rng = np.random.default_rng(0)
+    classes = list(vgg_pretrain.SOURCE_CLASSES + vgg_pretrain.TARGET_CLASSES)
+    y = np.repeat(np.arange(10), 2)
+    d = {s: ImageSet(rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), y, classes) for s in ("train", "test")}
+    src = vgg_pretrain.source_split(d)
+    assert len(src["train"][1]) == 10 and set(src["train"][1].tolist()) == {0, 1, 2, 3, 4}  # target classes out
+    sd, info = vgg_pretrain.pretrain("vgg16", *src["train"], *src["test"], epochs=1, batch=5, log=lambda s: None)
+    assert 0 <= info["source_test_acc"] <= 1 and info["n_train"] == 10 and len(info["history"]) == 1
+    net = VGGTransfer("vgg16_bn", 5, 32, width=vgg_pretrain.WIDTH, fc_width=vgg_pretrain.FC_WIDTH)
+    assert net.load_imagenet(sd, fc=True)  # the demo nets take the pretrained state dict by name
