@@ -31,6 +31,9 @@ AIRLINE = register_dataset(DatasetSpec(
 ))
 
 EXPECTED_SUM = 40363
+#: sha256 of the 144 monthly counts written as integers joined by commas ("112,118,...,432"): the
+#: series' identity whatever the file's format (header, dates, line endings, quoting)
+SERIES_SHA256 = "fe529825b8393b6873a1be3d9c484cbd0c7e6853b6ca082612f406a762e2de4e"
 
 DEMO_NOTICE = """`airline.csv`: the whole AirPassengers series (144 monthly totals, 1949-01..1960-12), Box, Jenkins
 & Reinsel, *Time Series Analysis*, series G; R `datasets::AirPassengers`. Public domain."""
@@ -55,6 +58,20 @@ def read_series(path: str | Path) -> tuple[list[str], np.ndarray]:
                                   f"count in the last column)") from None
         months.append(r[0] if len(r) > 1 else str(i - 1))
     return months, np.asarray(values, dtype=np.float64)
+
+
+def series_sha256(values) -> str:
+    """sha256 of the values as integers joined by commas (non-integer values keep their decimals)."""
+    import hashlib
+
+    v = np.asarray(values, dtype=np.float64)
+    text = ",".join(str(int(x)) if float(x).is_integer() else repr(float(x)) for x in v)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_airpassengers(values) -> bool:
+    """Whether ``values`` are exactly AirPassengers (checked by :data:`SERIES_SHA256`)."""
+    return len(values) == 144 and series_sha256(values) == SERIES_SHA256
 
 
 def demo_path() -> Path:

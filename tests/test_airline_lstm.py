@@ -1,0 +1,217 @@
+"""T2.1 ``airline-lstm``: the windows, the baselines on each window's own months (seasonal naive,
+SARIMA, the mean predictor), the comparison with the reference by checksum and budget, and every
+finding decided from hand-made per-seed values where it holds, does not hold and is undecided."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dltour.config import resolve_config
+from dltour.data import airline
+from dltour.experiments.airline_lstm import (GOOD_WINDOWS, REF_AVERAGE, average_over_windows, decide_no_pattern,
+                                             decide_start_later, decide_windows, findings, relative_errors)
+from dltour.metrics.regression import rmse
+from dltour.registry import Comparison, get_study
+
+STUDY = get_study("airline-lstm")
+N_TRAIN = 96
+
+
+@pytest.fixture(scope="module")
+def series():
+    return airline.load()[1]
+
+
+# ---------------------------------------------------------------- windows and baselines
+def test_windows_cut_within_a_part():
+    x, t = STUDY.windows(np.arange(10.0), 3)
+    assert x.shape == (7, 3) and t.shape == (7,)
+    assert x[0].tolist() == [0, 1, 2] and t[0] == 3 and x[-1].tolist() == [6, 7, 8] and t[-1] == 9
+
+
+def test_seasonal_naive_is_the_same_month_last_year(series):
+    naive = STUDY.seasonal_naive(series, N_TRAIN)
+    assert naive.shape == (48,)
+    assert naive[0] == series[N_TRAIN - 12] and naive[-1] == series[143 - 12]
+
+
+def test_baselines_are_scored_on_each_windows_own_months(series):
+    sarima = STUDY.sarima_one_step(series, N_TRAIN)
+    assert sarima.shape == (48,) and np.all(np.isfinite(sarima))
+    base = STUDY.same_month_baselines(series, N_TRAIN, [1, 12, 22], sarima)
+    naive = STUDY.seasonal_naive(series, N_TRAIN)
+    for w in (1, 12, 22):  # window w predicts months N_TRAIN + w .. 143
+        true = series[N_TRAIN + w:]
+        assert base["sarima"][w] == pytest.approx(rmse(true, sarima[w:]))
+        assert base["seasonal-naive"][w] == pytest.approx(rmse(true, naive[w:]))
+        assert base["mean"][w] == pytest.approx(rmse(true, np.full(len(true), series[:N_TRAIN].mean())))
+    # the issue's point: a window-independent forecast already scores differently on w12's and w22's months
+    assert base["seasonal-naive"][12] == pytest.approx(42.0, abs=0.05)
+    assert base["seasonal-naive"][22] == pytest.approx(48.0, abs=0.05)
+    # SARIMA is the stronger baseline, the mean predictor the trivial one
+    assert all(base["sarima"][w] < base["seasonal-naive"][w] < base["mean"][w] for w in (1, 12, 22))
+
+
+def test_comparison_checks_the_data_by_checksum_and_the_budget(tmp_path, series):
+    demo, full = resolve_config(STUDY, "demo"), resolve_config(STUDY, "full")
+    c = STUDY.comparison(demo)
+    assert c.data and not c.budget and "batch 96" in c.why and "100 epochs at batch 1" in c.why
+    assert STUDY.comparison(full).ok and STUDY.comparable(full)
+    # the same numbers in another file format are still AirPassengers
+    same = tmp_path / "same.csv"
+    same.write_text("Month;x,Passengers\n" + "\n".join(f"m{i},{int(v)}" for i, v in enumerate(series)) + "\n")
+    assert STUDY.comparison(resolve_config(STUDY, "full", {"data.path": str(same)})).data
+    # one month changed: not the reference's data, whatever the path
+    other = tmp_path / "other.csv"
+    vals = series.copy()
+    vals[50] += 1
+    other.write_text("Month,Passengers\n" + "\n".join(f"m{i},{int(v)}" for i, v in enumerate(vals)) + "\n")
+    c = STUDY.comparison(resolve_config(STUDY, "full", {"data.path": str(other)}))
+    assert not c.data and c.budget and "not AirPassengers" in c.why
+
+
+def test_checksum_identifies_the_series(series):
+    assert airline.is_airpassengers(series)
+    assert not airline.is_airpassengers(series[:-1]) and not airline.is_airpassengers(series + 1)
+
+
+# ---------------------------------------------------------------- findings from hand-made values
+WINDOWS = [1, 3, 6, 9, 12, 15, 18, 20, 22, 24]
+SARIMA = {w: 15.0 + w / 10 for w in WINDOWS}
+BASE = {"sarima": SARIMA, "mean": {w: 220.0 + w for w in WINDOWS}}
+STARTS = {w: float(N_TRAIN + w) for w in WINDOWS}
+
+
+def _lstm(rel, seeds=5):
+    """window -> seed -> LSTM RMSE from a relative-error function rel(w, s)."""
+    return {w: {s: rel(w, s) * SARIMA[w] for s in range(seeds)} for w in WINDOWS}
+
+
+def _noise(w, s):
+    """A fixed, window-independent wobble in [-0.5, 0.5]."""
+    return ((w * 7 + s * 13) % 11) / 10 - 0.5
+
+
+def _ids(fs):
+    return {f.id: f for f in fs}
+
+
+def test_relative_errors_and_averages():
+    rel = relative_errors({1: {0: 30.0, 1: 45.0}, 12: {0: 20.0}}, {1: 15.0, 12: 10.0})
+    assert rel == {1: {0: 2.0, 1: 3.0}, 12: {0: 2.0}}
+    # the average over windows uses the seeds every window has
+    assert average_over_windows(rel) == {0: 2.0}
+
+
+def test_start_later_holds_and_fails():
+    assert decide_start_later(STARTS).verdict == "holds"
+    d = decide_start_later({**STARTS, 20: STARTS[18]})
+    assert d.verdict == "does not hold" and "w20" in d.evidence and "deterministic" in d.test
+    ids = _ids(findings(_lstm(lambda w, s: 4.0 + 0.1 * _noise(w, s)), {**STARTS, 24: 0.0}, BASE))
+    assert ids["larger-windows-start-later"].verdict == "does not hold" and ids["larger-windows-start-later"].ref == "R10"
+    assert ids["larger-windows-start-later"].source == "reference"
+
+
+def test_windows_12_18_22_holds_fails_and_is_undecided():
+    good = lambda w, s: (3.0 if w in GOOD_WINDOWS else 4.0) + 0.05 * _noise(w, s)  # noqa: E731
+    f = _ids(findings(_lstm(good), STARTS, BASE))["windows-12-18-22"]
+    assert f.verdict == "holds" and f.ref == "R11" and "paired t-test by seed" in f.test
+    bad = lambda w, s: (5.0 if w in GOOD_WINDOWS else 4.0) + 0.05 * _noise(w, s)  # noqa: E731
+    assert _ids(findings(_lstm(bad), STARTS, BASE))["windows-12-18-22"].verdict == "does not hold"
+    flat = lambda w, s: 4.0 + _noise(w, s) * (1 if s % 2 else -1)  # noqa: E731
+    assert _ids(findings(_lstm(flat), STARTS, BASE))["windows-12-18-22"].verdict == "inconclusive"
+
+
+def test_windows_are_compared_on_the_same_months_not_on_raw_rmse():
+    # raw RMSE grows with the window only because later months are larger (SARIMA grows too): the
+    # relative error is the same everywhere, so the good windows are not better, whatever raw RMSE says
+    sarima = {w: 10.0 + w for w in WINDOWS}
+    lstm = {w: {s: 4.0 * sarima[w] * (1 + 0.01 * _noise(w, s)) for s in range(5)} for w in WINDOWS}
+    d = decide_windows(relative_errors(lstm, sarima))
+    assert d.verdict != "holds"
+
+
+def test_no_window_pattern_holds_fails_and_is_undecided():
+    rng = np.random.default_rng(0)
+    noise = {(w, s): float(rng.normal(0, 0.3)) for w in WINDOWS for s in range(10)}
+    flat = {w: {s: (4.0 + noise[w, s]) * SARIMA[w] for s in range(10)} for w in WINDOWS}
+    d = decide_no_pattern(relative_errors(flat, SARIMA))
+    assert d.verdict == "holds", d.test  # 100 points, rho near 0: its CI inside +-0.3
+    f = _ids(findings(flat, STARTS, BASE))["no-window-pattern"]
+    assert f.verdict == "holds" and f.ref == "R10"
+    rising = _lstm(lambda w, s: 3.0 + w / 10 + 0.1 * _noise(w, s))
+    assert _ids(findings(rising, STARTS, BASE))["no-window-pattern"].verdict == "does not hold"
+    few = {w: {s: flat[w][s] for s in range(2)} for w in (1, 12, 24)}
+    assert _ids(findings(few, {w: STARTS[w] for w in few}, BASE))["no-window-pattern"].verdict == "inconclusive"
+
+
+def test_average_error_58_7_holds_fails_is_undecided_and_needs_the_data():
+    near = {w: {s: REF_AVERAGE + (s - 2) * 0.5 for s in range(5)} for w in WINDOWS}
+    ok = Comparison(True, True)
+    f = _ids(findings(near, STARTS, BASE, ok))["average-error-58.7"]
+    assert f.verdict == "holds" and f.ref == "R13" and "TOST" in f.test and "comparable with the reference" in f.evidence
+    far = {w: {s: 100.0 + s for s in range(5)} for w in WINDOWS}
+    assert _ids(findings(far, STARTS, BASE, ok))["average-error-58.7"].verdict == "does not hold"
+    spread = {w: {s: [40.0, 80.0, 50.0, 75.0, 48.0][s] for s in range(5)} for w in WINDOWS}
+    assert _ids(findings(spread, STARTS, BASE, ok))["average-error-58.7"].verdict == "inconclusive"
+    # another budget: still decided, and the evidence says it is not comparable
+    f = _ids(findings(near, STARTS, BASE, Comparison(True, False, "budget: 200 epochs")))["average-error-58.7"]
+    assert f.verdict == "holds" and "not comparable" in f.evidence and "200 epochs" in f.evidence
+    # another series: the reference's number says nothing about it
+    f = _ids(findings(near, STARTS, BASE, Comparison(False, True, "data: not AirPassengers")))["average-error-58.7"]
+    assert f.verdict == "not checked"
+
+
+def test_lstm_vs_sarima_is_ours_and_holds_fails_and_is_undecided():
+    f = _ids(findings(_lstm(lambda w, s: 0.8 + 0.02 * _noise(w, s)), STARTS, BASE))["lstm-vs-sarima"]
+    assert f.verdict == "holds" and f.ref is None and f.source == "ours"
+    assert _ids(findings(_lstm(lambda w, s: 4.0 + 0.1 * _noise(w, s)), STARTS, BASE))["lstm-vs-sarima"].verdict \
+        == "does not hold"
+    wobble = lambda w, s: 1.0 + 0.3 * (1 if s % 2 else -1) * (1 + s / 10)  # noqa: E731
+    assert _ids(findings(_lstm(wobble), STARTS, BASE))["lstm-vs-sarima"].verdict == "inconclusive"
+
+
+def test_a_window_that_did_not_learn_blocks_the_verdicts_about_windows():
+    good = lambda w, s: (3.0 if w in GOOD_WINDOWS else 4.0) + 0.05 * _noise(w, s)  # noqa: E731
+    lstm = _lstm(good)
+    lstm[24] = {s: 300.0 for s in range(5)}  # worse than the mean predictor (244) on its months
+    ids = _ids(findings(lstm, STARTS, BASE, Comparison(True, True)))
+    for fid in ("windows-12-18-22", "no-window-pattern", "lstm-vs-sarima", "average-error-58.7"):
+        assert ids[fid].verdict == "inconclusive" and "did not learn" in ids[fid].test, fid
+    assert ids["larger-windows-start-later"].verdict == "holds"  # structural: not about learning
+
+
+def test_one_seed_decides_nothing_statistical():
+    one = _lstm(lambda w, s: 3.0 if w in GOOD_WINDOWS else 4.0, seeds=1)
+    ids = _ids(findings(one, STARTS, BASE, Comparison(True, True)))
+    for fid in ("windows-12-18-22", "average-error-58.7", "lstm-vs-sarima"):
+        assert ids[fid].verdict == "inconclusive", fid
+
+
+# ---------------------------------------------------------------- the summary over real (tiny) runs
+def test_summary_over_seeds(tmp_path, series):
+    from dltour.runs import run_study
+
+    cfg = resolve_config(STUDY, "demo", {"windows": [1, 12, 18], "seeds": 2, "epochs": 30})
+    doc = run_study(STUDY, cfg, "demo", tmp_path, progress=False, log=lambda s: None)
+    assert doc["runs"] == 6 and doc["comparison"]["data"] and not doc["comparison"]["budget"]
+    refs = {f["id"]: f["ref"] for f in doc["findings"]}
+    assert refs == {"larger-windows-start-later": "R10", "no-window-pattern": "R10", "windows-12-18-22": "R11",
+                    "average-error-58.7": "R13", "lstm-vs-sarima": None}
+    assert all(f["test"] for f in doc["findings"] if f["verdict"] in ("holds", "does not hold"))
+    assert "unit-of-58.7" not in refs  # which of our units matches 58.7 is a note, not a verdict
+    assert any("closest to 58.7" in n for n in doc["notes"])
+    table = doc["tables"][0]
+    assert [r[0] for r in table["rows"]] == ["w1", "w12", "w18"]
+    assert table["rows"][1][1].endswith("(36)")  # w12 is scored on 48 - 12 months
+    # the per-window SARIMA on the same months, and the relative errors per seed
+    sarima = STUDY.sarima_one_step(series, N_TRAIN)
+    m = doc["metrics"]
+    assert m["w12"]["sarima_rmse_same_months"]["mean"] == pytest.approx(rmse(series[N_TRAIN + 12:], sarima[12:]))
+    assert m["w12"]["rel_sarima_same_months"]["n"] == 2
+    assert m["w12"]["rel_sarima_same_months"]["mean"] == pytest.approx(
+        m["w12"]["test_rmse"]["mean"] / m["w12"]["sarima_rmse_same_months"]["mean"], rel=1e-6)
+    assert math.isfinite(m["average"]["test_rmse"]["mean"]) and m["average"]["test_rmse"]["n"] == 2
