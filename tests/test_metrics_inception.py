@@ -53,3 +53,4 @@ def test_bad_inputs(probs, splits):
 
 def test_signature_records_hash_n_and_splits():
     assert signature("ab" * 32, 10000, 10) == "mnist-cnn:abababababab/n=10000/splits=10"
+    assert signature("cd" * 32, 1000, 5, "mlp") == "mnist-mlp:cdcdcdcdcdcd/n=1000/splits=5"

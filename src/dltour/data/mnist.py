@@ -344,9 +344,3 @@ def is_mnist(data: MnistData) -> tuple[bool, str]:
         return True, ""
     ok, why = is_reference_data(data.model_copy(update={"train_subset": None, "test_subset": None}))
     return ok, why.removeprefix("data differs: ")
-
-
-def is_full(data: MnistData) -> bool:
-    """Whether this data config means the whole canonical MNIST (as the reference used)."""
-    return ((data.source != "embedded" or data.path is not None)
-            and data.train_subset is None and data.test_subset is None)

@@ -147,7 +147,7 @@ def score(images: torch.Tensor, device, n: int, splits: int) -> dict:
         m, sd = inception_score(probs, splits)
         counts = np.bincount(probs.argmax(1), minlength=10)
         out[j] = {"is": m, "sd": sd, "counts": counts.tolist(), "entropy": class_entropy(counts), "sha256": digest,
-                  "signature": signature(digest, n, splits).replace("mnist-cnn", f"mnist-{j}")}
+                  "signature": signature(digest, n, splits, j)}
     return out
 
 

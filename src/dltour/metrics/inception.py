@@ -7,8 +7,9 @@ class distribution) and the number of classes (each image confidently one class,
 frequent).
 
 On MNIST the probabilities come from a digit classifier rather than the ImageNet Inception
-network; a score is only comparable with another computed with the same classifier (its sha256),
-the same number of images and the same number of splits: ``signature`` records all three.
+network, and a score depends on that classifier: it is only comparable with another computed with
+the same classifier (its sha256), the same number of images and the same number of splits:
+``signature`` records all three.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def inception_score(probs, splits: int = 10, eps: float = 1e-12) -> tuple[float,
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def signature(classifier_sha256: str, n_samples: int, splits: int) -> str:
-    """What an IS value depends on besides the images: ``mnist-cnn:<sha[:12]>/n=<N>/splits=<S>``."""
-    return f"mnist-cnn:{classifier_sha256[:12]}/n={n_samples}/splits={splits}"
+def signature(classifier_sha256: str, n_samples: int, splits: int, judge: str = "cnn") -> str:
+    """What an IS value depends on besides the images: ``mnist-<judge>:<sha[:12]>/n=<N>/splits=<S>``
+    (``judge``: which classifier architecture scored it, e.g. ``cnn`` or ``mlp``)."""
+    return f"mnist-{judge}:{classifier_sha256[:12]}/n={n_samples}/splits={splits}"
