@@ -186,7 +186,7 @@ def _present_archs(res: Results, inits: tuple[str, ...]) -> list[str]:
 
 def decide(res: Results, chance: float, demo: bool = False, epochs: int | None = None) -> list[Finding]:
     """Every finding of the study from the runs' metrics (see ``run``'s curve metrics)."""
-    analogue = (" Demo analogue: 'imagenet' = nets pretrained on five other CIFAR-10 classes, not ImageNet."
+    analogue = ("demo analogue: 'imagenet' = nets pretrained on five other CIFAR-10 classes, not ImageNet"
                 if demo else "")
     failed = did_not_learn(res.table("test_acc"), chance, "greater")
     out = []
@@ -208,7 +208,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         d = _needs(res, ["vgg16-imagenet", "vgg16-random"])
     out.append(Finding.of("jump-start", "Pretrained weights jump-start learning: higher validation accuracy after "
                           "epoch 1 and over the whole curve than random init", d, ref="R1", section="§1, Figure 1",
-                          evidence=analogue.strip()))
+                          evidence=analogue))
 
     # R2 overfits
     archs = _present_archs(res, ("imagenet",))
@@ -222,7 +222,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         d = _needs(res, ["vgg16-imagenet"])
     out.append(Finding.of("finetune-overfits", f"With all layers trainable the pretrained net overfits: almost 100% "
                           f"(>= {OVERFIT_THRESHOLD:g}%) training accuracy", d, ref="R2", section="§1, Figure 1",
-                          evidence=analogue.strip()))
+                          evidence=analogue))
 
     # R3 smoother
     archs = _present_archs(res, ("imagenet", "frozen"))
@@ -235,7 +235,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
     else:
         d = _needs(res, ["vgg16-imagenet", "vgg16-frozen"])
     out.append(Finding.of("frozen-smoother", "Training only the fully connected layers gives a smoother curve than "
-                          "training all layers", d, ref="R3", section="§1, Figure 1", evidence=analogue.strip()))
+                          "training all layers", d, ref="R3", section="§1, Figure 1", evidence=analogue))
 
     # R5 random unsatisfactory
     archs = _present_archs(res, ("random", "imagenet", "frozen"))
@@ -247,8 +247,8 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         d = _needs(res, ["vgg16-random", "vgg16-imagenet", "vgg16-frozen"])
     out.append(Finding.of("random-unsatisfactory", f"Random initialisation is unsatisfactory within the budget "
                           f"({epochs or '?'} epochs): below both pretrained variants in test accuracy", d, ref="R5",
-                          section="§1", evidence=("the explanation (~140M parameters need many more epochs) is "
-                                                  "not tested." + analogue)))
+                          section="§1", evidence="; ".join(x for x in ("the explanation (~140M parameters need many "
+                                                                  "more epochs) is not tested", analogue) if x)))
 
     # R6 VGG-16 >= VGG-19, the reference's variants only
     inits = [i for i in REFERENCE_INITS if f"vgg16-{i}" in res and f"vgg19-{i}" in res]
@@ -262,7 +262,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         d = not_checked("needs both archs with the same initialisation")
     out.append(Finding.of("vgg16-ge-vgg19", "VGG-16 consistently outperforms VGG-19 (test accuracy, every reference "
                           "initialisation)", d, ref="R6", section="§1, Table 7",
-                          evidence=table7 + "; `tuned` (ours) is left out." + analogue))
+                          evidence="; ".join(x for x in (table7, "`tuned` (ours) is left out", analogue) if x)))
 
     # R7 flatter (large input / fewer trainable parameters)
     archs = _present_archs(res, ("frozen", "frozen224"))
@@ -272,13 +272,13 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         d = gate(d, failed, [f"{a}-{i}" for a in archs for i in ("frozen", "frozen224")])
     else:
         d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
-    ev7 = (" Demo analogue: no input is upsampled; the variant keeps the pretrained fc1/fc2 frozen and trains only "
-           "the last layer, so it checks the smaller trainable capacity the reference credits, not the larger input."
+    ev7 = ("demo analogue: no input is upsampled; the variant keeps the pretrained fc1/fc2 frozen and trains only "
+           "the last layer, so it checks the smaller trainable capacity the reference credits, not the larger input"
            if demo else "")
     out.append(Finding.of("frozen224-flatter", "The large-input model (only the last layer trainable) has a flatter "
                           "learning curve than the frozen-conv 64-px model", d, ref="R7",
                           section="§1, Figures 1, 9, 12",
-                          evidence=ev7.strip()))
+                          evidence=ev7))
 
     # R8 frozen224 >= frozen (Table 7)
     if archs:
@@ -287,7 +287,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
     out.append(Finding.of("frozen224-ge-frozen", "Keeping the pretrained fc1/fc2 (large input, only the last layer "
                           "trained) gives a higher test accuracy than the frozen-conv variant (Table 7: +0.8 / +0.9 "
-                          "points)", d, ref="R8", section="Table 7", evidence=ev7.strip()))
+                          "points)", d, ref="R8", section="Table 7", evidence=ev7))
 
     # R9 imagenet > frozen > random, per arch
     for a in ARCHS:
@@ -304,7 +304,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
             continue
         out.append(Finding.of(f"{a}-imagenet-gt-frozen-gt-random", f"{a}: pretrained (all trainable) > conv frozen > "
                               "random init in test accuracy", d, ref="R9", section="Table 7",
-                              evidence=analogue.strip()))
+                              evidence=analogue))
 
     # ours: the random-init failure is the recipe's
     archs = _present_archs(res, ("tuned", "random"))
