@@ -90,7 +90,7 @@ def class_entropy(counts) -> float:
     when every image is one class (how uniform p(y) is)."""
     c = np.asarray(counts, dtype=np.float64)
     p = c[c > 0] / c.sum()
-    return float(-(p * np.log(p)).sum())
+    return max(0.0, float(-(p * np.log(p)).sum()))
 
 
 class Config(StudyConfig):
@@ -319,7 +319,8 @@ class MnistGenerative(Study):
             return s
         res = Results(results)
         order = [v for v in VAES + GANS if v in res] + [v for v in res.variants if v not in VAES + GANS]
-        sigs = sorted({r.json("inception")["signature"] for r in results})
+        sigs = sorted({sc["signature"] for r in results for sc in r.json("inception").get("judges", {}).values()}
+                      or {r.json("inception")["signature"] for r in results})
 
         # the ceiling (real test digits) and the floor (uniform noise), scored the same way
         a = mnist.arrays_for(cfg.data)
