@@ -109,6 +109,9 @@ def test_comparison_checks_data_identity_and_budget(tmp_path, shared_data):
         (other / fname.removesuffix(".gz")).write_bytes(body)
     c = study.comparison(resolve_config(study, "full", {"data.path": str(other)}))
     assert not c.data and c.budget and "sha256" in c.why and not c.ok
+    # ... and it is not MNIST at all: the generative study's IS judges are not meaningful on it
+    assert not mnist.is_mnist(mnist.MnistData(path=str(other)))[0]
+    assert mnist.is_mnist(mnist.MnistData(path=str(shared_data / "mnist"), train_subset=500))[0]
 
 
 def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
