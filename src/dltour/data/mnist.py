@@ -75,7 +75,8 @@ DEMO_NOTICE = f"""`{DEMO_FILE}`: a seeded random subset of MNIST ({DEMO_TRAIN:,}
 `{CLASSIFIER_FILE}` / `{CLASSIFIER_INFO}`: a small CNN (`dltour.models.mnist_classifier.MnistCNN`) trained
 on the full MNIST training set by `dltour.data.mnist.build_demo`; Inception-Score judge 1.
 `{JUDGE2_FILE}` / `{JUDGE2_INFO}`: a fully connected network (`dltour.models.mnist_classifier.MnistMLP`,
-another seed) trained the same way on the full MNIST training set; Inception-Score judge 2."""
+seed 1) trained independently on the full MNIST training set by `dltour.data.mnist.build_judge2`;
+Inception-Score judge 2."""
 
 
 # ---------------------------------------------------------------- IDX files
