@@ -38,8 +38,8 @@ upsampled: it reproduces the smaller trainable capacity, not the larger input). 
 every demo variant, with lr 0.01 (the reference's 1e-3 barely moves these narrow nets in 6 epochs),
 3 seeds; ``tuned`` is not run in the demo. The demo checks the reference's claims on an analogue,
 not on its data: its numbers are not Tiny-ImageNet's. Measured with ``/usr/bin/time dltour run
-vgg-transfer --out /tmp/fresh`` on a 2-core AMD EPYC shared with other jobs (load average 3.8): 67 s
-wall, 68 s CPU for the 24 runs; test accuracy, mean of 3 seeds, VGG-16 / VGG-19: pretrained 68.2 /
+vgg-transfer --out /tmp/fresh`` on a 2-core AMD EPYC shared with other jobs (load average 4.2): 68 s
+wall, 64 s CPU for the 24 runs; test accuracy, mean of 3 seeds, VGG-16 / VGG-19: pretrained 68.2 /
 63.9%, conv frozen 61.0 / 59.7%, random 50.6 / 45.6% (chance 20%); test loss 0.87-1.28 (ln 5 = 1.61).
 """
 
