@@ -150,3 +150,21 @@ def test_not_downloadable_spec_says_so(tmp_path):
     with pytest.raises(DataUnavailable, match="cannot be downloaded automatically") as e:
         fetch(spec, folder=tmp_path)
     assert str(tmp_path) in str(e.value) and "https://example.org/needs-login" in str(e.value)
+
+
+def test_concurrent_cache_writers_leave_a_whole_file(tmp_path):
+    """Parallel workers building the same decoded cache: each writes under its own temporary name
+    and renames, so the cache is always a whole file and no temporary is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from dltour.data.source import save_npz_atomic
+
+    target = tmp_path / "cache" / "images.npz"
+    x = np.arange(200_000, dtype=np.uint8)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: save_npz_atomic(target, x=x, i=np.array(i)), range(8)))
+    with np.load(target) as z:
+        assert (z["x"] == x).all() and int(z["i"]) in range(8)
+    assert [p.name for p in target.parent.iterdir()] == ["images.npz"]

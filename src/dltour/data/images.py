@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, register_dataset
+from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, register_dataset, save_npz_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm"}
 
@@ -182,13 +182,10 @@ def load_image_folder(source: str | Path, size: int | None = None, limit_per_cla
         ys = [np.full(len(by_class[c]), i, dtype=np.int64) for i, c in enumerate(classes) if c in by_class]
         out[split] = ImageSet(np.concatenate(xs), np.concatenate(ys), classes)
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"classes": np.array(classes)}
         for s, d in out.items():
             arrays[f"x_{s}"], arrays[f"y_{s}"] = d.x, d.y
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(cache_file)
+        save_npz_atomic(cache_file, **arrays)
     return out
 
 

@@ -186,3 +186,25 @@ def copy_into_cache(src: str | Path, spec: DatasetSpec, folder: Path | None = No
         target.unlink()
         raise DataUnavailable(f"{src} does not match the checksum of {spec.name} ({spec.known_hash})")
     return target
+
+
+def save_npz_atomic(path: Path, **arrays) -> None:
+    """Write a ``.npz`` cache under a name unique to this process, then rename it into place: two
+    workers building the same cache at once each leave a whole file, never a half-written one or a
+    clash on a shared temporary name."""
+    import tempfile
+
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+

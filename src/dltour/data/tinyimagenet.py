@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from dltour.data.images import IMAGE_SUFFIXES, ImageSet, _decode, load_image_folder
-from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, fetch, register_dataset
+from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, fetch, register_dataset, save_npz_atomic
 
 # md5 as published with the dataset loaders of ContinualAI/avalanche and several torchvision-style
 # TinyImageNet classes (found with the search tool); size 248,100,043 bytes as recorded by a user log
@@ -183,11 +183,8 @@ def load_tinyimagenet(source: str | Path, size: int | None = None, classes: int 
     finally:
         src.close()
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(tmp, classes=np.array(out["train"].classes), x_train=out["train"].x, y_train=out["train"].y,
-                 x_test=out["test"].x, y_test=out["test"].y)
-        tmp.replace(cache_file)
+        save_npz_atomic(cache_file, classes=np.array(out["train"].classes), x_train=out["train"].x,
+                        y_train=out["train"].y, x_test=out["test"].x, y_test=out["test"].y)
     return out
 
 
