@@ -136,6 +136,15 @@ class Comparison:
     def ok(self) -> bool:
         return self.data and self.budget
 
+    @classmethod
+    def check(cls, data_ok: bool, data_why: str, budget: dict[str, tuple[float, float]]) -> "Comparison":
+        """From a data check and ``budget``: name -> (ours, the reference's); the budget is the
+        reference's when every item reaches it."""
+        short = [f"{k} {ours:g} < {ref:g}" for k, (ours, ref) in budget.items() if ours < ref]
+        why = "; ".join(([data_why] if not data_ok and data_why else [])
+                        + ([f"budget differs: {', '.join(short)}"] if short else []))
+        return cls(data_ok, not short, why)
+
 
 @dataclass
 class RunResult:

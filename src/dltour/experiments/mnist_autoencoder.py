@@ -64,7 +64,7 @@ from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.results import Results
-from dltour.train import fit, iterate_minibatches, minibatch_epoch
+from dltour.train import adam, fit, iterate_minibatches, minibatch_epoch
 from dltour.verdicts import all_of, best_of, compare, did_not_learn, exceeds, gate, inconclusive
 
 BEST = "depth3"  # the reference's Table 4 architecture
@@ -158,7 +158,7 @@ class MnistAutoencoder(Study):
         return d
 
     def comparison(self, cfg: Config) -> Comparison:
-        return mnist_comparison(cfg.data, {"epochs": (cfg.epochs, REF_EPOCHS)})
+        return Comparison.check(*mnist.is_reference_data(cfg.data), {"epochs": (cfg.epochs, REF_EPOCHS)})
 
     def build_model(self, cfg: Config, variant: str) -> MLPAutoencoder:
         sizes, nonlinear = parse_variant(variant, cfg)
@@ -399,26 +399,8 @@ class MnistAutoencoder(Study):
                                 "index slices")
 
 
-def adam(params, lr: float, dev, **kw) -> torch.optim.Adam:
-    """Adam with the fused kernel where the device has one (CPU, CUDA): the same update in one
-    kernel, about half the cost of the per-tensor loop for these small-batch runs."""
-    fused = torch.device(dev).type in ("cpu", "cuda")
-    return torch.optim.Adam(params, lr=lr, fused=fused or None, **kw)
-
-
 def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.1f}%"
-
-
-# ---------------------------------------------------------------------- shared with T4.1
-def mnist_comparison(data: MnistData, budget: dict[str, tuple[int, int]]) -> Comparison:
-    """Whether results can be set beside the reference's: ``data`` is the canonical MNIST (the
-    sha256 of its decoded arrays, after any subset, equals ``mnist.MNIST_SHA256``) and every
-    ``budget`` item (name -> (ours, reference's)) reaches the reference's."""
-    ok_data, why_data = mnist.is_reference_data(data)
-    short = [f"{k} {ours} < {ref}" for k, (ours, ref) in budget.items() if ours < ref]
-    why = "; ".join(([why_data] if not ok_data else []) + ([f"budget differs: {', '.join(short)}"] if short else []))
-    return Comparison(ok_data, not short, why)
 
 
 # ---------------------------------------------------------------------- R29 measure

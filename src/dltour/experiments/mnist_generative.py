@@ -57,7 +57,6 @@ from dltour import DltourError
 from dltour.config import StudyConfig
 from dltour.data import mnist
 from dltour.data.mnist import MnistData
-from dltour.experiments.mnist_autoencoder import adam
 from dltour.metrics.inception import inception_score, signature
 from dltour.models.gan import GAN, discriminator_loss, generator_loss
 from dltour.models.mnist_classifier import predict_proba
@@ -65,7 +64,7 @@ from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.results import Results
-from dltour.train import fit, iterate_minibatches, minibatch_epoch
+from dltour.train import adam, fit, iterate_minibatches, minibatch_epoch
 from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Decision, best_of, compare, did_not_learn, exceeds, gate,
                              inconclusive)
 
@@ -197,9 +196,8 @@ class MnistGenerative(Study):
     small_runs = True
 
     def comparison(self, cfg: Config) -> Comparison:
-        from dltour.experiments.mnist_autoencoder import mnist_comparison
 
-        return mnist_comparison(cfg.data, {"vae_epochs": (cfg.vae_epochs, REF_VAE_EPOCHS),
+        return Comparison.check(*mnist.is_reference_data(cfg.data), {"vae_epochs": (cfg.vae_epochs, REF_VAE_EPOCHS),
                                            "gan_epochs": (cfg.gan_epochs, REF_GAN_EPOCHS),
                                            "is_samples": (cfg.is_samples, REF_IS_SAMPLES)})
 
