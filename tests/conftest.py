@@ -52,8 +52,6 @@ def _record_finding_outcomes():
         FINDING_OUTCOMES.setdefault(self.id, set()).add(
             "deterministic" if "deterministic" in (self.test or "") else self.verdict)
         FINDING_OUTCOMES[self.id].add(self.verdict)
-        if (self.test or "").startswith("LEGACY"):
-            FINDING_OUTCOMES[self.id].add("legacy")
 
     Finding.__post_init__ = post_init
     yield

@@ -18,7 +18,9 @@ def test_parse_set_requires_equals():
 def test_profile_then_user_overrides():
     study = get_study("airline-lstm")
     cfg = resolve_config(study, "demo", {"epochs": 7, "data.path": "/tmp/x.csv"})
-    assert cfg.epochs == 7 and cfg.batch_size == 4 and cfg.data.path == "/tmp/x.csv"
+    demo = study.profiles["demo"]
+    assert demo["batch_size"] != study.Config().batch_size  # the profile does change it
+    assert cfg.epochs == 7 and cfg.batch_size == demo["batch_size"] and cfg.data.path == "/tmp/x.csv"
     assert resolve_config(study, "full").batch_size == 1
 
 
@@ -52,4 +54,4 @@ def test_apply_overrides_returns_copy():
     study = get_study("airline-lstm")
     base = resolve_config(study, "demo")
     new = apply_overrides(base, {"epochs": 3})
-    assert base.epochs == 100 and new.epochs == 3
+    assert base.epochs == study.profiles["demo"].get("epochs", study.Config().epochs) != 3 and new.epochs == 3

@@ -151,6 +151,8 @@ def test_finding_from_decision_and_source():
         Finding.of("bad", "bad", d, ref="R99")
     with pytest.raises(ValueError, match="needs the test"):
         Finding("bad", "bad", V.HOLDS, "evidence")
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        Finding("bad", "bad", True, "evidence", "a bare bool is no verdict")
 
 
 def test_describe_single_seed_has_no_plus_minus():

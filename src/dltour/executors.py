@@ -40,31 +40,34 @@ class ProcessExecutor:
 
 
 class AutoExecutor:
-    def __init__(self, small_runs: bool):
-        self.small_runs = small_runs
+    """``process`` (one worker per core, one thread each) for a study of tiny models with at least
+    ``MIN_POOL`` runs still to compute on the CPU; the same runs in this process with one thread
+    when fewer; ``local`` for every other study."""
+
+    MIN_POOL = 4
+
+    def __init__(self, small_runs: bool, pending: int):
+        self.small_runs, self.pending = small_runs, pending
 
     def map_runs(self, study, cfg_dict, tasks, out, profile, device, progress) -> list[RunOutcome]:
+        import torch
+
         cores = os.cpu_count() or 1
-        if self.small_runs and cores >= 2 and len(tasks) >= 4 and device in ("auto", "cpu"):
-            import torch
-
-            if device == "cpu" or not torch.cuda.is_available():
-                return ProcessExecutor(cores).map_runs(study, cfg_dict, tasks, out, profile, device, progress)
-        if self.small_runs and device in ("auto", "cpu"):  # too few runs for a pool: one thread, no spinning
-            import torch
-
-            before = torch.get_num_threads()
-            try:
-                return [execute_run(study, cfg_dict, v, s, out, profile, device, progress, threads=1)
-                        for v, s in tasks]
-            finally:
-                torch.set_num_threads(before)
-        return LocalExecutor().map_runs(study, cfg_dict, tasks, out, profile, device, progress)
+        on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+        if not (self.small_runs and on_cpu):
+            return LocalExecutor().map_runs(study, cfg_dict, tasks, out, profile, device, progress)
+        if cores >= 2 and self.pending >= self.MIN_POOL:
+            return ProcessExecutor(cores).map_runs(study, cfg_dict, tasks, out, profile, device, progress)
+        before = torch.get_num_threads()  # two intra-op threads only spin on a tiny model
+        try:
+            return [execute_run(study, cfg_dict, v, s, out, profile, device, progress, threads=1) for v, s in tasks]
+        finally:
+            torch.set_num_threads(before)
 
 
-def get_executor(name: str, workers: int = 1, small_runs: bool = False):
+def get_executor(name: str, workers: int = 1, small_runs: bool = False, pending: int = 0):
     if name == "auto":
-        return AutoExecutor(small_runs)
+        return AutoExecutor(small_runs, pending)
     if name == "local":
         return LocalExecutor()
     if name == "process":

@@ -38,9 +38,6 @@ class Ref:
     note: str = ""
 
 
-LEGACY = "LEGACY: decided without a statistical test"
-
-
 @dataclass
 class Finding:
     """A claim checked over our results, decided by one rule of :mod:`dltour.verdicts`.
@@ -63,9 +60,6 @@ class Finding:
     def __post_init__(self):
         from dltour.verdicts import VERDICTS
 
-        if self.verdict is None or isinstance(self.verdict, bool):  # transitional: a bare bool, no test
-            self.verdict = {True: "holds", False: "does not hold", None: "not checked"}[self.verdict]
-            self.test = self.test or LEGACY
         if self.verdict not in VERDICTS:
             raise ValueError(f"finding {self.id!r}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if self.ref is not None:

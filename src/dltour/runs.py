@@ -252,13 +252,10 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
         for k, vs in ms.items():
             per_variant.setdefault(variant, {})[k] = list(vs)
     metrics = {var: {k: aggregate(vs) for k, vs in ms.items()} for var, ms in per_variant.items()}
-    from dltour.registry import Comparison, Table
+    from dltour.registry import Table
     from dltour.results import Results
 
-    if type(study).comparable is not Study.comparable:  # a study that still overrides the bool
-        cmp = Comparison(bool(study.comparable(cfg)), True, "")
-    else:
-        cmp = study.comparison(cfg)
+    cmp = study.comparison(cfg)
     tables = [t.as_dict() if isinstance(t, Table) else t for t in summary.tables]
     doc = {
         "study": study.name,
@@ -316,7 +313,9 @@ def run_study(study: Study, cfg, profile: str, out: str | Path, executor: str = 
 
     out_dir = check_out_dir(out)
     tasks = [(v, s) for v in study.variants(cfg) for s in study.seed_list(cfg)]
-    ex = get_executor(executor, workers, getattr(study, "small_runs", False))
+    # a pool is only worth its start-up for runs still to compute
+    pending = [t for t in tasks if not (out_dir / "runs" / study.name / run_id_for(study, cfg, *t) / "metrics.json").exists()]
+    ex = get_executor(executor, workers, study.small_runs, len(pending))
     outcomes = ex.map_runs(study.name, cfg.model_dump(), tasks, str(out_dir), profile, device, progress)
     reused = sum(o.reused for o in outcomes)
     log(f"{study.name}: {len(outcomes) - reused} run(s) computed, {reused} reused from {out_dir / 'runs' / study.name}")
