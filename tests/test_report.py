@@ -101,3 +101,17 @@ def test_tables_from_data_with_bold(tmp_path):
     html = (tmp_path / "report" / "index.html").read_text()
     assert "| mae | **0.0015** |" in md and "| mse | 0.0019 |" in md
     assert "<b>0.0015</b>" in html and "<td>0.0019</td>" in html
+
+
+def test_a_claim_decided_by_another_studys_runs_counts_for_its_task(tmp_path):
+    # R37 is a T4.1 claim, decided by T3.1's code-size sweep
+    ae = _doc("T3.1", "mnist-autoencoder", [_finding("latent-matters-more", HOLDS, "R37")])
+    gen = _doc("T4.1", "mnist-generative", [])
+    rows = {r["id"]: r for r in claim_rows(gen, "T4.1", [ae, gen])}
+    assert rows["R37"]["verdict"] == "holds" and "from mnist-autoencoder" in rows["R37"]["findings"][0]["section"]
+    assert all(r["id"] != "R37" for r in claim_rows(ae, "T3.1", [ae, gen]))
+    _write(tmp_path, ae)
+    _write(tmp_path, gen)
+    build_report(tmp_path)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "holds 1" in md.split("| T4.1 |")[1].split("\n")[0]

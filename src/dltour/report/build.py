@@ -124,11 +124,18 @@ def _verdict(f: dict) -> str:
     return {True: "holds", False: "does not hold", None: "not checked"}[f.get("holds")]
 
 
-def claim_rows(doc: dict | None, task: str) -> list[dict]:
-    """Every claim of the reference for ``task`` with its findings and combined verdict."""
+def claim_rows(doc: dict | None, task: str, others: list[dict] = ()) -> list[dict]:
+    """Every claim of the reference for ``task`` with its findings and combined verdict. A claim
+    may be decided by another study's runs (R37, a T4.1 claim, needs T3.1's code-size sweep):
+    findings of ``others`` that name it count too, marked with their study."""
     from dltour.claims import for_task
 
-    findings = (doc or {}).get("findings", [])
+    findings = list((doc or {}).get("findings", []))
+    for o in others:
+        if o is not doc:
+            findings += [{**f, "section": f"from {o['study']}" + (f", {f['section']}" if f.get("section") else "")}
+                         for f in o.get("findings", []) if f.get("ref") and f["ref"] not in
+                         {c.id for c in for_task(o["task"])}]
     rows = []
     for c in for_task(task):
         fs = [f for f in findings if f.get("ref") == c.id]
@@ -195,12 +202,12 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     by_task = {d["task"]: d for d in docs}
     tasks = sorted({c.task for c in CLAIMS.values()}, key=_task_key)
     names = {s.task: s.name for s in all_studies()}
-    all_claims = [r for t in tasks for r in claim_rows(by_task.get(t), t)]
+    all_claims = [r for t in tasks for r in claim_rows(by_task.get(t), t, docs)]
     overall = claim_counts(all_claims)
     glance = []
     for t in tasks:
         d = by_task.get(t)
-        c = claim_counts(claim_rows(d, t))
+        c = claim_counts(claim_rows(d, t, docs))
         o = ours_counts(d["findings"]) if d else ours_counts([])
         glance.append({"task": t, "study": d["study"] if d else names.get(t, "?"), "ran": d is not None,
                        "reference": counts_line(c),
@@ -210,7 +217,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         head, mrows = metric_table(d)
         studies.append({"doc": d, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
                         "figures": [Path(f) for f in d["figures"] if Path(f).exists()],
-                        "claims": claim_rows(d, d["task"]), "differs": comparison_text(d),
+                        "claims": claim_rows(d, d["task"], docs), "differs": comparison_text(d),
                         "ours": [f for f in d["findings"] if not f.get("ref")],
                         "tables": [_table(t) for t in d["tables"]]})
     report_dir = out_dir / "report"
