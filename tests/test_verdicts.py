@@ -144,9 +144,9 @@ def test_gate_turns_a_failed_run_into_inconclusive():
 # ---------------------------------------------------------------- Finding
 def test_finding_from_decision_and_source():
     d = V.compare([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], "less")
-    f = Finding.of("x-lower", "x is lower", d, ref="R30", section="Table 5")
+    f = Finding.of("test-x-lower", "x is lower", d, ref="R30", section="Table 5")
     assert f.source == "reference" and f.verdict == V.HOLDS and f.test == d.test
-    assert Finding.of("ours", "ours", d).source == "ours"
+    assert Finding.of("test-ours", "ours", d).source == "ours"
     with pytest.raises(ValueError, match="unknown reference claim"):
         Finding.of("bad", "bad", d, ref="R99")
     with pytest.raises(ValueError, match="needs the test"):

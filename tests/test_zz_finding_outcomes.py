@@ -18,6 +18,8 @@ def test_every_finding_seen_holding_failing_and_undecided(request):
         pytest.skip("only checked when the whole suite runs")
     missing = {}
     for fid, seen in sorted(FINDING_OUTCOMES.items()):
+        if fid.startswith("test-"):  # the rule's own tests build findings of no study
+            continue
         need = {"holds", "does not hold"} if "deterministic" in seen else NEEDED
         if not need <= seen:
             missing[fid] = sorted(need - seen)

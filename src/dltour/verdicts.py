@@ -77,10 +77,12 @@ def _finite(m: dict[int, float]) -> dict[int, float]:
 
 
 def fmt(x: float | None) -> str:
+    """A number for reports: 4 significant digits, 1 decimal from 100, scientific below 1e-3 and
+    from 1e6."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e5):
+    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
         return f"{x:.3g}"
     if ax >= 100:
         return f"{x:.1f}"

@@ -14,6 +14,7 @@ import jinja2
 
 from dltour.ledger import Ledger
 from dltour.runs import atomic_write_bytes, versions
+from dltour.verdicts import fmt as fmt_num
 
 TEMPLATE = Path(__file__).with_name("template.html")
 
@@ -30,15 +31,6 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def fmt_num(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
-        return f"{x:.3g}"
-    if ax >= 100:
-        return f"{x:.1f}"
-    return f"{x:.4g}"
 
 
 def fmt_stat(s: dict | None) -> str:
