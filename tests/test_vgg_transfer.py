@@ -108,7 +108,7 @@ def test_tiny_run_of_every_init(weights_dir, tmp_path):
     t7 = next(t for t in doc["tables"] if t["title"].startswith("Table 7"))
     assert [r[0] for r in t7["rows"]] == ["vgg16-random", "vgg16-imagenet", "vgg16-frozen", "vgg16-frozen224"]
     names = {p.rsplit("/", 1)[-1] for p in doc["figures"]}
-    assert {"fig1_accuracy_all.png", "fig10_vgg16.png", "fig9_large_input_val.png", "fig12_large_input.png"} <= names
+    assert {"fig1_accuracy_all.png", "fig10_vgg16.png", "fig9_validation_all.png", "fig12_large_input.png"} <= names
     assert not any("Left out" in n for n in doc["notes"])
     assert doc["comparable"] is False
     # a second call reuses every run
