@@ -256,7 +256,10 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
     from dltour.results import Results
 
     cmp = study.comparison(cfg)
-    tables = [t.as_dict() if isinstance(t, Table) else t for t in summary.tables]
+    bad = [t for t in summary.tables if not isinstance(t, Table)]
+    if bad:
+        raise TypeError(f"{study.name}: Summary.tables takes Table objects (data), got {type(bad[0]).__name__}")
+    tables = [t.as_dict() for t in summary.tables]
     doc = {
         "study": study.name,
         "task": study.task,

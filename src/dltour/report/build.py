@@ -231,10 +231,8 @@ def _task_key(task: str):
 
 def _table(t: dict) -> dict:
     """A summary table as data (title, header, rows, bold, note)."""
-    if "header" in t:
-        return {"title": t["title"], "header": t["header"], "rows": t["rows"],
-                "bold": {tuple(b) for b in t.get("bold", [])}, "note": t.get("note", ""), "markdown": None}
-    return {"title": t["title"], "header": [], "rows": [], "bold": set(), "note": "", "markdown": t.get("markdown", "")}
+    return {"title": t["title"], "header": t["header"], "rows": t["rows"],
+            "bold": {tuple(b) for b in t.get("bold", [])}, "note": t.get("note", "")}
 
 
 def _finding_md(f: dict) -> str:
@@ -286,7 +284,7 @@ def _markdown(header: dict, studies: list[dict], skipped: list, overall: str, gl
         out += ["", "### All metrics", "", md_table(s["metric_header"], s["metric_rows"])]
         for t in s["tables"]:
             out += ["", f"### {t['title']}", ""]
-            out.append(t["markdown"] if t["markdown"] is not None else md_table(t["header"], t["rows"], t["bold"]))
+            out.append(md_table(t["header"], t["rows"], t["bold"]))
             if t["note"]:
                 out += ["", t["note"]]
     return "\n".join(out) + "\n"
