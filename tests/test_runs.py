@@ -150,3 +150,24 @@ def test_process_executor_matches_local(tmp_path):
     for v in ("w1", "w12"):
         assert pool["metrics"][v]["test_rmse"]["mean"] == pytest.approx(local["metrics"][v]["test_rmse"]["mean"], rel=1e-4)
     assert len(Ledger(tmp_path / "pool" / "ledger.sqlite").rows()) == 2
+
+
+def test_opening_a_fresh_ledger_waits_for_a_writer(tmp_path):
+    """Pool workers of the first study open a ledger nobody has created yet. While one holds a
+    write lock on the new (not yet WAL) database, SQLite fails another's switch to WAL at once with
+    'database is locked', ignoring the busy timeout (seen in a demo run); the ledger must wait."""
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "ledger.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE IF NOT EXISTS other(i)")
+    threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
+    t0 = time.perf_counter()
+    led = Ledger(path)
+    assert time.perf_counter() - t0 >= 0.4  # it waited for the writer instead of failing
+    led.start("r", "s", "v", 0, "smoke", "cpu", "float32", {}, {})
+    assert [r["status"] for r in led.rows()] == ["running"]
+    holder.close()

@@ -318,6 +318,7 @@ def run_study(study: Study, cfg, profile: str, out: str | Path, executor: str = 
     tasks = [(v, s) for v in study.variants(cfg) for s in study.seed_list(cfg)]
     # a pool is only worth its start-up for runs still to compute
     pending = [t for t in tasks if not (out_dir / "runs" / study.name / run_id_for(study, cfg, *t) / "metrics.json").exists()]
+    Ledger(out_dir / "ledger.sqlite")  # created (in WAL mode) before any worker opens it
     ex = get_executor(executor, workers, study.small_runs, len(pending))
     outcomes = ex.map_runs(study.name, cfg.model_dump(), tasks, str(out_dir), profile, device, progress)
     reused = sum(o.reused for o in outcomes)
