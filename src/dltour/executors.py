@@ -1,6 +1,6 @@
 """How runs are carried out. Runs are independent, so executors are interchangeable.
 
-- ``local``: one after the other, in this process (the default; progress bars shown).
+- ``local``: one after the other, in this process (``run_study``'s default; progress bars shown).
 - ``process``: a pool of ``workers`` processes on this machine (spawned, so CUDA is safe), each
   limited to ``cores // workers`` threads.
 - ``auto`` (the CLI's default): ``process`` with one worker per core, one thread each, for a

@@ -31,7 +31,8 @@ from dltour import DltourError, __version__
 from dltour.config import config_hash
 from dltour.device import DeviceInfo
 from dltour.ledger import Ledger
-from dltour.registry import RunResult, Study, Summary
+from dltour.registry import RunResult, Study, Summary, Table
+from dltour.results import Results
 
 
 # ---------------------------------------------------------------- atomic files
@@ -212,8 +213,7 @@ def aggregate(values: list[float]) -> dict[str, float | int | None]:
     there is no spread: ``std`` and ``ci95`` are None."""
     from scipy import stats
 
-    raw = [x for x in values if x is not None]
-    v = np.asarray([x for x in raw if math.isfinite(x)], dtype=float)
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     nan = len(values) - int(v.size)
     n = int(v.size)
     if n == 0:
@@ -252,9 +252,6 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
         for k, vs in ms.items():
             per_variant.setdefault(variant, {})[k] = list(vs)
     metrics = {var: {k: aggregate(vs) for k, vs in ms.items()} for var, ms in per_variant.items()}
-    from dltour.registry import Table
-    from dltour.results import Results
-
     cmp = study.comparison(cfg)
     bad = [t for t in summary.tables if not isinstance(t, Table)]
     if bad:
