@@ -19,7 +19,8 @@ from dltour.config import apply_overrides, resolve_config
 from dltour.data.source import DataUnavailable
 from dltour.device import resolve_device
 from dltour.data import vgg_pretrain
-from dltour.experiments.vgg_transfer import VGGTransferStudy, random_crop_flip
+from dltour.experiments.vgg_transfer import VGGTransferStudy
+from dltour.train.augment import random_crop_flip
 from dltour.metrics.classification import accuracy, time_inference, top_k_accuracy
 from dltour.models.vgg import weights_filename
 from dltour.runs import RunContext, run_study

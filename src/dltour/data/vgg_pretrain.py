@@ -110,7 +110,7 @@ def pretrain(arch: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
     """Train the demo-sized ``arch`` on the source task; returns (state dict, info)."""
     import torch
 
-    from dltour.experiments.vgg_transfer import random_crop_flip
+    from dltour.train.augment import random_crop_flip
     from dltour.models.vgg import VGGTransfer, normalize_uint8
 
     torch.set_num_threads(1)
