@@ -60,3 +60,36 @@ def test_demo_subset_shape():
     d = load_demo()
     assert d["train"].x.shape == (4000, 32, 32, 3) and d["test"].x.shape == (1000, 32, 32, 3)
     assert list(np.bincount(d["train"].y)) == [400] * 10 and len(d["train"].classes) == 10
+
+
+def _load_in_worker(path):
+    d = load_image_folder(path)
+    return d["train"].x, d["train"].y
+
+
+def test_parallel_workers_decode_once_and_agree(tmp_path, monkeypatch):
+    """Runs started together in several processes: one decodes and writes the cache under a lock,
+    the others wait and read it; all get the same arrays and no temporary is left behind."""
+    import multiprocessing as mp
+
+    from dltour.data import images
+
+    for cls, col in (("a", (10, 20, 30)), ("b", (200, 0, 0))):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        for i in range(20):
+            (tmp_path / "f" / cls / f"{i}.png").write_bytes(_png(col))
+    decodes = mp.get_context("fork").Value("i", 0)
+    read = images._read_images
+
+    def counting(*a, **k):
+        with decodes.get_lock():
+            decodes.value += 1
+        return read(*a, **k)
+
+    monkeypatch.setattr(images, "_read_images", counting)
+    with mp.get_context("fork").Pool(4) as pool:
+        outs = pool.map(_load_in_worker, [tmp_path / "f"] * 8)
+    assert decodes.value == 1
+    assert all(np.array_equal(x, outs[0][0]) and np.array_equal(y, outs[0][1]) for x, y in outs)
+    cached = list((images.cache_dir() / "decoded").iterdir())
+    assert not [p for p in cached if p.name.endswith(".tmp")]

@@ -10,7 +10,6 @@ the run folder keeps two processes from computing the same run at once.
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import math
@@ -20,7 +19,6 @@ import sys
 import tempfile
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +27,7 @@ import numpy as np
 
 from dltour import DltourError, __version__
 from dltour.config import config_hash
+from dltour.data.source import file_lock
 from dltour.device import DeviceInfo
 from dltour.ledger import Ledger
 from dltour.registry import RunResult, Study, Summary, Table
@@ -134,15 +133,8 @@ class RunContext:
         return f"{self.study}/{self.variant}/seed{self.seed}"
 
 
-@contextmanager
 def _locked(run_dir: Path):
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return file_lock(run_dir / ".lock")
 
 
 def run_id_for(study: Study, cfg, variant: str, seed: int) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, register_dataset, save_npz_atomic
+from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, file_lock, register_dataset, save_npz_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm"}
 
@@ -143,15 +143,27 @@ def load_image_folder(source: str | Path, size: int | None = None, limit_per_cla
     if not source.exists():
         raise DataUnavailable(f"image source {str(source)!r} does not exist (expected a folder or archive with "
                               f"[train|test]/<class>/<image> files)")
-    cache_file = None
-    if use_cache:
-        st = source.stat()
-        key = hashlib.sha256(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}|{limit_per_class}".encode())
-        cache_file = cache_dir() / "decoded" / f"{source.name}-{key.hexdigest()[:16]}.npz"
+    if not use_cache:
+        return _read_images(source, size, limit_per_class)
+    st = source.stat()
+    key = hashlib.sha256(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}|{limit_per_class}".encode())
+    cache_file = cache_dir() / "decoded" / f"{source.name}-{key.hexdigest()[:16]}.npz"
+    # parallel runs: the first decodes and caches, the others wait and read its cache
+    with file_lock(cache_file.with_name(cache_file.name + ".lock")):
         if cache_file.exists():
             with np.load(cache_file, allow_pickle=False) as z:
                 classes = [str(c) for c in z["classes"]]
                 return {s: ImageSet(z[f"x_{s}"], z[f"y_{s}"], classes) for s in ("train", "test") if f"x_{s}" in z}
+        out = _read_images(source, size, limit_per_class)
+        arrays = {"classes": np.array(out["train"].classes)}
+        for s, d in out.items():
+            arrays[f"x_{s}"], arrays[f"y_{s}"] = d.x, d.y
+        save_npz_atomic(cache_file, **arrays)
+    return out
+
+
+def _read_images(source: Path, size: int | None, limit_per_class: int | None) -> dict[str, ImageSet]:
+    """Decode every image of a folder or archive into per-split ``ImageSet``s."""
     found: dict[str, dict[str, list]] = {}
     counts: dict[tuple[str, str], int] = {}
     for rel, read in _iter_files(source):
@@ -181,11 +193,6 @@ def load_image_folder(source: str | Path, size: int | None = None, limit_per_cla
         xs = [np.stack(by_class[c]) for c in classes if c in by_class]
         ys = [np.full(len(by_class[c]), i, dtype=np.int64) for i, c in enumerate(classes) if c in by_class]
         out[split] = ImageSet(np.concatenate(xs), np.concatenate(ys), classes)
-    if cache_file is not None:
-        arrays = {"classes": np.array(classes)}
-        for s, d in out.items():
-            arrays[f"x_{s}"], arrays[f"y_{s}"] = d.x, d.y
-        save_npz_atomic(cache_file, **arrays)
     return out
 
 

@@ -45,7 +45,6 @@ wall, 64 s CPU for the 24 runs; test accuracy, mean of 3 seeds, VGG-16 / VGG-19:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path
@@ -453,9 +452,8 @@ class VGGTransferStudy(Study):
             raise DltourError(f"image_size must be a multiple of 32 for VGG (five 2x2 poolings), got {cfg.image_size}")
         lt = None if cfg.train_per_class is None else cfg.train_per_class + cfg.val_per_class
         if cfg.data.path is None and cfg.dataset == "cifar10-demo":
-            with _cache_lock():  # parallel runs: one decodes and caches, the others read its cache
-                d = load_classification(demo_path(), cfg.image_size, cfg.classes, lt, cfg.test_per_class,
-                                        fetcher=lambda spec, p: Path(p))
+            d = load_classification(demo_path(), cfg.image_size, cfg.classes, lt, cfg.test_per_class,
+                                    fetcher=lambda spec, p: Path(p))
         else:
             d = load_classification(cfg.data.path, cfg.image_size, cfg.classes, lt, cfg.test_per_class)
         return select_classes(d, cfg.class_names) if cfg.class_names is not None else d
@@ -830,27 +828,6 @@ def select_classes(d: dict[str, ImageSet], names: list[str]) -> dict[str, ImageS
         keep = np.flatnonzero(lookup[ds.y] >= 0)
         out[s] = ImageSet(ds.x[keep], lookup[ds.y[keep]], list(names))
     return out
-
-
-@contextlib.contextmanager
-def _cache_lock():
-    """An exclusive lock on the decoded-image cache while loading (POSIX; a no-op elsewhere): runs
-    started together in several processes would otherwise write the same cache file at once."""
-    from dltour.data.source import cache_dir
-
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield
-        return
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "vgg-transfer-decode.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _is_reference_data(p: Path) -> bool:
