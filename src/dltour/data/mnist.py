@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
+from dltour.data.source import DataUnavailable, DatasetSpec, fetch, file_hash, read_pinned, register_dataset
 
 BASE_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _LICENCE = "CC BY-SA 3.0 (Y. LeCun and C. Cortes)"
@@ -163,10 +163,6 @@ def classifier_path() -> Path:
     return demo_path(CLASSIFIER_FILE)
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_classifier(path: str | Path | None = None, expected_sha256: str | None = None, judge: str = "cnn"):
     """A pinned Inception-Score judge (eval mode, CPU) and its sha256: ``judge="cnn"`` (judge 1)
     or ``"mlp"`` (judge 2).
@@ -181,15 +177,10 @@ def load_classifier(path: str | Path | None = None, expected_sha256: str | None 
     arch, fname, _ = JUDGES[judge]
     path = Path(path) if path is not None else demo_path(fname)
     expected = expected_sha256 or (CLASSIFIER_SHA256 if judge == "cnn" else JUDGE2_SHA256)
-    if not path.exists():
-        raise DataUnavailable(f"the Inception-Score classifier {path} is missing; rebuild the demo pack with "
-                              f"`python scripts/build_demo_pack.py --only mnist` (needs MNIST)")
-    digest = sha256_of(path)
-    if digest != expected:
-        raise DataUnavailable(f"{path} has sha256 {digest[:16]}..., not the pinned {expected[:16]}...: the "
-                              f"classifier changed; scores would not be comparable (rebuild and re-pin it)")
+    data, digest = read_pinned(path, expected, "the Inception-Score classifier (scores with another would not be "
+                               "comparable)", "`python scripts/build_demo_pack.py --only mnist` (needs MNIST)")
     model = ARCHITECTURES[arch]()
-    model.load_state_dict(torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True))
+    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
     model.eval()
     return model, digest
 
@@ -228,16 +219,9 @@ def build_demo(shared_data: Path, demo_dir: Path, classifier_epochs: int = 6) ->
                         test_x=d["test_x"][te], test_y=d["test_y"][te])
     torch.manual_seed(0)
     model, info = train_classifier(d["train_x"], d["train_y"], d["test_x"], d["test_y"], epochs=classifier_epochs)
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
-    clf = demo_dir / CLASSIFIER_FILE
-    clf.write_bytes(buf.getvalue())
-    info["sha256"] = sha256_of(clf)
-    (demo_dir / CLASSIFIER_INFO).write_text(json.dumps(info, indent=2) + "\n")
-    print(f"mnist: classifier test accuracy {info['test_accuracy']:.4f}; sha256 {info['sha256']} "
-          f"(pin it as CLASSIFIER_SHA256 in dltour/data/mnist.py)")
+    judge1 = _save_judge(model, info, demo_dir, CLASSIFIER_FILE, CLASSIFIER_INFO, "CLASSIFIER_SHA256")
     print(f"mnist: decoded data sha256 {data_sha256(d)} (pin it as MNIST_SHA256)")
-    return [out, clf, demo_dir / CLASSIFIER_INFO] + build_judge2(d, demo_dir)
+    return [out, *judge1] + build_judge2(d, demo_dir)
 
 
 def build_judge2(d: dict[str, np.ndarray], demo_dir: Path, epochs: int = 8) -> list[Path]:
@@ -260,7 +244,7 @@ def _save_judge(model, info: dict, demo_dir: Path, fname: str, info_name: str, p
     demo_dir.mkdir(parents=True, exist_ok=True)
     f = demo_dir / fname
     f.write_bytes(buf.getvalue())
-    info["sha256"] = sha256_of(f)
+    info["sha256"] = file_hash(f)
     (demo_dir / info_name).write_text(json.dumps(info, indent=2) + "\n")
     print(f"mnist: {info['architecture']} test accuracy {info['test_accuracy']:.4f}; sha256 {info['sha256']} "
           f"(pin it as {pin} in dltour/data/mnist.py)")

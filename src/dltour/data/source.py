@@ -228,3 +228,18 @@ def file_lock(path: Path):
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
+
+def read_pinned(path: Path, expected_sha256: str, what: str, rebuild: str) -> tuple[bytes, str]:
+    """The bytes of a file shipped pinned by sha256 (model weights of the demo pack) and their
+    digest, read once; ``DataUnavailable`` when it is missing or changed. ``what`` names it in the
+    message, ``rebuild`` says how to rebuild it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataUnavailable(f"{what} {path} is missing; rebuild it with {rebuild}")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected_sha256:
+        raise DataUnavailable(f"{path} has sha256 {digest[:16]}..., not the pinned {expected_sha256[:16] or '(none)'}"
+                              f"...: {what} changed (rebuild it with {rebuild} and re-pin its sha256)")
+    return data, digest
+

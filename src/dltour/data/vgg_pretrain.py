@@ -24,7 +24,6 @@ by its sha256 (``PRETRAINED_SHA256``), checked on every load.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable
+from dltour.data.source import DataUnavailable, file_hash, read_pinned
 
 PRETRAINED_FILE = "vgg_demo_pretrained.pt"
 PRETRAINED_INFO = "vgg_demo_pretrained.json"
@@ -61,10 +60,6 @@ def pretrained_path() -> Path:
     return Path(str(resources.files("dltour") / "demo_data" / PRETRAINED_FILE))
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_pretrained(arch: str, path: str | Path | None = None, expected_sha256: str | None = None) -> dict:
     """The pinned demo state dict of ``arch`` (torchvision's module names, float32, CPU).
 
@@ -75,14 +70,9 @@ def load_pretrained(arch: str, path: str | Path | None = None, expected_sha256: 
         raise DataUnavailable(f"the demo pack has pretrained weights for {', '.join(ARCHS)}, not {arch!r}")
     path = Path(path) if path is not None else pretrained_path()
     expected = expected_sha256 if expected_sha256 is not None else PRETRAINED_SHA256
-    if not path.exists():
-        raise DataUnavailable(f"the demo's pretrained VGG weights {path} are missing; rebuild them with "
-                              f"`python scripts/build_demo_pack.py --only vgg_pretrain` (needs CIFAR-10)")
-    digest = sha256_of(path)
-    if digest != expected:
-        raise DataUnavailable(f"{path} has sha256 {digest[:16]}..., not the pinned {expected[:16] or '(none)'}...: "
-                              "the demo's pretrained weights changed (rebuild and re-pin PRETRAINED_SHA256)")
-    sds = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    data, _ = read_pinned(path, expected, "the demo's pretrained VGG weights (PRETRAINED_SHA256)",
+                          "`python scripts/build_demo_pack.py --only vgg_pretrain` (needs CIFAR-10)")
+    sds = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     return {k: v.float() for k, v in sds[arch].items()}
 
 
@@ -181,7 +171,7 @@ def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
     out = demo_dir / PRETRAINED_FILE
     out.write_bytes(buf.getvalue())
     info = {a: done[a][1] for a in ARCHS}
-    info["sha256"] = sha256_of(out)
+    info["sha256"] = file_hash(out)
     (demo_dir / PRETRAINED_INFO).write_text(json.dumps(info, indent=1) + "\n")
     print("vgg_pretrain: source test accuracy " + ", ".join(f"{a} {info[a]['source_test_acc']:.3f}" for a in ARCHS)
           + f"; sha256 {info['sha256']} (pin it as PRETRAINED_SHA256 in dltour/data/vgg_pretrain.py)")
