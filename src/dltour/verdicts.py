@@ -283,22 +283,34 @@ def _rank_corr_ci(x: np.ndarray, y: np.ndarray, level: float):
     return float(r.statistic), float(r.pvalue), (float(ci.low), float(ci.high))
 
 
+def _finite_points(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    return x[ok], y[ok]
+
+
+def _no_rank_correlation(x: np.ndarray, y: np.ndarray, min_n: int, name: str) -> str | None:
+    """Why no rank correlation can be measured on these points (too few, or a constant series),
+    or None."""
+    if x.size < min_n or np.ptp(x) == 0:
+        return f"n = {x.size}: too few points for a rank correlation"
+    if np.ptp(y) == 0:
+        return f"{name} is constant over the points (e.g. all zero): no correlation or trend can be measured"
+    return None
+
+
 def trend(x: Sequence[float], y: Sequence[float], direction: str, *, name: str = "y", xname: str = "x",
           what: str = "") -> Decision:
     """Decide "y rises (``'greater'``) / falls (``'less'``) with x" by Spearman's rho over all
     points (one point per seed and level), ``scipy.stats.spearmanr``."""
     from scipy import stats
 
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    x, y = _finite_points(x, y)
     n = int(x.size)
     ev = f"{n} points of ({xname}, {name})" + (f" [{what}]" if what else "")
-    if n < 3 or np.ptp(x) == 0:
-        return Decision(INCONCLUSIVE, ev, f"n = {n}: too few points for a rank correlation", n=(n,))
-    if np.ptp(y) == 0:
-        return Decision(INCONCLUSIVE, ev, f"{name} is constant over the points: no trend can be measured", n=(n,),
-                        effect=0.0)
+    why = _no_rank_correlation(x, y, 3, name)
+    if why:
+        return Decision(INCONCLUSIVE, ev, why, n=(n,))
     r = stats.spearmanr(x, y)
     rho, p = float(r.statistic), float(r.pvalue)
     return Decision(_sign_verdict(rho, p, direction), ev, f"Spearman rho = {rho:+.2f} (n={n}), {fmt_p(p)}",
@@ -310,16 +322,12 @@ def no_correlation(x: Sequence[float], y: Sequence[float], margin: float = 0.3, 
     """Decide "y shows no correlation with x": equivalence of Spearman's rho to 0 within
     ±``margin`` (TOST: the 90% CI of rho inside the margin). A constant ``y`` is *not* taken as
     "no correlation": it is inconclusive (nothing was measured)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    x, y = _finite_points(x, y)
     n = int(x.size)
     ev = f"{n} points of ({xname}, {name}); margin |rho| < {margin}" + (f" [{what}]" if what else "")
-    if n < 4 or np.ptp(x) == 0:
-        return Decision(INCONCLUSIVE, ev, f"n = {n}: too few points", n=(n,))
-    if np.ptp(y) == 0:
-        return Decision(INCONCLUSIVE, ev, f"{name} is constant (e.g. all zero): no correlation can be measured",
-                        n=(n,))
+    why = _no_rank_correlation(x, y, 4, name)
+    if why:
+        return Decision(INCONCLUSIVE, ev, why, n=(n,))
     rho, p, ci90 = _rank_corr_ci(x, y, 0.90)
     _, _, ci95 = _rank_corr_ci(x, y, 0.95)
     if -margin < ci90[0] and ci90[1] < margin:
