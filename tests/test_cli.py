@@ -21,7 +21,8 @@ def dltour(*args, cwd=None):
     (["run", "airline-lstm", "--profile", "huge"], "unknown profile 'huge'"),
     (["run", "airline-lstm", "--device", "cuda"], "not available"),
     (["run", "airline-lstm", "--device", "tpu"], "unknown device 'tpu'"),
-    (["run", "airline-lstm", "--executor", "ray"], "unknown executor 'ray'"),
+    (["run", "airline-lstm", "--executor", "dask"], "unknown executor 'dask'"),
+    (["run", "airline-lstm", "--precision", "fp16"], "unknown precision 'fp16'"),
     (["run", "airline-lstm", "--out", "/proc/dltour-out"], "is not writable"),
     (["show", "airline-lstm", "--set", "windows=[0]"], "do not fit"),
     (["reproduce", "--only", "airline-lstm,nope"], "unknown study 'nope'"),
@@ -84,7 +85,7 @@ def test_report_rebuilds_from_saved_runs_only(tmp_path):
     md = (tmp_path / "report" / "report.md").read_text()
     assert "data:image/png;base64," in html and "airline-lstm" in html
     assert "| Figure 13 | average | test_rmse | 58.7 |" in md
-    for f in ("profile", "device", "versions", "commit", "date", "time"):
+    for f in ("profile", "device / precision", "versions", "commit", "date", "time"):
         assert f"**{f}**" in md
     (tmp_path / "report" / "index.html").unlink()
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("metrics.json")}

@@ -14,7 +14,8 @@ import pytest
 from dltour.config import resolve_config
 from dltour.ledger import Ledger
 from dltour.registry import get_study
-from dltour.runs import aggregate, atomic_write_json, execute_run, run_id_for, run_study
+from dltour.executors import ProcessExecutor
+from dltour.runs import RunPlan, aggregate, atomic_write_json, execute_run, run_id_for, run_study
 
 STUDY = get_study("airline-lstm")
 
@@ -77,11 +78,13 @@ def test_reuse_and_summary_contract(tmp_path):
 
 def test_same_seed_bit_identical(tmp_path):
     cfg = smoke_cfg(epochs=3).model_dump()
-    a = execute_run("airline-lstm", cfg, "w12", 0, str(tmp_path / "a"), "smoke", "cpu", progress=False)
-    b = execute_run("airline-lstm", cfg, "w12", 0, str(tmp_path / "b"), "smoke", "cpu", progress=False)
+    plan_a = RunPlan("airline-lstm", cfg, "smoke", str(tmp_path / "a"), "cpu", progress=False)
+    plan_b = RunPlan("airline-lstm", cfg, "smoke", str(tmp_path / "b"), "cpu", progress=False)
+    a = execute_run(plan_a, "w12", 0)
+    b = execute_run(plan_b, "w12", 0)
     assert not a.reused and not b.reused
     assert a.metrics == b.metrics  # bit-identical floats, not approximately equal
-    c = execute_run("airline-lstm", cfg, "w12", 1, str(tmp_path / "a"), "smoke", "cpu", progress=False)
+    c = execute_run(plan_a, "w12", 1)
     assert c.metrics["test_mse"] != a.metrics["test_mse"]  # a different seed does give a different result
 
 
@@ -109,7 +112,7 @@ def test_resume_after_kill_gives_same_metrics(tmp_path, sig):
     assert not list(run_root.glob("*/metrics.json")), "the run finished before it could be interrupted"
     import torch
 
-    done_epochs = torch.load(ck[0], weights_only=False)["epoch"]
+    done_epochs = torch.load(ck[0], weights_only=True)["epoch"]
     assert 0 < done_epochs < 300
     status = Ledger(tmp_path / "killed" / "ledger.sqlite").rows()[0]["status"]
     assert status == ("interrupted" if sig == signal.SIGINT else "running")
@@ -145,7 +148,7 @@ def test_two_processes_same_out(tmp_path):
 def test_process_executor_matches_local(tmp_path):
     cfg = smoke_cfg(epochs=2)
     local = run_study(STUDY, cfg, "smoke", tmp_path / "local", progress=False, log=lambda s: None)
-    pool = run_study(STUDY, cfg, "smoke", tmp_path / "pool", executor="process", workers=2, progress=False,
+    pool = run_study(STUDY, cfg, "smoke", tmp_path / "pool", executor=ProcessExecutor(2), progress=False,
                      log=lambda s: None)
     for v in ("w1", "w12"):
         assert pool["metrics"][v]["test_rmse"]["mean"] == pytest.approx(local["metrics"][v]["test_rmse"]["mean"], rel=1e-4)
@@ -168,6 +171,6 @@ def test_opening_a_fresh_ledger_waits_for_a_writer(tmp_path):
     t0 = time.perf_counter()
     led = Ledger(path)
     assert time.perf_counter() - t0 >= 0.4  # it waited for the writer instead of failing
-    led.start("r", "s", "v", 0, "smoke", "cpu", "float32", {}, {})
+    led.start("r", "s", "v", 0, "smoke", "cpu", "fp32", {})
     assert [r["status"] for r in led.rows()] == ["running"]
     holder.close()

@@ -107,10 +107,32 @@ def describe(name: str = typer.Argument(..., help="Study name or task id"),
         out.print(f"total parameters: {r['total_params']:,}   trainable: {r['trainable_params']:,}")
 
 
-def _check_device(device: str) -> None:
+EXECUTOR_HELP = ("auto (a process per core for studies of tiny models), local, process (--workers) or ray "
+                 "(--address; needs the ray extra)")
+PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16"
+TRACK_HELP = "Also log runs to mlflow ($MLFLOW_TRACKING_URI or <out>/mlruns) or tensorboard (<out>/tensorboard)"
+
+
+def _check_device(device: str, precision: str = "auto") -> None:
     from dltour.device import resolve_device
 
-    resolve_device(device)
+    resolve_device(device, precision)
+
+
+def _executor(executor: str, workers: int, address: Optional[str], gpus_per_run: Optional[float], max_retries: int):
+    from dltour.executors import get_executor
+
+    if executor != "ray" and (address is not None or gpus_per_run is not None):
+        raise DltourError("--address and --gpus-per-run are for --executor ray")
+    return get_executor(executor, workers, address, gpus_per_run, max_retries)
+
+
+def _tracker(track: Optional[str], out_dir: Path):
+    if track in (None, "none"):
+        return None
+    from dltour.tracking import make_tracker
+
+    return make_tracker(track, out_dir)
 
 
 @app.command()
@@ -119,10 +141,16 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
         seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per variant (overrides the profile)"),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
         out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
-        executor: str = typer.Option("auto", "--executor",
-                                     help="auto (a process per core for studies of tiny models), local or process"),
+        executor: str = typer.Option("auto", "--executor", help=EXECUTOR_HELP),
         workers: int = typer.Option(2, "--workers", help="Processes for --executor process"),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")):
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); "
+                                              "default: start a local Ray instance"),
+        gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run for --executor ray "
+                                                     "(overrides the study's; fractions share a GPU)"),
+        max_retries: int = typer.Option(2, "--max-retries", help="Retries of a run whose Ray worker died"),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
+        precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+        track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP)):
     """Run every variant x seed of one study (finished runs are reused), then summarize.
 
     Example: `dltour run airline-lstm --profile smoke --out /tmp/dl`
@@ -131,9 +159,16 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
 
     sets = list(set_ or []) + ([f"seeds={seeds}"] if seeds is not None else [])
     study, cfg = _resolve(name, profile, sets)
-    _check_device(device)
+    if executor != "ray":
+        _check_device(device, precision)
+    ex = _executor(executor, workers, address, gpus_per_run, max_retries)
+    tracker = _tracker(track, out_dir)
     t0 = time.perf_counter()
-    doc = run_study(study, cfg, profile, out_dir, executor, workers, device)
+    try:
+        doc = run_study(study, cfg, profile, out_dir, ex, device, precision, tracker=tracker)
+    finally:
+        if tracker is not None:
+            tracker.close()
     _print_summary(doc)
     err.print(f"[dim]{study.name}: {time.perf_counter() - t0:.1f} s; summary in {out_dir / study.name / 'summary.json'}[/dim]")
 
@@ -171,9 +206,15 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
               only: Optional[str] = typer.Option(None, "--only", help="Comma-separated studies or task ids"),
               out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
               device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
-              executor: str = typer.Option("auto", "--executor",
-                                           help="auto (a process per core for studies of tiny models), local or process"),
-              workers: int = typer.Option(2, "--workers", help="Processes for --executor process")):
+              precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+              executor: str = typer.Option("auto", "--executor", help=EXECUTOR_HELP),
+              workers: int = typer.Option(2, "--workers", help="Processes for --executor process"),
+              address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto or "
+                                                    "HOST:PORT); default: start a local Ray instance"),
+              gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run for "
+                                                           "--executor ray (overrides the studies')"),
+              max_retries: int = typer.Option(2, "--max-retries", help="Retries of a run whose Ray worker died"),
+              track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP)):
     """Run every registered study (or --only some), then write the report.
 
     Example: `dltour reproduce --only airline-lstm,T3.1 --out /tmp/dl`
@@ -181,24 +222,33 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
     from dltour.config import resolve_config
     from dltour.registry import all_studies, get_study
     from dltour.report import build_report
-    from dltour.runs import check_out_dir, run_study
+    from dltour.runs import check_out_dir, run_studies
 
     studies = [get_study(n.strip()) for n in only.split(",") if n.strip()] if only else all_studies()
     cfgs = [(s, resolve_config(s, profile)) for s in studies]  # validate all before running any
-    _check_device(device)
+    if executor != "ray":
+        _check_device(device, precision)
+    ex = _executor(executor, workers, address, gpus_per_run, max_retries)
     check_out_dir(out_dir)
+    tracker = _tracker(track, out_dir)
     t0 = time.perf_counter()
-    failed = []
-    for study, cfg in cfgs:
-        err.print(f"[bold]== {study.task} {study.name}[/bold]")
-        t_study = time.perf_counter()
-        try:
-            doc = run_study(study, cfg, profile, out_dir, executor, workers, device)
-            _print_summary(doc)
-            err.print(f"[dim]{study.name}: {time.perf_counter() - t_study:.1f} s[/dim]")
-        except DltourError as e:  # e.g. data missing offline: report it, go on with the others
-            err.print(f"[red]{study.name} skipped:[/red] {e}")
-            failed.append((study.name, str(e)))
+    clock = {"t": t0}
+
+    def done(doc: dict) -> None:
+        _print_summary(doc)
+        err.print(f"[dim]{doc['study']}: {time.perf_counter() - clock['t']:.1f} s[/dim]")
+        clock["t"] = time.perf_counter()
+
+    if not getattr(ex, "pooled", False):
+        err.print(f"[bold]== {len(cfgs)} studies, one after the other[/bold]")
+    try:
+        _, failed = run_studies(cfgs, profile, out_dir, ex, device, precision, tracker=tracker, on_summary=done,
+                                log=lambda m: err.print(m, highlight=False))
+    finally:
+        if tracker is not None:
+            tracker.close()
+    for name, e in failed:  # e.g. data missing offline: reported, the others went on
+        err.print(f"[red]{name} skipped:[/red] {e}")
     paths = build_report(out_dir, skipped=failed, wall_seconds=time.perf_counter() - t0)
     err.print(f"report: {paths[0]} and {paths[1]} ({time.perf_counter() - t0:.0f} s)")
 
@@ -222,6 +272,7 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
           profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
           set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
           device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
+          precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
     """Training samples/s end to end (real data pipeline) vs compute-only (synthetic batch on the
     device), their ratio, the device and dtype.
@@ -229,14 +280,14 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
     Example: `dltour bench airline-lstm --device cpu`
     """
     from dltour.device import resolve_device
-    from dltour.runs import RunContext
+    from dltour.rundir import RunContext
     from dltour.seeding import seed_everything
 
     study, cfg = _resolve(name, profile, set_)
-    dev = resolve_device(device)
+    dev = resolve_device(device, precision)
     seed_everything(0)
     ctx = RunContext(study.name, "bench", 0, Path("."), dev, profile, progress=False)
-    res = study.bench(cfg, ctx)
+    res = {**study.bench(cfg, ctx), "precision": dev.precision}
     if as_json:
         print(json.dumps(res, indent=2))
         return

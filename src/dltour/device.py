@@ -1,4 +1,9 @@
-"""One place that picks the device, the autocast dtype and memory format."""
+"""One place that picks the device, the precision (autocast dtype) and memory format.
+
+``--precision``: ``auto`` is bf16 autocast on CUDA (where the GPU supports bf16) and fp32
+elsewhere; ``fp32`` turns autocast off everywhere; ``bf16`` asks for bf16 autocast on any device
+(on the CPU it is slower and only useful to check numerics).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import torch
 from dltour import DltourError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -24,11 +30,20 @@ class DeviceInfo:
         return self.device.type
 
     @property
+    def precision(self) -> str:
+        """``fp32`` or ``bf16`` (autocast): what ``--precision`` resolved to."""
+        return "fp32" if self.amp_dtype is None else {torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+    @property
     def dtype_name(self) -> str:
         return "float32" if self.amp_dtype is None else str(self.amp_dtype).replace("torch.", "") + " autocast"
 
+    def with_precision(self, precision: str) -> "DeviceInfo":
+        """The same device at another precision (e.g. to time fp32 beside bf16)."""
+        return DeviceInfo(self.device, _amp_dtype(self.device, precision))
+
     def autocast(self, enabled: bool = True):
-        """Mixed precision where it is safe: bf16 autocast on CUDA, nothing elsewhere."""
+        """Mixed precision as ``--precision`` chose: bf16 autocast, or nothing (fp32)."""
         if self.amp_dtype is None or not enabled:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
@@ -44,7 +59,19 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def resolve_device(name: str = "auto", amp: bool = True) -> DeviceInfo:
+def _amp_dtype(dev: torch.device, precision: str) -> torch.dtype | None:
+    if precision not in PRECISIONS:
+        raise DltourError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    if dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DltourError("--precision bf16: this GPU does not support bfloat16; use --precision fp32 or auto")
+    return torch.bfloat16
+
+
+def resolve_device(name: str = "auto", precision: str = "auto") -> DeviceInfo:
     if name not in DEVICES:
         raise DltourError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
     if name == "auto":
@@ -54,7 +81,4 @@ def resolve_device(name: str = "auto", amp: bool = True) -> DeviceInfo:
     if name == "mps" and not _mps_available():
         raise DltourError("device 'mps' is not available on this machine; use --device cpu or auto")
     dev = torch.device(name)
-    amp_dtype = None
-    if amp and dev.type == "cuda" and torch.cuda.is_bf16_supported():
-        amp_dtype = torch.bfloat16
-    return DeviceInfo(dev, amp_dtype)
+    return DeviceInfo(dev, _amp_dtype(dev, precision))

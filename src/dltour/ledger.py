@@ -1,8 +1,11 @@
-"""The SQLite ledger beside the runs: one row per run (status, timings, device, metrics).
+"""The SQLite ledger beside the runs: one row per run (status, timings, device, precision,
+attempts, metrics).
 
-It makes a sweep resumable and queryable. Several ``dltour`` processes may write to the same
-ledger: the database is in WAL mode, every write is one short ``BEGIN IMMEDIATE`` transaction,
-and writers wait up to 60 s for the lock instead of failing.
+It makes a sweep resumable and queryable. Only drivers write it (the ``dltour`` process that runs
+the executor; workers write their run folders only), since SQLite on a network filesystem is not
+safe with many writers. Several drivers on one machine may share a ledger: the database is in WAL
+mode, every write is one short ``BEGIN IMMEDIATE`` transaction, and writers wait up to 60 s for
+the lock instead of failing.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds    REAL,
     device     TEXT,
     dtype      TEXT,
+    precision  TEXT,              -- fp32 | bf16 (autocast)
     versions   TEXT,              -- JSON
     config     TEXT,              -- JSON
     metrics    TEXT,              -- JSON
     error      TEXT,
-    attempts   INTEGER DEFAULT 0
+    attempts   INTEGER DEFAULT 0    -- times the run started computing (counted in its folder)
 );
 CREATE INDEX IF NOT EXISTS runs_study ON runs(study, status);
 """
@@ -52,6 +56,9 @@ class Ledger:
                     if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                         con.execute("PRAGMA journal_mode=WAL")
                     con.executescript(SCHEMA)
+                    cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+                    if "precision" not in cols:  # a ledger written before --precision existed
+                        con.execute("ALTER TABLE runs ADD COLUMN precision TEXT")
                 return
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() > deadline:
@@ -79,31 +86,36 @@ class Ledger:
                 con.execute("ROLLBACK")
                 raise
 
-    def start(self, run_id: str, study: str, variant: str, seed: int, profile: str,
-              device: str, dtype: str, versions: dict, config: dict) -> None:
+    def start(self, run_id: str, study: str, variant: str, seed: int, profile: str, device: str,
+              precision: str, config: dict) -> None:
+        """The driver hands the run to an executor: status ``running``."""
         with self._write() as con:
             con.execute(
-                """INSERT INTO runs(run_id, study, variant, seed, profile, status, started, device, dtype,
-                                    versions, config, attempts)
-                   VALUES(?,?,?,?,?, 'running', ?,?,?,?,?, 1)
+                """INSERT INTO runs(run_id, study, variant, seed, profile, status, started, device, precision,
+                                    config, attempts)
+                   VALUES(?,?,?,?,?, 'running', ?,?,?,?, 0)
                    ON CONFLICT(run_id) DO UPDATE SET status='running', started=excluded.started,
-                       device=excluded.device, dtype=excluded.dtype, versions=excluded.versions,
-                       profile=excluded.profile, error=NULL, attempts=runs.attempts+1""",
-                (run_id, study, variant, seed, profile, time.time(), device, dtype,
-                 json.dumps(versions), json.dumps(config, default=str)),
+                       profile=excluded.profile, error=NULL""",
+                (run_id, study, variant, seed, profile, time.time(), device, precision,
+                 json.dumps(config, default=str)),
             )
 
-    def finish(self, run_id: str, metrics: dict, seconds: float) -> None:
+    def finish(self, run_id: str, metrics: dict, seconds: float, *, device: str = "", dtype: str = "",
+               precision: str = "", versions: dict | None = None, attempts: int = 1,
+               started: float | None = None) -> None:
         with self._write() as con:
             con.execute(
-                "UPDATE runs SET status='finished', ended=?, seconds=?, metrics=? WHERE run_id=?",
-                (time.time(), seconds, json.dumps(metrics), run_id),
+                """UPDATE runs SET status='finished', ended=?, seconds=?, metrics=?, device=?, dtype=?, precision=?,
+                       versions=?, attempts=?, started=COALESCE(?, started), error=NULL WHERE run_id=?""",
+                (time.time(), seconds, json.dumps(metrics), device, dtype, precision, json.dumps(versions or {}),
+                 attempts, started, run_id),
             )
 
-    def mark(self, run_id: str, status: str, error: str | None = None) -> None:
+    def mark(self, run_id: str, status: str, error: str | None = None, attempts: int | None = None) -> None:
+        """``failed`` or ``interrupted``, with the attempts so far (read from the run's folder)."""
         with self._write() as con:
-            con.execute("UPDATE runs SET status=?, ended=?, error=? WHERE run_id=?",
-                        (status, time.time(), error, run_id))
+            con.execute("UPDATE runs SET status=?, ended=?, error=?, attempts=COALESCE(?, attempts) WHERE run_id=?",
+                        (status, time.time(), error, attempts, run_id))
 
     def record_reused(self, run_id: str, study: str, variant: str, seed: int, profile: str,
                       metrics: dict, config: dict) -> None:

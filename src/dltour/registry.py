@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from dltour import DltourError
 from dltour.config import StudyConfig
+from dltour.rundir import RunResult  # noqa: F401  (studies read their runs as registry.RunResult)
 
 
 @dataclass
@@ -140,37 +141,6 @@ class Comparison:
         return cls(data_ok, not short, why)
 
 
-@dataclass
-class RunResult:
-    """A finished run as the summary sees it: read back from its folder."""
-
-    variant: str
-    seed: int
-    run_id: str
-    run_dir: Path
-    metrics: dict[str, float]
-
-    def history(self) -> list[dict[str, float]]:
-        import csv
-
-        path = self.run_dir / "history.csv"
-        if not path.exists():
-            return []
-        with open(path, newline="") as f:
-            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-
-    def arrays(self, name: str = "arrays") -> dict[str, Any]:
-        import numpy as np
-
-        with np.load(self.run_dir / f"{name}.npz", allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-
-    def json(self, name: str) -> Any:
-        import json
-
-        return json.loads((self.run_dir / f"{name}.json").read_text())
-
-
 def by_variant(results: list[RunResult]) -> dict[str, list[RunResult]]:
     """Finished runs grouped by variant (seeds in the order given)."""
     out: dict[str, list[RunResult]] = {}
@@ -203,6 +173,10 @@ class Study:
     small_runs: ClassVar[bool] = False
     #: metrics shown first in tables (all metrics are kept in summary.json)
     headline_metrics: ClassVar[list[str]] = []
+    #: what one run asks of a Ray worker, per profile (``num_cpus``, ``num_gpus``; fractions share
+    #: a GPU). Unset: one CPU, and one GPU unless the runs are ``small_runs``; ``--gpus-per-run``
+    #: overrides the GPUs.
+    resources: ClassVar[dict[str, dict[str, float]]] = {}
 
     def variants(self, cfg) -> list[str]:
         raise NotImplementedError
@@ -234,6 +208,9 @@ class Study:
         d = cfg.model_dump()
         d.pop("seeds", None)
         return d
+
+    def run_resources(self, profile: str) -> dict[str, float]:
+        return {"num_cpus": 1, "num_gpus": 0 if self.small_runs else 1, **self.resources.get(profile, {})}
 
     def seed_list(self, cfg) -> list[int]:
         return list(range(cfg.seeds))

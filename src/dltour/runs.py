@@ -1,82 +1,41 @@
-"""Runs: ids, artifact folders, atomic writes, execution with resume, and the study summary.
+"""Runs: ids, execution with resume, the driver's record of them, and the study summary.
 
 A run is one (study, variant, seed). Its id hashes the study's ``run_key`` (the resolved config
-without ``seeds``), the variant, the seed and the study's code version. Artifacts live in
-``<out>/runs/<study>/<run-id>/``: ``config.json``, ``metrics.json`` (written last: its presence
-means "finished"), ``history.csv``, ``checkpoint.pt`` and the study's own arrays. A file lock on
-the run folder keeps two processes from computing the same run at once.
+without ``seeds``), the variant, the seed, the study's code version and an explicit
+``--precision``. Its files live in its run folder (:mod:`dltour.rundir`). A file lock on the run
+folder keeps two processes from computing the same run at once.
+
+The path from the command line to a run is one straight line: the CLI resolves the study and its
+config, builds a :class:`RunPlan` (what every run of the study needs: study, config, profile,
+out, device, precision) and an executor (:mod:`dltour.executors`), and hands both to
+:func:`run_study` (one study) or :func:`run_studies` (``reproduce``). The executor calls
+:func:`execute_run` wherever it runs (this process, a process pool, a Ray worker); only this
+process, the driver, writes the SQLite ledger (through :class:`Recorder`), and the tracker.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from dltour import DltourError, __version__
 from dltour.config import config_hash
-from dltour.data.source import file_lock
-from dltour.device import DeviceInfo
 from dltour.ledger import Ledger
-from dltour.registry import RunResult, Study, Summary, Table
+from dltour.registry import Study, Summary, Table
 from dltour.results import Results
-
-
-# ---------------------------------------------------------------- atomic files
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def write_csv_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
+from dltour.rundir import (RunContext, RunResult, atomic_write_bytes, atomic_write_json,  # noqa: F401
+                           count_attempt, read_history, read_metrics, run_dir_for, run_lock, write_csv_rows)
 
 
 def versions() -> dict[str, str]:
@@ -86,60 +45,54 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform()}
 
 
-# ---------------------------------------------------------------- the context a run sees
-@dataclass
-class RunContext:
-    """What ``Study.run`` gets: where to write, the device, checkpoints and progress."""
+def run_id_for(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> str:
+    """The run's id. An explicit ``--precision`` (fp32, bf16) is part of it, so a run at another
+    precision is computed, not reused; ``auto`` keeps the ids runs had before the option."""
+    key = {"study": study.name, "version": study.version, "variant": variant, "seed": seed,
+           "key": study.run_key(cfg, variant)}
+    if precision != "auto":
+        key["precision"] = precision
+    return config_hash(key)
+
+
+# ---------------------------------------------------------------- what a run needs
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything every run of one study needs, in one picklable value: executors ship it to
+    workers as it is. ``out_token`` (set by executors whose workers may sit on other machines)
+    names a file the driver wrote under ``out``; a worker that cannot see it fails the run."""
 
     study: str
+    config: dict
+    profile: str
+    out: str
+    device: str = "auto"
+    precision: str = "auto"
+    progress: bool = True
+    out_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to carry out: the plan, the cell, and what it asks of a worker."""
+
+    plan: RunPlan
     variant: str
     seed: int
-    run_dir: Path
-    device: DeviceInfo
-    profile: str = "demo"
-    progress: bool = True
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
-
-    def load_checkpoint(self) -> dict | None:
-        import torch
-
-        if not self.checkpoint_path.exists():
-            return None
-        return torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-
-    def save_checkpoint(self, state: dict) -> None:
-        import torch
-
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
-
-    def write_history(self, rows: list[dict[str, Any]]) -> None:
-        write_csv_rows(self.run_dir / "history.csv", rows)
-
-    def save_arrays(self, name: str = "arrays", **arrays) -> None:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-        atomic_write_bytes(self.run_dir / f"{name}.npz", buf.getvalue())
-
-    def save_json(self, name: str, obj: Any) -> None:
-        atomic_write_json(self.run_dir / f"{name}.json", obj)
+    run_id: str
+    small_runs: bool = False
+    resources: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        return f"{self.study}/{self.variant}/seed{self.seed}"
+        return f"{self.plan.study}/{self.variant}/seed{self.seed}"
 
+    @property
+    def run_dir(self) -> Path:
+        return run_dir_for(self.plan.out, self.plan.study, self.run_id)
 
-def _locked(run_dir: Path):
-    return file_lock(run_dir / ".lock")
-
-
-def run_id_for(study: Study, cfg, variant: str, seed: int) -> str:
-    return config_hash({"study": study.name, "version": study.version, "variant": variant, "seed": seed,
-                        "key": study.run_key(cfg, variant)})
+    def finished(self) -> bool:
+        return (self.run_dir / "metrics.json").exists()
 
 
 @dataclass
@@ -150,11 +103,25 @@ class RunOutcome:
     reused: bool
     seconds: float
     metrics: dict[str, float]
+    study: str = ""
+    device: str = ""
+    dtype: str = ""
+    precision: str = ""
+    versions: dict = field(default_factory=dict)
+    attempts: int = 0
+    started: float | None = None
+    error: str | None = None  # set for a failed run (pooled executors go on with the others)
 
 
-def execute_run(study_name: str, cfg_dict: dict, variant: str, seed: int, out: str, profile: str,
-                device_name: str, progress: bool = True, threads: int | None = None) -> RunOutcome:
-    """Run one cell (or reuse it if finished). Picklable arguments, so executors can ship it."""
+def jobs_for(study: Study, cfg, plan: RunPlan) -> list[Job]:
+    return [Job(plan, v, s, run_id_for(study, cfg, v, s, plan.precision), study.small_runs,
+                study.run_resources(plan.profile))
+            for v in study.variants(cfg) for s in study.seed_list(cfg)]
+
+
+def execute_run(plan: RunPlan, variant: str, seed: int, threads: int | None = None) -> RunOutcome:
+    """Run one cell (or reuse it if finished) and return what the driver records. Writes only
+    the run folder, never the ledger."""
     import torch
 
     from dltour.device import resolve_device
@@ -163,39 +130,162 @@ def execute_run(study_name: str, cfg_dict: dict, variant: str, seed: int, out: s
 
     if threads:
         torch.set_num_threads(threads)
-    study = get_study(study_name)
-    cfg = study.Config.model_validate(cfg_dict)
-    out_dir = Path(out)
-    run_id = run_id_for(study, cfg, variant, seed)
-    run_dir = out_dir / "runs" / study.name / run_id
-    ledger = Ledger(out_dir / "ledger.sqlite")
-    with _locked(run_dir):
-        metrics_path = run_dir / "metrics.json"
-        if metrics_path.exists():
-            metrics = json.loads(metrics_path.read_text())
-            ledger.record_reused(run_id, study.name, variant, seed, profile, metrics, cfg_dict)
-            return RunOutcome(run_id, variant, seed, True, 0.0, metrics)
-        dev = resolve_device(device_name)
+    if plan.out_token and not (Path(plan.out) / ".drivers" / plan.out_token).exists():
+        raise DltourError(f"worker {platform.node()} cannot see --out {plan.out}: put --out on storage every "
+                          f"node mounts at the same path (e.g. NFS)")
+    study = get_study(plan.study)
+    cfg = study.Config.model_validate(plan.config)
+    run_id = run_id_for(study, cfg, variant, seed, plan.precision)
+    run_dir = run_dir_for(plan.out, study.name, run_id)
+    with run_lock(run_dir):
+        metrics = read_metrics(run_dir)
+        if metrics is not None:
+            return RunOutcome(run_id, variant, seed, True, 0.0, metrics, study.name)
+        dev = resolve_device(plan.device, plan.precision)
+        attempts = count_attempt(run_dir)
         atomic_write_json(run_dir / "config.json", {"study": study.name, "variant": variant, "seed": seed,
-                                                    "profile": profile, "config": cfg.model_dump()})
-        ledger.start(run_id, study.name, variant, seed, profile, dev.name, dev.dtype_name, versions(),
-                     cfg.model_dump())
-        ctx = RunContext(study.name, variant, seed, run_dir, dev, profile, progress)
+                                                    "profile": plan.profile, "precision": dev.precision,
+                                                    "config": cfg.model_dump()})
+        ctx = RunContext(study.name, variant, seed, run_dir, dev, plan.profile, plan.progress)
         seed_everything(seed)
+        started = time.time()
         t0 = time.perf_counter()
-        try:
-            metrics = study.run(cfg, variant, seed, ctx)
-        except KeyboardInterrupt:
-            ledger.mark(run_id, "interrupted")
-            raise
-        except BaseException as e:
-            ledger.mark(run_id, "failed", "".join(traceback.format_exception(e))[-4000:])
-            raise
+        metrics = study.run(cfg, variant, seed, ctx)
         seconds = time.perf_counter() - t0
         metrics = {k: float(v) for k, v in metrics.items()}
-        atomic_write_json(metrics_path, metrics)
-        ledger.finish(run_id, metrics, seconds)
-        return RunOutcome(run_id, variant, seed, False, seconds, metrics)
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        return RunOutcome(run_id, variant, seed, False, seconds, metrics, study.name, dev.name, dev.dtype_name,
+                          dev.precision, versions(), attempts, started)
+
+
+# ---------------------------------------------------------------- the driver's record
+class Recorder:
+    """The driver's side of every run: the ledger rows, the tracker and a line per run for pooled
+    executors. Executors call it; nothing else writes the ledger."""
+
+    def __init__(self, out: str | Path, tracker=None, log: Callable[[str], None] | None = None):
+        self.out = Path(out)
+        self.ledger = Ledger(self.out / "ledger.sqlite")
+        self.tracker = tracker
+        self.log = log
+        self.done = 0
+
+    def started(self, job: Job) -> None:
+        p = job.plan
+        self.ledger.start(job.run_id, p.study, job.variant, job.seed, p.profile, p.device, p.precision, p.config)
+
+    def finished(self, job: Job, o: RunOutcome, total: int | None = None) -> None:
+        p = job.plan
+        self.done += 1
+        if o.reused:
+            self.ledger.record_reused(o.run_id, p.study, o.variant, o.seed, p.profile, o.metrics, p.config)
+            return
+        self.ledger.finish(o.run_id, o.metrics, o.seconds, device=o.device, dtype=o.dtype, precision=o.precision,
+                           versions=o.versions, attempts=o.attempts, started=o.started)
+        if self.log and total:
+            self.log(f"[{self.done}/{total}] {job.label}: {o.seconds:.1f} s"
+                     + (f" (attempt {o.attempts})" if o.attempts > 1 else ""))
+        if self.tracker is not None:
+            self.tracker.log_run(study=p.study, variant=o.variant, seed=o.seed, run_id=o.run_id, profile=p.profile,
+                                 device=o.device, precision=o.precision, config=p.config,
+                                 history=read_history(job.run_dir), metrics=o.metrics)
+
+    def failed(self, job: Job, error: str | None, status: str = "failed") -> None:
+        path = job.run_dir / "attempts"
+        attempts = int(path.read_text()) if path.exists() else None
+        self.ledger.mark(job.run_id, status, error, attempts)
+
+
+# ---------------------------------------------------------------- one study, or all of them
+@contextmanager
+def _out_token(out_dir: Path, needed: bool):
+    """A file only this driver writes under ``out``: workers check they see it."""
+    if not needed:
+        yield None
+        return
+    token = uuid.uuid4().hex
+    path = out_dir / ".drivers" / token
+    atomic_write_bytes(path, platform.node().encode())
+    try:
+        yield token
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def run_study(study: Study, cfg, profile: str, out: str | Path, executor=None, device: str = "auto",
+              precision: str = "auto", progress: bool = True, tracker=None,
+              log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+    """Run every variant x seed of one study (reusing finished runs), then summarize."""
+    docs, failed = run_studies([(study, cfg)], profile, out, executor, device, precision, progress, tracker, log,
+                               raise_errors=True)
+    if failed:
+        raise DltourError(failed[0][1])
+    return docs[0]
+
+
+def run_studies(items: list[tuple[Study, Any]], profile: str, out: str | Path, executor=None, device: str = "auto",
+                precision: str = "auto", progress: bool = True, tracker=None,
+                log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                on_summary: Callable[[dict], None] | None = None,
+                raise_errors: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Run several studies and summarize each as its runs finish. A pooled executor (Ray) gets the
+    runs of every study at once, so a cluster stays busy; the others run one study after another.
+    Returns the summaries and (study, one-line error) for each study that could not finish; an
+    error that is not a user error (a bug) is raised, and so is every error with ``raise_errors``."""
+    from dltour.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
+    out_dir = check_out_dir(out)
+    rec = Recorder(out_dir, tracker, log)  # the ledger exists (in WAL mode) before any worker runs
+    docs, failed = [], []
+    with _out_token(out_dir, getattr(executor, "remote", False)) as token:
+        plans = {s.name: RunPlan(s.name, cfg.model_dump(), profile, str(out_dir), device, precision, progress, token)
+                 for s, cfg in items}
+        by_study = {s.name: jobs_for(s, cfg, plans[s.name]) for s, cfg in items}
+        groups = [[j for s, _ in items for j in by_study[s.name]]] if getattr(executor, "pooled", False) \
+            else [by_study[s.name] for s, _ in items]
+        left = {name: len(jobs) for name, jobs in by_study.items()}
+        errors: dict[str, str] = {}
+        cfgs = {s.name: (s, cfg) for s, cfg in items}
+
+        def close(name: str) -> None:
+            study, cfg = cfgs[name]
+            if name in errors:
+                failed.append((name, errors[name]))
+                return
+            outcomes = [o for o in by_study_outcomes[name]]
+            reused = sum(o.reused for o in outcomes)
+            log(f"{name}: {len(outcomes) - reused} run(s) computed, {reused} reused from {out_dir / 'runs' / name}")
+            doc = summarize_study(study, cfg, profile, out_dir, precision)
+            if tracker is not None:
+                tracker.log_summary(study=name, profile=profile, doc=doc,
+                                    figures=[Path(f) for f in doc["figures"]])
+            docs.append(doc)
+            if on_summary:
+                on_summary(doc)
+
+        by_study_outcomes: dict[str, list[RunOutcome]] = {name: [] for name in by_study}
+        for name in [n for n, k in left.items() if k == 0]:  # a study with no runs still gets a summary
+            close(name)
+        for group in groups:
+            if not group:
+                continue
+            try:
+                for job, o in executor.map_runs(group, rec):
+                    name = job.plan.study
+                    if o.error is not None:
+                        errors.setdefault(name, o.error)
+                    else:
+                        by_study_outcomes[name].append(o)
+                    left[name] -= 1
+                    if left[name] == 0:
+                        close(name)
+            except DltourError as e:  # e.g. data missing offline: this study stops, the others go on
+                if raise_errors or len({j.plan.study for j in group}) > 1:
+                    raise
+                errors[group[0].plan.study] = str(e)
+                close(group[0].plan.study)
+    return docs, failed
 
 
 # ---------------------------------------------------------------- aggregation and summary
@@ -218,21 +308,21 @@ def aggregate(values: list[float]) -> dict[str, float | int | None]:
     return {"mean": mean, "std": std, "ci95": ci, "n": n, "nan": nan}
 
 
-def collect_results(study: Study, cfg, out_dir: Path) -> list[RunResult]:
+def collect_results(study: Study, cfg, out_dir: Path, precision: str = "auto") -> list[RunResult]:
     results = []
     for variant in study.variants(cfg):
         for seed in study.seed_list(cfg):
-            rid = run_id_for(study, cfg, variant, seed)
-            run_dir = out_dir / "runs" / study.name / rid
-            mpath = run_dir / "metrics.json"
-            if mpath.exists():
-                results.append(RunResult(variant, seed, rid, run_dir, json.loads(mpath.read_text())))
+            rid = run_id_for(study, cfg, variant, seed, precision)
+            run_dir = run_dir_for(out_dir, study.name, rid)
+            metrics = read_metrics(run_dir)
+            if metrics is not None:
+                results.append(RunResult(variant, seed, rid, run_dir, metrics))
     return results
 
 
-def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
+def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: str = "auto") -> dict:
     """Call the study's summarize over its saved runs and write ``<out>/<study>/summary.json``."""
-    results = collect_results(study, cfg, out_dir)
+    results = collect_results(study, cfg, out_dir, precision)
     summary_dir = out_dir / study.name
     summary_dir.mkdir(parents=True, exist_ok=True)
     summary: Summary = study.summarize(cfg, results, summary_dir)
@@ -271,18 +361,21 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path) -> dict:
         "nan_runs": Results(results).nan_runs(),
         "notes": summary.notes,
         "runs": len(results),
-        "seconds": _study_seconds(out_dir, study.name, {r.run_id for r in results}),
+        **_ledger_facts(out_dir, study.name, {r.run_id for r in results}),
     }
     atomic_write_json(summary_dir / "summary.json", doc)
     return doc
 
 
-def _study_seconds(out_dir: Path, study: str, run_ids: set[str]) -> float:
+def _ledger_facts(out_dir: Path, study: str, run_ids: set[str]) -> dict:
+    """Training seconds, devices and precisions of the study's runs, from the ledger."""
     try:
-        rows = Ledger(out_dir / "ledger.sqlite").rows(study)
+        rows = [r for r in Ledger(out_dir / "ledger.sqlite").rows(study) if r["run_id"] in run_ids]
     except Exception:
-        return 0.0
-    return float(sum(r["seconds"] or 0.0 for r in rows if r["run_id"] in run_ids))
+        rows = []
+    return {"seconds": float(sum(r["seconds"] or 0.0 for r in rows)),
+            "devices": sorted({r["device"] for r in rows if r.get("device")}),
+            "precisions": sorted({r["precision"] for r in rows if r.get("precision")})}
 
 
 def check_out_dir(out: str | Path) -> Path:
@@ -295,21 +388,3 @@ def check_out_dir(out: str | Path) -> Path:
     except OSError as e:
         raise DltourError(f"--out {str(out_dir)!r} is not writable: {e.strerror or e}") from None
     return out_dir
-
-
-def run_study(study: Study, cfg, profile: str, out: str | Path, executor: str = "local", workers: int = 1,
-              device: str = "auto", progress: bool = True,
-              log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
-    """Run every variant x seed (reusing finished runs), then summarize."""
-    from dltour.executors import get_executor
-
-    out_dir = check_out_dir(out)
-    tasks = [(v, s) for v in study.variants(cfg) for s in study.seed_list(cfg)]
-    # a pool is only worth its start-up for runs still to compute
-    pending = [t for t in tasks if not (out_dir / "runs" / study.name / run_id_for(study, cfg, *t) / "metrics.json").exists()]
-    Ledger(out_dir / "ledger.sqlite")  # created (in WAL mode) before any worker opens it
-    ex = get_executor(executor, workers, study.small_runs, len(pending))
-    outcomes = ex.map_runs(study.name, cfg.model_dump(), tasks, str(out_dir), profile, device, progress)
-    reused = sum(o.reused for o in outcomes)
-    log(f"{study.name}: {len(outcomes) - reused} run(s) computed, {reused} reused from {out_dir / 'runs' / study.name}")
-    return summarize_study(study, cfg, profile, out_dir)

@@ -580,6 +580,13 @@ class VGGTransferStudy(Study):
             ctx.checkpoint_path.unlink()
         timing = time_inference(model, (3, cfg.image_size, cfg.image_size), dev, batch_size=cfg.infer_batch,
                                 warmup=cfg.infer_warmup, iters=cfg.infer_iters, channels_last=cl)
+        both = {}
+        if dev.device.type == "cuda":  # Table 7 beside the reference's (fp32) times: both precisions
+            for prec in ("fp32", "bf16"):
+                t = time_inference(model, (3, cfg.image_size, cfg.image_size), dev.with_precision(prec),
+                                   batch_size=cfg.infer_batch, warmup=cfg.infer_warmup, iters=cfg.infer_iters,
+                                   channels_last=cl)
+                both.update({f"infer_us_{prec}": t["us_per_image_batched"], f"infer_us_b1_{prec}": t["latency_b1_us"]})
         total_p, trainable_p = count_params(model)
         hist = res.history
         pred = test_logits.argmax(1).cpu().numpy()
@@ -590,7 +597,7 @@ class VGGTransferStudy(Study):
             "test_acc": test_acc, "test_loss": test_loss, "chance_acc": 100.0 / n_classes,
             "final_train_acc": hist[-1]["train_acc"], "final_val_acc": hist[-1]["val_acc"],
             "best_val_acc": max(h["val_acc"] for h in hist),
-            "infer_us": timing["us_per_image_batched"], "infer_us_b1": timing["latency_b1_us"],
+            "infer_us": timing["us_per_image_batched"], "infer_us_b1": timing["latency_b1_us"], **both,
             "trainable_params": trainable_p, "total_params": total_p,
             "precompute_s": precompute_s, "train_s": train_s, "epochs": len(hist),
             "n_train": len(Y["train"]), "n_classes": n_classes, "input_size": cfg.image_size,
@@ -896,6 +903,12 @@ def tables(res: Results, cfg: Config, label, timing: dict | None = None) -> list
     if timing:
         note += (f" Timing: {timing['what']}; batch {timing['batch_size']}, warm-up {timing['warmup']}, "
                  f"{timing['iters']} timed passes, {timing['device']}, {timing['dtype']}, {timing['memory_format']}.")
+    if all(res.values(v, "infer_us_fp32") for v in rows_v):  # on CUDA: both precisions, batched and batch 1
+        header += ["infer us/img fp32", "infer us/img bf16", "batch-1 us fp32", "batch-1 us bf16"]
+        for v, row in zip(rows_v, rows):
+            row += [f"{res.mean(v, k):,.1f}" for k in ("infer_us_fp32", "infer_us_bf16", "infer_us_b1_fp32",
+                                                        "infer_us_b1_bf16")]
+        note += " The last four columns time the same model at fp32 and at bf16 autocast."
     t7 = Table("Table 7: test accuracy and inference time per variant", header, rows, bold=bold, note=note)
 
     rows1, bold1 = [], []

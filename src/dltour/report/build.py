@@ -171,6 +171,14 @@ def load_summaries(out_dir: Path) -> list[dict]:
     return sorted(docs, key=lambda d: _task_key(d.get("task", "T99")))
 
 
+def _precision(row: dict) -> str:
+    """``fp32`` or ``bf16 autocast`` (ledgers from before ``--precision`` have the dtype only)."""
+    p = row.get("precision")
+    if p:
+        return "fp32" if p == "fp32" else f"{p} autocast"
+    return {"float32": "fp32"}.get(row.get("dtype") or "", row.get("dtype") or "?")
+
+
 def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = None,
                  wall_seconds: float | None = None) -> tuple[Path, Path]:
     from dltour.claims import CLAIMS
@@ -179,11 +187,11 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     out_dir = Path(out_dir)
     docs = load_summaries(out_dir)
     rows = Ledger(out_dir / "ledger.sqlite").rows() if (out_dir / "ledger.sqlite").exists() else []
-    devices = sorted({f"{r['device']} / {r['dtype']}" for r in rows if r.get("device")})
+    devices = sorted({f"{r['device']} / {_precision(r)}" for r in rows if r.get("device") and r["status"] == "finished"})
     compute = sum(r["seconds"] or 0.0 for r in rows if r["status"] == "finished")
     header = {
         "profile": ", ".join(sorted({d["profile"] for d in docs})) or "n/a",
-        "device": ", ".join(devices) or "n/a",
+        "device / precision": ", ".join(devices) or "n/a",
         "versions": ", ".join(f"{k} {v}" for k, v in versions().items() if k != "platform"),
         "platform": versions()["platform"],
         "commit": _git_commit(),

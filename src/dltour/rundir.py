@@ -1,0 +1,223 @@
+"""The run folder: where one run's files live, how they are written and read back.
+
+A run is one (study, variant, seed); its folder is ``<out>/runs/<study>/<run-id>/`` and holds
+``config.json``, ``metrics.json`` (written last: its presence means "finished"), ``history.csv``,
+``checkpoint.pt``, ``attempts`` and the study's own arrays. Every file is written under a unique
+temporary name and renamed into place, so a reader (another worker, the report) never sees half a
+file, and two writers never clobber each other's temporary file.
+
+This module is shared by the runner (:mod:`dltour.runs`), the report and the studies: a study
+sees a run through :class:`RunContext` while it trains and through :class:`RunResult` when it
+summarizes.
+
+Checkpoints hold tensors and plain Python types only (numpy arrays become tensors, numpy scalars
+Python numbers) and are loaded with ``torch.load(..., weights_only=True)``: a ``checkpoint.pt``
+planted in a shared ``--out`` cannot run code on resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dltour.data.source import file_lock
+from dltour.device import DeviceInfo
+
+
+# ---------------------------------------------------------------- atomic files
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def write_csv_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]]:
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+# ---------------------------------------------------------------- where a run lives
+def run_dir_for(out: str | Path, study: str, run_id: str) -> Path:
+    return Path(out) / "runs" / study / run_id
+
+
+def read_metrics(run_dir: Path) -> dict[str, float] | None:
+    """The metrics of a finished run, None while it is not finished."""
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run_lock(run_dir: Path):
+    """Held while a run computes: a second process (or worker) waits, then reuses its result."""
+    return file_lock(Path(run_dir) / ".lock")
+
+
+def count_attempt(run_dir: Path) -> int:
+    """Add one to the run's attempt counter (kept in its folder, so a retry on another worker or
+    node counts too) and return it. Call with the run's lock held."""
+    path = Path(run_dir) / "attempts"
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    atomic_write_bytes(path, str(n).encode())
+    return n
+
+
+# ---------------------------------------------------------------- checkpoints
+def to_plain(obj: Any) -> Any:
+    """Tensors and plain types only (what ``torch.load(weights_only=True)`` accepts): numpy arrays
+    become tensors, numpy scalars Python numbers; containers are converted element-wise."""
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.array(obj, copy=True))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        out = [to_plain(v) for v in obj]
+        return tuple(out) if isinstance(obj, tuple) else out
+    return obj
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(to_plain(state), buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict | None:
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------- what a study sees
+@dataclass
+class RunContext:
+    """What ``Study.run`` gets: where to write, the device (with its precision), checkpoints and
+    progress."""
+
+    study: str
+    variant: str
+    seed: int
+    run_dir: Path
+    device: DeviceInfo
+    profile: str = "demo"
+    progress: bool = True
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def load_checkpoint(self) -> dict | None:
+        return load_checkpoint(self.checkpoint_path)
+
+    def save_checkpoint(self, state: dict) -> None:
+        save_checkpoint(self.checkpoint_path, state)
+        _test_kill_point(self.run_dir, state)
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        write_csv_rows(self.run_dir / "history.csv", rows)
+
+    def save_arrays(self, name: str = "arrays", **arrays) -> None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(self.run_dir / f"{name}.npz", buf.getvalue())
+
+    def save_json(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.run_dir / f"{name}.json", obj)
+
+    @property
+    def label(self) -> str:
+        return f"{self.study}/{self.variant}/seed{self.seed}"
+
+
+def _test_kill_point(run_dir: Path, state: dict) -> None:
+    """For the tests of retries: with ``DLTOUR_TEST_KILL_AT_EPOCH=k`` a run kills its own process
+    with SIGKILL right after saving its epoch-k checkpoint, once per run folder (a marker file
+    remembers), as a crashed node would."""
+    at = os.environ.get("DLTOUR_TEST_KILL_AT_EPOCH")
+    if not at or state.get("epoch") != int(at):
+        return
+    marker = Path(run_dir) / ".test-killed"
+    if marker.exists():
+        return
+    marker.write_text("killed once")
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class RunResult:
+    """A finished run as the summary sees it: read back from its folder."""
+
+    variant: str
+    seed: int
+    run_id: str
+    run_dir: Path
+    metrics: dict[str, float]
+
+    def history(self) -> list[dict[str, float]]:
+        return read_history(self.run_dir)
+
+    def arrays(self, name: str = "arrays") -> dict[str, Any]:
+        with np.load(self.run_dir / f"{name}.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def json(self, name: str) -> Any:
+        return json.loads((self.run_dir / f"{name}.json").read_text())
