@@ -8,9 +8,9 @@ import sys
 import pytest
 
 
-def dltour(*args, cwd=None):
+def dltour(*args, cwd=None, columns="200"):
     return subprocess.run([sys.executable, "-m", "dltour.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200"})
+                          env={**os.environ, "COLUMNS": columns})
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -23,6 +23,7 @@ def dltour(*args, cwd=None):
     (["run", "airline-lstm", "--device", "tpu"], "unknown device 'tpu'"),
     (["run", "airline-lstm", "--executor", "dask"], "unknown executor 'dask'"),
     (["run", "airline-lstm", "--precision", "fp16"], "unknown precision 'fp16'"),
+    (["run", "airline-lstm", "--seeds", "0"], "invalid value 0 for seeds"),
     (["run", "airline-lstm", "--out", "/proc/dltour-out"], "is not writable"),
     (["show", "airline-lstm", "--set", "windows=[0]"], "do not fit"),
     (["reproduce", "--only", "airline-lstm,nope"], "unknown study 'nope'"),
@@ -58,7 +59,10 @@ def test_list_show_describe():
     r = dltour("list")
     assert r.returncode == 0 and "airline-lstm" in r.stdout and "T2.1" in r.stdout
     r = dltour("show", "T2.1", "--profile", "full", "--set", "epochs=5")
-    assert r.returncode == 0 and "epochs: 5" in r.stdout and "w24" in r.stdout
+    assert r.returncode == 0 and "w24" in r.stdout
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("epochs = 5  (int; default 100)") for line in lines)
+    assert any(line.startswith("data.path = null  (str | None) ") and "path" in line for line in lines)
     r = dltour("describe", "airline-lstm", "--profile", "smoke", "--json")
     rows = json.loads(r.stdout)
     # LSTM(1->4): 4*4*(1+4) weights + 2*4*4 biases = 112; Linear(4->1): 5
@@ -92,3 +96,14 @@ def test_report_rebuilds_from_saved_runs_only(tmp_path):
     r = dltour("report", "--out", str(tmp_path))
     assert r.returncode == 0 and (tmp_path / "report" / "index.html").exists()
     assert mtimes == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("metrics.json")}
+
+
+@pytest.mark.parametrize("columns", ["80", "40"])
+def test_list_never_cuts_a_study_name_or_task_id(columns):
+    """Piped (as here) and at a narrow terminal: every name and task id can be copied whole."""
+    from dltour.registry import all_studies
+
+    r = dltour("list", columns=columns)
+    assert r.returncode == 0
+    for s in all_studies():
+        assert any(s.name in line and s.task in line for line in r.stdout.splitlines()), (s.name, r.stdout)

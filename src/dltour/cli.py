@@ -49,8 +49,15 @@ def list_cmd():
     from dltour.config import PROFILES, resolve_config
     from dltour.registry import all_studies
 
-    t = Table("study", "task", "compares", *[f"{p} (variants x seeds)" for p in PROFILES])
-    for s in all_studies():
+    studies = all_studies()
+    t = Table(caption="profile columns: variants x seeds")
+    # the name and task id are what a user copies: never cut or wrapped, whatever the width
+    t.add_column("study", no_wrap=True, min_width=max(len(s.name) for s in studies))
+    t.add_column("task", no_wrap=True, min_width=max(len(s.task) for s in studies))
+    t.add_column("compares", ratio=1, overflow="fold")
+    for p in PROFILES:
+        t.add_column(p, no_wrap=True)
+    for s in studies:
         grids = []
         for p in PROFILES:
             cfg = resolve_config(s, p)
@@ -63,17 +70,24 @@ def list_cmd():
 def show(name: str = typer.Argument(..., help="Study name or task id"),
          profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
          set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP)):
-    """The resolved config (YAML) and the variant grid.
+    """The resolved config, one line per key (value, type, default, description), and the variant grid.
 
     Example: `dltour show airline-lstm --profile full --set epochs=50`
     """
-    import yaml
+    from dltour.config import describe_fields
 
     study, cfg = _resolve(name, profile, set_)
-    print(f"# {study.name} ({study.task}), profile {profile}")
-    print(yaml.safe_dump(cfg.model_dump(), sort_keys=False).rstrip())
+    print(f"# {study.name} ({study.task}), profile {profile}: key = value  (type; default) description")
+    for key, typ, value, default, doc in describe_fields(cfg):
+        dflt = "" if value == default else f"; default {_short(default)}"
+        print(f"{key} = {_short(value)}  ({typ}{dflt}) {doc}")
     print(f"variants: {study.variants(cfg)}")
     print(f"seeds: {study.seed_list(cfg)}")
+
+
+def _short(v) -> str:
+    text = json.dumps(v) if not isinstance(v, str) else v
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @app.command()

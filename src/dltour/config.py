@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dltour import DltourError
 
@@ -23,18 +23,42 @@ PROFILES = ("smoke", "demo", "full")
 
 
 class StudyConfig(BaseModel):
-    """Fields every study has. Subclasses add their own, each with a docstring-like description."""
+    """Fields every study has. Subclasses add their own, each with a docstring under the field:
+    pydantic reads it (``use_attribute_docstrings``) and ``dltour show`` prints it."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
-    seeds: int = 3
+    seeds: int = Field(3, ge=1)
     """How many seeds each variant runs with (seeds 0..seeds-1)."""
 
 
 class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     path: str | None = None
     """Explicit local path to the dataset file or folder (skips cache and download)."""
+
+
+def describe_fields(cfg: BaseModel, prefix: str = "") -> list[tuple[str, str, Any, Any, str]]:
+    """One row per leaf field: (dotted key, type, value, default, description), nested sections
+    (such as ``data``) flattened."""
+    rows = []
+    for name, info in type(cfg).model_fields.items():
+        value = getattr(cfg, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            rows += describe_fields(value, key + ".")
+            continue
+        default = info.get_default(call_default_factory=True)
+        rows.append((key, _type_name(info.annotation), value, default, " ".join((info.description or "").split())))
+    return rows
+
+
+def _type_name(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if getattr(annotation, "__args__", None) is None else None
+    text = text or str(annotation)
+    for junk in ("typing.", "<class '", "'>", "NoneType"):
+        text = text.replace(junk, "None" if junk == "NoneType" else "")
+    return text
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -15,11 +15,17 @@ def new_figure(width: float = 7.0, height: float = 4.0, ncols: int = 1, nrows: i
 
 
 def save(fig, out_dir: Path, name: str) -> str:
-    """Save ``fig`` as ``out_dir/name`` (PNG, 110 dpi) and return the file name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Save ``fig`` as ``out_dir/name`` (PNG, 110 dpi) and return the file name. Written under a
+    unique temporary name and renamed, so a report reading it never sees half a figure."""
+    import io
+
+    from dltour.rundir import atomic_write_bytes
+
     fig.tight_layout()
-    fig.savefig(out_dir / name, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format=Path(name).suffix.lstrip(".") or "png")
     plt.close(fig)
+    atomic_write_bytes(Path(out_dir) / name, buf.getvalue())
     return name
 
 
