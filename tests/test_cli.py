@@ -32,6 +32,7 @@ def dltour(*args, cwd=None, columns="200"):
     (["run", "airline-lstm", "--no-such-flag"], "No such option"),
     (["frobnicate"], "No such command"),
     (["run", "airline-lstm", "--set", "data.path=/nonexistent.csv"], "does not exist"),
+    (["run", "imdb-embeddings", "--profile", "smoke", "--set", "data.path=/etc/hostname"], "is not a tar archive"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     if "--out" not in args and args[0] == "run":

@@ -93,6 +93,9 @@ def read_archive(path: str | Path) -> dict[str, Reviews]:
                 d = json.loads(line)
                 _add(out, d["split"], int(d["label"]), d["text"])
     else:
+        if not tarfile.is_tarfile(path):
+            raise DataUnavailable(f"{path} is not a tar archive: give IMDB as aclImdb_v1.tar.gz (any tar "
+                                  f"compression), an extracted aclImdb folder, or a .jsonl.gz like the demo pack's")
         try:
             with tarfile.open(path, "r:*") as t:
                 for m in t:
@@ -101,7 +104,7 @@ def read_archive(path: str | Path) -> dict[str, Reviews]:
                         data = t.extractfile(m).read().decode("utf-8", errors="replace")
                         _add(out, mm.group(1), int(mm.group(2) == "pos"), data)
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataUnavailable(f"cannot read IMDB archive {path}: {e}") from None
+            raise DataUnavailable(f"cannot read IMDB archive {path}: {str(e).splitlines()[0]}") from None
     res = {k: Reviews(v[0], np.asarray(v[1], dtype=np.int64)) for k, v in out.items()}
     if not res["train"].texts or not res["test"].texts:
         raise DataUnavailable(f"{path} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews "
