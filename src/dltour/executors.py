@@ -79,6 +79,7 @@ class ProcessExecutor:
                     rec.started(job)
                 futs[pool.submit(execute_run, _quiet(job.plan), job.variant, job.seed, threads)] = job
             pending = set(futs)
+            n_done = 0
             try:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -91,7 +92,8 @@ class ProcessExecutor:
                             for g in pending:
                                 g.cancel()
                             raise
-                        rec.finished(job, o, len(jobs))
+                        n_done += 1
+                        rec.finished(job, o, (n_done, len(jobs)))
                         yield job, o
             except KeyboardInterrupt:
                 for g in pending:
@@ -192,6 +194,7 @@ class RayExecutor:
                                name=job.label).remote(_quiet(job.plan), job.variant, job.seed, max(1, int(cpus)))
             refs[ref] = job
         pending = list(refs)
+        n_done = 0
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
@@ -210,7 +213,8 @@ class RayExecutor:
                         rec.failed(job, str(e)[-4000:])
                         o = RunOutcome(job.run_id, job.variant, job.seed, False, 0.0, {}, job.plan.study, error=msg)
                     else:
-                        rec.finished(job, o, len(jobs))
+                        n_done += 1
+                        rec.finished(job, o, (n_done, len(refs)))
                     yield job, o
         except BaseException:  # Ctrl-C (or the consumer stopped): cancel what has not finished
             for ref in pending:

@@ -168,22 +168,21 @@ class Recorder:
         self.ledger = Ledger(self.out / "ledger.sqlite")
         self.tracker = tracker
         self.log = log
-        self.done = 0
 
     def started(self, job: Job) -> None:
         p = job.plan
         self.ledger.start(job.run_id, p.study, job.variant, job.seed, p.profile, p.device, p.precision, p.config)
 
-    def finished(self, job: Job, o: RunOutcome, total: int | None = None) -> None:
+    def finished(self, job: Job, o: RunOutcome, count: tuple[int, int] | None = None) -> None:
+        """``count``: (runs finished, runs submitted) of a pooled executor, for its line per run."""
         p = job.plan
-        self.done += 1
         if o.reused:
             self.ledger.record_reused(o.run_id, p.study, o.variant, o.seed, p.profile, o.metrics, p.config)
             return
         self.ledger.finish(o.run_id, o.metrics, o.seconds, device=o.device, dtype=o.dtype, precision=o.precision,
                            versions=o.versions, attempts=o.attempts, started=o.started)
-        if self.log and total:
-            self.log(f"[{self.done}/{total}] {job.label}: {o.seconds:.1f} s"
+        if self.log and count:
+            self.log(f"[{count[0]}/{count[1]}] {job.label}: {o.seconds:.1f} s"
                      + (f" (attempt {o.attempts})" if o.attempts > 1 else ""))
         if self.tracker is not None:
             self.tracker.log_run(study=p.study, variant=o.variant, seed=o.seed, run_id=o.run_id, profile=p.profile,
