@@ -16,7 +16,7 @@ from dltour.experiments.imdb_embeddings import (ImdbEmbeddings, bucketed_batches
                                                  history_measures)
 from dltour.models.text import BiLSTMClassifier
 from dltour.registry import RunResult, get_study
-from dltour.results import Results
+from dltour.perseed import Results
 
 
 def test_bucketed_batches_cover_each_index_once_and_group_lengths():

@@ -140,7 +140,7 @@ def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
 # ---------------------------------------------------------------- findings from hand-made results
 from dltour.experiments.mnist_autoencoder import BEST, findings, knn_accuracy  # noqa: E402
 from dltour.registry import RunResult  # noqa: E402
-from dltour.results import Results  # noqa: E402
+from dltour.perseed import Results  # noqa: E402
 
 MEAN_IMAGE = 0.067
 

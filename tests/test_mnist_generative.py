@@ -126,7 +126,7 @@ def test_class_entropy():
 # ---------------------------------------------------------------- findings from hand-made results
 from dltour.experiments.mnist_generative import findings  # noqa: E402
 from dltour.registry import RunResult  # noqa: E402
-from dltour.results import Results  # noqa: E402
+from dltour.perseed import Results  # noqa: E402
 
 IDS = ["latent-lowers-mae-more", "extra-layer-raises-is-more", "gan10-far-above-gan1", "gan10-above-vaes",
        "gan10-py-more-uniform"]

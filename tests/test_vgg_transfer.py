@@ -222,7 +222,7 @@ def test_bench_reports_both_rates_and_the_frozen_saving(tmp_path):
 # ---------------------------------------------------------------- decisions from hand-made results
 from dltour.experiments.vgg_transfer import curve_metrics, decide, select_classes, tables  # noqa: E402
 from dltour.registry import RunResult  # noqa: E402
-from dltour.results import Results  # noqa: E402
+from dltour.perseed import Results  # noqa: E402
 
 METRICS = ("test_acc", "val_acc_epoch1", "val_acc_auc", "final_train_acc", "val_acc_change_sd", "train_acc_rise",
            "infer_us", "infer_us_b1", "trainable_params")

@@ -127,28 +127,6 @@ PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16"
 TRACK_HELP = "Also log runs to mlflow ($MLFLOW_TRACKING_URI or <out>/mlruns) or tensorboard (<out>/tensorboard)"
 
 
-def _check_device(device: str, precision: str = "auto") -> None:
-    from dltour.device import resolve_device
-
-    resolve_device(device, precision)
-
-
-def _executor(executor: str, workers: int, address: Optional[str], gpus_per_run: Optional[float], max_retries: int):
-    from dltour.executors import get_executor
-
-    if executor != "ray" and (address is not None or gpus_per_run is not None):
-        raise DltourError("--address and --gpus-per-run are for --executor ray")
-    return get_executor(executor, workers, address, gpus_per_run, max_retries)
-
-
-def _tracker(track: Optional[str], out_dir: Path):
-    if track in (None, "none"):
-        return None
-    from dltour.tracking import make_tracker
-
-    return make_tracker(track, out_dir)
-
-
 @app.command()
 def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airline-lstm or T2.1)"),
         profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
@@ -169,22 +147,14 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
 
     Example: `dltour run airline-lstm --profile smoke --out /tmp/dl`
     """
-    from dltour.runs import run_study
+    from dltour import api
 
-    sets = list(set_ or []) + ([f"seeds={seeds}"] if seeds is not None else [])
-    study, cfg = _resolve(name, profile, sets)
-    if executor != "ray":
-        _check_device(device, precision)
-    ex = _executor(executor, workers, address, gpus_per_run, max_retries)
-    tracker = _tracker(track, out_dir)
     t0 = time.perf_counter()
-    try:
-        doc = run_study(study, cfg, profile, out_dir, ex, device, precision, tracker=tracker)
-    finally:
-        if tracker is not None:
-            tracker.close()
+    doc = api.run(name, profile, out_dir, seeds=seeds, set=list(set_ or []), executor=executor, workers=workers,
+                  address=address, gpus_per_run=gpus_per_run, max_retries=max_retries, device=device,
+                  precision=precision, track=track)
     _print_summary(doc)
-    err.print(f"[dim]{study.name}: {time.perf_counter() - t0:.1f} s; summary in {out_dir / study.name / 'summary.json'}[/dim]")
+    err.print(f"[dim]{doc['study']}: {time.perf_counter() - t0:.1f} s; summary in {out_dir / doc['study'] / 'summary.json'}[/dim]")
 
 
 def _print_summary(doc: dict) -> None:
@@ -233,38 +203,22 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
 
     Example: `dltour reproduce --only airline-lstm,T3.1 --out /tmp/dl`
     """
-    from dltour.config import resolve_config
-    from dltour.registry import all_studies, get_study
-    from dltour.report import build_report
-    from dltour.runs import check_out_dir, run_studies
+    from dltour import api
 
-    studies = [get_study(n.strip()) for n in only.split(",") if n.strip()] if only else all_studies()
-    cfgs = [(s, resolve_config(s, profile)) for s in studies]  # validate all before running any
-    if executor != "ray":
-        _check_device(device, precision)
-    ex = _executor(executor, workers, address, gpus_per_run, max_retries)
-    check_out_dir(out_dir)
-    tracker = _tracker(track, out_dir)
-    t0 = time.perf_counter()
-    clock = {"t": t0}
+    clock = {"t": time.perf_counter()}
 
     def done(doc: dict) -> None:
         _print_summary(doc)
         err.print(f"[dim]{doc['study']}: {time.perf_counter() - clock['t']:.1f} s[/dim]")
         clock["t"] = time.perf_counter()
 
-    if not getattr(ex, "pooled", False):
-        err.print(f"[bold]== {len(cfgs)} studies, one after the other[/bold]")
-    try:
-        _, failed = run_studies(cfgs, profile, out_dir, ex, device, precision, tracker=tracker, on_summary=done,
-                                log=lambda m: err.print(m, highlight=False))
-    finally:
-        if tracker is not None:
-            tracker.close()
-    for name, e in failed:  # e.g. data missing offline: reported, the others went on
+    res = api.reproduce(profile, out_dir, only=only, executor=executor, workers=workers, address=address,
+                        gpus_per_run=gpus_per_run, max_retries=max_retries, device=device, precision=precision,
+                        track=track, on_summary=done, log=lambda m: err.print(m, highlight=False))
+    for name, e in res["skipped"]:  # e.g. data missing offline: reported, the others went on
         err.print(f"[red]{name} skipped:[/red] {e}")
-    paths = build_report(out_dir, skipped=failed, wall_seconds=time.perf_counter() - t0)
-    err.print(f"report: {paths[0]} and {paths[1]} ({time.perf_counter() - t0:.0f} s)")
+    paths = res["report"]
+    err.print(f"report: {paths[0]} and {paths[1]} ({res['seconds']:.0f} s)")
 
 
 @app.command()

@@ -33,7 +33,7 @@ from dltour import DltourError, __version__
 from dltour.config import config_hash
 from dltour.ledger import Ledger
 from dltour.registry import Study, Summary, Table
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.rundir import (RunContext, RunResult, atomic_write_bytes, atomic_write_json,  # noqa: F401
                            count_attempt, read_history, read_metrics, run_dir_for, run_lock, write_csv_rows)
 

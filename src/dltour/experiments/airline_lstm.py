@@ -68,7 +68,7 @@ from dltour.metrics.regression import mse, rmse
 from dltour.models.lstm import LSTMRegressor
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.train import fit, iterate_minibatches, minibatch_epoch
 from dltour.verdicts import (Decision, all_of, compare, describe, did_not_learn, equivalent, exceeds, fmt, gate,
                              no_correlation, not_checked)

@@ -84,7 +84,7 @@ from pydantic import Field, field_validator, model_validator
 from dltour.config import StudyConfig
 from dltour.plots import band, new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.rl import (AGENTS, MAX_STEPS, Discretiser, Schedule, episodes_to_reach, greedy_returns, make_env,
                        max_drop, moving_average, parse_agent, random_returns, train)
 from dltour.verdicts import Decision, compare, describe, did_not_learn, gate, not_checked, proportion

@@ -62,7 +62,7 @@ from dltour.models.patchgan import PatchDiscriminator
 from dltour.models.unet import UNet
 from dltour.plots import image_grid, new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.train import fit, iterate_minibatches
 
 VARIANTS = ("unet", "cgan")

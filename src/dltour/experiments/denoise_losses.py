@@ -79,7 +79,7 @@ from dltour.metrics.image import psnr_from_mse
 from dltour.models.unet import UNet
 from dltour.plots import image_grid, new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.train import EarlyStopping, fit, iterate_minibatches
 
 VAL_NOISE_SEED, TEST_NOISE_SEED, PANEL_NOISE_SEED, SPLIT_SEED = 1001, 2002, 3003, 0

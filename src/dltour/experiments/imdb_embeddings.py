@@ -72,7 +72,7 @@ from dltour.metrics.text import (binary_accuracy, nearest_words, neighbour_overl
 from dltour.models.text import BiLSTMClassifier, single_thread
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.seeding import generator
 from dltour.train import EarlyStopping, fit
 from dltour.verdicts import (FAILS, INCONCLUSIVE, Decision, all_of, best_of, compare, did_not_learn, equivalent,

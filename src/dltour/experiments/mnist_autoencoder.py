@@ -63,7 +63,7 @@ from dltour.metrics.clustering import hungarian_accuracy, kmeans_cluster_accurac
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.train import adam, fit, iterate_minibatches, minibatch_epoch
 from dltour.verdicts import all_of, best_of, compare, did_not_learn, exceeds, gate, inconclusive
 

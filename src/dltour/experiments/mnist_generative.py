@@ -63,7 +63,7 @@ from dltour.models.mnist_classifier import predict_proba
 from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.train import adam, fit, iterate_minibatches, minibatch_epoch
 from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Decision, best_of, compare, did_not_learn, exceeds, gate,
                              inconclusive)

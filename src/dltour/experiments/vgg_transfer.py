@@ -64,7 +64,7 @@ from dltour.models.vgg import (VGGTransfer, count_params, find_local_weights, ge
                                normalize_uint8, weights_filename)
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.results import Results
+from dltour.perseed import Results
 from dltour.seeding import generator
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop_flip

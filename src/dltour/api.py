@@ -1,0 +1,127 @@
+"""The Python API, for notebooks and scripts; the command line is a thin layer over it.
+
+    import dltour
+    doc = dltour.run("airline-lstm", profile="demo", out="dl")   # the study's summary (a dict)
+    dltour.reproduce(only=["T2.1", "T5.1"], out="dl")            # every study (or some), then the report
+    df = dltour.results("dl")                                    # every run: a pandas DataFrame
+
+Errors a user can fix raise :class:`dltour.DltourError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from dltour import DltourError
+
+
+def _executor(executor: str, workers: int, address: str | None, gpus_per_run: float | None, max_retries: int):
+    from dltour.executors import get_executor
+
+    if executor != "ray" and (address is not None or gpus_per_run is not None):
+        raise DltourError("--address and --gpus-per-run are for --executor ray")
+    return get_executor(executor, workers, address, gpus_per_run, max_retries)
+
+
+def _tracker(track: str | None, out: Path):
+    if track in (None, "none"):
+        return None
+    from dltour.tracking import make_tracker
+
+    return make_tracker(track, out)
+
+
+def _overrides(set: dict[str, Any] | Iterable[str] | None, seeds: int | None) -> dict[str, Any]:
+    from dltour.config import parse_set
+
+    over = dict(set) if isinstance(set, dict) else parse_set(list(set or []))
+    if seeds is not None:
+        over["seeds"] = seeds
+    return over
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def run(study: str, profile: str = "demo", out: str | Path = "dltour-out", *, seeds: int | None = None,
+        set: dict[str, Any] | Iterable[str] | None = None, executor: str = "auto", workers: int = 2,
+        address: str | None = None, gpus_per_run: float | None = None, max_retries: int = 2,
+        device: str = "auto", precision: str = "auto", track: str | None = None, progress: bool = True,
+        log: Callable[[str], None] = _stderr) -> dict:
+    """Run every variant x seed of one study (finished runs are reused), summarize, and return
+    the summary (what ``<out>/<study>/summary.json`` holds). ``set``: config overrides, as a dict
+    of dotted keys (``{"epochs": 5, "data.path": "..."}``) or ``--set``-style strings."""
+    from dltour.config import resolve_config
+    from dltour.device import resolve_device
+    from dltour.registry import get_study
+    from dltour.runs import run_study
+
+    st = get_study(study)
+    cfg = resolve_config(st, profile, _overrides(set, seeds))
+    if executor != "ray":  # a Ray worker resolves the device where it runs
+        resolve_device(device, precision)
+    ex = _executor(executor, workers, address, gpus_per_run, max_retries)
+    tracker = _tracker(track, Path(out))
+    try:
+        return run_study(st, cfg, profile, out, ex, device, precision, progress, tracker, log)
+    finally:
+        if tracker is not None:
+            tracker.close()
+
+
+def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: Iterable[str] | str | None = None,
+              executor: str = "auto", workers: int = 2, address: str | None = None,
+              gpus_per_run: float | None = None, max_retries: int = 2, device: str = "auto",
+              precision: str = "auto", track: str | None = None, progress: bool = True,
+              log: Callable[[str], None] = _stderr, on_summary: Callable[[dict], None] | None = None) -> dict:
+    """Run every study (or ``only`` some, by name or task id), then write the report. Returns
+    ``{"report": (index.html, report.md), "summaries": [...], "skipped": [(study, why), ...],
+    "seconds": wall}``; a study whose data is missing is skipped and named, the others go on."""
+    import time
+
+    from dltour.config import resolve_config
+    from dltour.device import resolve_device
+    from dltour.registry import all_studies, get_study
+    from dltour.report import build_report
+    from dltour.runs import check_out_dir, run_studies
+
+    names = [n.strip() for n in only.split(",")] if isinstance(only, str) else list(only or [])
+    studies = [get_study(n) for n in names if n] if names else all_studies()
+    cfgs = [(s, resolve_config(s, profile)) for s in studies]  # validate all before running any
+    if executor != "ray":
+        resolve_device(device, precision)
+    ex = _executor(executor, workers, address, gpus_per_run, max_retries)
+    check_out_dir(out)
+    tracker = _tracker(track, Path(out))
+    t0 = time.perf_counter()
+    try:
+        docs, skipped = run_studies(cfgs, profile, out, ex, device, precision, progress, tracker, log, on_summary)
+    finally:
+        if tracker is not None:
+            tracker.close()
+    paths = build_report(out, skipped=skipped, wall_seconds=time.perf_counter() - t0)
+    return {"report": paths, "summaries": docs, "skipped": skipped, "seconds": time.perf_counter() - t0}
+
+
+def results(out: str | Path = "dltour-out"):
+    """Every run recorded under ``out`` as a pandas DataFrame, one row per run: study, variant,
+    seed, profile, status, device, precision, seconds, attempts, run_id, then one column per
+    metric (NaN where a study has no such metric), read from the ledger and the run folders."""
+    import pandas as pd
+
+    from dltour.ledger import Ledger
+    from dltour.rundir import read_metrics, run_dir_for
+
+    path = Path(out) / "ledger.sqlite"
+    if not path.exists():
+        raise DltourError(f"{out} has no ledger.sqlite: run `dltour run` or `dltour reproduce --out {out}` first")
+    rows = []
+    for r in Ledger(path).rows():
+        metrics = read_metrics(run_dir_for(out, r["study"], r["run_id"])) or r["metrics"] or {}
+        rows.append({"study": r["study"], "variant": r["variant"], "seed": r["seed"], "profile": r["profile"],
+                     "status": r["status"], "device": r["device"], "precision": r["precision"],
+                     "seconds": r["seconds"], "attempts": r["attempts"], "run_id": r["run_id"], **metrics})
+    return pd.DataFrame(rows)
