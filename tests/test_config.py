@@ -55,3 +55,14 @@ def test_apply_overrides_returns_copy():
     base = resolve_config(study, "demo")
     new = apply_overrides(base, {"epochs": 3})
     assert base.epochs == study.profiles["demo"].get("epochs", study.Config().epochs) != 3 and new.epochs == 3
+
+
+def test_a_renamed_key_names_its_new_name():
+    from dltour.config import suggest_keys
+
+    keys = ["data.path", "data.source", "data.train_subset", "data.test_subset", "data.corpus", "epochs"]
+    assert suggest_keys("data_source", keys)[0] == "data.source"
+    assert suggest_keys("train_limit", keys) == ["data.train_subset"]
+    assert suggest_keys("test_limit", keys) == ["data.test_subset"]
+    assert suggest_keys("corpus", keys) == ["data.corpus"]
+    assert suggest_keys("zzz", keys) == []

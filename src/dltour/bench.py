@@ -3,15 +3,31 @@ compute-only (one synthetic batch already on the device), and their ratio.
 
 A ratio near 1 means the device never waits for data. Both loops run the same ``step`` function
 (forward, backward, optimizer step) for the same number of steps after the same warm-up, with
-device synchronisation before each clock read.
+device synchronisation before each clock read. ``step`` is the very function the study's ``run``
+trains with (a study defines its training step once, at module level, and both call it), and
+:func:`endless` turns the study's own epoch of batches into the endless stream the loop reads.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from dltour.device import DeviceInfo
+
+
+def endless(epoch_batches: Callable[[int], Iterable]) -> Iterator:
+    """Batches without end: ``epoch_batches(0)``, then ``epoch_batches(1)``, ... (each call is one
+    epoch of the study's training pipeline, e.g. shuffled by (seed, epoch))."""
+    epoch = 0
+    while True:
+        empty = True
+        for batch in epoch_batches(epoch):
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("an epoch yielded no batch (is the batch larger than the data?)")
+        epoch += 1
 
 
 def _timed(step: Callable, batches: Callable[[], Any], steps: int, warmup: int, dev: DeviceInfo) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,9 +33,24 @@ class StudyConfig(BaseModel):
 
 
 class DataConfig(BaseModel):
+    """The one shape of every study's ``data`` section: where the data comes from. A family adds
+    its extras (with names that say what they are) in a subclass beside its loader."""
+
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     path: str | None = None
     """Explicit local path to the dataset file or folder (skips cache and download)."""
+    source: Literal["embedded", "download"] = "download"
+    """Without ``path``: ``embedded`` is the demo pack's copy (offline), ``download`` the full dataset
+    (the cache, else its canonical URL)."""
+
+
+class SplitData(DataConfig):
+    """Data with train and test examples that a study may cut (the first N of each)."""
+
+    train_subset: int | None = Field(None, ge=1)
+    """Use only the first N training examples (None: all)."""
+    test_subset: int | None = Field(None, ge=1)
+    """Use only the first N test examples (None: all)."""
 
 
 def describe_fields(cfg: BaseModel, prefix: str = "") -> list[tuple[str, str, Any, Any, str]]:
@@ -91,13 +106,28 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def suggest_keys(key: str, keys: list[str]) -> list[str]:
+    """The keys a user most likely meant: the same name moved into a section (``corpus`` ->
+    ``data.corpus``), else close spellings, else keys in the same section whose name starts with the
+    same word (a renamed key: ``<word>_limit`` -> ``data.<word>_subset``)."""
+    leaf = key.rsplit(".", 1)[-1]
+    moved = [k for k in keys if k.rsplit(".", 1)[-1] == leaf]
+    if moved:
+        return moved
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
+    if close:
+        return close
+    word = leaf.split("_")[0]
+    return [k for k in keys if k.rsplit(".", 1)[-1].startswith(word + "_")][:3]
+
+
 def apply_overrides(cfg: BaseModel, overrides: dict[str, Any], origin: str = "--set") -> BaseModel:
     """Return a copy of ``cfg`` with dotted ``overrides`` applied and validated."""
     data = cfg.model_dump()
     keys = valid_keys(cfg)
     for key, value in overrides.items():
         if key not in keys:
-            close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
+            close = suggest_keys(key, keys)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; valid keys: {', '.join(keys)}"
             raise DltourError(f"unknown config key {key!r} in {origin}{hint}")
         node = data
