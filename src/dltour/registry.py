@@ -194,6 +194,13 @@ class Study:
     def bench(self, cfg, ctx) -> dict[str, Any]:
         raise DltourError(f"study {self.name!r} has no benchmark")
 
+    def check_model(self, cfg, variant: str) -> float | None:
+        """One forward and backward pass of the variant's model (``build_model``) on a tiny
+        synthetic batch, through the same training step ``run`` uses; returns the loss (the
+        registry-wide model test checks it is finite and that gradients reached the weights).
+        None: the study has no neural model."""
+        return None
+
     def comparable(self, cfg) -> bool:
         """Whether results under this config can be compared with the reference's numbers."""
         return self.comparison(cfg).ok

@@ -185,3 +185,14 @@ class Progress:
     def close(self) -> None:
         if self.bar:
             self.bar.stop()
+
+
+def backward_check(loss: torch.Tensor, *models: torch.nn.Module) -> float:
+    """For ``Study.check_model``: backpropagate ``loss`` and check that every trainable parameter
+    of ``models`` got a finite gradient; returns the loss as a float."""
+    loss.backward()
+    for m in models:
+        for name, p in m.named_parameters():
+            if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all()):
+                raise AssertionError(f"{type(m).__name__}.{name}: no finite gradient")
+    return float(loss.detach())
