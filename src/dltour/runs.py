@@ -16,16 +16,14 @@ process, the driver, writes the SQLite ledger (through :class:`Recorder`), and t
 from __future__ import annotations
 
 import math
-import os
 import platform
 import sys
 import time
-import traceback
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,7 +33,7 @@ from dltour.ledger import Ledger
 from dltour.registry import Study, Summary, Table
 from dltour.perseed import Results
 from dltour.rundir import (RunContext, RunResult, atomic_write_bytes, atomic_write_json,  # noqa: F401
-                           count_attempt, read_history, read_metrics, run_dir_for, run_lock, write_csv_rows)
+                           count_attempt, read_history, read_metrics, run_dir_for, run_lock)
 
 
 def versions() -> dict[str, str]:
