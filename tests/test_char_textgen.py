@@ -51,7 +51,7 @@ def test_split_text_on_a_got_csv(tmp_path):
                    for i in range(200))
     csv_path.write_text("Release Date,Season,Episode,Episode Title,Name,Sentence\n" + rows)
     study = CharTextgen()
-    cfg = resolve_config(study, "smoke", {"corpus": "got", "data.path": str(csv_path)})
+    cfg = resolve_config(study, "smoke", {"data.corpus": "got", "data.path": str(csv_path)})
     chars, train, val, train_text, val_text = split_text(cfg)
     assert train_text.startswith("JAIME: Line number 0")
     assert len(train) + len(val) == len(train_text) + len(val_text)
@@ -73,14 +73,17 @@ def test_split_text_on_a_got_csv(tmp_path):
 
 def test_bad_inputs_are_clear(tmp_path):
     study = CharTextgen()
-    with pytest.raises(DltourError, match="include the table temperatures"):
-        study.variants(resolve_config(study, "smoke", {"temperatures": [0.5, 1.0]}))
+    with pytest.raises(DltourError, match="include the table temperatures") as e:  # refused up front
+        resolve_config(study, "smoke", {"temperatures": [0.5, 1.0]})
+    assert "\n" not in str(e.value)
+    with pytest.raises(DltourError, match="temperatures"):
+        resolve_config(study, "smoke", {"temperatures": [-0.5, 0.0, 0.5, 1.0]})
     with pytest.raises(DltourError, match="corpus"):
-        resolve_config(study, "smoke", {"corpus": "shakespeare"})
+        resolve_config(study, "smoke", {"data.corpus": "shakespeare"})
     short = tmp_path / "short.txt"
     short.write_text("too short")
     with pytest.raises(DltourError, match="too short"):
-        split_text(resolve_config(study, "smoke", {"corpus": "text", "data.path": str(short)}))
+        split_text(resolve_config(study, "smoke", {"data.corpus": "text", "data.path": str(short)}))
 
 
 def test_smoke_run_writes_table3_figure4_and_findings(tmp_path):
@@ -105,6 +108,63 @@ def test_smoke_run_writes_table3_figure4_and_findings(tmp_path):
                     "bleu-no-correlation": "R23", "greedy-loops": None}
     assert all(f["test"] and not f["test"].startswith("LEGACY") for f in summary["findings"])
     assert any("tok:13a" in n for n in summary["notes"])
+
+
+@pytest.mark.parametrize("old, new", [("data_source", "data.source"), ("corpus", "data.corpus")])
+def test_old_keys_name_their_new_key(old, new):
+    with pytest.raises(DltourError, match=f"did you mean {new}") as e:
+        resolve_config(CharTextgen(), "smoke", {old: "x"})
+    assert "\n" not in str(e.value)
+
+
+def test_every_config_field_is_documented():
+    from dltour.config import describe_fields
+
+    rows = describe_fields(resolve_config(CharTextgen(), "demo"))
+    assert {"data.path", "data.source", "data.corpus"} <= {r[0] for r in rows}
+    assert all(r[4] for r in rows), [r[0] for r in rows if not r[4]]
+
+
+@pytest.mark.parametrize("corpus", ["got", "tinyshakespeare", "text"])
+def test_a_missing_path_gets_its_own_one_line_error(tmp_path, corpus):
+    from dltour.data.source import DataUnavailable
+
+    cfg = resolve_config(CharTextgen(), "smoke", {"data.corpus": corpus, "data.path": str(tmp_path / "nowhere.txt")})
+    with pytest.raises(DataUnavailable, match="data.path .*nowhere.txt.* does not exist") as e:
+        split_text(cfg)
+    assert "\n" not in str(e.value) and "http" not in str(e.value)
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    from dltour.device import resolve_device
+    from dltour.experiments import char_textgen as mod
+    from dltour.runs import RunContext, run_study
+
+    torch.set_num_threads(1)
+    calls = []
+    real = mod.train_step
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, "train_step", counting)
+    study = CharTextgen()
+    cfg = resolve_config(study, "smoke", {"steps_per_epoch": 3, "epochs": 1})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    n_run = len(calls)
+    assert n_run == 3
+    ctx = RunContext(study.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke", progress=False)
+    study.bench(cfg, ctx)
+    assert len(calls) > n_run
+
+
+def test_check_model_runs_the_training_loss_on_a_made_up_batch():
+    import math
+
+    study = CharTextgen()
+    cfg = resolve_config(study, "smoke")
+    assert math.isfinite(study.check_model(cfg, study.variants(cfg)[0]))
 
 
 # ---------------------------------------------------------------- findings: holds / does not hold / inconclusive

@@ -69,7 +69,7 @@ def test_read_archive_tar_and_folder(tmp_path):
 def test_read_archive_bad_inputs(tmp_path):
     bad = tmp_path / "not.tar.gz"
     bad.write_bytes(b"garbage")
-    with pytest.raises(DataUnavailable, match="cannot read IMDB archive"):
+    with pytest.raises(DataUnavailable, match="is not a tar archive"):
         imdb.read_archive(bad)
     with pytest.raises(DataUnavailable, match="does not exist"):
         imdb.load(tmp_path / "missing.tar.gz")

@@ -65,7 +65,7 @@ def test_glove_init_copies_rows_and_reports_coverage(tmp_path):
     txt = tmp_path / "g.3d.txt"
     txt.write_text("good 1 2 3\nbad -1 -2 -3\n")
     study = ImdbEmbeddings()
-    cfg = resolve_config(study, "smoke", {"glove_path": str(txt), "glove_dim": 3})
+    cfg = resolve_config(study, "smoke", {"data.glove_path": str(txt), "glove_dim": 3})
     vocab = imdb.Vocab(["good", "film", "bad"])
     mat, cov = study.init_matrix(cfg, vocab, seed=0)
     assert mat.shape == (5, 3)
@@ -82,8 +82,8 @@ def test_bad_inputs_are_clear():
     study = ImdbEmbeddings()
     with pytest.raises(DltourError, match="variants"):
         resolve_config(study, "smoke", {"variants": ["glovee"]})
-    with pytest.raises(DltourError, match="variants is empty"):
-        study.variants(resolve_config(study, "smoke", {"variants": []}))
+    with pytest.raises(DltourError, match="variants"):  # refused when the config is resolved
+        resolve_config(study, "smoke", {"variants": []})
     # the embedded GloVe rows are 50d: asking for 300d says so
     cfg = resolve_config(study, "smoke", {"glove_dim": 300})
     with pytest.raises(DataUnavailable, match="holds 50-dimensional vectors, not 300"):
@@ -134,6 +134,66 @@ def test_smoke_run_writes_curves_table_and_findings(tmp_path):
     assert m["glove-frozen"]["polarity_align"]["mean"] == m["glove-frozen"]["polarity_align_init"]["mean"]
     run_dirs = list((tmp_path / "runs" / "imdb-embeddings").iterdir())
     assert all(json.loads((d / "neighbours.json").read_text()) is not None for d in run_dirs)
+
+
+@pytest.mark.parametrize("old, new", [("data_source", "data.source"), ("train_subset", "data.train_subset"),
+                                      ("test_subset", "data.test_subset"), ("glove_path", "data.glove_path")])
+def test_old_keys_name_their_new_key(old, new):
+    with pytest.raises(DltourError, match=f"did you mean {new}") as e:
+        resolve_config(ImdbEmbeddings(), "smoke", {old: "x"})
+    assert "\n" not in str(e.value)
+
+
+def test_every_config_field_is_documented():
+    from dltour.config import describe_fields
+
+    rows = describe_fields(resolve_config(ImdbEmbeddings(), "demo"))
+    assert {"data.path", "data.source", "data.train_subset", "data.test_subset", "data.glove_path"} <= {r[0] for r in rows}
+    assert all(r[4] for r in rows), [r[0] for r in rows if not r[4]]
+
+
+def test_missing_paths_get_their_own_one_line_error(tmp_path):
+    study = ImdbEmbeddings()
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataUnavailable, match="data.path .*nowhere.* does not exist") as e:
+        imdb.load(str(missing))
+    assert "\n" not in str(e.value) and "http" not in str(e.value)
+    cfg = resolve_config(study, "smoke", {"data.glove_path": str(missing)})
+    with pytest.raises(DataUnavailable, match="data.glove_path .*nowhere.* does not exist"):
+        study.init_matrix(cfg, imdb.Vocab(["the"]), 0)
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    from dltour.device import resolve_device
+    from dltour.experiments import imdb_embeddings as mod
+    from dltour.runs import RunContext, run_study
+
+    torch.set_num_threads(1)
+    calls = []
+    real = mod.train_step
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, "train_step", counting)
+    study = ImdbEmbeddings()
+    cfg = resolve_config(study, "smoke", {"variants": ["random"]})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    n_run = len(calls)
+    assert n_run > 0
+    ctx = RunContext(study.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke", progress=False)
+    study.bench(cfg, ctx)
+    assert len(calls) > n_run
+
+
+def test_check_model_runs_the_training_loss_on_a_made_up_batch():
+    import math
+
+    study = ImdbEmbeddings()
+    cfg = resolve_config(study, "smoke")
+    for v in study.variants(cfg):
+        assert math.isfinite(study.check_model(cfg, v))
 
 
 # ---------------------------------------------------------------- per-run measures on hand-made inputs

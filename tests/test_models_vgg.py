@@ -10,8 +10,9 @@ import torchvision
 
 from dltour import DltourError
 from dltour.data.source import DataUnavailable
-from dltour.models.vgg import (VGGTransfer, count_params, find_local_weights, get_imagenet_state_dict,
-                               load_state_dict_file, normalize_uint8, weights_filename)
+from dltour.data.imagenet_weights import (find_local_weights, get_imagenet_state_dict, load_state_dict_file,
+                                          weights_filename)
+from dltour.models.vgg import VGGTransfer, count_params, normalize_uint8
 
 # conv parameters of VGG-16 / VGG-19: sum of 3*3*cin*cout + cout over the 13 / 16 conv layers
 VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
@@ -93,6 +94,9 @@ def test_wrong_weights_files_are_refused(tmp_path, monkeypatch):
         load_state_dict_file(bad)
     with pytest.raises(DltourError, match="does not exist"):
         load_state_dict_file(tmp_path / "missing.pth")
+    with pytest.raises(DataUnavailable, match="data.imagenet_weights_dir .*empty.* is not a folder.*vgg19-dcbb9e9d.pth"):
+        get_imagenet_state_dict("vgg19", tmp_path / "empty", download=False)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataUnavailable, match="vgg19-dcbb9e9d.pth"):
         get_imagenet_state_dict("vgg19", tmp_path / "empty", download=False)
 
@@ -108,7 +112,7 @@ def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(WeightsEnum, "get_state_dict", offline)
-    with pytest.raises(DataUnavailable, match="download.pytorch.org/models/vgg16-397923af.pth.*weights_dir"):
+    with pytest.raises(DataUnavailable, match="download.pytorch.org/models/vgg16-397923af.pth.*data.imagenet_weights_dir"):
         get_imagenet_state_dict("vgg16", None, download=True)
 
 
@@ -193,3 +197,14 @@ def test_the_last_layer_is_never_loaded_and_fc_can_be_left_new():
     conv_only = dst2.load_imagenet(src.state_dict(), fc=False)
     assert conv_only and all(k.startswith("features.") for k in conv_only)
     torch.testing.assert_close(dst2.features[0].weight, src.features[0].weight)
+
+
+def test_layers_point_one_way():
+    """The model never fetches (no import of the data layer); the weights module never imports a model."""
+    from pathlib import Path
+
+    import dltour.data.imagenet_weights as iw
+    import dltour.models.vgg as vgg
+
+    assert "dltour.data" not in Path(vgg.__file__).read_text()
+    assert "dltour.models" not in Path(iw.__file__).read_text()

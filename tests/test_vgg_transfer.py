@@ -22,14 +22,15 @@ from dltour.data import vgg_pretrain
 from dltour.experiments.vgg_transfer import VGGTransferStudy
 from dltour.train.augment import random_crop_flip
 from dltour.metrics.classification import accuracy, time_inference, top_k_accuracy
-from dltour.models.vgg import weights_filename
+from dltour.data.imagenet_weights import weights_filename
 from dltour.runs import RunContext, run_study
 from dltour.seeding import generator
 
 # full-width torchvision VGG with ImageNet-format weights (the reference's code path), on 2 demo classes
-TINY = {"dataset": "cifar10-demo", "image_size": 32, "classes": 2, "class_names": None, "pretrained": "imagenet",
-        "batch_norm": False, "width": 1.0, "fc_width": 4096, "large_input": 224, "train_per_class": 2,
-        "val_per_class": 1, "test_per_class": 1, "epochs": 1, "batch_size": 2, "tuned_batch_size": 2, "archs": ["vgg16"],
+TINY = {"data.source": "embedded", "image_size": 32, "data.classes": 2, "data.class_names": None,
+        "pretrained": "imagenet", "batch_norm": False, "width": 1.0, "fc_width": 4096, "large_input": 224,
+        "data.train_per_class": 2, "data.val_per_class": 1, "data.test_per_class": 1, "epochs": 1, "batch_size": 2,
+        "tuned_batch_size": 2, "archs": ["vgg16"],
         "seeds": 1, "checkpoint_every": 1, "eval_batch": 4, "infer_batch": 2, "infer_iters": 1,
         "infer_warmup": 0, "bench_steps": 1}
 
@@ -63,7 +64,8 @@ def test_variants_follow_weight_availability(weights_dir, tmp_path, monkeypatch)
                                               for i in ("imagenet", "frozen", "frozen224")}
     imagenet = cfg_with(st, "full", imagenet="if-available")
     assert st.variants(imagenet) == ["vgg16-random", "vgg16-tuned", "vgg19-random", "vgg19-tuned"]
-    with_w = cfg_with(st, "full", imagenet="if-available", weights_dir=str(weights_dir))  # only the vgg16 file
+    with_w = cfg_with(st, "full", imagenet="if-available",
+                      **{"data.imagenet_weights_dir": str(weights_dir)})  # only the vgg16 file
     assert st.variants(with_w) == ["vgg16-random", "vgg16-imagenet", "vgg16-frozen", "vgg16-frozen224",
                                    "vgg16-tuned", "vgg19-random", "vgg19-tuned"]
     assert len(st.variants(resolve_config(st, "full"))) == 10  # download mode lists everything
@@ -81,7 +83,7 @@ def test_describe_counts_through_the_cli():
 def test_tiny_run_of_every_init(weights_dir, tmp_path):
     st = VGGTransferStudy()
     cfg = cfg_with(st, "smoke", **TINY, inits=["random", "imagenet", "frozen", "frozen224", "tuned"],
-                   weights_dir=str(weights_dir))
+                   **{"data.imagenet_weights_dir": str(weights_dir)})
     doc = run_study(st, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
     m = doc["metrics"]
     assert set(m) == {"vgg16-random", "vgg16-imagenet", "vgg16-frozen", "vgg16-frozen224", "vgg16-tuned"}
@@ -150,17 +152,19 @@ def test_bad_inputs():
     st = VGGTransferStudy()
     with pytest.raises(DltourError, match="inits"):
         cfg_with(st, inits=["pretrained"])
-    with pytest.raises(DltourError, match="multiple of 32"):
-        st.build_model(cfg_with(st, image_size=48), "vgg16-random")
+    with pytest.raises(DltourError, match="image_size.*multiple of 32"):  # refused when the config is resolved
+        cfg_with(st, image_size=48)
+    with pytest.raises(DltourError, match="class_names.*duplicates"):
+        cfg_with(st, **{"data.class_names": ["dog", "dog"]})
     with pytest.raises(DltourError, match="unknown variant"):
         st.parse("vgg11-random")
     with pytest.raises(DltourError, match="leaves none to train on"):
-        st.splits(cfg_with(st, **{**TINY, "train_per_class": None, "val_per_class": 400}))  # 400 per class
+        st.splits(cfg_with(st, **{**TINY, "data.train_per_class": None, "data.val_per_class": 400}))  # 400 per class
 
 
 def test_splits_are_disjoint_and_fixed():
     st = VGGTransferStudy()
-    cfg = cfg_with(st, **{**TINY, "train_per_class": 3, "val_per_class": 2})
+    cfg = cfg_with(st, **{**TINY, "data.train_per_class": 3, "data.val_per_class": 2})
     a, b = st.splits(cfg), st.splits(cfg)
     assert len(a["train"]) == 6 and len(a["val"]) == 4 and len(a["test"]) == 2
     assert np.array_equal(a["val"].x, b["val"].x)
@@ -349,6 +353,60 @@ def test_select_classes_relabels_in_the_given_order():
         select_classes(d, ["z"])
 
 
+@pytest.mark.parametrize("old, new", [("dataset", "data.source"), ("classes", "data.classes"),
+                                      ("class_names", "data.class_names"), ("train_per_class", "data.train_per_class"),
+                                      ("val_per_class", "data.val_per_class"), ("test_per_class", "data.test_per_class"),
+                                      ("weights_dir", "data.imagenet_weights_dir")])
+def test_old_keys_name_their_new_key(old, new):
+    with pytest.raises(DltourError, match=f"did you mean (.*, )?{new}") as e:  # the new key among the suggestions
+        resolve_config(VGGTransferStudy(), "smoke", {old: "x"})
+    assert "\n" not in str(e.value)
+
+
+def test_every_config_field_is_documented():
+    from dltour.config import describe_fields
+
+    rows = describe_fields(resolve_config(VGGTransferStudy(), "demo"))
+    assert {"data.path", "data.source", "data.classes", "data.train_per_class", "data.val_per_class",
+            "data.test_per_class", "data.imagenet_weights_dir"} <= {r[0] for r in rows}
+    assert all(r[4] for r in rows), [r[0] for r in rows if not r[4]]
+
+
+def test_a_missing_data_path_gets_its_own_one_line_error(tmp_path):
+    st = VGGTransferStudy()
+    with pytest.raises(DataUnavailable, match="data.path .*nowhere.* does not exist") as e:
+        st.splits(cfg_with(st, **{**TINY, "data.path": str(tmp_path / "nowhere")}))
+    assert "\n" not in str(e.value) and "tiny-imagenet-200.zip" not in str(e.value)
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    from dltour.experiments import vgg_transfer as mod
+
+    calls = []
+    real = mod.train_step
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, "train_step", counting)
+    st = VGGTransferStudy()
+    cfg = resolve_config(st, "smoke")
+    run_study(st, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    n_run = len(calls)
+    assert n_run > 0
+    ctx = RunContext(st.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke", progress=False)
+    st.bench(cfg, ctx)
+    assert len(calls) > n_run
+
+
+def test_check_model_trains_what_run_trains():
+    st = VGGTransferStudy()
+    cfg = resolve_config(st, "demo")
+    for v in st.variants(cfg):
+        assert math.isfinite(st.check_model(cfg, v))
+
+
 # ---------------------------------------------------------------- the demo's pretrained nets
 def test_demo_weights_are_pinned_and_load_into_the_demo_nets(tmp_path):
     from dltour.models.vgg import VGGTransfer
@@ -373,7 +431,7 @@ def test_demo_weights_are_pinned_and_load_into_the_demo_nets(tmp_path):
         vgg_pretrain.load_pretrained("vgg16", tampered)
     with pytest.raises(DataUnavailable, match="missing"):
         vgg_pretrain.load_pretrained("vgg16", tmp_path / "none.pt")
-    assert set(cfg.class_names).isdisjoint(vgg_pretrain.SOURCE_CLASSES)  # transfer to classes never seen
+    assert set(cfg.data.class_names).isdisjoint(vgg_pretrain.SOURCE_CLASSES)  # transfer to classes never seen
 
 
 def test_pretraining_runs_on_the_source_classes_only():

@@ -18,7 +18,9 @@ import gzip
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
+from dltour.config import DataConfig
 from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, fetch, register_dataset
 
 TINY_SHAKESPEARE = register_dataset(DatasetSpec(
@@ -51,6 +53,19 @@ DEMO_NOTICE = f"""`{DEMO_FILE}`: Tiny Shakespeare, the whole 1,115,394-character
 public domain."""
 
 GOT_COLUMNS = ("Name", "Sentence")
+
+
+class CorpusData(DataConfig):
+    """The ``data`` section of the character-level studies: which corpus, and where it comes from."""
+
+    corpus: Literal["got", "tinyshakespeare", "text"] = "got"
+    """Training text: ``got`` the Game of Thrones scripts CSV (Kaggle needs a login: give it by ``path``,
+    a URL, or the cache), ``tinyshakespeare`` Tiny Shakespeare, or ``text`` any UTF-8 text file (``path``)."""
+    path: str | None = None
+    """The corpus file (the scripts CSV, a URL to it, or a text file; skips cache and download)."""
+    source: Literal["embedded", "download"] = "download"
+    """Tiny Shakespeare without a ``path``: ``embedded`` the demo pack's copy (offline), ``download`` the
+    canonical URL (the cache, else a download). The other corpora ignore it."""
 
 
 def render_got_csv(path: Path) -> str:
@@ -118,13 +133,13 @@ def _got_path(path: str | None) -> Path:
         spec = DatasetSpec(GOT.name, GOT.filename, path, None, None, GOT.licence, GOT.description, GOT.family)
         return fetch(spec)
     if path:
-        return fetch(GOT, path=path)
+        return _existing(path)
     cached = cache_dir() / GOT.filename
     if cached.exists():
         return cached
     raise DataUnavailable(f"{GOT.filename} (Game of Thrones scripts) is not available: download it from {GOT.url} "
                           f"(Kaggle login needed) and pass --set data.path=FILE, or put it in {cache_dir()}/, or "
-                          f"use --set corpus=tinyshakespeare")
+                          f"use --set data.corpus=tinyshakespeare")
 
 
 def load(corpus: str, path: str | None = None, source: str = "embedded") -> str:
@@ -137,7 +152,7 @@ def load(corpus: str, path: str | None = None, source: str = "embedded") -> str:
         return read_text(_existing(path))
     if corpus == "tinyshakespeare":
         if path:
-            return read_text(fetch(TINY_SHAKESPEARE, path=path))
+            return read_text(_existing(path))
         return read_text(demo_path() if source == "embedded" else fetch(TINY_SHAKESPEARE))
     raise DataUnavailable(f"unknown corpus {corpus!r}: choose one of {', '.join(CORPORA)}")
 
@@ -145,7 +160,8 @@ def load(corpus: str, path: str | None = None, source: str = "embedded") -> str:
 def _existing(path: str) -> Path:
     p = Path(path).expanduser()
     if not p.is_file():
-        raise DataUnavailable(f"text file {str(p)!r} does not exist")
+        raise DataUnavailable(f"data.path {str(p)!r} does not exist" if not p.exists()
+                              else f"data.path {str(p)!r} is a folder, not a text file")
     return p
 
 

@@ -94,7 +94,11 @@ def demo_path() -> Path:
 def resolve(path: str | Path | None, source: str = "embedded") -> Path:
     """The GloVe file: explicit path, else the embedded demo rows, else cache/download."""
     if path is not None:
-        return fetch(GLOVE_6B, path=path)
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise DataUnavailable(f"data.glove_path {str(p)!r} does not exist (GloVe: glove.6B.zip or a "
+                                  f"glove.*.<D>d.txt(.gz))")
+        return p
     if source == "embedded":
         return demo_path()
     return fetch(GLOVE_6B)

@@ -24,9 +24,12 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
+from dltour.config import SplitData
 from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
 
 IMDB = register_dataset(DatasetSpec(
@@ -40,6 +43,26 @@ IMDB = register_dataset(DatasetSpec(
     description="Large Movie Review Dataset v1.0: 25k train + 25k test labelled reviews (+50k unlabelled)",
     family="imdb",
 ))
+
+
+
+class ImdbData(SplitData):
+    """The ``data`` section of the IMDB studies: the reviews, and the GloVe file that initialises
+    their embeddings (``source`` picks both when no path is given)."""
+
+    path: str | None = None
+    """The reviews: ``aclImdb_v1.tar.gz`` (any tar compression), an extracted ``aclImdb`` folder, or a
+    ``.jsonl.gz`` like the demo pack's (skips cache and download)."""
+    source: Literal["embedded", "download"] = "download"
+    """Without a path: ``embedded`` is the demo pack's reviews and GloVe 50d rows (offline),
+    ``download`` the canonical IMDB archive and ``glove.6B.zip`` (the cache, else a download)."""
+    train_subset: int | None = Field(None, ge=20)
+    """Use only N training reviews, a random draw (seed 0) made before the validation split (None: all)."""
+    test_subset: int | None = Field(None, ge=10)
+    """Use only N test reviews, a random draw (seed 1) (None: all)."""
+    glove_path: str | None = None
+    """The GloVe file: ``glove.6B.zip`` or a ``glove.*.<D>d.txt(.gz)`` (None: by ``source``)."""
+
 
 PAD, UNK = 0, 1
 DEMO_FILE = "imdb_demo.jsonl.gz"
@@ -120,7 +143,11 @@ def load(path: str | Path | None = None, source: str = "embedded") -> dict[str, 
     """Reviews from an explicit path, else the embedded demo subset (``source="embedded"``), else
     the cache/download of the canonical archive (``source="download"``)."""
     if path is not None:
-        return read_archive(fetch(IMDB, path=path))
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise DataUnavailable(f"data.path {str(p)!r} does not exist (IMDB: aclImdb_v1.tar.gz, an extracted "
+                                  f"aclImdb folder, or a .jsonl.gz)")
+        return read_archive(p)
     if source == "embedded":
         return read_archive(demo_path())
     return read_archive(fetch(IMDB))

@@ -25,10 +25,12 @@ import hashlib
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
+from dltour.config import DataConfig
 from dltour.data.images import IMAGE_SUFFIXES, ImageSet, _decode, load_image_folder
 from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, fetch, register_dataset, save_npz_atomic
 
@@ -42,6 +44,39 @@ TINY_IMAGENET = register_dataset(DatasetSpec(
     licence="ImageNet terms: non-commercial research and education only", family="images",
     description="Tiny-ImageNet-200: 200 classes, 64x64, 500 train + 50 val (labelled) + 50 test (unlabelled) "
                 "per class"))
+
+
+
+class ImageClassData(DataConfig):
+    """The ``data`` section of image-classification transfer studies: which images (and which of
+    their classes and how many per class), and where pretrained ImageNet weights are found."""
+
+    path: str | None = None
+    """The images: a Tiny-ImageNet zip/tar/folder, or any folder or archive of ``[train|test]/<class>/<image>``
+    (skips cache and download)."""
+    source: Literal["embedded", "download"] = "download"
+    """Without a path: ``embedded`` the demo pack's CIFAR-10 subset (offline), ``download`` Tiny-ImageNet-200
+    (the cache, else the canonical zip, md5-checked)."""
+    classes: int | None = Field(None, ge=2)
+    """Keep only the first N classes (sorted names); None: all."""
+    class_names: list[str] | None = Field(None, min_length=2)
+    """Keep only these classes, by name (in this order); None: all (after ``classes``)."""
+    train_per_class: int | None = Field(None, ge=1)
+    """Training images per class (after the validation hold-out); None: all."""
+    val_per_class: int = Field(50, ge=1)
+    """Images per class held out of train as the validation set (a fixed permutation)."""
+    test_per_class: int | None = Field(None, ge=1)
+    """Test images per class; None: all."""
+    imagenet_weights_dir: str | None = None
+    """Folder with torchvision's ImageNet weights files (e.g. ``vgg16-397923af.pth``, or ``vgg16.pth``);
+    None: torch's hub cache, else a download."""
+
+    @field_validator("class_names")
+    @classmethod
+    def _no_duplicates(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"class_names has duplicates: {v}")
+        return v
 
 
 # ---------------------------------------------------------------- random access to a folder or archive
@@ -210,6 +245,8 @@ def load_classification(path: str | Path | None = None, size: int | None = 64, c
     A ``path``: a Tiny-ImageNet zip/tar/folder if it has that layout, otherwise any image folder or
     archive of ``[train|test]/<class>/<image>`` (``classes`` keeps the first N class names in sorted order).
     """
+    if path is not None and not Path(path).expanduser().exists():
+        raise DataUnavailable(f"data.path {str(Path(path).expanduser())!r} does not exist")
     p = fetcher(TINY_IMAGENET, path)
     if is_tinyimagenet(p):
         return load_tinyimagenet(p, size=size, classes=classes, limit_train=limit_train, limit_test=limit_test)

@@ -4,7 +4,7 @@ CIFAR-10 classes, for ``vgg-transfer`` to transfer to the five others.
 ImageNet weights (528 / 548 MB, a download) cannot travel in the demo pack, and a full-width VGG
 does not train on two CPU cores in seconds. So the demo keeps the *structure* of the reference's
 experiment and shrinks its size: the same torchvision VGG-16 / VGG-19 layer lists
-(``dltour.models.vgg``: 13 / 16 conv layers, 5 poolings, fc1 -> fc2 -> last layer), with batch
+(``models/vgg.py``: 13 / 16 conv layers, 5 poolings, fc1 -> fc2 -> last layer), with batch
 norm (``vgg16_bn``/``vgg19_bn``: at this size the plain VGG-19 did not train), at 1/16 of the
 channels (4 ... 32) and a 128-wide head, pretrained here on a *source* task and fine-tuned by the
 demo on a disjoint *target* task:

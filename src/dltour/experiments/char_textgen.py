@@ -6,11 +6,13 @@ Run it::
 
     dltour run char-textgen                     # demo: Tiny Shakespeare (embedded), LSTM 1x96, 3 seeds
     dltour run char-textgen --profile full --set data.path=Game_of_Thrones_Script.csv   # the reference's corpus
-    dltour run char-textgen --profile full --set corpus=tinyshakespeare --set data.path=../shared/data/text/tinyshakespeare.txt
+    dltour run char-textgen --profile full --set data.corpus=tinyshakespeare \\
+        --set data.path=../shared/data/text/tinyshakespeare.txt
 
 The demo is shrunk to run in seconds on a CPU: a 1x96 LSTM, 220 steps of 32 windows of 64
-characters (under half a pass over the training text), 40 prompts per temperature; it learns (its held-out bits per character
-are well below the character-unigram baseline) but writes far less English than ``full``'s 2x512.
+characters (under half a pass over the training text), 40 prompts per temperature; it learns (its
+held-out bits per character are well below the character-unigram baseline) but writes far less
+English than ``full``'s 2x512.
 
 Setup. The reference states only: a character-level model trained on the Game of Thrones
 scripts, the seed text "JAIME: Do you know how long it's going to take us to get to King's
@@ -20,8 +22,8 @@ Landing walking through fields an", temperatures 0, 0.5 and 1.0, and BLEU per te
   (``full``'s default; Kaggle needs a login, so it is given by path), any text file, or Tiny
   Shakespeare (embedded; the demo); the last 10% of the characters are held out (as nanoGPT does);
 - model: Embedding(V, 64) -> LSTM -> Linear(V); ``full`` 2 layers x 512 units (dropout 0.2,
-  about 3.3M parameters, char-rnn's usual size); Adam (lr 2e-3), batches of 64 random
-  100-character windows, gradient norm clipped at 1;
+  char-rnn's usual size); Adam (lr 2e-3), batches of 64 random 100-character windows, gradient
+  norm clipped at 1;
 - validation: the loss over the whole held-out text, read as 32 parallel streams whose LSTM
   state is carried from one chunk to the next, in nats and bits per character; the trivial
   baseline is the held-out text's bits per character under the training text's character
@@ -55,19 +57,20 @@ Spearman's rho over seeds x temperatures):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from dltour import DltourError
-from dltour.config import DataConfig, StudyConfig
+from dltour.config import StudyConfig
 from dltour.data import corpora
+from dltour.data.corpora import CorpusData
 from dltour.metrics.text import (CharNgramLM, corpus_bleu, distinct_n, nats_to_bits, sentence_bleu, word_measures,
                                  words_of)
 from dltour.models.text import CharLSTM, generate, single_thread
@@ -83,25 +86,30 @@ BLEU_MARGIN = 0.3  # R23: "no correlation" read as |Spearman rho| < 0.3
 MEASURES = ("bleu", "distinct2", "ngram_bpc", "mean_word_len", "common_words", "in_vocab_words")
 
 class Config(StudyConfig):
-    corpus: Literal["got", "tinyshakespeare", "text"] = "got"
-    """Training text: the Game of Thrones scripts CSV, Tiny Shakespeare, or any text file (data.path)."""
-    data_source: Literal["embedded", "download"] = "download"
-    """Tiny Shakespeare without a path: the embedded copy or the canonical URL (cache, download)."""
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     """Share of the characters (the last ones) held out."""
     embed: int = Field(64, ge=1)
+    """Character embedding size."""
     hidden: int = Field(512, ge=1)
     """LSTM units per layer."""
     layers: int = Field(2, ge=1)
+    """LSTM layers."""
     dropout: float = Field(0.2, ge=0, lt=1)
+    """Dropout between LSTM layers (only with 2 or more layers)."""
     seq_len: int = Field(100, ge=2)
+    """Characters per training window (and per chunk of the streamed validation)."""
     batch_size: int = Field(64, ge=1)
+    """Windows per training batch."""
     lr: float = Field(2e-3, gt=0)
+    """Adam learning rate."""
+    grad_clip: float = Field(1.0, gt=0)
+    """Gradients are clipped to this global norm before each step."""
     epochs: int = Field(20, ge=1)
+    """Training epochs (each ``steps_per_epoch`` batches)."""
     steps_per_epoch: int = Field(500, ge=1)
     """Batches of random windows per epoch (an epoch here is a fixed number of steps)."""
-    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
-    """The sweep of Figure 4 (must include the table temperatures)."""
+    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5], min_length=1)
+    """The sweep of Figure 4 (each >= 0; must include the table temperatures)."""
     table_temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0])
     """The temperatures shown in Table 3."""
     seed_text: str | None = JAIME
@@ -111,7 +119,25 @@ class Config(StudyConfig):
     bleu_prompts: int = Field(50, ge=1)
     """Held-out prompts per temperature for BLEU and the other sample measures."""
     prompt_len: int = Field(100, ge=1)
-    data: DataConfig = Field(default_factory=DataConfig)
+    """Characters per held-out prompt."""
+    data: CorpusData = Field(default_factory=CorpusData)
+    """The training text."""
+
+    @field_validator("temperatures")
+    @classmethod
+    def _non_negative(cls, v: list[float]) -> list[float]:
+        if any(t < 0 for t in v):
+            raise ValueError("temperatures must be >= 0 (0: greedy)")
+        return v
+
+    @field_validator("table_temperatures")
+    @classmethod
+    def _in_the_sweep(cls, v: list[float], info: ValidationInfo) -> list[float]:
+        sweep = info.data.get("temperatures")
+        missing = [t for t in v if sweep is not None and t not in sweep]
+        if missing:
+            raise ValueError(f"the temperatures {sweep} must include the table temperatures (missing {missing})")
+        return v
 
 
 @functools.lru_cache(maxsize=2)
@@ -147,7 +173,7 @@ def _unigram_bpc(text_key: tuple) -> float:
 
 def split_text(cfg: Config):
     """(chars, train ids, val ids, train text, val text)."""
-    text = _corpus(cfg.corpus, cfg.data.path, cfg.data_source)
+    text = _corpus(cfg.data.corpus, cfg.data.path, cfg.data.source)
     chars = sorted(set(text))
     n_train = int(len(text) * (1 - cfg.val_fraction))
     if n_train < cfg.seq_len + 2 or len(text) - n_train < cfg.seq_len + 2:
@@ -163,6 +189,26 @@ def random_windows(data: torch.Tensor, batch: int, seq_len: int, g: torch.Genera
     idx = starts[:, None] + torch.arange(seq_len + 1)[None, :]  # (B, seq_len + 1)
     w = data[idx.to(data.device)]  # the corpus may live on the device: slice it there
     return w[:, :-1], w[:, 1:]
+
+
+def batch_loss(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The training loss of one batch: (B, T) input ids, (B, T) next-character ids -> mean
+    cross-entropy over every position (fp32)."""
+    with autocast():
+        logits, _ = model(x)
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def train_step(model: CharLSTM, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float,
+               autocast=contextlib.nullcontext) -> torch.Tensor:
+    """One optimisation step (``run`` and ``bench`` both train with it): loss, backward, gradient
+    norm clipped at ``grad_clip``, Adam step. Returns the (detached) loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = batch_loss(model, x, y, autocast)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss.detach()
 
 
 @torch.no_grad()
@@ -270,36 +316,33 @@ class CharTextgen(Study):
     version = 2  # per-sample BLEU, word measures, unigram baseline
     small_runs = True
     profiles = {
-        "smoke": {"corpus": "tinyshakespeare", "data_source": "embedded", "embed": 16, "hidden": 32, "layers": 1,
+        "smoke": {"data.corpus": "tinyshakespeare", "data.source": "embedded", "embed": 16, "hidden": 32, "layers": 1,
                   "dropout": 0.0, "seq_len": 50, "batch_size": 32, "epochs": 2, "steps_per_epoch": 15, "seeds": 1,
                   "temperatures": [0.0, 0.5, 1.0], "seed_text": None, "gen_length": 60, "bleu_prompts": 8},
         # demo: 220 steps of 32 x 64 characters (under half a pass over the 1.0M training characters)
-        "demo": {"corpus": "tinyshakespeare", "data_source": "embedded", "embed": 32, "hidden": 96, "layers": 1,
+        "demo": {"data.corpus": "tinyshakespeare", "data.source": "embedded", "embed": 32, "hidden": 96, "layers": 1,
                  "dropout": 0.0, "seq_len": 64, "batch_size": 32, "lr": 1.5e-2, "epochs": 1, "steps_per_epoch": 220,
                  "seeds": 3, "seed_text": None, "bleu_prompts": 40},
-        "full": {"corpus": "got", "seeds": 3},
+        "full": {"data.corpus": "got", "seeds": 3},
     }
     reference = []  # Table 3 is text and Figure 4 gives no numbers; the claims are checked as findings
     headline_metrics = ["val_bpc", "unigram_bpc", "val_loss_nats", "bleu_t0", "bleu_t0.5", "bleu_t1", "distinct2_t1"]
 
     def variants(self, cfg: Config) -> list[str]:
-        missing = [t for t in cfg.table_temperatures if t not in cfg.temperatures]
-        if missing or any(t < 0 for t in cfg.temperatures):
-            raise DltourError(f"temperatures must be >= 0 and include the table temperatures {cfg.table_temperatures}")
         return [f"lstm{cfg.layers}x{cfg.hidden}"]
 
     def comparison(self, cfg: Config) -> Comparison:
         """The reference's data: the Game of Thrones scripts (identified by their columns and eight
         seasons: no checksum is pinned). Its budget: the reference states none, so only the data
         can differ."""
-        if cfg.corpus != "got":
-            return Comparison(False, True, f"corpus {cfg.corpus} instead of the Game of Thrones scripts; the reference "
+        if cfg.data.corpus != "got":
+            return Comparison(False, True, f"corpus {cfg.data.corpus} instead of the Game of Thrones scripts; the reference "
                                            "states no training budget")
         ok, why = corpora.got_identity(cfg.data.path)
         return Comparison(ok, True, "; ".join([w for w in (why, "the reference states no training budget") if w]))
 
     def build_model(self, cfg: Config, variant: str):
-        V = 65 if cfg.corpus == "tinyshakespeare" else 90  # for `describe` only (the corpus is not read)
+        V = 65 if cfg.data.corpus == "tinyshakespeare" else 90  # for `describe` only (the corpus is not read)
         return CharLSTM(V, cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
 
     # ------------------------------------------------------------------ one run
@@ -314,7 +357,6 @@ class CharTextgen(Study):
         train_d, val_d = train.to(dev), val.to(dev)
         model = CharLSTM(len(chars), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        loss_fn = torch.nn.CrossEntropyLoss()
 
         def train_epoch(epoch: int) -> dict:
             model.train()
@@ -322,14 +364,7 @@ class CharTextgen(Study):
             tot = 0.0
             for _ in range(cfg.steps_per_epoch):
                 x, y = random_windows(train_d, cfg.batch_size, cfg.seq_len, g)
-                opt.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    logits, _ = model(x)
-                loss = loss_fn(logits.float().reshape(-1, len(chars)), y.reshape(-1))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                tot += loss.item()
+                tot += train_step(model, opt, x, y, cfg.grad_clip, ctx.device.autocast).item()
             return {"train_loss": tot / cfg.steps_per_epoch}
 
         def evaluate(epoch: int) -> dict:
@@ -352,7 +387,7 @@ class CharTextgen(Study):
         starts = g_rows.integers(0, len(val) - cfg.prompt_len - cfg.gen_length, cfg.bleu_prompts)
         prompts = torch.stack([val[s:s + cfg.prompt_len] for s in starts]).to(dev)  # (P, prompt_len)
         refs = [val_text[s + cfg.prompt_len:s + cfg.prompt_len + cfg.gen_length] for s in starts]
-        key = (cfg.corpus, cfg.data.path, cfg.data_source, cfg.val_fraction)
+        key = (cfg.data.corpus, cfg.data.path, cfg.data.source, cfg.val_fraction)
         ngram = _ngram(key)
         known, common = _train_words(key)
         table, sweep, signature = {}, [], ""
@@ -428,7 +463,7 @@ class CharTextgen(Study):
         uni = float(np.mean([r.metrics["unigram_bpc"] for r in runs]))
         s.findings.extend(findings(samples, vb, uni))
         m = runs[0].metrics
-        s.notes.append(f"Corpus {cfg.corpus}: {int(m['train_chars'])} training and {int(m['val_chars'])} held-out "
+        s.notes.append(f"Corpus {cfg.data.corpus}: {int(m['train_chars'])} training and {int(m['val_chars'])} held-out "
                        f"characters, {int(m['vocab_chars'])} distinct; model {int(m['params'])} parameters. Held-out "
                        f"loss {np.mean(list(vb.values())) * math.log(2):.3f} nats = {np.mean(list(vb.values())):.3f} "
                        f"bits per character (mean of {len(vb)} seeds; the character-unigram baseline: {uni:.3f} bits; "
@@ -439,9 +474,19 @@ class CharTextgen(Study):
                        f"order); sacrebleu signature of the corpus BLEU {samples[0]['signature']}.")
         return s
 
+    def check_model(self, cfg: Config, variant: str) -> float:
+        """The variant's model (``build_model``'s vocabulary) on two made-up windows, through ``batch_loss``."""
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        V = model.head.out_features
+        g = torch.Generator().manual_seed(0)
+        w = torch.randint(0, V, (2, 9), generator=g)
+        return backward_check(batch_loss(model, w[:, :-1], w[:, 1:]), model)
+
     # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
-        from dltour.bench import measure_training
+        from dltour.bench import endless, measure_training
 
         chars, train, _, _, _ = split_text(cfg)
         dev = ctx.device.device
@@ -450,17 +495,15 @@ class CharTextgen(Study):
         train_d = train.to(dev)
 
         def step(x, y):
-            opt.zero_grad(set_to_none=True)
-            logits, _ = model(x)
-            torch.nn.functional.cross_entropy(logits.float().reshape(-1, len(chars)), y.reshape(-1)).backward()
-            opt.step()
+            train_step(model, opt, x, y, cfg.grad_clip)  # (measure_training wraps each step in the device's autocast)
 
-        def real_batches():
-            g = generator(0, 0)
-            while True:  # the study's pipeline: windows sliced from the device-resident corpus
+        def epoch_batches(epoch: int):  # the run's pipeline: windows sliced from the device-resident corpus
+            g = generator(0, epoch)
+            for _ in range(cfg.steps_per_epoch):
                 yield random_windows(train_d, cfg.batch_size, cfg.seq_len, g)
 
         syn = random_windows(train_d, cfg.batch_size, cfg.seq_len, generator(1, 0))
-        return measure_training(step, real_batches(), syn, cfg.batch_size, ctx.device, variant=self.variants(cfg)[0],
+        return measure_training(step, endless(epoch_batches), syn, cfg.batch_size, ctx.device,
+                                variant=self.variants(cfg)[0],
                                 note=f"samples are {cfg.seq_len}-character windows sliced from the corpus, which lives on "
                                      "the device as one id tensor")

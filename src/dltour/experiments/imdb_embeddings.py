@@ -6,15 +6,12 @@ Run it::
 
     dltour run imdb-embeddings                   # demo: 1,200 + 800 embedded reviews, GloVe 50d rows, 3 seeds
     dltour run imdb-embeddings --profile full    # 25k/25k reviews, GloVe 300d, 10 epochs, 3 seeds (GPU)
-    dltour run imdb-embeddings --profile full --set glove_dim=50 --set glove_path=../shared/data/glove/glove.6B.zip \\
-        --set data.path=../shared/data/imdb/aclImdb_v1.tar.gz
+    dltour run imdb-embeddings --profile full --set glove_dim=50 \\
+        --set data.glove_path=../shared/data/glove/glove.6B.zip --set data.path=../shared/data/imdb/aclImdb_v1.tar.gz
 
 The demo is shrunk to run in seconds on a CPU (2,000 of the embedded training reviews, 40% of
 them for validation, the last 64 tokens of each review, 16 LSTM units per direction, 6 epochs, Adam
-lr 3e-3): its models learn, well above the majority class, but far less than on the full data
-(``dltour run imdb-embeddings`` on a 2-core AMD EPYC: peak validation accuracy 0.72 random, 0.73
-GloVe, 0.66 frozen GloVe, means of 3 seeds; a BiLSTM with GloVe is commonly reported at 0.87-0.89
-test accuracy on the full data), and frozen 50d GloVe underfits there.
+lr 3e-3): its models learn, but far less than on the full data, and frozen 50d GloVe underfits there.
 
 Setup. The reference states: a single-layer bidirectional LSTM with 100 units after an embedding
 layer of 300 dimensions; random uniform, GloVe and frozen GloVe initialisations; curves over 10
@@ -55,6 +52,7 @@ The measures behind the findings (per run, so every claim is decided over seeds)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Literal
@@ -63,9 +61,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from dltour import DltourError
-from dltour.config import DataConfig, StudyConfig
+from dltour.config import StudyConfig
 from dltour.data import glove, imdb
+from dltour.data.imdb import ImdbData
 from dltour.data.source import file_hash
 from dltour.metrics.text import (binary_accuracy, nearest_words, neighbour_overlap, neighbour_sets, polarity_alignment,
                                  polarity_scores)
@@ -94,13 +92,9 @@ N_QUERIES, K = 200, 10
 
 
 class Config(StudyConfig):
-    variants: list[Literal["random", "glove", "glove-frozen"]] = Field(default_factory=lambda: list(VARIANTS))
-    """Embedding initialisations to compare."""
-    data_source: Literal["embedded", "download"] = "download"
-    """Where the reviews and GloVe rows come from when no path is given: the embedded demo subset
-    or the canonical archives (cache, then download)."""
-    glove_path: str | None = None
-    """Explicit GloVe file: ``glove.6B.zip`` or a ``glove.*.<D>d.txt(.gz)``."""
+    variants: list[Literal["random", "glove", "glove-frozen"]] = Field(default_factory=lambda: list(VARIANTS),
+                                                                      min_length=1)
+    """Embedding initialisations to compare (at least one)."""
     glove_dim: int = Field(300, ge=1)
     """Embedding dimension = the GloVe member read (the reference used 300)."""
     keep_br: bool = True
@@ -115,14 +109,14 @@ class Config(StudyConfig):
     """A word needs this many training occurrences to enter the vocabulary."""
     val_fraction: float = Field(0.2, gt=0, lt=0.9)
     """Share of the training reviews held out for validation."""
-    train_subset: int | None = Field(None, ge=20)
-    """Use only this many training reviews (random, seed 0; None: all), before the validation split."""
-    test_subset: int | None = Field(None, ge=10)
-    """Use only this many test reviews (random, seed 1; None: all)."""
     epochs: int = Field(10, ge=1)
+    """Training epochs (the reference's curves: 10); the weights of the best validation epoch are kept."""
     batch_size: int = Field(64, ge=1)
+    """Reviews per training batch (batches are bucketed by length)."""
     lr: float = Field(1e-3, gt=0)
-    data: DataConfig = Field(default_factory=DataConfig)
+    """Adam learning rate."""
+    data: ImdbData = Field(default_factory=ImdbData)
+    """The reviews and the GloVe file."""
 
 
 # ---------------------------------------------------------------- data, cached per process
@@ -156,7 +150,7 @@ def _subset(n: int, k: int | None, salt: int) -> np.ndarray:
 def prepare(cfg: Config):
     """Token ids, lengths and labels of train/val/test, the vocabulary, and each vocabulary word's
     sentiment log-odds and document count over the training reviews (deterministic)."""
-    tok = _tokenized(cfg.data.path, cfg.data_source, cfg.train_subset, cfg.test_subset, cfg.keep_br)
+    tok = _tokenized(cfg.data.path, cfg.data.source, cfg.data.train_subset, cfg.data.test_subset, cfg.keep_br)
     tr_tokens, tr_labels = tok["train"]
     te_tokens, te_labels = tok["test"]
     te_idx = np.arange(len(te_tokens))
@@ -189,6 +183,26 @@ def bucketed_batches(lengths: torch.Tensor, batch_size: int, seed: int, epoch: i
     if shuffle:
         batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
     return batches
+
+
+def batch_loss(model: BiLSTMClassifier, x: torch.Tensor, lens: torch.Tensor, y: torch.Tensor,
+               autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of one batch: (B, L) token ids, (B,) lengths, (B,) float labels -> (binary
+    cross-entropy on the logits, in fp32; the (B,) logits)."""
+    with autocast():
+        logits = model(x, lens)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y), logits
+
+
+def train_step(model: BiLSTMClassifier, opt: torch.optim.Optimizer, x: torch.Tensor, lens: torch.Tensor,
+               y: torch.Tensor, autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (``run`` and ``bench`` both train with it): loss, backward, Adam step.
+    Returns the (detached) loss and logits."""
+    opt.zero_grad(set_to_none=True)
+    loss, logits = batch_loss(model, x, lens, y, autocast)
+    loss.backward()
+    opt.step()
+    return loss.detach(), logits.detach()
 
 
 def embedding_measures(trained: np.ndarray, initial: np.ndarray, glove_rows: np.ndarray, found: np.ndarray,
@@ -375,21 +389,19 @@ class ImdbEmbeddings(Study):
     version = 2  # <br /> kept, curve and neighbourhood measures per run
     small_runs = True
     profiles = {
-        "smoke": {"data_source": "embedded", "glove_dim": 50, "train_subset": 200, "test_subset": 100,
+        "smoke": {"data.source": "embedded", "glove_dim": 50, "data.train_subset": 200, "data.test_subset": 100,
                   "max_len": 40, "max_vocab": 1000, "units": 8, "epochs": 2, "seeds": 1},
         # demo: 2,000 of the embedded training reviews (1,200 fit + 800 validation) and the 2,000 test
         # reviews, the last 64 tokens of each, 16 units: 9 runs in seconds, each well above chance
-        "demo": {"data_source": "embedded", "glove_dim": 50, "train_subset": 2000, "val_fraction": 0.4,
+        "demo": {"data.source": "embedded", "glove_dim": 50, "data.train_subset": 2000, "val_fraction": 0.4,
                  "max_vocab": 10000, "max_len": 64, "units": 16, "epochs": 6, "lr": 3e-3, "seeds": 3},
-        "full": {"data_source": "download", "glove_dim": 300, "epochs": 10, "seeds": 3},
+        "full": {"data.source": "download", "glove_dim": 300, "epochs": 10, "seeds": 3},
     }
     reference = []  # Figure 3 and Table 2 carry no numbers; Table 2's words are shown beside ours
     headline_metrics = ["test_acc", "peak_val_acc", "best_epoch", "max_train_acc", "val_roughness", "glove_overlap",
                         "polarity_align", "polarity_align_init"]
 
     def variants(self, cfg: Config) -> list[str]:
-        if not cfg.variants:
-            raise DltourError("variants is empty: choose from random, glove, glove-frozen")
         return list(dict.fromkeys(cfg.variants))
 
     def run_key(self, cfg: Config, variant: str) -> dict:
@@ -400,14 +412,14 @@ class ImdbEmbeddings(Study):
     def comparison(self, cfg: Config) -> Comparison:
         """The reference's data: the IMDB archive and GloVe 6B at 300d (by checksum, or our verified
         download); its budget: 10 epochs over all 25k/25k reviews."""
-        ok_i, why_i = _is_pinned(cfg.data.path, cfg.data_source, imdb.IMDB)
-        ok_g, why_g = _is_pinned(cfg.glove_path, cfg.data_source, glove.GLOVE_6B)
+        ok_i, why_i = _is_pinned(cfg.data.path, cfg.data.source, imdb.IMDB)
+        ok_g, why_g = _is_pinned(cfg.data.glove_path, cfg.data.source, glove.GLOVE_6B)
         why = [w for w in (why_i, why_g) if w]
         if cfg.glove_dim != 300:
             why.append(f"GloVe {cfg.glove_dim}d instead of 300d")
         short = [f"epochs {cfg.epochs} < {REF_EPOCHS}"] if cfg.epochs < REF_EPOCHS else []
-        short += [f"{k} {getattr(cfg, k)} instead of all reviews" for k in ("train_subset", "test_subset")
-                  if getattr(cfg, k) is not None]
+        short += [f"data.{k} {getattr(cfg.data, k)} instead of all reviews" for k in ("train_subset", "test_subset")
+                  if getattr(cfg.data, k) is not None]
         data_ok = ok_i and ok_g and cfg.glove_dim == 300
         why += ["budget differs: " + ", ".join(short)] if short else []
         return Comparison(data_ok, not short, "; ".join(why))
@@ -419,7 +431,7 @@ class ImdbEmbeddings(Study):
     # ------------------------------------------------------------------ embeddings
     def init_matrix(self, cfg: Config, vocab: imdb.Vocab, seed: int) -> tuple[np.ndarray, dict]:
         """GloVe rows for the vocabulary; U(-0.05, 0.05) rows for words GloVe lacks; 0 for padding."""
-        vecs, found = _glove_rows(cfg.glove_path, cfg.data_source, cfg.glove_dim, tuple(vocab.itos))
+        vecs, found = _glove_rows(cfg.data.glove_path, cfg.data.source, cfg.glove_dim, tuple(vocab.itos))
         rng = np.random.default_rng(1000 + seed)
         mat = rng.uniform(-0.05, 0.05, size=vecs.shape).astype(np.float32)
         mat[found] = vecs[found]
@@ -443,7 +455,7 @@ class ImdbEmbeddings(Study):
                                    "n_val": len(yv), "n_test": len(d["test"][2]),
                                    "val_majority": float(max(yv.mean(), 1 - yv.mean()))}
         glove_mat, cov = self.init_matrix(cfg, vocab, seed)
-        glove_rows, found = _glove_rows(cfg.glove_path, cfg.data_source, cfg.glove_dim, tuple(vocab.itos))
+        glove_rows, found = _glove_rows(cfg.data.glove_path, cfg.data.source, cfg.glove_dim, tuple(vocab.itos))
         init = None
         if variant != "random":
             init = glove_mat
@@ -452,7 +464,6 @@ class ImdbEmbeddings(Study):
                                  freeze=(variant == "glove-frozen")).to(dev)
         initial = model.embedding.weight.detach().float().cpu().numpy().copy()
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
         lens_cpu = {k: torch.as_tensor(d[k][1]) for k in T}
 
         def batch(split, idx):
@@ -466,12 +477,7 @@ class ImdbEmbeddings(Study):
             tot, correct, n = 0.0, 0, 0
             for idx in bucketed_batches(lens_cpu["train"], cfg.batch_size, seed, epoch):
                 x, lens, y = batch("train", idx)
-                opt.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    logits = model(x, lens)
-                loss = loss_fn(logits.float(), y)
-                loss.backward()
-                opt.step()
+                loss, logits = train_step(model, opt, x, lens, y, ctx.device.autocast)
                 tot += loss.item() * len(y)
                 correct += int(((logits > 0).float() == y).sum())
                 n += len(y)
@@ -552,8 +558,19 @@ class ImdbEmbeddings(Study):
         return s
 
     # ------------------------------------------------------------------ bench
+    def check_model(self, cfg: Config, variant: str) -> float:
+        """The variant's model (vocabulary ``max_vocab`` + 2) on two made-up reviews, through ``batch_loss``."""
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(2, cfg.max_vocab + 2, (2, 8), generator=g)
+        loss, _ = batch_loss(model, x, torch.tensor([8, 5]), torch.tensor([1.0, 0.0]))
+        return backward_check(loss, model)
+
+    # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
-        from dltour.bench import measure_training
+        from dltour.bench import endless, measure_training
 
         d = prepare(cfg)
         dev = ctx.device.device
@@ -563,21 +580,16 @@ class ImdbEmbeddings(Study):
         bs = cfg.batch_size
 
         def step(x, ln, t):
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.binary_cross_entropy_with_logits(model(x, ln).float(), t).backward()
-            opt.step()
+            train_step(model, opt, x, ln, t)  # (measure_training wraps each step in the device's autocast)
 
-        def real_batches():
-            epoch = 0
-            while True:
-                for idx in bucketed_batches(lens, bs, 0, epoch):
-                    L = int(lens[idx].max())
-                    yield ids[idx, :L].to(dev), lens[idx].to(dev), y[idx].float().to(dev)
-                epoch += 1
+        def epoch_batches(epoch: int):  # the run's pipeline: length-bucketed batches cut to their longest review
+            for idx in bucketed_batches(lens, bs, 0, epoch):
+                L = int(lens[idx].max())
+                yield ids[idx, :L].to(dev), lens[idx].to(dev), y[idx].float().to(dev)
 
         # compute-only: one full-length batch resident on the device (an upper bound on padding work)
         syn = (ids[:bs].to(dev), torch.full((bs,), cfg.max_len, device=dev), y[:bs].float().to(dev))
         syn[0][:, :] = ids[:bs].clamp(min=1).to(dev)
-        return measure_training(step, real_batches(), syn, bs, ctx.device, variant="random",
+        return measure_training(step, endless(epoch_batches), syn, bs, ctx.device, variant="random",
                                 note="real: length-bucketed batches cut to their longest review; compute-only: "
                                      f"full {cfg.max_len}-token batches, so the ratio can exceed 1")

@@ -9,7 +9,8 @@ Run it::
 
     dltour run vgg-transfer                    # demo: CPU, offline, the pretrain-then-transfer analogue below
     dltour run vgg-transfer --profile full     # Tiny-ImageNet, VGG-16/19, ImageNet weights, 20 epochs (a GPU)
-    dltour describe vgg-transfer --profile full --json   # 25,993,416 / 819,400 trainable (frozen / frozen224)
+    dltour run vgg-transfer --profile full --set data.imagenet_weights_dir=WEIGHTS --set data.path=tiny-imagenet-200.zip
+    dltour describe vgg-transfer --profile full --json   # parameter counts (trainable: frozen / frozen224)
 
 Variants are ``<arch>-<init>``: arch ``vgg16``/``vgg19``, init ``random``, ``imagenet`` (b),
 ``frozen`` (c), ``frozen224`` (d), ``tuned`` (ours: ``vgg16_bn``/``vgg19_bn``, SGD + nesterov,
@@ -28,23 +29,20 @@ image, batched and at batch 1; the reference's batch size and GPU are unknown.
 Demo (``--profile demo``: CPU, offline): no ImageNet weights can travel in the demo pack, so the
 demo keeps the experiment's structure at CPU size. Its "ImageNet" weights are VGG-16 and VGG-19
 layer lists at 1/16 of the channels with a 128-wide head, pretrained at pack-build time on five
-CIFAR-10 classes (airplane, automobile, bird, cat, deer; all 25,000 training images), shipped as
-``vgg_demo_pretrained.pt`` and pinned by sha256 (``dltour.data.vgg_pretrain``). The demo
-transfers them to the five *other* classes (dog, frog, horse, ship, truck) of the demo pack's
-CIFAR-10 subset, 32x32: random init vs pretrained (all trainable) vs conv frozen (head trained),
-and, as the analogue of the 224-input variant, pretrained conv + fc1 + fc2 frozen and only the last
-layer trained (the demo's pretrained fc1 already fits the target's input size, so nothing is
-upsampled: it reproduces the smaller trainable capacity, not the larger input). Same recipe for
-every demo variant, with lr 0.01 (the reference's 1e-3 barely moves these narrow nets in 6 epochs),
-3 seeds; ``tuned`` is not run in the demo. The demo checks the reference's claims on an analogue,
-not on its data: its numbers are not Tiny-ImageNet's. Measured with ``/usr/bin/time dltour run
-vgg-transfer --out /tmp/fresh`` on a 2-core AMD EPYC shared with other jobs (load average 4.2): 68 s
-wall, 64 s CPU for the 24 runs; test accuracy, mean of 3 seeds, VGG-16 / VGG-19: pretrained 68.2 /
-63.9%, conv frozen 61.0 / 59.7%, random 50.6 / 45.6% (chance 20%); test loss 0.87-1.28 (ln 5 = 1.61).
+CIFAR-10 classes (airplane, automobile, bird, cat, deer), shipped as ``vgg_demo_pretrained.pt`` and
+pinned by sha256 (``dltour.data.vgg_pretrain``). The demo transfers them to the five *other*
+classes (dog, frog, horse, ship, truck) of the demo pack's CIFAR-10 subset, 32x32: random init vs
+pretrained (all trainable) vs conv frozen (head trained), and, as the analogue of the 224-input
+variant, pretrained conv + fc1 + fc2 frozen and only the last layer trained (the demo's pretrained
+fc1 already fits the target's input size, so nothing is upsampled: it reproduces the smaller
+trainable capacity, not the larger input). Same recipe for every demo variant, with lr 0.01 (the
+reference's 1e-3 barely moves these narrow nets in 6 epochs), 3 seeds; ``tuned`` is not run in the
+demo. The demo checks the reference's claims on an analogue, not on its data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -55,13 +53,13 @@ import torch
 from pydantic import Field
 
 from dltour import DltourError
-from dltour.config import DataConfig, StudyConfig
+from dltour.config import StudyConfig
 from dltour.data import vgg_pretrain
 from dltour.data.images import ImageSet, demo_path
-from dltour.data.tinyimagenet import TINY_IMAGENET, is_tinyimagenet, load_classification
+from dltour.data.imagenet_weights import find_local_weights, get_imagenet_state_dict, weights_filename
+from dltour.data.tinyimagenet import TINY_IMAGENET, ImageClassData, is_tinyimagenet, load_classification
 from dltour.metrics.classification import accuracy, time_inference
-from dltour.models.vgg import (VGGTransfer, count_params, find_local_weights, get_imagenet_state_dict,
-                               normalize_uint8, weights_filename)
+from dltour.models.vgg import VGGTransfer, count_params, normalize_uint8
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
@@ -94,25 +92,14 @@ REF_EPOCHS, REF_VAL_PER_CLASS, REF_SIZE = 20, 50, 64
 
 
 class Config(StudyConfig):
-    archs: list[Literal["vgg16", "vgg19"]] = Field(default_factory=lambda: list(ARCHS))
+    archs: list[Literal["vgg16", "vgg19"]] = Field(default_factory=lambda: list(ARCHS), min_length=1)
     """Architectures (torchvision's VGG-16 / VGG-19 layer definitions)."""
     inits: list[Literal["random", "imagenet", "frozen", "frozen224", "tuned"]] = Field(
-        default_factory=lambda: list(INITS))
+        default_factory=lambda: list(INITS), min_length=1)
     """Initialisations; each arch x init is one variant ``<arch>-<init>``."""
-    dataset: Literal["tiny-imagenet", "cifar10-demo"] = "tiny-imagenet"
-    """What to load when ``data.path`` is not given: Tiny-ImageNet (cache or download) or the embedded demo subset."""
-    image_size: int = Field(64, ge=32)
-    """Images are resized to this (a multiple of 32) on load; Tiny-ImageNet is 64x64 natively."""
-    classes: int | None = Field(None, ge=2)
-    """Keep only the first N classes (sorted names); None: all."""
-    class_names: list[str] | None = None
-    """Keep only these classes, by name (in this order); None: all (after ``classes``)."""
-    train_per_class: int | None = Field(None, ge=1)
-    """Training images per class (after the validation hold-out); None: all."""
-    val_per_class: int = Field(50, ge=1)
-    """Images per class held out of train as the validation set."""
-    test_per_class: int | None = Field(None, ge=1)
-    """Test images per class; None: all."""
+    image_size: int = Field(64, ge=32, multiple_of=32)
+    """Images are resized to this on load (a multiple of 32: VGG's five 2x2 poolings); Tiny-ImageNet is
+    64x64 natively."""
     width: float = Field(1.0, gt=0, le=1)
     """Channel-count scale of the conv layers (1: torchvision's VGG; the demo's nets: 1/16)."""
     fc_width: int = Field(4096, ge=1)
@@ -123,41 +110,51 @@ class Config(StudyConfig):
     pretrained: Literal["imagenet", "demo-cifar5"] = "imagenet"
     """Weights of the pretrained variants: torchvision's ImageNet weights, or the demo pack's nets
     pretrained on five CIFAR-10 classes (``dltour.data.vgg_pretrain``; needs width 1/16, fc_width 128)."""
-    large_input: int = Field(224, ge=32)
+    large_input: int = Field(224, ge=32, multiple_of=32)
     """Input size of ``frozen224``: the size at which the pretrained fc1 fits (224 for ImageNet; the
     demo's nets were pretrained at 32, so there nothing is upsampled)."""
     epochs: int = Field(20, ge=1)
+    """Training epochs (the reference: 20); test accuracy is the final epoch's."""
     batch_size: int = Field(64, ge=1)
+    """Images per training batch of the faithful recipe."""
     lr: float = Field(1e-3, gt=0)
     """SGD learning rate of the faithful recipe."""
     momentum: float = Field(0.9, ge=0, lt=1)
+    """SGD momentum (both recipes)."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout after fc1 and fc2 in the faithful recipe (Keras' VGG top has none)."""
     tuned_lr: float = Field(0.05, gt=0)
     """Peak learning rate of the tuned recipe (after a 1-epoch linear warm-up; cosine decay to 0)."""
     tuned_batch_size: int = Field(128, ge=1)
+    """Images per training batch of the tuned recipe."""
     tuned_weight_decay: float = Field(5e-4, ge=0)
+    """Weight decay of the tuned recipe."""
     tuned_dropout: float = Field(0.5, ge=0, lt=1)
+    """Dropout after fc1 and fc2 in the tuned recipe."""
     imagenet: Literal["if-available", "download"] = "download"
     """'download': ImageNet variants run and fetch weights (error offline); 'if-available': they run
-    only when a local copy exists (``weights_dir`` or torch's hub cache), else they are left out."""
-    weights_dir: str | None = None
-    """Folder with ImageNet weights files (torchvision's names, e.g. vgg16-397923af.pth, or vgg16.pth)."""
+    only when a local copy exists (``data.imagenet_weights_dir`` or torch's hub cache), else they are left out."""
     eval_batch: int = Field(256, ge=1)
+    """Images per forward pass when evaluating (and when precomputing frozen features)."""
     checkpoint_every: int = Field(5, ge=0)
     """Epochs between checkpoints (0: none). The checkpoint is deleted when the run ends (it is 0.3-1 GB)."""
     infer_batch: int = Field(256, ge=1)
+    """Batch size of the batched inference timing."""
     infer_iters: int = Field(20, ge=1)
+    """Timed forward passes of the inference timing."""
     infer_warmup: int = Field(5, ge=0)
+    """Untimed warm-up passes before the inference timing."""
     bench_steps: int = Field(30, ge=1)
+    """Timed training steps of ``dltour bench``."""
     channels_last: bool = True
     """Use channels_last memory format on CUDA (ignored on the CPU)."""
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: ImageClassData = Field(default_factory=ImageClassData)
+    """The images, the classes and images per class used, and where ImageNet weights are found."""
 
 
 DEMO_NETS = {"pretrained": "demo-cifar5", "batch_norm": vgg_pretrain.BATCH_NORM, "width": vgg_pretrain.WIDTH,
              "fc_width": vgg_pretrain.FC_WIDTH,
-             "large_input": vgg_pretrain.SIZE, "class_names": list(vgg_pretrain.TARGET_CLASSES)}
+             "large_input": vgg_pretrain.SIZE, "data.class_names": list(vgg_pretrain.TARGET_CLASSES)}
 
 
 # ---------------------------------------------------------------- decisions (plain per-seed values in)
@@ -317,6 +314,36 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
     return out
 
 
+def model_input(xb: torch.Tensor, channels_last: bool, pad: int = 0, aug: torch.Generator | None = None) -> torch.Tensor:
+    """(B, H, W, 3) uint8 images -> the model's (B, 3, H, W) float input: ImageNet-normalised, and
+    with ``aug`` (the tuned recipe) randomly cropped (``pad``) and flipped."""
+    x = normalize_uint8(xb, channels_last)
+    return random_crop_flip(x, pad, aug, channels_last) if aug is not None else x
+
+
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               sched=None, autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (``run``, ``bench`` and ``check_model`` use it): ``net`` (the whole model,
+    or the trainable head of a frozen one on precomputed features ``x``), cross-entropy in fp32,
+    backward, SGD step, then the learning-rate schedule's step (the tuned recipe). Returns the
+    detached loss and logits."""
+    opt.zero_grad(set_to_none=True)
+    loss, logits = batch_loss(net, x, y, autocast)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return loss.detach(), logits.detach()
+
+
+def batch_loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+               autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of one batch: (cross-entropy of ``net(x)`` against ``y`` in fp32, the logits)."""
+    with autocast():
+        logits = net(x)
+    return torch.nn.functional.cross_entropy(logits.float(), y), logits
+
+
 @register
 class VGGTransferStudy(Study):
     name = "vgg-transfer"
@@ -326,15 +353,15 @@ class VGGTransferStudy(Study):
     version = 2  # v2: demo = pretrain-then-transfer analogue; curve metrics; 3 seeds
     small_runs = True  # the demo's nets are tiny: one process per core beats intra-op threads
     profiles = {
-        "smoke": {"dataset": "cifar10-demo", "image_size": 32, **DEMO_NETS,
-                  "class_names": list(vgg_pretrain.TARGET_CLASSES[:2]), "train_per_class": 4,
-                  "val_per_class": 2, "test_per_class": 4, "epochs": 1, "batch_size": 8, "tuned_batch_size": 8,
+        "smoke": {"data.source": "embedded", "image_size": 32, **DEMO_NETS,
+                  "data.class_names": list(vgg_pretrain.TARGET_CLASSES[:2]), "data.train_per_class": 4,
+                  "data.val_per_class": 2, "data.test_per_class": 4, "epochs": 1, "batch_size": 8, "tuned_batch_size": 8,
                   "archs": ["vgg16"], "inits": ["random", "frozen"], "seeds": 1, "imagenet": "if-available",
                   "checkpoint_every": 0, "eval_batch": 64, "infer_batch": 4, "infer_iters": 1, "infer_warmup": 0,
                   "bench_steps": 1},
-        "demo": {"dataset": "cifar10-demo", "image_size": 32, **DEMO_NETS,
-                 "inits": ["random", "imagenet", "frozen", "frozen224"], "train_per_class": 200,
-                 "val_per_class": 50, "test_per_class": 100, "epochs": 6, "batch_size": 32, "lr": 0.01,
+        "demo": {"data.source": "embedded", "image_size": 32, **DEMO_NETS,
+                 "inits": ["random", "imagenet", "frozen", "frozen224"], "data.train_per_class": 200,
+                 "data.val_per_class": 50, "data.test_per_class": 100, "epochs": 6, "batch_size": 32, "lr": 0.01,
                  "seeds": 3, "imagenet": "if-available", "checkpoint_every": 0, "eval_batch": 500,
                  "infer_batch": 32, "infer_iters": 2, "infer_warmup": 1, "bench_steps": 3},
         "full": {"seeds": 3},
@@ -362,13 +389,13 @@ class VGGTransferStudy(Study):
     def weights_available(cfg: Config, arch: str) -> bool:
         if cfg.pretrained == "demo-cifar5":
             return arch in vgg_pretrain.ARCHS and vgg_pretrain.pretrained_path().exists()
-        return find_local_weights(arch, cfg.weights_dir) is not None
+        return find_local_weights(arch, cfg.data.imagenet_weights_dir) is not None
 
     @staticmethod
     def pretrained_state_dict(cfg: Config, arch: str, progress: bool = False) -> dict:
         if cfg.pretrained == "demo-cifar5":
             return vgg_pretrain.load_pretrained(arch)  # sha256 checked
-        return get_imagenet_state_dict(arch, cfg.weights_dir, download=cfg.imagenet == "download", progress=progress)
+        return get_imagenet_state_dict(arch, cfg.data.imagenet_weights_dir, download=cfg.imagenet == "download", progress=progress)
 
     @staticmethod
     def parse(variant: str) -> tuple[str, str]:
@@ -384,17 +411,18 @@ class VGGTransferStudy(Study):
     def run_key(self, cfg: Config, variant: str) -> dict:
         d = super().run_key(cfg, variant)
         # the sweep lists, where weights are found, and settings that do not change a run's result
-        for k in ("archs", "inits", "imagenet", "weights_dir", "bench_steps", "checkpoint_every"):
+        for k in ("archs", "inits", "imagenet", "bench_steps", "checkpoint_every"):
             d.pop(k)
+        d["data"].pop("imagenet_weights_dir")
         return d
 
     def _n_classes(self, cfg: Config) -> int:
-        if cfg.class_names is not None:
-            return len(cfg.class_names)
-        if cfg.classes is not None:
-            return cfg.classes
+        if cfg.data.class_names is not None:
+            return len(cfg.data.class_names)
+        if cfg.data.classes is not None:
+            return cfg.data.classes
         if cfg.data.path is None:
-            return 200 if cfg.dataset == "tiny-imagenet" else 10
+            return 200 if cfg.data.source == "download" else 10
         return len(self._load(cfg)["train"].classes)
 
     def make_model(self, cfg: Config, variant: str, n_classes: int) -> VGGTransfer:
@@ -416,7 +444,7 @@ class VGGTransferStudy(Study):
         layout and 200 classes); budget: 20 epochs, every image, 64x64, full-width VGG, ImageNet weights."""
         why = []
         if cfg.data.path is None:
-            data = cfg.dataset == "tiny-imagenet"  # fetched by us: the canonical zip, md5-checked
+            data = cfg.data.source == "download"  # Tiny-ImageNet fetched by us: the canonical zip, md5-checked
             if not data:
                 why.append("data: the embedded CIFAR-10 demo subset, not Tiny-ImageNet")
         else:
@@ -426,12 +454,13 @@ class VGGTransferStudy(Study):
         diffs = []
         if cfg.epochs != REF_EPOCHS:
             diffs.append(f"{cfg.epochs} epochs instead of {REF_EPOCHS}")
-        if cfg.classes is not None or cfg.class_names is not None:
+        dc = cfg.data
+        if dc.classes is not None or dc.class_names is not None:
             diffs.append(f"{self._n_classes(cfg)} classes")
-        if cfg.train_per_class is not None or cfg.test_per_class is not None:
-            diffs.append(f"{cfg.train_per_class or 'all'} train / {cfg.test_per_class or 'all'} test images per class")
-        if cfg.val_per_class != REF_VAL_PER_CLASS:
-            diffs.append(f"{cfg.val_per_class} validation images per class")
+        if dc.train_per_class is not None or dc.test_per_class is not None:
+            diffs.append(f"{dc.train_per_class or 'all'} train / {dc.test_per_class or 'all'} test images per class")
+        if dc.val_per_class != REF_VAL_PER_CLASS:
+            diffs.append(f"{dc.val_per_class} validation images per class")
         if cfg.image_size != REF_SIZE:
             diffs.append(f"{cfg.image_size}x{cfg.image_size} inputs")
         if cfg.batch_norm:
@@ -448,15 +477,14 @@ class VGGTransferStudy(Study):
 
     # ------------------------------------------------------------------ data
     def _load(self, cfg: Config) -> dict[str, ImageSet]:
-        if cfg.image_size % 32:
-            raise DltourError(f"image_size must be a multiple of 32 for VGG (five 2x2 poolings), got {cfg.image_size}")
-        lt = None if cfg.train_per_class is None else cfg.train_per_class + cfg.val_per_class
-        if cfg.data.path is None and cfg.dataset == "cifar10-demo":
-            d = load_classification(demo_path(), cfg.image_size, cfg.classes, lt, cfg.test_per_class,
+        dc = cfg.data
+        lt = None if dc.train_per_class is None else dc.train_per_class + dc.val_per_class
+        if dc.path is None and dc.source == "embedded":  # the demo pack's CIFAR-10 subset
+            d = load_classification(demo_path(), cfg.image_size, dc.classes, lt, dc.test_per_class,
                                     fetcher=lambda spec, p: Path(p))
         else:
-            d = load_classification(cfg.data.path, cfg.image_size, cfg.classes, lt, cfg.test_per_class)
-        return select_classes(d, cfg.class_names) if cfg.class_names is not None else d
+            d = load_classification(dc.path, cfg.image_size, dc.classes, lt, dc.test_per_class)
+        return select_classes(d, dc.class_names) if dc.class_names is not None else d
 
     def splits(self, cfg: Config) -> dict[str, ImageSet]:
         """train / val (held out of train per class, fixed permutation) / test."""
@@ -466,11 +494,11 @@ class VGGTransferStudy(Study):
         val_idx, train_idx = [], []
         for c in range(len(tr.classes)):
             idx = perm[tr.y[perm] == c]
-            if len(idx) <= cfg.val_per_class:
-                raise DltourError(f"class {tr.classes[c]!r} has {len(idx)} training images; val_per_class="
-                                  f"{cfg.val_per_class} leaves none to train on")
-            val_idx.append(idx[:cfg.val_per_class])
-            train_idx.append(idx[cfg.val_per_class:])
+            if len(idx) <= cfg.data.val_per_class:
+                raise DltourError(f"class {tr.classes[c]!r} has {len(idx)} training images; data.val_per_class="
+                                  f"{cfg.data.val_per_class} leaves none to train on")
+            val_idx.append(idx[:cfg.data.val_per_class])
+            train_idx.append(idx[cfg.data.val_per_class:])
         return {"train": tr.take(np.sort(np.concatenate(train_idx))), "val": tr.take(np.sort(np.concatenate(val_idx))),
                 "test": d["test"]}
 
@@ -510,14 +538,7 @@ class VGGTransferStudy(Study):
             params = list(net.parameters())
         else:
             net = model
-
-            def forward_split(s, idx, aug_gen=None):
-                x = normalize_uint8(X[s][idx], cl)  # (B, 3, H, W)
-                if aug_gen is not None:
-                    x = random_crop_flip(x, pad, aug_gen, cl)
-                return model(x)
-
-            forward = {s: (lambda idx, s=s: forward_split(s, idx)) for s in X}
+            forward = {s: (lambda idx, s=s: model(model_input(X[s][idx], cl))) for s in X}
             state = {"model": model}
             params = list(model.parameters())
         trainable = [p for p in params if p.requires_grad]
@@ -539,7 +560,7 @@ class VGGTransferStudy(Study):
             opt = torch.optim.SGD(trainable, lr=cfg.lr, momentum=cfg.momentum)
             sched = None
         state["opt"] = opt
-        loss_fn = torch.nn.CrossEntropyLoss()
+        loss_fn = torch.nn.CrossEntropyLoss()  # evaluation
 
         def train_epoch(epoch: int) -> dict:
             net.train()
@@ -547,18 +568,10 @@ class VGGTransferStudy(Study):
             correct = torch.zeros((), device=dev.device)
             n = len(Y["train"])
             for b, idx in enumerate(iterate_minibatches(n, bs, seed, epoch, device=dev.device)):
-                opt.zero_grad(set_to_none=True)
-                with dev.autocast():
-                    if frozen:
-                        logits = forward["train"](idx)
-                    else:
-                        logits = forward_split("train", idx, generator(seed, epoch, b) if tuned else None)
-                loss = loss_fn(logits.float(), Y["train"][idx])
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                tot_loss += loss.detach() * len(idx)
+                x = F["train"][idx] if frozen else model_input(X["train"][idx], cl, pad,
+                                                               generator(seed, epoch, b) if tuned else None)
+                loss, logits = train_step(net, opt, x, Y["train"][idx], sched, dev.autocast)
+                tot_loss += loss * len(idx)
                 correct += (logits.argmax(1) == Y["train"][idx]).sum()
             return {"train_loss": tot_loss.item() / n, "train_acc": 100.0 * correct.item() / n}
 
@@ -630,7 +643,7 @@ class VGGTransferStudy(Study):
             where = ("the demo pack's vgg_demo_pretrained.pt is missing: rebuild it with "
                      "`python scripts/build_demo_pack.py --only vgg_pretrain`" if cfg.pretrained == "demo-cifar5" else
                      f"put {', '.join(weights_filename(a) for a in cfg.archs)} in a folder and pass "
-                     "--set weights_dir=FOLDER, or use --set imagenet=download where the internet is reachable")
+                     "--set data.imagenet_weights_dir=FOLDER, or use --set imagenet=download where the internet is reachable")
             s.notes.append(f"Left out (no local pretrained weights and imagenet=if-available): {', '.join(skipped)}; "
                            f"{where}.")
         if not results:
@@ -698,7 +711,7 @@ class VGGTransferStudy(Study):
                            + ". `dltour bench vgg-transfer` estimates the saving against running the frozen part "
                              "every epoch.")
         s.notes.append("Protocol: the source's test split is our test set (for Tiny-ImageNet, the official val "
-                       f"with labels from val_annotations.txt); {cfg.val_per_class} images per class held out of "
+                       f"with labels from val_annotations.txt); {cfg.data.val_per_class} images per class held out of "
                        "train (a fixed permutation) = validation. Test accuracy is the final epoch's. Curve measures "
                        "(per run, from its history): validation accuracy after epoch 1; area under the validation "
                        "curve = its mean over epochs; smoothness = sd of the epoch-to-epoch changes of validation "
@@ -709,18 +722,39 @@ class VGGTransferStudy(Study):
             s.notes.append(f"Demo analogue of ImageNet transfer: the pretrained nets were trained at pack-build time "
                            f"on CIFAR-10 {', '.join(vgg_pretrain.SOURCE_CLASSES)} (source test accuracy "
                            f"{src or 'n/a'}) "
-                           f"and are fine-tuned here on {', '.join(cfg.class_names or [])}; chance "
+                           f"and are fine-tuned here on {', '.join(cfg.data.class_names or [])}; chance "
                            f"{chance:.1f}%, ln C = {math.log(100.0 / chance):.3f}. "
                            + describe("mean test loss over all runs", {i: r.metrics["test_loss"]
                                                                         for i, r in enumerate(res.runs)}) + ".")
         return s
+
+    def check_model(self, cfg: Config, variant: str) -> float:
+        """The variant's model (random weights: nothing is read or downloaded) on two made-up images,
+        through ``train_step``'s loss as ``run`` trains it: frozen variants train their head on the
+        frozen part's output."""
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        g = torch.Generator().manual_seed(0)
+        x = model_input(torch.randint(0, 256, (2, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8,
+                                      generator=g), False)
+        y = torch.tensor([0, 1])
+        if model.freeze_mode != "none":
+            model.eval()
+            with torch.no_grad():
+                x = model.frozen_features(x)
+            net = model.head().train()
+        else:
+            net = model.train()
+        loss, _ = batch_loss(net, x, y)
+        return backward_check(loss, net)
 
     # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
         """Training samples/s of ``<arch>-random`` end to end (uint8 dataset on the device, batches
         sliced, normalised there) vs compute-only (one fixed uint8 batch), plus the frozen-variant
         saving: one head step on precomputed features vs the frozen forward + head step it replaces."""
-        from dltour.bench import measure_training
+        from dltour.bench import endless, measure_training
 
         arch = cfg.archs[0]
         data = self.splits(cfg)
@@ -735,21 +769,16 @@ class VGGTransferStudy(Study):
             model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
 
-        def step(xb, yb):
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(normalize_uint8(xb, cl)).float(), yb).backward()
-            opt.step()
+        def step(xb, yb):  # (measure_training wraps each step in the device's autocast)
+            train_step(model, opt, model_input(xb, cl), yb)
 
-        def real_batches():
-            epoch = 0
-            while True:
-                for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev.device):
-                    yield X[idx], Y[idx]
-                epoch += 1
+        def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensors
+            for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev.device):
+                yield X[idx], Y[idx]
 
         synthetic = (X[:bs].clone(), Y[:bs].clone())
         warm = 1 if cfg.bench_steps < 5 else 5
-        res = measure_training(step, real_batches(), synthetic, bs, dev, steps=cfg.bench_steps, warmup=warm,
+        res = measure_training(step, endless(epoch_batches), synthetic, bs, dev, steps=cfg.bench_steps, warmup=warm,
                                variant=f"{arch}-random",
                                note="uint8 dataset resident on the device, batches sliced and normalised there")
 
@@ -769,9 +798,7 @@ class VGGTransferStudy(Study):
         feats = frozen_forward()
 
         def head_step(f):
-            hopt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(head(f).float(), yb).backward()
-            hopt.step()
+            train_step(head, hopt, f, yb)
 
         def timed(fn, n):
             for _ in range(warm):

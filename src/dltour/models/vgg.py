@@ -12,7 +12,7 @@ ImageNet state dict loads by name. Two head layouts:
   only the last layer (4096 -> n: 819,400 parameters at n = 200) is new.
 
 ``width`` scales every conv layer's channel count and ``fc_width`` the two hidden fc layers (the
-demo's CPU-sized nets: 1/16 and 128, ``dltour.data.vgg_pretrain``); the layer list, module names
+demo's CPU-sized nets: 1/16 and 128); the layer list, module names
 and init are torchvision's (the fc init std scales as 0.01 * sqrt(4096 / fc_width): torchvision's
 0.01 at 4096, the same per-layer gain when narrower).
 
@@ -20,11 +20,12 @@ The model takes float NCHW images already normalised with ImageNet's mean and st
 (``normalize_uint8``). ``frozen_part``/``head`` split the model where its frozen layers end, so a
 study can compute the frozen part's features once and train the head on them (valid when the
 frozen part is deterministic: no augmentation before it, and it runs in eval mode).
+
+The model never fetches weights: a study gets a state dict from the data layer (its
+``imagenet_weights`` module for ImageNet's) and hands it to ``load_imagenet``.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -65,20 +66,6 @@ def make_features(arch: str, width: float = 1.0) -> nn.Sequential:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     return feats
-
-
-def imagenet_weights(arch: str):
-    """torchvision's ``WeightsEnum`` member for ``arch`` (IMAGENET1K_V1)."""
-    import torchvision.models as tvm
-
-    enum = {"vgg16": tvm.VGG16_Weights, "vgg19": tvm.VGG19_Weights,
-            "vgg16_bn": tvm.VGG16_BN_Weights, "vgg19_bn": tvm.VGG19_BN_Weights}[arch]
-    return enum.IMAGENET1K_V1
-
-
-def weights_filename(arch: str) -> str:
-    """torchvision's file name, e.g. ``vgg16-397923af.pth`` (the suffix is a sha256 prefix)."""
-    return Path(imagenet_weights(arch).url).name
 
 
 class VGGTransfer(nn.Module):
@@ -187,53 +174,6 @@ class VGGTransfer(nn.Module):
                     v.copy_(src)
                     loaded.append(k)
         return loaded
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DltourError(f"weights file {str(path)!r} does not exist")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DltourError(f"cannot read weights file {path}: {type(e).__name__}: {e}") from None
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise DltourError(f"{path} is not a state dict (a dict of tensors) in torchvision's format")
-    return sd
-
-
-def find_local_weights(arch: str, weights_dir: str | Path | None = None) -> Path | None:
-    """A local ImageNet weights file for ``arch``: in ``weights_dir`` (torchvision's file name or
-    ``<arch>.pth``), else in torch's hub cache (``$TORCH_HOME/hub/checkpoints``). None if absent."""
-    names = [weights_filename(arch), f"{arch}.pth"]
-    folders = [Path(weights_dir).expanduser()] if weights_dir else []
-    folders.append(Path(torch.hub.get_dir()) / "checkpoints")
-    for folder in folders:
-        for n in names:
-            if (folder / n).is_file():
-                return folder / n
-    return None
-
-
-def get_imagenet_state_dict(arch: str, weights_dir: str | Path | None = None, download: bool = True,
-                            progress: bool = False) -> dict[str, torch.Tensor]:
-    """The ImageNet state dict: a local file (see ``find_local_weights``) or torchvision's download
-    (its sha256 prefix is checked, the file is cached under ``$TORCH_HOME``)."""
-    from dltour.data.source import DataUnavailable
-
-    local = find_local_weights(arch, weights_dir)
-    if local is not None:
-        return load_state_dict_file(local)
-    w = imagenet_weights(arch)
-    if not download:
-        raise DataUnavailable(f"ImageNet weights for {arch} ({weights_filename(arch)}) are not available locally; "
-                              f"download {w.url} into {weights_dir or Path(torch.hub.get_dir()) / 'checkpoints'}")
-    try:
-        return w.get_state_dict(progress=progress, check_hash=True)
-    except Exception as e:  # offline (URLError), or a hash mismatch (RuntimeError)
-        raise DataUnavailable(f"cannot download ImageNet weights for {arch} from {w.url} ({type(e).__name__}: "
-                              f"{str(e)[:120]}); put {weights_filename(arch)} in a folder and pass "
-                              f"--set weights_dir=FOLDER") from None
 
 
 def normalize_uint8(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
