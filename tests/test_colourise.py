@@ -51,11 +51,55 @@ def test_colouriser_shape_and_brightness_kept():
 
 
 def test_bad_models_list():
+    study = get_study("colourise")  # refused when the config is resolved (`dltour show` fails)
+    with pytest.raises(DltourError, match="models.1.*'unet' or 'cgan'"):
+        resolve_config(study, "smoke", {"models": ["unet", "vae"]})
+    with pytest.raises(DltourError, match="at least 1"):
+        resolve_config(study, "smoke", {"models": []})
+    with pytest.raises(DltourError, match="repeat"):
+        resolve_config(study, "smoke", {"models": ["cgan", "cgan"]})
+
+
+@pytest.mark.parametrize("old, new", [("data_source", "data.source"), ("train_limit", "data.train_subset"),
+                                      ("test_limit", "data.test_subset"), ("image_size", "data.image_size")])
+def test_old_data_keys_name_the_new_key(old, new):
     study = get_study("colourise")
-    with pytest.raises(DltourError, match="subset"):
-        study.variants(resolve_config(study, "smoke", {"models": ["unet", "vae"]}))
-    with pytest.raises(DltourError, match="subset"):
-        study.variants(resolve_config(study, "smoke", {"models": []}))
+    with pytest.raises(DltourError, match=f"unknown config key '{old}'.*{new}"):
+        resolve_config(study, "smoke", {old: 1})
+
+
+def test_a_missing_data_path_is_named(tmp_path):
+    study = get_study("colourise")
+    cfg = resolve_config(study, "smoke", {"data.path": str(tmp_path / "my_images")})
+    with pytest.raises(DltourError, match="my_images' does not exist") as e:
+        run_study(study, cfg, "smoke", tmp_path / "out", progress=False, log=lambda s: None)
+    assert "cifar-100-python" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    import dltour.bench as bench
+    from dltour.device import resolve_device
+    from dltour.runs import RunContext
+
+    calls = []
+    real_step = co.train_step
+    monkeypatch.setattr(co, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+    study = get_study("colourise")
+    cfg = resolve_config(study, "smoke", {"models": ["cgan"], "epochs": 1})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    ran = len(calls)
+    assert ran > 0
+    real = bench.measure_training
+    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
+    study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
+    assert len(calls) - ran == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+
+
+def test_check_model_is_finite_for_both_models():
+    study = get_study("colourise")
+    cfg = resolve_config(study, "smoke")
+    for v in study.variants(cfg):
+        assert np.isfinite(study.check_model(cfg, v))
 
 
 def test_run_key_shares_the_unet_run_across_gan_settings():

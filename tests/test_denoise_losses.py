@@ -14,8 +14,11 @@ import torch
 
 from dltour import DltourError
 from dltour.config import resolve_config
+from dltour.data import images
+from dltour.data.images import ImageData
 from dltour.data.source import DataUnavailable
 from dltour.experiments import denoise_losses as dl
+from dltour.train import augment
 from dltour.registry import get_study
 from dltour.runs import run_study
 from dltour.train import EarlyStopping, fit
@@ -68,11 +71,21 @@ def test_parse_loss_and_bad_names():
                 "correntropy-1e2"):
         with pytest.raises(DltourError, match="unknown loss"):
             dl.parse_loss(bad)
-    study = get_study("denoise-losses")
+    study = get_study("denoise-losses")  # refused when the config is resolved (`dltour show` fails)
     with pytest.raises(DltourError, match="unknown loss"):
-        study.variants(resolve_config(study, "smoke", {"losses": ["mse", "l4"]}))
+        resolve_config(study, "smoke", {"losses": ["mse", "l4"]})
     with pytest.raises(DltourError, match="repeats"):
-        study.variants(resolve_config(study, "smoke", {"losses": ["mse", "mse"]}))
+        resolve_config(study, "smoke", {"losses": ["mse", "mse"]})
+    with pytest.raises(DltourError, match="repeats"):
+        resolve_config(study, "smoke", {"losses": []})
+
+
+@pytest.mark.parametrize("old, new", [("data_source", "data.source"), ("train_limit", "data.train_subset"),
+                                      ("test_limit", "data.test_subset"), ("image_size", "data.image_size")])
+def test_old_data_keys_name_the_new_key(old, new):
+    study = get_study("denoise-losses")
+    with pytest.raises(DltourError, match=f"unknown config key '{old}'.*{new}"):
+        resolve_config(study, "smoke", {old: 1})
 
 
 def test_early_stopping_on_a_scripted_curve():
@@ -95,34 +108,34 @@ def test_fixed_noise_is_deterministic_and_has_the_stated_std():
     assert not torch.equal(a, dl.fixed_noise((64, 3, 32, 32), dl.TEST_NOISE_SEED, 256))
     assert float(a.std()) == pytest.approx(1.0, abs=0.01)
     clean = torch.full((64, 3, 32, 32), 0.5)  # far from the clip: noisy-input MSE = std^2
-    noisy = dl.DenoiseLosses()._noisy(clean, a, 0.1)
+    noisy = dl.add_noise(clean, a, 0.1)
     assert float(((noisy - clean) ** 2).mean()) == pytest.approx(0.01, rel=0.03)
 
 
 def test_to_float_layout_and_crop():
     x = torch.randint(0, 256, (2, 5, 7, 3), dtype=torch.uint8)
-    a, b = dl.to_float(x, channels_last=True), dl.to_float(x, channels_last=False)
+    a, b = augment.to_float(x, channels_last=True), augment.to_float(x, channels_last=False)
     assert a.shape == b.shape == (2, 3, 5, 7) and torch.equal(a, b)
     assert a.is_contiguous(memory_format=torch.channels_last) and b.is_contiguous()
     assert float(a[1, 2, 4, 6]) == pytest.approx(int(x[1, 4, 6, 2]) / 255)
-    assert dl.random_crop(x, 4).shape == (2, 4, 4, 3)
-    assert dl.random_crop(x, None) is x
-    assert dl.to_uint8_nhwc(a).tolist() == x.numpy().tolist()
+    assert augment.random_crop(x, 4).shape == (2, 4, 4, 3)
+    assert augment.random_crop(x, None) is x
+    assert augment.to_uint8_nhwc(a).tolist() == x.numpy().tolist()
 
 
 def test_test_subset_spreads_over_the_classes_and_val_crop_is_central():
-    assert dl.test_indices(1000, 4).tolist() == [0, 333, 666, 999]  # class-sorted sets: every class
-    assert dl.test_indices(5, None).tolist() == dl.test_indices(5, 9).tolist() == [0, 1, 2, 3, 4]
+    assert images.test_indices(1000, 4).tolist() == [0, 333, 666, 999]  # class-sorted sets: every class
+    assert images.test_indices(5, None).tolist() == images.test_indices(5, 9).tolist() == [0, 1, 2, 3, 4]
     x = torch.arange(6 * 6).view(1, 6, 6, 1).expand(1, 6, 6, 3)
-    c = dl.centre_crop(x, 2)
+    c = augment.centre_crop(x, 2)
     assert c.shape == (1, 2, 2, 3) and c[0, :, :, 0].tolist() == [[14, 15], [20, 21]]
-    assert dl.centre_crop(x, None) is x
+    assert augment.centre_crop(x, None) is x
 
 
 def test_split_is_fixed_and_disjoint():
-    tr, va = dl.split_indices(100, 50, 0.2)
+    tr, va = images.split_indices(100, 50, 0.2)
     assert len(tr) == 40 and len(va) == 10 and not set(tr) & set(va)
-    tr2, va2 = dl.split_indices(100, 50, 0.2)
+    tr2, va2 = images.split_indices(100, 50, 0.2)
     assert np.array_equal(tr, tr2) and np.array_equal(va, va2)
 
 
@@ -131,21 +144,19 @@ def test_offline_full_profile_says_where_to_get_cifar100(tmp_path):
     cfg = resolve_config(study, "full")
     cmp = study.comparison(cfg)  # CIFAR-100 downloaded and verified, 15 epochs, every image
     assert cmp.data and cmp.budget, cmp.why
-    dl.load_images.cache_clear()
+    images._load.cache_clear()
     with pytest.raises(DataUnavailable, match="cifar-100-python.tar.gz.*https://www.cs.toronto.edu"):
-        dl.load_images(cfg.data_source, cfg.data.path, cfg.image_size)
-    with pytest.raises(DataUnavailable, match="does not exist"):
-        dl.load_images("download", str(tmp_path / "nope.tar.gz"), 32)
+        images.images_for(cfg.data)
 
 
 def test_cifar100_archive_is_comparable_and_an_image_folder_is_not(tmp_path):
     archive = make_cifar100_archive(tmp_path / "cifar-100-python.tar.gz")
-    assert dl.data_kind("download", str(archive)) == "cifar100"
-    train, test, kind = dl.load_images("download", str(archive), 32)
+    assert images.data_kind(ImageData(path=str(archive))) == "cifar100"
+    train, test, kind = images.images_for(ImageData(path=str(archive)))
     assert train.x.shape == (40, 32, 32, 3) and test.x.shape == (12, 32, 32, 3) and kind == "cifar100"
     folder = make_image_folder(tmp_path / "imgs")
-    assert dl.data_kind("download", str(folder)) == "folder"
-    train, test, kind = dl.load_images("download", str(folder), 16)  # resized 12 -> 16
+    assert images.data_kind(ImageData(path=str(folder))) == "folder"
+    train, test, kind = images.images_for(ImageData(path=str(folder), image_size=16))  # resized 12 -> 16
     assert train.x.shape == (12, 16, 16, 3) and test.x.shape == (4, 16, 16, 3)
     study = get_study("denoise-losses")
     cmp = study.comparison(resolve_config(study, "smoke", {"data.path": str(folder)}))
@@ -159,7 +170,7 @@ def test_cifar100_archive_is_comparable_and_an_image_folder_is_not(tmp_path):
 
 def test_shared_cifar10_jpegs_are_an_image_folder_source(shared_data):
     path = shared_data / "cifar10" / "CIFAR-10-images_jpg.tar.gz"
-    assert dl.data_kind("download", str(path)) == "folder"  # reads the first member only
+    assert images.data_kind(ImageData(path=str(path))) == "folder"  # reads the first member only
 
 
 def test_smoke_run_on_a_cifar100_archive(tmp_path):
@@ -197,6 +208,32 @@ def test_bench_runs_on_the_cpu(monkeypatch):
     out = study.bench(cfg, ctx)
     assert out["end_to_end_samples_per_s"] > 0 and out["compute_only_samples_per_s"] > 0
     assert out["device"] == "cpu" and out["steps"] == 3 and out["variant"] == "mse"
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    import dltour.bench as bench
+    from dltour.device import resolve_device
+    from dltour.runs import RunContext
+
+    calls = []
+    real_step = dl.train_step
+    monkeypatch.setattr(dl, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+    study = get_study("denoise-losses")
+    cfg = resolve_config(study, "smoke", {"losses": ["mse"], "epochs": 1})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    ran = len(calls)
+    assert ran > 0
+    real = bench.measure_training
+    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
+    study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
+    assert len(calls) - ran == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+
+
+def test_check_model_is_finite_for_every_loss():
+    study = get_study("denoise-losses")
+    cfg = resolve_config(study, "smoke")
+    for v in study.variants(cfg):
+        assert np.isfinite(study.check_model(cfg, v))
 
 
 # ---------------------------------------------------------------- the findings on hand-made results

@@ -93,3 +93,40 @@ def test_parallel_workers_decode_once_and_agree(tmp_path, monkeypatch):
     assert all(np.array_equal(x, outs[0][0]) and np.array_equal(y, outs[0][1]) for x, y in outs)
     cached = list((images.cache_dir() / "decoded").iterdir())
     assert not [p for p in cached if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------- what the image-to-image studies load
+def test_a_missing_path_is_named_not_an_archive_to_download(tmp_path):
+    from dltour.data.images import ImageData, images_for
+
+    for missing in (tmp_path / "my_folder", tmp_path / "c100.tar.gz"):
+        with pytest.raises(DataUnavailable, match=f"data.path '{missing}' does not exist") as e:
+            images_for(ImageData(path=str(missing)))
+        assert "cifar-100-python.tar.gz" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_image_data_fields_and_kinds(tmp_path):
+    from pydantic import ValidationError
+
+    from dltour.data.images import ImageData, data_kind, reference_data
+
+    assert data_kind(ImageData(source="embedded")) == "embedded" and data_kind(ImageData()) == "cifar100"
+    assert data_kind(ImageData(path=str(tmp_path))) == "folder"
+    assert reference_data(ImageData())[0] and not reference_data(ImageData(source="embedded"))[0]
+    ok, why = reference_data(ImageData(path=str(tmp_path / "gone")))
+    assert not ok and "does not exist" in why
+    assert ImageData(train_subset=20, test_subset=5).cuts() == ["20 training images (reference: all)",
+                                                                "5 test images (reference: all)"]
+    for bad in ({"source": "web"}, {"train_subset": 5}, {"image_size": 4}):
+        with pytest.raises(ValidationError):
+            ImageData(**bad)
+    assert all(f.description for f in ImageData.model_fields.values())
+
+
+def test_split_and_test_indices():
+    from dltour.data.images import panel_indices, split_indices, test_indices
+
+    tr, va = split_indices(100, None, 0.25)
+    assert len(tr) == 75 and len(va) == 25 and sorted(set(tr) | set(va)) == list(range(100))
+    assert test_indices(10, 3).tolist() == [0, 4, 9]
+    assert panel_indices(100, 4).tolist() == [0, 33, 66, 99] and panel_indices(3).tolist() == [0, 1, 2]

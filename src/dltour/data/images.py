@@ -1,5 +1,6 @@
 """Labelled colour images: CIFAR-10/100 (canonical python archives), any image folder, and the
-embedded CIFAR-10 JPEG demo subset.
+embedded CIFAR-10 JPEG demo subset; ``ImageData``, the data config of the image-to-image studies
+(T3.2 ``denoise-losses``, T4.2 ``colourise``), and ``images_for``, what they load through it.
 
 Everything loads into an ``ImageSet``: ``x`` uint8 ``(N, H, W, 3)``, ``y`` int64 ``(N,)``, ``classes``.
 Studies move ``x`` to the device once as uint8 and convert/augment there (a 50k x 32 x 32 set is
@@ -14,6 +15,7 @@ so the decoded arrays are cached beside the dataset cache, keyed by the file's s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import pickle
@@ -22,10 +24,14 @@ import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, file_lock, register_dataset, save_npz_atomic
+from dltour.config import SplitData
+from dltour.data.source import (DataUnavailable, DatasetSpec, _matches, cache_dir, fetch, file_lock, register_dataset,
+                                save_npz_atomic)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm"}
 
@@ -222,3 +228,127 @@ def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
             info = zipfile.ZipInfo(f"cifar10_demo/{sc[0]}/{sc[1]}/{PurePosixPath(m.name).name}", (1980, 1, 1, 0, 0, 0))
             z_out.writestr(info, t_in.extractfile(m).read())  # JPEG: stored, deflate gains nothing
     return [dst]
+
+
+# ---------------------------------------------------------------- what the image-to-image studies load
+SPLIT_SEED = 0  # the fixed permutation behind every train/validation/test cut below (never the run's seed)
+
+
+class ImageData(SplitData):
+    """Colour images for the image-to-image studies (T3.2, T4.2). ``path``: a CIFAR-10/100 python
+    archive, or any image folder or archive of ``[train|test]/<class>/<image>`` (without a test split
+    a fixed sixth of the images is the test set)."""
+
+    source: Literal["embedded", "download"] = "download"
+    """Without ``path``: ``embedded`` (the demo pack's CIFAR-10 JPEG subset, offline) or ``download``
+    (CIFAR-100: the cache, else its canonical URL)."""
+    train_subset: int | None = Field(None, ge=10)
+    """Use only N training images: a fixed random subset, the same for every seed (validation comes
+    out of them); None: all."""
+    test_subset: int | None = Field(None, ge=1)
+    """Score only N test images, spread evenly over the test set (it is stored class by class, so the
+    first N would cover only the first classes); None: all."""
+    image_size: int = Field(32, ge=8)
+    """Side that images from an image folder are resized to (CIFAR archives are 32x32 already)."""
+
+    def cuts(self) -> list[str]:
+        """What this config leaves out of the data, in words (for a study's budget comparison)."""
+        out = []
+        if self.train_subset is not None:
+            out.append(f"{self.train_subset} training images (reference: all)")
+        if self.test_subset is not None:
+            out.append(f"{self.test_subset} test images (reference: all)")
+        return out
+
+
+def data_kind(data: ImageData) -> str:
+    """'cifar100', 'cifar10' (python archives), 'folder' or 'embedded', without decoding anything."""
+    if data.path is None:
+        return "embedded" if data.source == "embedded" else "cifar100"
+    p = Path(data.path).expanduser()
+    if p.is_file() and tarfile.is_tarfile(p):
+        with tarfile.open(p) as t:
+            first = t.next()
+        name = first.name if first is not None else ""
+        if name.startswith("cifar-100-python"):
+            return "cifar100"
+        if name.startswith("cifar-10-batches-py"):
+            return "cifar10"
+    return "folder"
+
+
+def source_label(kind: str) -> str:
+    return {"cifar100": "CIFAR-100", "cifar10": "CIFAR-10 (python archive)", "folder": "an image folder",
+            "embedded": "the embedded CIFAR-10 JPEG demo subset"}[kind]
+
+
+def images_for(data: ImageData) -> tuple[ImageSet, ImageSet, str]:
+    """(train, test, kind): uint8 NHWC image sets, whole (cut them with ``split_indices`` and
+    ``test_indices``); loaded once per process. No path: the embedded demo subset or CIFAR-100
+    fetched from its canonical URL (offline and uncached this raises ``DataUnavailable``)."""
+    return _load(data.source, data.path, data.image_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(source: str, path: str | None, image_size: int) -> tuple[ImageSet, ImageSet, str]:
+    if path is not None and not Path(path).expanduser().exists():
+        raise DataUnavailable(f"data.path {path!r} does not exist (expected a CIFAR-10/100 python archive, or an "
+                              f"image folder or archive of [train|test]/<class>/<image> files)")
+    kind = data_kind(ImageData(source=source, path=path, image_size=image_size))
+    if kind in ("cifar100", "cifar10"):
+        archive = fetch(CIFAR100 if kind == "cifar100" else CIFAR10, path=path)
+        train, test = load_cifar_python(archive, "train"), load_cifar_python(archive, "test")
+    else:
+        sets = load_demo(size=image_size) if kind == "embedded" else load_image_folder(path, size=image_size)
+        train = sets["train"]
+        if "test" in sets:
+            test = sets["test"]
+        else:
+            perm = np.random.default_rng(SPLIT_SEED).permutation(len(train))
+            n_test = len(train) // 6
+            train, test = train.take(np.sort(perm[n_test:])), train.take(np.sort(perm[:n_test]))
+    if len(train) < 10 or len(test) < 1:
+        raise DataUnavailable(f"too few images ({len(train)} train, {len(test)} test) in {path}")
+    return train, test, kind
+
+
+def split_indices(n: int, train_subset: int | None, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed (seed-independent) train/validation indices into a training set of ``n`` images: a fixed
+    permutation, cut to ``train_subset``, of which ``val_fraction`` is the validation set."""
+    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
+    if train_subset is not None:
+        perm = perm[:train_subset]
+    n_val = max(1, int(round(len(perm) * val_fraction)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def test_indices(n: int, test_subset: int | None) -> np.ndarray:
+    """Every test image, or ``test_subset`` of them spread evenly over the set (test sets are stored
+    class by class, so the first ``test_subset`` would cover only the first classes)."""
+    if test_subset is None or test_subset >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, test_subset).astype(np.int64))
+
+
+test_indices.__test__ = False  # a function of the data layer, not a pytest test
+
+
+def panel_indices(n: int, k: int = 8) -> np.ndarray:
+    """``k`` test images spread evenly over a set of ``n`` (test sets are stored class by class)."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).astype(np.int64))
+
+
+def reference_data(data: ImageData) -> tuple[bool, str]:
+    """Whether the data is the reference's CIFAR-100: our own checksum-verified download, or a
+    given file whose md5 is CIFAR-100's canonical archive's (checked, not assumed from the path)."""
+    kind = data_kind(data)
+    if data.path is None:
+        if kind == "embedded":
+            return False, "data: the embedded CIFAR-10 JPEG demo subset, not the reference's CIFAR-100"
+        return True, "data: CIFAR-100 from its canonical URL, checksum-verified on download"
+    p = Path(data.path).expanduser()
+    if not p.exists():
+        return False, f"data: {data.path} does not exist"
+    if kind == "cifar100" and p.is_file() and _matches(p, CIFAR100.known_hash):
+        return True, "data: the given file is CIFAR-100's canonical archive (md5 matches)"
+    return False, f"data: {source_label(kind)} at {data.path}, not CIFAR-100's canonical archive (checksum differs)"

@@ -6,27 +6,25 @@ Run it::
 
     dltour run colourise                   # demo: embedded CIFAR-10 subset, U-Net and cGAN x 3 seeds
     dltour run colourise --profile full    # CIFAR-100 (downloaded), 3 seeds, GPU
-    dltour run colourise --set data.path=DIR --set train_limit=5000   # any [train|test]/<class>/ folder
+    dltour run colourise --set data.path=DIR --set data.train_subset=5000   # any [train|test]/<class>/ folder
 
-Setup (the reference states the two models, MAE for the U-Net, the cGAN of Mirza and Osindero,
-CIFAR-100 as in T3.2 and the test MAE: 0.045 U-Net, 0.046 cGAN; the rest is ours and follows
-pix2pix, Isola et al. 2017, where the reference is silent):
+The reference states the two models, MAE for the U-Net, the cGAN of Mirza and Osindero, CIFAR-100
+as in T3.2 and the test MAE. Where it is silent we follow pix2pix (Isola et al. 2017) and assume:
 
-- data: as T3.2 (``dltour.experiments.denoise_losses.load_images``): CIFAR-100 in ``full``, the
-  embedded CIFAR-10 subset in ``demo`` (a training subset, random 16x16 training crops, 300 test
-  images spread over the classes, scored whole), any image folder via ``--set data.path=...``;
+- data: as T3.2 (``dltour.data.images``; the same training images when ``val_fraction`` is the
+  same); ``demo`` trains on random ``train_crop`` crops and scores test images spread over the
+  classes, whole;
 - input: the luma ``Y = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601, what PIL's ``convert("L")``
   computes) as one channel in [0, 1]; target: the RGB image in [0, 1];
 - output: the U-Net (``UNet(1, 2, width, depth)``) predicts the chroma U, V (YUV, BT.601) and the
   RGB image is assembled from the input Y and them (``Colouriser``), so brightness is kept exactly
-  and an untrained model outputs the gray image (the reference does not say how its models
-  output colour; predicting RGB directly made our small demo models worse than the gray input);
+  and an untrained model outputs the gray image (predicting RGB directly made our small demo
+  models worse than the gray input);
 - ``unet``: the ``Colouriser`` trained on MAE (RGB, [0, 1]) with Adam (lr 1e-3);
 - ``cgan``: the same ``Colouriser`` as generator, ``PatchDiscriminator`` (conditioned on the gray input,
   ``d_layers`` stride-2 layers, ``ndf`` filters); pix2pix's objective ``BCE(D(x, G(x)), 1) + lambda * L1``
   with ``lambda = l1_weight`` = 100, D's loss halved, one D step then one G step per batch, Adam
-  lr 2e-4, betas (0.5, 0.999), no noise input (pix2pix relies on dropout for stochasticity; our
-  generator is deterministic);
+  lr 2e-4, betas (0.5, 0.999), no noise input (our generator is deterministic);
 - both train for ``epochs`` epochs with the same batches; no early stopping (the reference does
   not mention one for T4.2);
 - metrics on the test set, per seed: MAE on [0, 1]; *vividness*: Hasler-Suesstrunk colourfulness
@@ -43,18 +41,19 @@ pix2pix, Isola et al. 2017, where the reference is silent):
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
-from dltour import DltourError
 from dltour import verdicts as V
-from dltour.experiments.denoise_losses import (ImageDataConfig, data_kind, image_budget, load_images, panel_indices,
-                                               random_crop, reference_data, source_label, split_indices, test_indices,
-                                               to_float, to_uint8_nhwc)
+from dltour.config import StudyConfig
+from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
+                                split_indices, test_indices)
 from dltour.losses import gan_discriminator_loss, gan_generator_loss, mae_loss
 from dltour.metrics.image import (colour_variance, colourfulness, distribution_distance, histogram_intersection,
                                   hue_error, saturation, saturation_histogram)
@@ -64,6 +63,7 @@ from dltour.plots import image_grid, new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
 from dltour.train import fit, iterate_minibatches
+from dltour.train.augment import random_crop, to_float, to_uint8_nhwc
 
 VARIANTS = ("unet", "cgan")
 SAT_BINS = 20
@@ -110,10 +110,25 @@ class Colouriser(nn.Module):
         return yuv_to_rgb(y.float(), u, v)
 
 
-class Config(ImageDataConfig):
-    models: list[str] = Field(default_factory=lambda: list(VARIANTS))
+class Config(StudyConfig):
+    data: ImageData = Field(default_factory=ImageData)
+    """Where the images come from and how many of them are used."""
+    models: list[Literal["unet", "cgan"]] = Field(default_factory=lambda: list(VARIANTS), min_length=1)
     """Which models to train: ``unet`` (MAE) and/or ``cgan`` (pix2pix)."""
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    """Share of the (cut) training images left out, as T3.2 holds them out for validation (unused here),
+    so both studies train on the same images when it is the same."""
+    width: int = Field(64, ge=1)
+    """U-Net channels at the first level (doubling at each level down)."""
+    depth: int = Field(3, ge=1, le=5)
+    """U-Net down-sampling steps (32x32 inputs reach 4x4 at depth 3)."""
     epochs: int = Field(20, ge=1)
+    """Training epochs of both models (the reference does not state its budget)."""
+    batch_size: int = Field(128, ge=1)
+    """Training images per step."""
+    train_crop: int | None = Field(None, ge=4)
+    """Train on random square crops of this side (one offset per batch) instead of whole images:
+    the U-Net is fully convolutional (demo only; test images are always scored whole)."""
     lr_unet: float = Field(1e-3, gt=0)
     """Adam learning rate of the MAE U-Net."""
     lr_gan: float = Field(2e-4, gt=0)
@@ -124,6 +139,91 @@ class Config(ImageDataConfig):
     """Discriminator filters in its first layer."""
     d_layers: int = Field(2, ge=1, le=4)
     """Stride-2 layers of the patch discriminator."""
+
+    @field_validator("models")
+    @classmethod
+    def _no_repeats(cls, models: list[str]) -> list[str]:
+        if len(set(models)) != len(models):
+            raise ValueError(f"models must not repeat a model, got {models}")
+        return models
+
+
+def budget(cfg: Config) -> tuple[bool, str]:
+    """Whether the config trains on every image, whole (the reference does not state its epochs)."""
+    diff = cfg.data.cuts()
+    if cfg.train_crop is not None:
+        diff.append(f"{cfg.train_crop}x{cfg.train_crop} training crops (reference: whole images)")
+    return not diff, ("budget: " + "; ".join(diff)) if diff else "budget: the reference's"
+
+
+# ================================================================ the training step (run and bench)
+def new_models(cfg: Config, variant: str, dev: torch.device) -> dict:
+    """The training state of a variant, as ``run`` and ``bench`` build it: the ``Colouriser`` and its
+    Adam; for ``cgan`` also the discriminator and its Adam (pix2pix: lr 2e-4, betas 0.5, 0.999)."""
+    fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+    gen = Colouriser(cfg.width, cfg.depth).to(dev, memory_format=fmt)
+    if variant == "unet":
+        return {"model": gen, "opt": torch.optim.Adam(gen.parameters(), lr=cfg.lr_unet, fused=True)}
+    disc = PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers).to(dev, memory_format=fmt)
+    return {"model": gen, "disc": disc,
+            "opt": torch.optim.Adam(gen.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999), fused=True),
+            "opt_d": torch.optim.Adam(disc.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999), fused=True)}
+
+
+def unet_loss(gen: nn.Module, gray: torch.Tensor, rgb: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The U-Net's training loss: MAE of its colouring (under ``autocast``) against the target, in float32."""
+    with autocast():
+        out = gen(gray)
+    return mae_loss(out.float(), rgb)
+
+
+def discriminator_loss(disc: nn.Module, gray, rgb, fake, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """D's loss: real pairs -> 1, generated pairs -> 0 (G's output detached), halved."""
+    with autocast():
+        d_real, d_fake = disc(gray, rgb), disc(gray, fake.detach())
+    return gan_discriminator_loss(d_real, d_fake)
+
+
+def generator_loss(disc: nn.Module, gray, rgb, fake, l1_weight: float, autocast=contextlib.nullcontext):
+    """G's loss (total, adversarial, L1): fool D and stay near the target in L1."""
+    with autocast():
+        d_fake = disc(gray, fake)
+    return gan_generator_loss(d_fake, fake, rgb, l1_weight)
+
+
+def train_step(state: dict, gray: torch.Tensor, rgb: torch.Tensor, l1_weight: float,
+               autocast=contextlib.nullcontext) -> dict[str, torch.Tensor]:
+    """One training step on a batch (the U-Net: one Adam step on MAE; the cGAN: one D step, then
+    one G step); returns its losses as device scalars."""
+    gen, opt = state["model"], state["opt"]
+    if "disc" not in state:
+        opt.zero_grad(set_to_none=True)
+        loss = unet_loss(gen, gray, rgb, autocast)
+        loss.backward()
+        opt.step()
+        return {"train_l1": loss.detach()}
+    disc, opt_d = state["disc"], state["opt_d"]
+    with autocast():
+        fake = gen(gray)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss = discriminator_loss(disc, gray, rgb, fake, autocast)
+    d_loss.backward()
+    opt_d.step()
+    opt.zero_grad(set_to_none=True)
+    g_loss, adv, l1 = generator_loss(disc, gray, rgb, fake, l1_weight, autocast)
+    g_loss.backward()
+    opt.step()
+    return {"train_l1": l1.detach(), "d_loss": d_loss.detach(), "g_adv": adv.detach()}
+
+
+def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_last: bool, drop_last: bool = False):
+    """One epoch of (gray, rgb) float batches from uint8 images on the device: shuffled by (seed,
+    epoch), randomly cropped."""
+    for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=X.device):
+        if drop_last and len(idx) < cfg.batch_size:
+            continue
+        rgb = to_float(random_crop(X[idx], cfg.train_crop), channels_last)
+        yield to_gray(rgb), rgb
 
 
 def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gray_distance: float,
@@ -217,11 +317,11 @@ class Colourise(Study):
     version = 2
     small_runs = True
     profiles = {
-        "smoke": {"data_source": "embedded", "train_limit": 48, "test_limit": 16, "width": 4, "depth": 1,
+        "smoke": {"data.source": "embedded", "data.train_subset": 48, "data.test_subset": 16, "width": 4, "depth": 1,
                   "ndf": 4, "epochs": 2, "batch_size": 64, "seeds": 1},
-        "demo": {"data_source": "embedded", "train_limit": 500, "test_limit": 300, "width": 8, "depth": 2,
+        "demo": {"data.source": "embedded", "data.train_subset": 500, "data.test_subset": 300, "width": 8, "depth": 2,
                  "ndf": 16, "epochs": 6, "batch_size": 32, "train_crop": 16, "seeds": 3},
-        "full": {"data_source": "download", "width": 64, "depth": 3, "ndf": 64, "epochs": 20, "batch_size": 128,
+        "full": {"data.source": "download", "width": 64, "depth": 3, "ndf": 64, "epochs": 20, "batch_size": 128,
                  "seeds": 3},
     }
     reference = [
@@ -231,10 +331,7 @@ class Colourise(Study):
     headline_metrics = ["test_mae", "colourfulness", "colour_variance", "colourfulness_distance", "hue_error"]
 
     def variants(self, cfg: Config) -> list[str]:
-        bad = [m for m in cfg.models if m not in VARIANTS]
-        if bad or not cfg.models or len(set(cfg.models)) != len(cfg.models):
-            raise DltourError(f"models must be a non-empty subset of {list(VARIANTS)}, got {cfg.models}")
-        return list(cfg.models)
+        return list(cfg.models)  # checked by Config
 
     def run_key(self, cfg: Config, variant: str) -> dict:
         d = super().run_key(cfg, variant)
@@ -252,16 +349,29 @@ class Colourise(Study):
             return gen
         return torch.nn.ModuleDict({"generator": gen, "discriminator": PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers)})
 
+    def check_model(self, cfg: Config, variant: str) -> float:
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        rgb = torch.rand(2, 3, 16, 16)
+        gray = to_gray(rgb)
+        if variant == "unet":
+            return backward_check(unet_loss(model, gray, rgb), model)
+        gen, disc = model["generator"], model["discriminator"]
+        fake = gen(gray)
+        loss = discriminator_loss(disc, gray, rgb, fake) + generator_loss(disc, gray, rgb, fake, cfg.l1_weight)[0]
+        return backward_check(loss, gen, disc)
+
     def comparison(self, cfg: Config) -> Comparison:
-        data, why_d = reference_data(cfg.data_source, cfg.data.path)
-        budget, why_b = image_budget(cfg, None)
-        return Comparison(data, budget, f"{why_d}; {why_b} (the reference does not state its epochs)")
+        data, why_d = reference_data(cfg.data)
+        ok_b, why_b = budget(cfg)
+        return Comparison(data, ok_b, f"{why_d}; {why_b} (the reference does not state its epochs)")
 
     # ------------------------------------------------------------------ data
     def _data(self, cfg: Config, dev: torch.device):
-        train, test, kind = load_images(cfg.data_source, cfg.data.path, cfg.image_size)
-        tr_idx, _ = split_indices(len(train), cfg.train_limit, cfg.val_fraction)  # same training images as T3.2
-        te_idx = test_indices(len(test), cfg.test_limit)
+        train, test, kind = images_for(cfg.data)
+        tr_idx, _ = split_indices(len(train), cfg.data.train_subset, cfg.val_fraction)  # T3.2's training images
+        te_idx = test_indices(len(test), cfg.data.test_subset)
         as_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
         return as_dev(train.x[tr_idx]), as_dev(test.x[te_idx]), kind
 
@@ -270,56 +380,17 @@ class Colourise(Study):
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, Xte, kind = self._data(cfg, dev)
-        fmt = torch.channels_last if cl else torch.contiguous_format
-        gen = Colouriser(cfg.width, cfg.depth).to(dev, memory_format=fmt)
-        bs = cfg.batch_size
-        if variant == "unet":
-            opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr_unet, fused=True)
-            state = {"model": gen, "opt": opt}
-        else:
-            disc = PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers).to(dev, memory_format=fmt)
-            opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999), fused=True)
-            opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999), fused=True)
-            state = {"model": gen, "disc": disc, "opt": opt, "opt_d": opt_d}
+        state = new_models(cfg, variant, dev)
+        gen = state["model"]
 
         def train_epoch(epoch: int) -> dict:
-            gen.train()
-            sums = {"train_l1": torch.zeros((), device=dev)}
-            if variant == "cgan":
-                disc.train()
-                sums.update(d_loss=torch.zeros((), device=dev), g_adv=torch.zeros((), device=dev))
-            for idx in iterate_minibatches(len(Xtr), bs, seed, epoch, device=dev):
-                rgb = to_float(random_crop(Xtr[idx], cfg.train_crop), cl)
-                gray = to_gray(rgb)
-                n = len(idx)
-                if variant == "unet":
-                    opt.zero_grad(set_to_none=True)
-                    with ctx.device.autocast():
-                        out = gen(gray)
-                    loss = mae_loss(out.float(), rgb)
-                    loss.backward()
-                    opt.step()
-                    sums["train_l1"] += loss.detach() * n
-                    continue
-                with ctx.device.autocast():
-                    fake = gen(gray)
-                # discriminator: real pairs -> 1, generated pairs -> 0 (G's output detached)
-                opt_d.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    d_real, d_fake = disc(gray, rgb), disc(gray, fake.detach())
-                d_loss = gan_discriminator_loss(d_real, d_fake)
-                d_loss.backward()
-                opt_d.step()
-                # generator: fool D and stay near the target in L1
-                opt.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    d_fake = disc(gray, fake)
-                g_loss, adv, l1 = gan_generator_loss(d_fake, fake, rgb, cfg.l1_weight)
-                g_loss.backward()
-                opt.step()
-                sums["train_l1"] += l1.detach() * n
-                sums["d_loss"] += d_loss.detach() * n
-                sums["g_adv"] += adv.detach() * n
+            for m in state.values():
+                if isinstance(m, nn.Module):
+                    m.train()
+            sums = {}
+            for gray, rgb in train_batches(Xtr, cfg, seed, epoch, cl):
+                for k, v in train_step(state, gray, rgb, cfg.l1_weight, ctx.device.autocast).items():
+                    sums[k] = sums.get(k, 0) + v * len(rgb)
             return {k: float(v) / len(Xtr) for k, v in sums.items()}
 
         fit(ctx, state, cfg.epochs, train_epoch, checkpoint_every=max(1, cfg.epochs // 2))
@@ -341,7 +412,7 @@ class Colourise(Study):
         h_pred, edges = saturation_histogram(pred, SAT_BINS)
         h_true, _ = saturation_histogram(true, SAT_BINS)
         c_pred, c_true = colourfulness(pred), colourfulness(true)
-        pi = panel_indices(len(pred)).numpy()  # images spread over the (class-sorted) test set
+        pi = panel_indices(len(pred))  # images spread over the (class-sorted) test set
         ctx.save_arrays("panel", gray=(gray[pi, ..., 0] * 255).round().astype(np.uint8),
                         pred=to_uint8_nhwc(torch.from_numpy(pred[pi]).permute(0, 3, 1, 2)),
                         true=to_uint8_nhwc(torch.from_numpy(true[pi]).permute(0, 3, 1, 2)),
@@ -430,7 +501,7 @@ class Colourise(Study):
         metrics = {k: res.table(k, names) for k in keys}
         s.findings.extend(decide(metrics, m0["gray_input_mae"], m0["gray_colourfulness_distance"],
                                  gt["colourfulness"], gt["colour_variance"]))
-        kind = data_kind(cfg.data_source, cfg.data.path)
+        kind = data_kind(cfg.data)
         s.notes.append(f"Data: {source_label(kind)}, {int(m0['n_train'])} training images, {int(m0['n_test'])} test "
                        f"images; U-Net width {cfg.width}, depth {cfg.depth}; {cfg.epochs} epochs; cGAN lambda "
                        f"{cfg.l1_weight:g}, discriminator ndf {cfg.ndf}, {cfg.d_layers} stride-2 layers.")
@@ -440,38 +511,18 @@ class Colourise(Study):
 
     # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
-        from dltour.bench import measure_training
+        from dltour.bench import endless, measure_training
 
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, _, _ = self._data(cfg, dev)
-        fmt = torch.channels_last if cl else torch.contiguous_format
-        gen = Colouriser(cfg.width, cfg.depth).to(dev, memory_format=fmt)
-        disc = PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers).to(dev, memory_format=fmt)
-        opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999))
-        bs = min(cfg.batch_size, len(Xtr))
+        state = new_models(cfg, "cgan", dev)  # the costlier variant
+        cfg = cfg.model_copy(update={"batch_size": min(cfg.batch_size, len(Xtr))})
 
-        def step(gray, rgb):  # one cGAN step (D then G), the costlier variant
-            fake = gen(gray)
-            opt_d.zero_grad(set_to_none=True)
-            gan_discriminator_loss(disc(gray, rgb), disc(gray, fake.detach())).backward()
-            opt_d.step()
-            opt.zero_grad(set_to_none=True)
-            gan_generator_loss(disc(gray, fake), fake, rgb, cfg.l1_weight)[0].backward()
-            opt.step()
+        def step(gray, rgb):  # measure_training runs it under the device's autocast
+            train_step(state, gray, rgb, cfg.l1_weight, ctx.device.autocast)
 
-        def real_batches():
-            epoch = 0
-            while True:
-                for idx in iterate_minibatches(len(Xtr), bs, 0, epoch, device=dev):
-                    if len(idx) < bs:
-                        continue
-                    rgb = to_float(random_crop(Xtr[idx], cfg.train_crop), cl)
-                    yield to_gray(rgb), rgb
-                epoch += 1
-
-        rgb = to_float(random_crop(Xtr[:bs], cfg.train_crop), cl)
-        return measure_training(step, real_batches(), (to_gray(rgb), rgb), bs, ctx.device, variant="cgan",
+        real = endless(lambda epoch: train_batches(Xtr, cfg, 0, epoch, cl, drop_last=True))
+        synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
+        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant="cgan",
                                 note="uint8 images live on the device; conversion to float and gray happens there")
-

@@ -6,73 +6,56 @@ Run it::
 
     dltour run denoise-losses                   # demo: embedded CIFAR-10 subset, 8 losses x 3 seeds
     dltour run denoise-losses --profile full    # CIFAR-100 (downloaded), 8 losses x 3 seeds, GPU
-    dltour run denoise-losses --set data.path=DIR --set train_limit=5000   # any [train|test]/<class>/ folder
+    dltour run denoise-losses --set data.path=DIR --set data.train_subset=5000   # any [train|test]/<class>/ folder
 
-Correntropy, two readings side by side. The reference does not write its loss down. Its
-definition (Santamaria et al. 2006, see ``dltour.losses``) has sigma as a kernel *bandwidth*,
-``1 - exp(-e^2 / (2 sigma^2))`` (variants ``corr-bw-<sigma>``): a larger sigma makes the loss
-flatter and its gradients smaller. The reference's explanation ("a larger sigma scales up the
-error terms, leading to larger gradients") describes sigma as a *precision*,
-``1 - exp(-sigma e^2)`` (variants ``corr-prec-<sigma>``). Both run in one Table 5; the findings
-``bandwidth-reproduces-table5`` and ``precision-reproduces-table5`` say which reading gives the
-reference's ordering (every sigma learns, epochs trained fall and test MSE rises with sigma). The
-reference's claims about sigma (R31-R35) are decided on the precision reading, the one its own
-explanation describes; the bandwidth rows are shown beside them. Under the definition, sigma 1e4
-and 1e6 give gradients far below Adam's epsilon, so the weights barely move while the batch-norm
-running statistics still drift: such a run does not learn (test MSE not below the noisy input's),
-and early stopping ends it after ``patience`` epochs. A run that did not learn carries no verdict
-about *how* it learned (R31, R33, R35 are then inconclusive).
+The reference states the model, the losses, the sigmas, the 15-epoch budget with early stopping,
+CIFAR-100 and test MSE. Where it is silent we assume:
 
-Setup (the reference states the model, the losses, the sigmas, the 15-epoch budget with early
-stopping, CIFAR-100 and test MSE; the rest is ours):
-
-- data: CIFAR-100 (50k train / 10k test, 32x32) in ``full``; ``val_fraction`` of the training
-  images (a fixed permutation, the same for every seed) are the validation set early stopping
-  watches. ``demo`` uses the embedded CIFAR-10 JPEG subset (``dltour.data.images.load_demo``) with a
-  training subset (``train_limit``), trains on random 8x8 crops and validates on centre crops
-  (``train_crop``, ``val_crop``: the U-Net is fully convolutional) and scores 200 test images
-  spread over the classes, whole (the same images for every loss and seed); any image folder or
-  archive works through ``--set data.path=...``;
-- noise: additive Gaussian, std ``noise_std`` = 0.1 on the [0, 1] scale, then clipped to [0, 1]
-  (the reference's best MSE, 0.0015 = 28 dB, fits this level). Training noise is fresh every batch
-  (global RNG, restored on resume); validation and test noise are fixed (seeded generators), so
-  every loss and seed is scored on the same noisy images;
-- model: ``dltour.models.unet.UNet`` (3 -> 3 channels, sigmoid output) with ``width``/``depth``
-  (full: 64 / 3, 7.7M parameters; ``dltour describe denoise-losses`` prints them);
-- training: Adam (lr 1e-3, eps 1e-7 as in Keras, which the reference's course used), batch 128
-  in ``full``, at most ``epochs`` = 15 epochs. The demo keeps the 15 epochs and Adam's epsilon but
-  has only about 225 steps of batch 16 (a depth-1, width-8 U-Net): at lr 1e-3 its MSE runs ended near
-  or above the noisy input in our tries, so the demo uses lr 3e-3 (an assumption of ours, like the 1e-3). Early stopping
-  on the validation value of the training loss (Keras' default monitor ``val_loss``) with
-  ``patience`` 3 epochs, best weights restored; "epochs trained" counts the epochs run before
-  stopping;
-- metrics: test MSE (the common metric, on [0, 1]) and PSNR = 10 log10(1 / MSE); the noisy input
-  itself is the floor row (the trivial baseline a denoiser must beat); the mean gradient norm of
-  the first epoch checks "larger sigma, larger gradients"; the validation MSE after epoch 1
-  ("trains faster") and the best epoch ("overfits sooner") check R35;
-- decisions: per-seed values through ``dltour.verdicts`` (paired by seed; Spearman for trends
-  over sigma; TOST with a margin of 30% of MAE's test MSE for "followed closely": the reference's
-  own gaps are 20% and 27%).
-
-The module also holds the image loading shared with T4.2 ``colourise``.
+- correntropy, two readings side by side: the reference does not write its loss down. Its
+  definition (Santamaria et al. 2006, ``dltour.losses``) has sigma as a kernel *bandwidth*,
+  ``1 - exp(-e^2 / (2 sigma^2))`` (variants ``corr-bw-<sigma>``); the reference's explanation ("a
+  larger sigma scales up the error terms, leading to larger gradients") describes sigma as a
+  *precision*, ``1 - exp(-sigma e^2)`` (``corr-prec-<sigma>``). The findings
+  ``bandwidth-reproduces-table5`` and ``precision-reproduces-table5`` say which reading gives the
+  reference's ordering; its claims about sigma (R31-R35) are decided on the precision reading, the
+  bandwidth rows shown beside them. A run that does not learn (test MSE not below the noisy
+  input's) carries no verdict about *how* it learned;
+- data: ``val_fraction`` of the training images (a fixed permutation, the same for every seed) is
+  the validation set early stopping watches; ``demo`` trains on random ``train_crop`` crops and
+  validates on ``val_crop`` centre crops (the U-Net is fully convolutional), and scores test images
+  spread over the classes, whole;
+- noise: additive Gaussian, std ``noise_std`` = 0.1 on the [0, 1] scale, clipped to [0, 1] (the
+  reference's best MSE, 0.0015, fits this level); fresh every training batch (global RNG, restored
+  on resume), fixed for validation and test (seeded generators), so every loss and seed is scored
+  on the same noisy images;
+- model: ``dltour.models.unet.UNet`` (3 -> 3 channels, sigmoid output), ``width``/``depth``;
+- training: Adam (lr 1e-3; eps 1e-7 as in Keras, which the reference's course used), batch 128;
+  the small demo model uses lr 3e-3. Early stopping on the validation value of the training loss
+  (Keras' default monitor ``val_loss``), ``patience`` 3, best weights restored; "epochs trained"
+  counts the epochs run before stopping;
+- metrics: test MSE and PSNR; the noisy input is the floor row a denoiser must beat; the mean
+  gradient norm of the first epoch checks "larger sigma, larger gradients"; the validation MSE
+  after epoch 1 ("trains faster") and the best epoch ("overfits sooner") check R35;
+- decisions: per-seed values through ``dltour.verdicts`` (paired by seed; Spearman for trends over
+  sigma; TOST with a margin of 30% of MAE's test MSE for "followed closely": the reference's own
+  gaps are 20% and 27%).
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import math
-import tarfile
 from pathlib import Path
-from typing import Literal
+from typing import Callable
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dltour import DltourError
-from dltour.config import DataConfig, StudyConfig
-from dltour.data import images
-from dltour.data.source import DataUnavailable, fetch
+from dltour.config import StudyConfig
+from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
+                                split_indices, test_indices)
 from dltour import verdicts as V
 from dltour.losses import correntropy_loss, mae_loss, mse_loss
 from dltour.metrics.image import psnr_from_mse
@@ -81,110 +64,12 @@ from dltour.plots import image_grid, new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
 from dltour.train import EarlyStopping, fit, iterate_minibatches
+from dltour.train.augment import centre_crop, random_crop, to_float, to_uint8_nhwc
 
-VAL_NOISE_SEED, TEST_NOISE_SEED, PANEL_NOISE_SEED, SPLIT_SEED = 1001, 2002, 3003, 0
-N_PANEL = 8  # test images shown in the example panels
-
-
-# ================================================================ image data shared with colourise
-def data_kind(source: str, path: str | None) -> str:
-    """'cifar100', 'cifar10' (python archives), 'folder' or 'embedded', without decoding anything."""
-    if path is None:
-        return "embedded" if source == "embedded" else "cifar100"
-    p = Path(path).expanduser()
-    if p.is_file() and tarfile.is_tarfile(p):
-        with tarfile.open(p) as t:
-            first = t.next()
-        name = first.name if first is not None else ""
-        if name.startswith("cifar-100-python"):
-            return "cifar100"
-        if name.startswith("cifar-10-batches-py"):
-            return "cifar10"
-    return "folder"
-
-
-@functools.lru_cache(maxsize=2)
-def load_images(source: str, path: str | None, image_size: int) -> tuple[images.ImageSet, images.ImageSet, str]:
-    """(train, test, kind): uint8 NHWC image sets.
-
-    ``path`` given: a CIFAR-10/100 python archive, or any image folder/archive of
-    ``[train|test]/<class>/<image>`` (without a test split, a fixed sixth of the images is the test
-    set). No path: the embedded demo subset (``source="embedded"``) or CIFAR-100 fetched from its
-    canonical URL (``source="download"``; offline and uncached this raises ``DataUnavailable``)."""
-    kind = data_kind(source, path)
-    if kind in ("cifar100", "cifar10"):
-        archive = fetch(images.CIFAR100 if kind == "cifar100" else images.CIFAR10, path=path)
-        train, test = images.load_cifar_python(archive, "train"), images.load_cifar_python(archive, "test")
-    else:
-        if kind == "embedded":
-            sets = images.load_demo(size=image_size)
-        else:
-            fetch(images.CIFAR100, path=path)  # a missing path raises the clear DataUnavailable
-            sets = images.load_image_folder(path, size=image_size)
-        train = sets["train"]
-        if "test" in sets:
-            test = sets["test"]
-        else:
-            perm = np.random.default_rng(SPLIT_SEED).permutation(len(train))
-            n_test = len(train) // 6
-            train, test = train.take(np.sort(perm[n_test:])), train.take(np.sort(perm[:n_test]))
-    if len(train) < 10 or len(test) < 1:
-        raise DataUnavailable(f"too few images ({len(train)} train, {len(test)} test) in {path}")
-    return train, test, kind
-
-
-def split_indices(n: int, train_limit: int | None, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed (seed-independent) train/validation indices into the training set."""
-    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
-    if train_limit is not None:
-        perm = perm[:train_limit]
-    n_val = max(1, int(round(len(perm) * val_fraction)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
-def test_indices(n: int, test_limit: int | None) -> np.ndarray:
-    """Every test image, or ``test_limit`` of them spread evenly over the set (test sets are stored
-    class by class, so the first ``test_limit`` would cover only the first classes)."""
-    if test_limit is None or test_limit >= n:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, test_limit).astype(np.int64))
-
-
-def panel_indices(n: int, k: int = N_PANEL) -> torch.Tensor:
-    """``k`` test images spread evenly over the set (test sets are stored class by class)."""
-    return torch.from_numpy(np.unique(np.linspace(0, n - 1, min(k, n)).astype(np.int64)))
-
-
-def to_float(xb: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1]. The permuted view of NHWC memory already
-    has channels_last strides (what cuDNN wants); on the CPU plain NCHW is faster (measured)."""
-    x = xb.permute(0, 3, 1, 2).float().div_(255.0)
-    return x if channels_last else x.contiguous()
-
-
-def to_uint8_nhwc(x: torch.Tensor) -> np.ndarray:
-    """float (B, C, H, W) in [0, 1] -> uint8 (B, H, W, C) NumPy."""
-    return (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def random_crop(xb: torch.Tensor, crop: int | None) -> torch.Tensor:
-    """The same random ``crop`` x ``crop`` window of every image of a uint8 (B, H, W, C) batch
-    (global RNG, so resume stays exact); the whole batch when ``crop`` is None or too large."""
-    h, w = xb.shape[1], xb.shape[2]
-    if crop is None or (crop >= h and crop >= w):
-        return xb
-    y0 = int(torch.randint(0, max(h - crop, 0) + 1, ()))
-    x0 = int(torch.randint(0, max(w - crop, 0) + 1, ()))
-    return xb[:, y0:y0 + crop, x0:x0 + crop]
-
-
-def centre_crop(xb: torch.Tensor, crop: int | None) -> torch.Tensor:
-    """The centre ``crop`` x ``crop`` window of a uint8 (B, H, W, C) batch (fixed, for validation)."""
-    h, w = xb.shape[1], xb.shape[2]
-    if crop is None or (crop >= h and crop >= w):
-        return xb
-    y0, x0 = max(h - crop, 0) // 2, max(w - crop, 0) // 2
-    return xb[:, y0:y0 + crop, x0:x0 + crop]
+VAL_NOISE_SEED, TEST_NOISE_SEED, PANEL_NOISE_SEED = 1001, 2002, 3003
+READINGS = {"bw": "bandwidth", "prec": "precision"}
+REF_EPOCHS = 15
+CLOSE_MARGIN = 0.3  # "followed closely": within 30% of MAE's test MSE (the reference's gaps: 20%, 27%)
 
 
 def fixed_noise(shape: tuple[int, ...], seed: int, start: int) -> torch.Tensor:
@@ -194,91 +79,99 @@ def fixed_noise(shape: tuple[int, ...], seed: int, start: int) -> torch.Tensor:
     return torch.randn(shape, generator=g)
 
 
-def source_label(kind: str) -> str:
-    return {"cifar100": "CIFAR-100", "cifar10": "CIFAR-10 (python archive)", "folder": "an image folder",
-            "embedded": "the embedded CIFAR-10 JPEG demo subset"}[kind]
+def add_noise(clean: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Tensor:
+    """The noisy image: ``clean + std * noise``, clipped to [0, 1]."""
+    return (clean + std * noise).clamp_(0.0, 1.0)
 
 
-class ImageDataConfig(StudyConfig):
-    """Data fields shared by the image-to-image studies."""
-
-    data_source: Literal["embedded", "download"] = "download"
-    """Without ``data.path``: ``embedded`` (the demo pack's CIFAR-10 subset) or ``download`` (CIFAR-100)."""
-    image_size: int = Field(32, ge=8)
-    """Side images from an image folder are resized to (CIFAR archives are 32x32 already)."""
-    train_limit: int | None = Field(None, ge=10)
-    """Use only this many training images (a fixed random subset; validation comes out of them)."""
-    test_limit: int | None = Field(None, ge=1)
-    """Score only the first this many test images."""
+class Config(StudyConfig):
+    data: ImageData = Field(default_factory=ImageData)
+    """Where the images come from and how many of them are used."""
+    losses: list[str] = Field(default_factory=lambda: [
+        "mse", "mae", "corr-bw-1e2", "corr-bw-1e4", "corr-bw-1e6", "corr-prec-1e2", "corr-prec-1e4", "corr-prec-1e6"])
+    """Training losses, one variant each: ``mse``, ``mae``, ``corr-bw-<sigma>`` (correntropy's
+    definition, sigma a bandwidth: 1 - exp(-e^2 / (2 sigma^2))) or ``corr-prec-<sigma>`` (sigma a
+    precision: 1 - exp(-sigma e^2), the reading of the reference's explanation)."""
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
-    """Share of the (limited) training images held out for validation."""
+    """Share of the (cut) training images held out as the validation set early stopping watches."""
+    noise_std: float = Field(0.1, gt=0, le=1)
+    """Std of the additive Gaussian noise on the [0, 1] scale (the noisy image is clipped to [0, 1])."""
     width: int = Field(64, ge=1)
     """U-Net channels at the first level (doubling at each level down)."""
     depth: int = Field(3, ge=1, le=5)
     """U-Net down-sampling steps (32x32 inputs reach 4x4 at depth 3)."""
+    epochs: int = Field(REF_EPOCHS, ge=1)
+    """Epoch budget (the reference: 15)."""
+    patience: int = Field(3, ge=1)
+    """Early stopping: epochs without a lower validation loss before training stops."""
     batch_size: int = Field(128, ge=1)
+    """Training images per step."""
+    lr: float = Field(1e-3, gt=0)
+    """Adam learning rate."""
+    adam_eps: float = Field(1e-7, gt=0)
+    """Adam's epsilon (Keras' default 1e-7; it bounds the step size when gradients are tiny)."""
     train_crop: int | None = Field(None, ge=4)
     """Train on random square crops of this side (one offset per batch) instead of whole images:
     the U-Net is fully convolutional, so a 16-pixel crop costs a quarter of a 32x32 image (demo only)."""
     val_crop: int | None = Field(None, ge=4)
     """Validate on the centre crop of this side of each validation image (demo only; test images
     are always scored whole)."""
-    data: DataConfig = Field(default_factory=DataConfig)
+
+    @field_validator("losses")
+    @classmethod
+    def _known_losses(cls, losses: list[str]) -> list[str]:
+        if not losses or len(set(losses)) != len(losses):
+            raise ValueError("losses must be a non-empty list without repeats")
+        for name in losses:
+            try:
+                parse_loss(name)
+            except DltourError as e:
+                raise ValueError(str(e)) from None
+        return losses
 
 
-def reference_data(source: str, path: str | None) -> tuple[bool, str]:
-    """Whether the data is the reference's CIFAR-100: our own checksum-verified download, or a
-    given file whose md5 is CIFAR-100's canonical archive's (checked, not assumed from the path)."""
-    from dltour.data.source import _matches
-
-    kind = data_kind(source, path)
-    if path is None:
-        if kind == "embedded":
-            return False, "data: the embedded CIFAR-10 JPEG demo subset, not the reference's CIFAR-100"
-        return True, "data: CIFAR-100 from its canonical URL, checksum-verified on download"
-    p = Path(path).expanduser()
-    if kind == "cifar100" and p.is_file() and _matches(p, images.CIFAR100.known_hash):
-        return True, "data: the given file is CIFAR-100's canonical archive (md5 matches)"
-    return False, f"data: {source_label(kind)} at {path}, not CIFAR-100's canonical archive (checksum differs)"
-
-
-def image_budget(cfg, ref_epochs: int | None) -> tuple[bool, str]:
-    """Whether the config trains the reference's budget: every image, whole, for its epochs."""
-    diff = []
-    if ref_epochs is not None and cfg.epochs != ref_epochs:
-        diff.append(f"{cfg.epochs} epochs (reference {ref_epochs})")
-    if cfg.train_limit is not None:
-        diff.append(f"{cfg.train_limit} training images (reference: all)")
-    if cfg.test_limit is not None:
-        diff.append(f"{cfg.test_limit} test images (reference: all)")
+def budget(cfg: Config) -> tuple[bool, str]:
+    """Whether the config trains the reference's budget: every image, whole, for 15 epochs."""
+    diff = [] if cfg.epochs == REF_EPOCHS else [f"{cfg.epochs} epochs (reference {REF_EPOCHS})"]
+    diff += cfg.data.cuts()
     if cfg.train_crop is not None:
         diff.append(f"{cfg.train_crop}x{cfg.train_crop} training crops (reference: whole images)")
     return not diff, ("budget: " + "; ".join(diff)) if diff else "budget: the reference's"
 
 
+# ================================================================ the training step (run and bench)
+def batch_loss(model: torch.nn.Module, loss_fn: Callable, noisy: torch.Tensor, clean: torch.Tensor,
+               autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The training loss of one batch: the U-Net's output (under ``autocast``) against the clean
+    images, in float32."""
+    with autocast():
+        out = model(noisy)
+    return loss_fn(out.float(), clean)
+
+
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, noisy: torch.Tensor,
+               clean: torch.Tensor, autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch; returns the loss and the global gradient L2 norm (the
+    reference explains the sigma effect by gradient size), both as device scalars."""
+    opt.zero_grad(set_to_none=True)
+    loss = batch_loss(model, loss_fn, noisy, clean, autocast)
+    loss.backward()
+    gnorm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+    opt.step()
+    return loss.detach(), gnorm
+
+
+def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_last: bool, drop_last: bool = False):
+    """One epoch of (noisy, clean) float batches from uint8 images on the device: shuffled by
+    (seed, epoch), randomly cropped, fresh noise (global RNG)."""
+    for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=X.device):
+        if drop_last and len(idx) < cfg.batch_size:
+            continue
+        clean = to_float(random_crop(X[idx], cfg.train_crop), channels_last)
+        yield add_noise(clean, torch.randn_like(clean), cfg.noise_std), clean
+
+
 # ================================================================ the study
-READINGS = {"bw": "bandwidth", "prec": "precision"}
-REF_EPOCHS = 15
-CLOSE_MARGIN = 0.3  # "followed closely": within 30% of MAE's test MSE (the reference's gaps: 20%, 27%)
-
-
-class Config(ImageDataConfig):
-    losses: list[str] = Field(default_factory=lambda: [
-        "mse", "mae", "corr-bw-1e2", "corr-bw-1e4", "corr-bw-1e6", "corr-prec-1e2", "corr-prec-1e4", "corr-prec-1e6"])
-    """Training losses, one variant each: ``mse``, ``mae``, ``corr-bw-<sigma>`` (correntropy's
-    definition, sigma a bandwidth: 1 - exp(-e^2 / (2 sigma^2))) or ``corr-prec-<sigma>`` (sigma a
-    precision: 1 - exp(-sigma e^2), the reading of the reference's explanation)."""
-    noise_std: float = Field(0.1, gt=0, le=1)
-    """Std of the additive Gaussian noise on the [0, 1] scale (the noisy image is clipped to [0, 1])."""
-    epochs: int = Field(REF_EPOCHS, ge=1)
-    """Epoch budget (the reference: 15)."""
-    patience: int = Field(3, ge=1)
-    """Early stopping: epochs without a lower validation loss before training stops."""
-    lr: float = Field(1e-3, gt=0)
-    adam_eps: float = Field(1e-7, gt=0)
-    """Adam's epsilon (Keras' default 1e-7; it bounds the step size when gradients are tiny)."""
-
-
 def parse_loss(name: str) -> tuple[str, float | None, str | None]:
     """``"mse" -> ("mse", None, None)``, ``"corr-prec-1e4" -> ("correntropy", 1e4, "precision")``."""
     if name in ("mse", "mae"):
@@ -430,11 +323,11 @@ class DenoiseLosses(Study):
     version = 2
     small_runs = True
     profiles = {
-        "smoke": {"data_source": "embedded", "train_limit": 48, "test_limit": 16, "width": 4, "depth": 1,
+        "smoke": {"data.source": "embedded", "data.train_subset": 48, "data.test_subset": 16, "width": 4, "depth": 1,
                   "epochs": 2, "batch_size": 64, "seeds": 1},
-        "demo": {"data_source": "embedded", "train_limit": 300, "val_fraction": 0.25, "test_limit": 200,
+        "demo": {"data.source": "embedded", "data.train_subset": 300, "val_fraction": 0.25, "data.test_subset": 200,
                  "width": 8, "depth": 1, "batch_size": 16, "train_crop": 8, "val_crop": 16, "lr": 3e-3, "seeds": 3},
-        "full": {"data_source": "download", "width": 64, "depth": 3, "batch_size": 128, "seeds": 3},
+        "full": {"data.source": "download", "width": 64, "depth": 3, "batch_size": 128, "seeds": 3},
     }
     reference = [
         Ref("Table 5", f"corr-{r}-{s}", m, val, "the reference's correntropy row; it does not say which reading")
@@ -447,11 +340,7 @@ class DenoiseLosses(Study):
     headline_metrics = ["test_mse", "test_psnr", "epochs_trained"]
 
     def variants(self, cfg: Config) -> list[str]:
-        for name in cfg.losses:
-            parse_loss(name)
-        if len(set(cfg.losses)) != len(cfg.losses) or not cfg.losses:
-            raise DltourError(f"losses must be a non-empty list without repeats, got {cfg.losses}")
-        return list(cfg.losses)
+        return list(cfg.losses)  # checked by Config
 
     def run_key(self, cfg: Config, variant: str) -> dict:
         d = super().run_key(cfg, variant)
@@ -461,22 +350,27 @@ class DenoiseLosses(Study):
     def build_model(self, cfg: Config, variant: str):
         return UNet(3, 3, cfg.width, cfg.depth)
 
+    def check_model(self, cfg: Config, variant: str) -> float:
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        clean = torch.rand(2, 3, 16, 16)
+        loss = batch_loss(model, make_loss(variant), add_noise(clean, torch.randn_like(clean), cfg.noise_std), clean)
+        return backward_check(loss, model)
+
     def comparison(self, cfg: Config) -> Comparison:
-        data, why_d = reference_data(cfg.data_source, cfg.data.path)
-        budget, why_b = image_budget(cfg, REF_EPOCHS)
-        return Comparison(data, budget, f"{why_d}; {why_b}")
+        data, why_d = reference_data(cfg.data)
+        ok_b, why_b = budget(cfg)
+        return Comparison(data, ok_b, f"{why_d}; {why_b}")
 
     # ------------------------------------------------------------------ data on the device
     def _data(self, cfg: Config, dev: torch.device):
-        train, test, kind = load_images(cfg.data_source, cfg.data.path, cfg.image_size)
-        tr_idx, va_idx = split_indices(len(train), cfg.train_limit, cfg.val_fraction)
-        te_idx = test_indices(len(test), cfg.test_limit)
+        train, test, kind = images_for(cfg.data)
+        tr_idx, va_idx = split_indices(len(train), cfg.data.train_subset, cfg.val_fraction)
+        te_idx = test_indices(len(test), cfg.data.test_subset)
         # uint8 NHWC on the device: 4x smaller than float, converted per batch there
         as_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
         return as_dev(train.x[tr_idx]), as_dev(train.x[va_idx]), as_dev(test.x[te_idx]), kind
-
-    def _noisy(self, clean: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Tensor:
-        return (clean + std * noise).clamp_(0.0, 1.0)
 
     @staticmethod
     def _model_and_opt(cfg: Config, dev: torch.device):
@@ -495,23 +389,14 @@ class DenoiseLosses(Study):
         Xva = centre_crop(Xva, cfg.val_crop)
         model, opt = self._model_and_opt(cfg, dev)
         loss_fn = make_loss(variant)
-        bs = cfg.batch_size
 
         def train_epoch(epoch: int) -> dict:
             model.train()
             total, gnorm, steps = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
-            for idx in iterate_minibatches(len(Xtr), bs, seed, epoch, device=dev):
-                clean = to_float(random_crop(Xtr[idx], cfg.train_crop), cl)
-                noisy = self._noisy(clean, torch.randn_like(clean), cfg.noise_std)  # fresh noise, global RNG
-                opt.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    out = model(noisy)
-                loss = loss_fn(out.float(), clean)
-                loss.backward()
-                # global gradient L2 norm: the reference explains the sigma effect by gradient size
-                gnorm += torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
-                opt.step()
-                total += loss.detach() * len(idx)
+            for noisy, clean in train_batches(Xtr, cfg, seed, epoch, cl):
+                loss, norm = train_step(model, opt, loss_fn, noisy, clean, ctx.device.autocast)
+                gnorm += norm
+                total += loss * len(clean)
                 steps += 1
             return {"train_loss": float(total) / len(Xtr), "grad_norm": float(gnorm) / max(steps, 1)}
 
@@ -521,7 +406,7 @@ class DenoiseLosses(Study):
             with torch.no_grad():
                 for i in range(0, len(X), 256):
                     clean = to_float(X[i:i + 256], cl)
-                    noisy = self._noisy(clean, fixed_noise(tuple(clean.shape), noise_seed, i).to(dev), cfg.noise_std)
+                    noisy = add_noise(clean, fixed_noise(tuple(clean.shape), noise_seed, i).to(dev), cfg.noise_std)
                     with ctx.device.autocast():
                         out = model(noisy).float()
                     n = clean.numel()
@@ -540,8 +425,8 @@ class DenoiseLosses(Study):
                   early_stopping=es, restore_best=True, checkpoint_every=5)
         test = evaluate_set(Xte, TEST_NOISE_SEED)
         with torch.no_grad():  # the example panel: images spread over the (class-sorted) test set
-            clean = to_float(Xte[panel_indices(len(Xte))], cl)
-            noisy = self._noisy(clean, fixed_noise(tuple(clean.shape), PANEL_NOISE_SEED, 0).to(dev), cfg.noise_std)
+            clean = to_float(Xte[torch.from_numpy(panel_indices(len(Xte)))], cl)
+            noisy = add_noise(clean, fixed_noise(tuple(clean.shape), PANEL_NOISE_SEED, 0).to(dev), cfg.noise_std)
             with ctx.device.autocast():
                 out = model(noisy).float()
         ctx.save_arrays("panel", clean=to_uint8_nhwc(clean), noisy=to_uint8_nhwc(noisy), denoised=to_uint8_nhwc(out))
@@ -615,7 +500,7 @@ class DenoiseLosses(Study):
         s.figures.append(save(fig, out_dir, "t3_2_curves.png"))
 
         s.findings.extend(decide(metrics, floor_mse, cfg.epochs))
-        kind = data_kind(cfg.data_source, cfg.data.path)
+        kind = data_kind(cfg.data)
         n_tr, n_te = int(results[0].metrics["n_train"]), int(results[0].metrics["n_test"])
         s.notes.append(f"Data: {source_label(kind)}, {n_tr} training images (+ validation), {n_te} test images; "
                        f"U-Net width {cfg.width}, depth {cfg.depth}; early stopping on val_loss, patience {cfg.patience}.")
@@ -630,30 +515,19 @@ class DenoiseLosses(Study):
 
     # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
-        from dltour.bench import measure_training
+        from dltour.bench import endless, measure_training
 
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, _, _, _ = self._data(cfg, dev)
         model, opt = self._model_and_opt(cfg, dev)
-        bs = min(cfg.batch_size, len(Xtr))
+        cfg = cfg.model_copy(update={"batch_size": min(cfg.batch_size, len(Xtr))})
 
-        def step(noisy, clean):
-            opt.zero_grad(set_to_none=True)
-            mse_loss(model(noisy).float(), clean).backward()
-            opt.step()
+        def step(noisy, clean):  # measure_training runs it under the device's autocast
+            train_step(model, opt, mse_loss, noisy, clean, ctx.device.autocast)
 
-        def real_batches():  # the training pipeline: slice uint8 on the device, convert, add noise there
-            epoch = 0
-            while True:
-                for idx in iterate_minibatches(len(Xtr), bs, 0, epoch, device=dev):
-                    if len(idx) < bs:
-                        continue
-                    clean = to_float(random_crop(Xtr[idx], cfg.train_crop), cl)
-                    yield self._noisy(clean, torch.randn_like(clean), cfg.noise_std), clean
-                epoch += 1
-
-        clean = to_float(random_crop(Xtr[:bs], cfg.train_crop), cl)
-        synthetic = (self._noisy(clean, torch.randn_like(clean), cfg.noise_std), clean)
-        return measure_training(step, real_batches(), synthetic, bs, ctx.device, variant="mse",
+        # the training pipeline: slice uint8 on the device, convert, add noise there (whole batches only)
+        real = endless(lambda epoch: train_batches(Xtr, cfg, 0, epoch, cl, drop_last=True))
+        synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
+        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant="mse",
                                 note="uint8 images live on the device; conversion and noise happen there per batch")
