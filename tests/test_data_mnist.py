@@ -1,13 +1,36 @@
-"""MNIST data: IDX reader, folder/cache/download resolution, demo pack and the pinned classifier."""
+"""MNIST data: IDX reader, folder/cache/download resolution, demo pack and the pinned classifier
+(read by the data layer as a state dict, built by the models layer, trained by the pack script)."""
 
+import contextlib
 import gzip
+import importlib.util
+import io
+import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dltour.data import mnist
 from dltour.data.source import DataUnavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def judge(name: str = "cnn"):
+    """A pinned judge as the study builds it: the data layer's state dict, the models layer's network."""
+    from dltour.models.mnist_classifier import load_judge
+
+    state, digest = mnist.load_judge_weights(name)
+    return load_judge(name, state), digest
+
+
+def pack_script():
+    spec = importlib.util.spec_from_file_location("build_demo_pack", ROOT / "scripts" / "build_demo_pack.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def write_idx(path, arr: np.ndarray, gz: bool = True) -> None:
@@ -130,7 +153,7 @@ def test_classifier_is_pinned_and_accurate_on_demo_test():
 
     from dltour.models.mnist_classifier import predict_proba
 
-    model, digest = mnist.load_classifier()
+    model, digest = judge()
     assert digest == mnist.CLASSIFIER_SHA256 == mnist.classifier_info()["sha256"]
     d = mnist.load(source="embedded")
     x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
@@ -142,7 +165,51 @@ def test_classifier_hash_mismatch_is_refused(tmp_path):
     p = tmp_path / "clf.pt"
     p.write_bytes(mnist.classifier_path().read_bytes() + b"x")
     with pytest.raises(DataUnavailable, match="sha256"):
-        mnist.load_classifier(p)
+        mnist.load_judge_weights("cnn", p)
+    with pytest.raises(DataUnavailable, match="sha256"):  # judge 2's file is not judge 1's
+        mnist.load_judge_weights("cnn", mnist.classifier_path("mlp"))
+    with pytest.raises(ValueError, match="unknown judge"):
+        mnist.load_judge_weights("resnet")
+
+
+def test_data_layer_reads_state_dicts_and_the_models_layer_builds_the_judges():
+    import torch
+
+    from dltour.models.mnist_classifier import JUDGES, MnistCNN, MnistMLP, load_judge
+
+    assert set(JUDGES) == set(mnist.JUDGES)
+    for name, (arch, *_rest) in mnist.JUDGES.items():
+        state, digest = mnist.load_judge_weights(name)
+        assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in state.values())
+        assert digest == mnist.JUDGES[name][3] and JUDGES[name].__name__ == arch
+        model = load_judge(name, state)
+        assert not model.training and isinstance(model, {"cnn": MnistCNN, "mlp": MnistMLP}[name])
+    with pytest.raises(ValueError, match="unknown judge"):
+        load_judge("resnet", {})
+
+
+def test_pack_script_trains_the_judges_and_writes_pinnable_files(tmp_path):
+    """The pack script's judge recipe on a tiny fake MNIST (the real one takes minutes): it writes
+    state dicts the data layer reads back by the sha256 the info file records."""
+    from dltour.models.mnist_classifier import load_judge
+
+    script = pack_script()
+    rng = np.random.default_rng(0)
+    d = {"train_x": rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), "train_y": rng.integers(0, 10, 64, dtype=np.uint8),
+         "test_x": rng.integers(0, 256, (32, 28, 28), dtype=np.uint8), "test_y": rng.integers(0, 10, 32, dtype=np.uint8)}
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        model, info = script.train_classifier(d["train_x"], d["train_y"], d["test_x"], d["test_y"], epochs=1)
+        files = script._save_judge(model, info, tmp_path, mnist.CLASSIFIER_FILE, mnist.CLASSIFIER_INFO, "X")
+        files += script.build_judge2(d, tmp_path, epochs=1)
+    assert [f.name for f in files] == [mnist.CLASSIFIER_FILE, mnist.CLASSIFIER_INFO, mnist.JUDGE2_FILE, mnist.JUDGE2_INFO]
+    assert "pin it as JUDGE2_SHA256" in printed.getvalue()
+    for name, (arch, fname, info_name, _) in mnist.JUDGES.items():
+        info = json.loads((tmp_path / info_name).read_text())
+        assert info["architecture"] == arch and info["epochs"] == 1 and info["train_images"] == 64
+        state, digest = mnist.load_judge_weights(name, tmp_path / fname, expected_sha256=info["sha256"])
+        assert digest == info["sha256"]
+        load_judge(name, state)
+    assert json.loads((tmp_path / mnist.JUDGE2_INFO).read_text())["seed"] == 1
 
 
 def test_shared_mnist_loads(shared_data):
@@ -158,7 +225,7 @@ def test_classifier_99_percent_on_full_test_set(shared_data):
     from dltour.models.mnist_classifier import predict_proba
 
     d = mnist.load(shared_data / "mnist")
-    model, _ = mnist.load_classifier()
+    model, _ = judge()
     x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
     acc = float((predict_proba(model, x).argmax(1).numpy() == d["test_y"]).mean())
     assert acc >= 0.99
@@ -169,12 +236,12 @@ def test_second_judge_is_pinned_independent_and_accurate(shared_data):
 
     from dltour.models.mnist_classifier import MnistCNN, MnistMLP, predict_proba
 
-    model, digest = mnist.load_classifier(judge="mlp")
+    model, digest = judge("mlp")
     info = mnist.classifier_info("mlp")
     assert digest == mnist.JUDGE2_SHA256 == info["sha256"] != mnist.CLASSIFIER_SHA256
     assert isinstance(model, MnistMLP) and not any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     assert info["seed"] != mnist.classifier_info("cnn").get("seed", 0) and info["architecture"] != "MnistCNN"
-    assert isinstance(mnist.load_classifier()[0], MnistCNN)
+    assert isinstance(judge()[0], MnistCNN)
     d = mnist.load(shared_data / "mnist")
     x = torch.from_numpy(d["test_x"].reshape(-1, 784)).float() / 255
     acc = float((predict_proba(model, x).argmax(1).numpy() == d["test_y"]).mean())
@@ -198,3 +265,13 @@ def test_data_sha256_sees_any_change():
     a["test_y"] = a["test_y"].copy()
     a["test_y"][0] = 1
     assert mnist.data_sha256(a) != h
+
+
+def test_demo_subset_rebuilds_to_the_shipped_arrays(shared_data, tmp_path):
+    """The data part of the pack (``build_demo``: the seeded subset, no training) gives the shipped arrays."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        files = mnist.build_demo(shared_data, tmp_path)
+    assert [f.name for f in files] == [mnist.DEMO_FILE]
+    with np.load(files[0]) as new, np.load(mnist.demo_path()) as shipped:
+        assert sorted(new.files) == sorted(shipped.files)
+        assert all(np.array_equal(new[k], shipped[k]) for k in shipped.files)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -444,7 +446,8 @@ def test_pretraining_runs_on_the_source_classes_only():
     d = {s: ImageSet(rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), y, classes) for s in ("train", "test")}
     src = vgg_pretrain.source_split(d)
     assert len(src["train"][1]) == 10 and set(src["train"][1].tolist()) == {0, 1, 2, 3, 4}  # target classes out
-    sd, info = vgg_pretrain.pretrain("vgg16", *src["train"], *src["test"], epochs=1, batch=5, log=lambda s: None)
+    pretrain = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "build_demo_pack.py"))["pretrain"]
+    sd, info = pretrain("vgg16", *src["train"], *src["test"], epochs=1, batch=5, log=lambda s: None)
     assert 0 <= info["source_test_acc"] <= 1 and info["n_train"] == 10 and len(info["history"]) == 1
     net = VGGTransfer("vgg16_bn", 5, 32, width=vgg_pretrain.WIDTH, fc_width=vgg_pretrain.FC_WIDTH)
     assert net.load_imagenet(sd, fc=True)  # the demo nets take the pretrained state dict by name

@@ -271,10 +271,8 @@ def data_list():
 
     Example: `dltour data list`
     """
-    from dltour.data import MANIFEST, cache_dir, verify
-    from dltour.registry import all_studies
+    from dltour.data import MANIFEST, cache_dir, verify  # importing dltour.data registers every dataset
 
-    all_studies()  # importing the studies registers their datasets
     t = Table("name", "size", "licence", "source", "state", title=f"cache: {cache_dir()}")
     for spec in sorted(MANIFEST.values(), key=lambda s: s.name):
         ok, msg = verify(spec)
@@ -293,9 +291,7 @@ def data_fetch(name: str = typer.Argument(..., help="Dataset name (see `dltour d
     """
     from dltour.data import MANIFEST, fetch
     from dltour.data.source import DataUnavailable, copy_into_cache
-    from dltour.registry import all_studies
 
-    all_studies()
     if name not in MANIFEST:
         raise DataUnavailable(f"unknown dataset {name!r}; known: {', '.join(sorted(MANIFEST))}")
     path = copy_into_cache(from_file, MANIFEST[name]) if from_file else fetch(MANIFEST[name])
@@ -309,9 +305,7 @@ def data_verify():
     Example: `dltour data verify`
     """
     from dltour.data import MANIFEST, cache_dir, verify
-    from dltour.registry import all_studies
 
-    all_studies()
     bad = 0
     for spec in sorted(MANIFEST.values(), key=lambda s: s.name):
         ok, msg = verify(spec)

@@ -2,7 +2,7 @@
 
 Where the data comes from, in order (``load``):
 
-- ``source="embedded"``: the demo pack's ``mnist_demo.npz`` (a seeded random subset, see
+- ``source="embedded"``: the demo pack's ``mnist_demo.npz`` (a seeded random subset, written by
   ``build_demo``), offline;
 - ``path``: a folder holding the four canonical IDX files (``train-images-idx3-ubyte.gz``,
   ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``;
@@ -14,11 +14,13 @@ Where the data comes from, in order (``load``):
 The IDX reader is a few lines of NumPy (magic number, dimensions, then the bytes), so no
 torchvision folder layout is needed.
 
-The demo pack also ships two Inception-Score judges, each trained once by ``build_demo`` on the
-full 60k training images and pinned here by its sha256, so every profile scores generated digits
-with the same networks, offline: judge 1 ``mnist_classifier.pt`` (a small CNN, seed 0) and judge 2
-``mnist_judge2.pt`` (a fully connected network, seed 1: another architecture, trained
-independently). An IS verdict is decided only where both judges agree.
+The demo pack also ships two Inception-Score judges, each trained once by the pack-building script
+(``scripts/build_demo_pack.py``, ``build_mnist_judges``) on the full 60k training images and pinned
+here by its sha256, so every profile scores generated digits with the same networks, offline:
+judge 1 ``mnist_classifier.pt`` (a small CNN, seed 0) and judge 2 ``mnist_judge2.pt`` (a fully
+connected network, seed 1: another architecture, trained independently). An IS verdict is decided
+only where both judges agree. This module only reads them (``load_judge_weights``: the state dict,
+sha256 checked); the network that takes it is ``dltour.models.mnist_classifier.load_judge``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable, DatasetSpec, fetch, file_hash, read_pinned, register_dataset
+from dltour.data.source import DataUnavailable, DatasetSpec, fetch, read_pinned, register_dataset
 
 BASE_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _LICENCE = "CC BY-SA 3.0 (Y. LeCun and C. Cortes)"
@@ -55,13 +57,15 @@ SPECS = {key: register_dataset(DatasetSpec(
 DEMO_FILE = "mnist_demo.npz"
 CLASSIFIER_FILE = "mnist_classifier.pt"
 CLASSIFIER_INFO = "mnist_classifier.json"
-#: sha256 of the shipped ``mnist_classifier.pt`` (printed by ``build_demo``); the IS signature records it
+#: sha256 of the shipped ``mnist_classifier.pt`` (printed by the pack-building script); the IS signature records it
 CLASSIFIER_SHA256 = "03b8aabab058011c628384d3247fa447dcc3939bfb77b474d0bc188111dc7dd9"
-#: judge 2: another architecture (``MnistMLP``), another seed, trained by ``build_judge2``
+#: judge 2: another architecture (``MnistMLP``), another seed (``scripts/build_demo_pack.py``)
 JUDGE2_FILE = "mnist_judge2.pt"
 JUDGE2_INFO = "mnist_judge2.json"
 JUDGE2_SHA256 = "97ae3ead6af81beeb42d2990d61a6f58230d17169dc45477c06723e5b4f962a5"
-JUDGES = {"cnn": ("MnistCNN", CLASSIFIER_FILE, CLASSIFIER_INFO), "mlp": ("MnistMLP", JUDGE2_FILE, JUDGE2_INFO)}
+#: judge -> (architecture in ``dltour.models.mnist_classifier``, weights file, info file, pinned sha256)
+JUDGES = {"cnn": ("MnistCNN", CLASSIFIER_FILE, CLASSIFIER_INFO, CLASSIFIER_SHA256),
+          "mlp": ("MnistMLP", JUDGE2_FILE, JUDGE2_INFO, JUDGE2_SHA256)}
 #: sha256 of the decoded canonical MNIST arrays (``data_sha256``): the reference's data, whatever
 #: the files' compression (the mirrored .gz files differ byte-wise from torchvision's)
 MNIST_SHA256 = "ab5673eabafa297acb961fba42e5d9604191039edcaa6da9139e6e6f7b1164e8"
@@ -73,10 +77,9 @@ DEMO_NOTICE = f"""`{DEMO_FILE}`: a seeded random subset of MNIST ({DEMO_TRAIN:,}
 {DEMO_TEST:,} of the 10,000 test digits, uint8 28x28, with labels), from the canonical IDX files
 (https://ossci-datasets.s3.amazonaws.com/mnist/; Y. LeCun, C. Cortes, C. J. C. Burges). Licence: CC BY-SA 3.0.
 `{CLASSIFIER_FILE}` / `{CLASSIFIER_INFO}`: a small CNN (`dltour.models.mnist_classifier.MnistCNN`) trained
-on the full MNIST training set by `dltour.data.mnist.build_demo`; Inception-Score judge 1.
+on the full MNIST training set by `scripts/build_demo_pack.py` (`build_mnist_judges`); Inception-Score judge 1.
 `{JUDGE2_FILE}` / `{JUDGE2_INFO}`: a fully connected network (`dltour.models.mnist_classifier.MnistMLP`,
-seed 1) trained independently on the full MNIST training set by `dltour.data.mnist.build_judge2`;
-Inception-Score judge 2."""
+seed 1) trained independently on the full MNIST training set by the same script; Inception-Score judge 2."""
 
 
 # ---------------------------------------------------------------- IDX files
@@ -158,31 +161,28 @@ def load(path: str | Path | None = None, source: str = "download") -> dict[str, 
     return _check(d, str(path or "MNIST cache"))
 
 
-# ---------------------------------------------------------------- the IS classifier
-def classifier_path() -> Path:
-    return demo_path(CLASSIFIER_FILE)
+# ---------------------------------------------------------------- the IS judges (read only)
+def classifier_path(judge: str = "cnn") -> Path:
+    return demo_path(JUDGES[judge][1])
 
 
-def load_classifier(path: str | Path | None = None, expected_sha256: str | None = None, judge: str = "cnn"):
-    """A pinned Inception-Score judge (eval mode, CPU) and its sha256: ``judge="cnn"`` (judge 1)
-    or ``"mlp"`` (judge 2).
+def load_judge_weights(judge: str = "cnn", path: str | Path | None = None,
+                       expected_sha256: str | None = None) -> tuple[dict, str]:
+    """A pinned Inception-Score judge's state dict (CPU tensors) and its sha256: ``judge="cnn"``
+    (judge 1, ``MnistCNN``) or ``"mlp"`` (judge 2, ``MnistMLP``); build the network with
+    ``dltour.models.mnist_classifier.load_judge(judge, state_dict)``.
 
-    The file's sha256 must equal ``expected_sha256`` (default: the judge's pinned sha256)."""
+    The file's sha256 must equal ``expected_sha256`` (default: the judge's pinned sha256), else
+    ``DataUnavailable``."""
     import torch
-
-    from dltour.models.mnist_classifier import ARCHITECTURES
 
     if judge not in JUDGES:
         raise ValueError(f"unknown judge {judge!r}: {', '.join(JUDGES)}")
-    arch, fname, _ = JUDGES[judge]
+    _, fname, _, pinned = JUDGES[judge]
     path = Path(path) if path is not None else demo_path(fname)
-    expected = expected_sha256 or (CLASSIFIER_SHA256 if judge == "cnn" else JUDGE2_SHA256)
-    data, digest = read_pinned(path, expected, "the Inception-Score classifier (scores with another would not be "
-                               "comparable)", "`python scripts/build_demo_pack.py --only mnist` (needs MNIST)")
-    model = ARCHITECTURES[arch]()
-    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
-    model.eval()
-    return model, digest
+    data, digest = read_pinned(path, expected_sha256 or pinned, "the Inception-Score classifier (scores with another "
+                               "would not be comparable)", "`python scripts/build_demo_pack.py --only mnist` (needs MNIST)")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), digest
 
 
 def classifier_info(judge: str = "cnn") -> dict:
@@ -201,14 +201,10 @@ def data_sha256(d: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-# ---------------------------------------------------------------- demo pack
-def build_demo(shared_data: Path, demo_dir: Path, classifier_epochs: int = 6) -> list[Path]:
-    """Demo pack: a seeded random {DEMO_TRAIN} train + {DEMO_TEST} test subset (uint8, compressed npz)
-    and the Inception-Score classifier trained on the full MNIST training set."""
-    import torch
-
-    from dltour.models.mnist_classifier import train_classifier
-
+# ---------------------------------------------------------------- demo pack (the data part)
+def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
+    """Demo pack, data only: a seeded random {DEMO_TRAIN} train + {DEMO_TEST} test subset (uint8,
+    compressed npz). The judges are trained by ``scripts/build_demo_pack.py`` (``--only mnist`` runs both)."""
     d = load(shared_data / "mnist")
     rng = np.random.default_rng(20240601)
     tr = np.sort(rng.choice(len(d["train_x"]), DEMO_TRAIN, replace=False))
@@ -217,38 +213,8 @@ def build_demo(shared_data: Path, demo_dir: Path, classifier_epochs: int = 6) ->
     out = demo_dir / DEMO_FILE
     np.savez_compressed(out, train_x=d["train_x"][tr], train_y=d["train_y"][tr],
                         test_x=d["test_x"][te], test_y=d["test_y"][te])
-    torch.manual_seed(0)
-    model, info = train_classifier(d["train_x"], d["train_y"], d["test_x"], d["test_y"], epochs=classifier_epochs)
-    judge1 = _save_judge(model, info, demo_dir, CLASSIFIER_FILE, CLASSIFIER_INFO, "CLASSIFIER_SHA256")
     print(f"mnist: decoded data sha256 {data_sha256(d)} (pin it as MNIST_SHA256)")
-    return [out, *judge1] + build_judge2(d, demo_dir)
-
-
-def build_judge2(d: dict[str, np.ndarray], demo_dir: Path, epochs: int = 8) -> list[Path]:
-    """Inception-Score judge 2: ``MnistMLP`` (fully connected, not judge 1's CNN), seed 1 (judge 1:
-    seed 0), trained on the full 60k training digits (Adam, one-cycle, no shift augmentation: a
-    fully connected net has no translation bias to teach); its test accuracy is measured on the 10k
-    test digits and written beside it."""
-    from dltour.models.mnist_classifier import train_classifier
-
-    model, info = train_classifier(d["train_x"], d["train_y"], d["test_x"], d["test_y"], epochs=epochs,
-                                   lr=2e-3, architecture="MnistMLP", seed=1, shift=0)
-    return _save_judge(model, info, demo_dir, JUDGE2_FILE, JUDGE2_INFO, "JUDGE2_SHA256")
-
-
-def _save_judge(model, info: dict, demo_dir: Path, fname: str, info_name: str, pin: str) -> list[Path]:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
-    demo_dir.mkdir(parents=True, exist_ok=True)
-    f = demo_dir / fname
-    f.write_bytes(buf.getvalue())
-    info["sha256"] = file_hash(f)
-    (demo_dir / info_name).write_text(json.dumps(info, indent=2) + "\n")
-    print(f"mnist: {info['architecture']} test accuracy {info['test_accuracy']:.4f}; sha256 {info['sha256']} "
-          f"(pin it as {pin} in dltour/data/mnist.py)")
-    return [f, demo_dir / info_name]
+    return [out]
 
 
 # ---------------------------------------------------------------- what the studies use

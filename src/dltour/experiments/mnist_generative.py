@@ -59,7 +59,7 @@ from dltour.data import mnist
 from dltour.data.mnist import MnistData
 from dltour.metrics.inception import inception_score, signature
 from dltour.models.gan import GAN, discriminator_loss, generator_loss
-from dltour.models.mnist_classifier import predict_proba
+from dltour.models.mnist_classifier import load_judge, predict_proba
 from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
@@ -132,7 +132,8 @@ def scorer(device, judge: str = "cnn") -> tuple[torch.nn.Module, str]:
     """A pinned IS judge on ``device`` (loaded once per process) and its sha256."""
     key = (str(device), judge)
     if key not in _SCORER:
-        model, digest = mnist.load_classifier(judge=judge)
+        state, digest = mnist.load_judge_weights(judge)
+        model = load_judge(judge, state)
         _SCORER[key] = (model.to(device), digest)
     return _SCORER[key]
 

@@ -1,8 +1,9 @@
 """The MNIST classifiers that score generated digits (Inception Score on MNIST): two judges.
 
 The ImageNet Inception network knows nothing of digits, so the lab scores MNIST generators with
-small classifiers trained once on the 60k training digits (``dltour.data.mnist.build_demo``) and
-shipped, pinned by sha256, in the demo pack. An Inception Score depends on the classifier that
+small classifiers trained once on the 60k training digits (by the pack-building script,
+``scripts/build_demo_pack.py``: ``train_classifier``) and shipped, pinned by sha256, in the demo
+pack (read by ``dltour.data.mnist.load_judge_weights``; ``load_judge`` here builds the network). An Inception Score depends on the classifier that
 scores it, so there are two judges of different architectures, trained independently (different
 seeds, different inductive biases): ``MnistCNN`` (judge 1, convolutional, 29k parameters) and
 ``MnistMLP`` (judge 2, fully connected, no convolution). T4.1 reports the score under both and
@@ -11,9 +12,6 @@ decides an IS claim only where both agree.
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,6 +50,18 @@ class MnistMLP(nn.Module):
 
 
 ARCHITECTURES = {"MnistCNN": MnistCNN, "MnistMLP": MnistMLP}
+#: the two Inception-Score judges: judge 1 ("cnn") and judge 2 ("mlp")
+JUDGES = {"cnn": MnistCNN, "mlp": MnistMLP}
+
+
+def load_judge(judge: str, state_dict: dict) -> nn.Module:
+    """Judge ``judge`` (``"cnn"`` or ``"mlp"``) holding ``state_dict`` (e.g. from
+    ``dltour.data.mnist.load_judge_weights``), in eval mode on the CPU."""
+    if judge not in JUDGES:
+        raise ValueError(f"unknown judge {judge!r}: {', '.join(JUDGES)}")
+    model = JUDGES[judge]()
+    model.load_state_dict(state_dict)
+    return model.eval()
 
 
 @torch.no_grad()
@@ -62,41 +72,3 @@ def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1000
     out = [torch.softmax(model(images[i:i + batch_size].to(dev).float()), dim=1).cpu()
            for i in range(0, len(images), batch_size)]
     return torch.cat(out) if out else torch.zeros(0, 10)
-
-
-def train_classifier(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                     epochs: int = 6, batch_size: int = 128, lr: float = 3e-3, architecture: str = "MnistCNN",
-                     seed: int = 0, shift: int = 2) -> tuple[nn.Module, dict]:
-    """Train ``architecture`` (``MnistCNN`` or ``MnistMLP``) on uint8 images (N, 28, 28): Adam with
-    a one-cycle schedule, small random shifts (+-2 px) as augmentation, weights and batch order from
-    ``seed``; return the model (eval mode) and its test accuracy (the test digits are only
-    measured, never used to choose anything)."""
-    X = torch.from_numpy(train_x).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28)
-    Y = torch.from_numpy(train_y.astype(np.int64))
-    Xt = torch.from_numpy(test_x).float().div_(255).unsqueeze(1)
-    torch.manual_seed(seed)
-    model = ARCHITECTURES[architecture]()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * ((len(X) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    g = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(len(X), generator=g)
-        for i in range(0, len(X), batch_size):
-            idx = perm[i:i + batch_size]
-            xb = X[idx]
-            if shift:
-                dx, dy = torch.randint(-shift, shift + 1, (2,), generator=g).tolist()  # one shift per batch
-                xb = torch.roll(xb, shifts=(dx, dy), dims=(2, 3))
-            opt.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(xb), Y[idx]).backward()
-            opt.step()
-            sched.step()
-        acc = float((predict_proba(model, Xt).argmax(1).numpy() == test_y).mean())
-        print(f"classifier epoch {epoch + 1}/{epochs}: test accuracy {acc:.4f} ({time.perf_counter() - t0:.0f} s)")
-    model.eval()
-    n_params = sum(p.numel() for p in model.parameters())
-    return model, {"architecture": architecture, "seed": seed, "shift_augmentation": shift, "lr": lr, "params": n_params, "epochs": epochs, "train_images": len(X),
-                   "test_images": len(Xt), "test_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1)}

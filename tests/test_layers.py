@@ -1,0 +1,172 @@
+"""Layers point one way: data <- models <- studies.
+
+- no module of ``dltour/data/`` imports ``dltour.models`` or ``dltour.experiments``, and none trains;
+- no module of ``dltour/models/`` imports ``dltour.data`` (models never fetch);
+- no study file imports another study file;
+- ``dltour data list`` works without importing any study.
+
+Imports are read with ``ast`` from the source (module level and inside functions, absolute and
+relative), so a lazy import inside a function counts as much as one at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "dltour"
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imported_modules(path: Path, source: str | None = None) -> set[str]:
+    """Every module ``path`` imports, anywhere in the file, as absolute dotted names; for
+    ``from X import a`` both ``X`` and ``X.a`` (``a`` may be a submodule)."""
+    tree = ast.parse(path.read_text() if source is None else source, filename=str(path))
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            out.update(f"{mod}.{alias.name}" for alias in node.names)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))
+              and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("import_module", "__import__")
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            out.add(node.args[0].value)  # importlib.import_module("dltour.models.x")
+    return out
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def modules(sub: str) -> list[Path]:
+    return sorted((PKG / sub).rglob("*.py"))
+
+
+def violations(sub: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{p.relative_to(PKG.parent)} imports {m}" for p in modules(sub)
+            for m in sorted(imported_modules(p)) if any(within(m, f) for f in forbidden)]
+
+
+def test_the_import_reader_sees_lazy_relative_and_dynamic_imports():
+    fake = PKG / "data" / "probe.py"  # a name only: the source is given
+    src = ("import os\nfrom dltour.data.source import fetch\n"
+           "def f():\n    from dltour.models.vgg import VGGTransfer\n    from ..models import unet\n"
+           "    from . import mnist\n    import importlib\n    importlib.import_module('dltour.experiments.x')\n")
+    got = imported_modules(fake, src)
+    assert {"os", "dltour.data.source", "dltour.models.vgg", "dltour.models.unet", "dltour.data.mnist",
+            "dltour.experiments.x"} <= got
+
+
+def test_data_never_imports_models_or_studies():
+    assert modules("data"), PKG
+    assert violations("data", ("dltour.models", "dltour.experiments")) == []
+
+
+def test_models_never_import_data():
+    assert modules("models")
+    assert violations("models", ("dltour.data",)) == []
+
+
+def test_data_never_trains():
+    """No backward pass and no optimiser anywhere in the data layer: networks the demo pack ships
+    are trained by ``scripts/build_demo_pack.py``; the data layer only reads their pinned weights."""
+    found = []
+    for p in modules("data"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("backward", "optim", "zero_grad"):
+                found.append(f"{p.relative_to(PKG.parent)}:{node.lineno} .{node.attr}")
+    assert found == []
+
+
+def test_no_study_imports_another_study():
+    studies = {module_name(p) for p in modules("experiments") if p.name != "__init__.py"}
+    assert len(studies) >= 9
+    bad = [f"{module_name(p)} imports {m}" for p in modules("experiments") if p.name != "__init__.py"
+           for m in sorted(imported_modules(p)) if m in studies and m != module_name(p)]
+    assert bad == []
+
+
+def test_every_module_that_registers_a_dataset_is_imported_by_the_data_package():
+    import dltour.data as data_pkg
+
+    registering = set()
+    for p in modules("data"):
+        if p.name in ("__init__.py", "source.py"):
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_dataset":
+                registering.add(module_name(p))
+    assert registering and registering <= {m.__name__ for m in data_pkg.FAMILIES}
+
+
+_DATA_LIST = """
+import json, sys
+from dltour import cli
+rc = cli.app(["data", "list"], standalone_mode=False)
+from dltour.data import MANIFEST
+print(json.dumps({"rc": rc, "datasets": sorted(MANIFEST),
+                  "studies": sorted(m for m in sys.modules if m.startswith("dltour.experiments")),
+                  "models": sorted(m for m in sys.modules if m.startswith("dltour.models")),
+                  "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def data_list_run() -> dict:
+    """``dltour data list`` in a fresh interpreter (this test process may already hold the studies)."""
+    p = subprocess.run([sys.executable, "-c", _DATA_LIST], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_data_list_imports_no_study_and_no_model(data_list_run):
+    assert data_list_run["rc"] in (None, 0)
+    assert data_list_run["studies"] == [] and data_list_run["models"] == []
+    assert not data_list_run["torch"]  # the data package registers its datasets without torch
+
+
+def test_data_list_shows_every_family(data_list_run):
+    names = data_list_run["datasets"]
+    for want in ("airline", "cifar10", "cifar100", "glove-6b", "got-scripts", "imdb", "mnist-test-images",
+                 "mnist-test-labels", "mnist-train-images", "mnist-train-labels", "tiny-imagenet-200",
+                 "tinyshakespeare"):
+        assert want in names
+
+
+_STUDIES_ADD = """
+import json
+from dltour.data import MANIFEST
+before = set(MANIFEST)
+from dltour.registry import all_studies
+all_studies()
+print(json.dumps(sorted(set(MANIFEST) - before)))
+"""
+
+
+def test_the_studies_register_no_dataset_of_their_own():
+    """Importing every study adds nothing to what ``import dltour.data`` registered (fresh interpreter)."""
+    p = subprocess.run([sys.executable, "-c", _STUDIES_ADD], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == []
