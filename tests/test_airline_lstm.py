@@ -233,3 +233,31 @@ def torch_equal(x, y) -> bool:
     import torch
 
     return bool(torch.equal(x, y))
+
+
+# ---------------------------------------------------------------- the open readings (issue 13)
+from dltour.experiments.airline_lstm import scale_range  # noqa: E402
+
+
+def test_scaling_train_vs_all(series):
+    lo, hi = scale_range(series, N_TRAIN, "train")
+    assert (lo, hi) == (float(series[:N_TRAIN].min()), float(series[:N_TRAIN].max()))
+    lo2, hi2 = scale_range(series, N_TRAIN, "all")
+    assert (lo2, hi2) == (float(series.min()), float(series.max()))
+    assert hi2 > hi  # the test part's maximum lies above the training one (the series grows)
+    with pytest.raises(Exception):
+        resolve_config(STUDY, "demo", {"scaling": "test"})
+
+
+def test_validation_months_report_val_rmse(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "dltour.cli", "run", "airline-lstm", "--profile", "smoke", "--out",
+                        str(out), "--executor", "local", "--set", "val_months=24", "--set", "scaling=all"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ms = [json.loads(p.read_text()) for p in (out / "runs" / "airline-lstm").glob("*/metrics.json")]
+    assert ms and all(m["val_rmse"] > 0 and math.isfinite(m["val_rmse"]) for m in ms)

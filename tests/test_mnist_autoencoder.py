@@ -223,3 +223,71 @@ def test_knn_accuracy_separates_clear_from_mixed_views():
     mixed = rng.normal(0, 1, (300, 2))
     assert knn_accuracy(clear, labels, 0) > 0.95
     assert knn_accuracy(mixed, labels, 0) < 0.3
+
+
+# ---------------------------------------------------------------------- the open readings (issue 13)
+from dltour.experiments.mnist_autoencoder import bce_loss, make_optimizer, recon_loss  # noqa: E402
+
+
+def test_bce_loss_known_answer():
+    out = torch.tensor([[0.5, 0.9], [0.2, 0.5]])
+    x = torch.tensor([[1.0, 0.0], [0.0, 0.5]])
+    # by hand: -[ln 0.5, ln 0.1, ln 0.8, 0.5 ln 0.5 + 0.5 ln 0.5] / 4
+    expect = -(np.log(0.5) + np.log(0.1) + np.log(0.8) + np.log(0.5)) / 4
+    assert float(bce_loss(out, x)) == pytest.approx(expect, rel=1e-6)
+    assert recon_loss("bce") is bce_loss
+    assert float(recon_loss("mse")(out, x)) == pytest.approx(((0.25 + 0.81 + 0.04 + 0.0) / 4), rel=1e-6)
+    with pytest.raises(DltourError, match="unknown loss"):
+        recon_loss("mae")
+
+
+def test_code_activation_linear_lets_codes_go_negative():
+    torch.manual_seed(0)
+    x = torch.rand(64, 784)
+    relu = MLPAutoencoder([784, 540, 295, 50], code_activation="relu")
+    lin = MLPAutoencoder([784, 540, 295, 50], code_activation="linear")
+    with torch.no_grad():
+        assert float(relu.encode(x).min()) >= 0
+        assert float(lin.encode(x).min()) < 0
+        assert lin(x).min() >= 0 and lin(x).max() <= 1  # the sigmoid output stays
+    assert n_params(relu) == n_params(lin) == 1197324
+    # the hidden layers keep their ReLU: 3 in the encoder with relu code, 2 with a linear code
+    assert sum(isinstance(m, torch.nn.ReLU) for m in relu.encoder) == 3
+    assert sum(isinstance(m, torch.nn.ReLU) for m in lin.encoder) == 2
+    with pytest.raises(ValueError):
+        MLPAutoencoder([784, 50], code_activation="tanh")
+
+
+def test_reading_options_are_validated_and_reach_the_model():
+    study = get_study("mnist-autoencoder")
+    for key, bad in (("loss", "mae"), ("code_activation", "tanh"), ("optimizer", "sgd")):
+        with pytest.raises(DltourError):
+            resolve_config(study, "demo", {key: bad})
+    with pytest.raises(DltourError):
+        resolve_config(study, "demo", {"val_size": -1})
+    cfg = resolve_config(study, "demo", {"code_activation": "linear"})
+    assert study.build_model(cfg, "depth3").code_activation == "linear"
+    # the demo and full defaults are the readings the earlier versions ran
+    full = resolve_config(study, "full")
+    assert (full.loss, full.code_activation, full.optimizer, full.val_size) == ("mse", "relu", "adam", 0)
+
+
+def test_make_optimizer_defaults():
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    assert isinstance(make_optimizer(p, "adam", None, "cpu"), torch.optim.Adam)
+    ad = make_optimizer(p, "adadelta", None, "cpu")
+    assert isinstance(ad, torch.optim.Adadelta) and ad.defaults["lr"] == 1.0
+    assert make_optimizer(p, "rmsprop", 5e-4, "cpu").defaults["lr"] == 5e-4
+
+
+def test_validation_split_reports_val_metrics(tmp_path):
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "dltour.cli", "run", "mnist-autoencoder", "--profile", "smoke", "--out", str(out),
+           "--executor", "local", "--set", "depths=[3]", "--set", "codes=[]", "--set", "val_size=200",
+           "--set", "loss=bce", "--set", "code_activation=linear", "--set", "optimizer=adadelta"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ms = [json.loads(p.read_text()) for p in (out / "runs" / "mnist-autoencoder").glob("*/metrics.json")]
+    best = [m for m in ms if m["code_size"] == 50]
+    assert best and "val_mse" in best[0] and "val_kmeans_acc_majority" in best[0]
+    assert 0 < best[0]["val_mse"] < 1

@@ -214,3 +214,40 @@ def test_a_generator_no_better_than_noise_carries_no_verdict(tmp_path):
     mae = dict(MAE_REF)
     mae["vae-z2"] = [0.3, 0.3, 0.3]  # worse than the mean image (0.2)
     assert _decide(tmp_path, _table(IS_REF, mae, ENT_REF))["latent-lowers-mae-more"].verdict == "inconclusive"
+
+
+# ---------------------------------------------------------------------- the GAN recipe options (issue 13)
+def test_real_label_one_is_the_original_gan_loss():
+    r, f = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    # by hand: -mean(log sigmoid(r)) - mean(log(1 - sigmoid(f)))
+    expect = float(-(F.logsigmoid(r)).mean() - (F.logsigmoid(-f)).mean())
+    assert float(discriminator_loss(r, f, real_label=1.0)) == pytest.approx(expect, rel=1e-6)
+    assert float(discriminator_loss(r, f, 0.9)) > float(discriminator_loss(r, f, 1.0)) - 1.0  # defined, finite
+
+
+def test_gan_arch_options():
+    small, bn = GAN(10, "mlp"), GAN(10, "mlp-bn", d_dropout=0.0)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in small.generator.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in bn.generator.modules()) == 3
+    assert not any(isinstance(m, torch.nn.Dropout) for m in bn.discriminator.modules())
+    assert sum(isinstance(m, torch.nn.Dropout) for m in small.discriminator.modules()) == 2
+    bn.eval()
+    with torch.no_grad():
+        x = bn.generator(torch.randn(5, 10))
+    assert x.shape == (5, 784) and float(x.min()) >= 0 and float(x.max()) <= 1
+    with pytest.raises(ValueError):
+        GAN(10, "dcgan")
+
+
+def test_gan_recipe_options_are_validated_and_reach_the_model():
+    study = get_study("mnist-generative")
+    for key, bad in (("gan_arch", "conv"), ("gan_real_label", 0.2), ("gan_beta1", 1.0), ("gan_d_dropout", 1.0)):
+        with pytest.raises(DltourError):
+            resolve_config(study, "demo", {key: bad})
+    cfg = resolve_config(study, "demo", {"gan_arch": "mlp-bn", "gan_d_dropout": 0.0})
+    m = study.build_model(cfg, "gan-z10")
+    assert any(isinstance(x, torch.nn.BatchNorm1d) for x in m.generator.modules())
+    # a GAN option does not change a VAE's run key, and vice versa
+    a = study.run_key(resolve_config(study, "demo"), "vae-z2")
+    b = study.run_key(cfg, "vae-z2")
+    assert a == b

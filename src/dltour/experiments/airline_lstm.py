@@ -14,7 +14,11 @@ follows the Keras tutorial the reference's course used, which its Figure 2 match
 - split: the first 67% of the months (96, to 1956-12) train, the last 48 test; windows are cut
   *within* each part, so a window of w months makes the test predictions start w months into the
   test part (the reference: "larger window sizes force the prediction curve to start later");
-- scaling: min-max to [0, 1], fitted on the training months only (no test leakage);
+- scaling: min-max to [0, 1], fitted on the training months only (no test leakage); option
+  ``scaling="all"``: fitted on the whole series, as the Keras tutorial does before its split (the
+  test part's range leaks into the scale, and the test months then lie inside [0, 1]);
+- choosing readings: ``val_months`` holds out the last N training months as a validation part
+  (``val_rmse``); the scaling, the split (``train_fraction``) and the batch size are chosen on it;
 - model: LSTM(4 units) -> Linear(1) on the last step; Adam, MSE loss. ``full``: 100 epochs at
   batch size 1, lr 1e-3, as in the tutorial (the reference's budget). ``demo``: 200 full-batch
   steps (batch 96 >= every training set) at lr 3e-2, 40x fewer steps; so the demo is *not*
@@ -56,7 +60,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 import numpy as np
 import torch
@@ -91,7 +95,24 @@ class Config(StudyConfig):
     batch_size: int = Field(1, ge=1)
     """Minibatch size; at least the number of training windows (96 will do) means full-batch steps."""
     lr: float = Field(1e-3, gt=0)
+    scaling: Literal["train", "all"] = "train"
+    """Min-max scaling to [0, 1] fitted on: ``train``, the training months only (no test
+    leakage; test months above the training maximum map above 1), or ``all``, the whole series
+    (the Keras tutorial's ``MinMaxScaler().fit_transform(dataset)`` before the split, which the
+    reference's course followed: the test part's range leaks into the inputs' scale)."""
+    val_months: int = Field(0, ge=0)
+    """Hold out the last N training months as a validation part (the model trains on the months
+    before it; ``scaling="train"`` fits on those); each run also reports ``val_rmse`` on those
+    months, whose input windows may reach back into the training months. Settings are chosen on
+    it. 0: no validation part (the reference's setup)."""
     data: DataConfig = Field(default_factory=DataConfig)
+
+
+def scale_range(y: np.ndarray, n_fit: int, scaling: str) -> tuple[float, float]:
+    """(min, max) of the min-max scaling: over the first ``n_fit`` months (``train``) or the whole
+    series (``all``)."""
+    part = y[:n_fit] if scaling == "train" else y
+    return float(part.min()), float(part.max())
 
 
 @register
@@ -150,9 +171,14 @@ class AirlineLSTM(Study):
         w = int(variant[1:])
         months, y = self._series(cfg)
         n_train = int(len(y) * cfg.train_fraction)
-        lo, hi = y[:n_train].min(), y[:n_train].max()
+        n_fit = n_train - cfg.val_months  # months the model trains on
+        if n_fit < w + 2:
+            from dltour import DltourError
+
+            raise DltourError(f"val_months {cfg.val_months} leaves {n_fit} training months: too few for window {w}")
+        lo, hi = scale_range(y, n_fit, cfg.scaling)
         scaled = (y - lo) / (hi - lo)
-        xtr, ytr = self.windows(scaled[:n_train], w)
+        xtr, ytr = self.windows(scaled[:n_fit], w)
         xte, yte = self.windows(scaled[n_train:], w)
         dev = ctx.device.device
         Xtr = torch.tensor(xtr, dtype=torch.float32, device=dev).unsqueeze(-1)  # (N, w, 1)
@@ -178,8 +204,14 @@ class AirlineLSTM(Study):
         true_te = y[n_train + w:]
         ctx.save_arrays(pred_test=pred_te, true_test=true_te, pred_train=pred_tr,
                         test_start=np.array(n_train + w))
-        return {"test_mse": mse(true_te, pred_te), "test_rmse": rmse(true_te, pred_te),
-                "train_rmse": rmse(y[w:n_train], pred_tr), "window": w}
+        out = {"test_mse": mse(true_te, pred_te), "test_rmse": rmse(true_te, pred_te),
+               "train_rmse": rmse(y[w:n_fit], pred_tr), "window": w}
+        if cfg.val_months:  # targets: the held-out months n_fit..n_train-1, inputs the w months before each
+            xv, _ = self.windows(scaled[n_fit - w:n_train], w)
+            with torch.no_grad():
+                pv = model(torch.tensor(xv, dtype=torch.float32, device=dev).unsqueeze(-1)).cpu().numpy()
+            out["val_rmse"] = rmse(y[n_fit:n_train], pv * (hi - lo) + lo)
+        return out
 
     # ------------------------------------------------------------------ baselines
     @staticmethod

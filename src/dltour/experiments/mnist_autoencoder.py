@@ -27,6 +27,15 @@ than PCA). What we chose where it is silent:
   PCA-32 reconstruction; trained exactly like the others;
 - training: MSE loss, Adam (lr 1e-3), inputs scaled to [0, 1]; 49 epochs at batch 256 for every
   model in ``full`` (Table 4's budget); no early stopping (the reference gives none);
+- readings the reference leaves open, each a config option (defaults: the readings above, which
+  earlier versions ran): the training ``loss`` (``mse``, or ``bce``: binary cross-entropy as the
+  Keras autoencoder tutorial the course used trains with; the linear baseline always uses MSE),
+  the code layer's activation ``code_activation`` (``relu`` or ``linear``), the weight ``init``
+  (``torch``: ``nn.Linear``'s default, or ``glorot``: Keras ``Dense``'s Glorot-uniform kernels and
+  zero biases, what a Keras model starts from), the ``optimizer`` (``adam``, ``adadelta``,
+  ``rmsprop``) and its ``lr`` (None: the optimiser's usual default). They are chosen on a
+  validation split (``val_size``: the last N training images held out; ``val_mse`` and
+  ``val_kmeans_acc_*``), never on the test set;
 - clustering: K-Means (k = 10, scikit-learn) on the test-set codes; accuracy by majority vote per
   cluster (the reference's) and by one-to-one Hungarian matching (an extra); baselines: K-Means on
   raw test pixels, and chance (random cluster ids, majority vote, one draw per seed);
@@ -50,6 +59,7 @@ files' compression) at the reference's 49 epochs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -83,8 +93,30 @@ class Config(StudyConfig):
     epochs: int = Field(REF_EPOCHS, ge=1)
     """Training epochs of every autoencoder (Table 4: 49)."""
     batch_size: int = Field(256, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    """Adam learning rate."""
+    lr: float | None = Field(None, gt=0)
+    """Learning rate of ``optimizer``; None: that optimiser's usual default (adam and rmsprop
+    1e-3, adadelta 1.0 as in Keras 2's ``Adadelta``, which the course's tutorial used)."""
+    loss: Literal["mse", "bce"] = "mse"
+    """Training loss of the non-linear autoencoders: ``mse`` (pixel mean squared error, what the
+    reference reports) or ``bce`` (binary cross-entropy against the [0, 1] pixels, mean over
+    pixels, as in the Keras autoencoder tutorial the course used). The linear baseline has no
+    sigmoid output and always trains with MSE. Test MSE is the reported metric either way."""
+    code_activation: Literal["relu", "linear"] = "relu"
+    """Activation of the code layer of the non-linear autoencoders: ``relu`` (Keras
+    ``Dense(50, activation="relu")``, Table 4's "ReLu" read for every hidden layer) or ``linear``
+    (no activation on the 50-d code; the other hidden layers keep ReLU)."""
+    init: Literal["torch", "glorot"] = "torch"
+    """Weight initialisation of every autoencoder: ``torch`` (``nn.Linear``'s default, uniform with
+    variance 1/(3 fan_in)) or ``glorot`` (Keras ``Dense``'s default, Glorot uniform kernels and zero
+    biases: what a Keras model such as the reference's starts from)."""
+    optimizer: Literal["adam", "adadelta", "rmsprop"] = "adam"
+    """Optimiser of every autoencoder (the reference names none; the Keras tutorial used adadelta
+    in its early version and adam later)."""
+    val_size: int = Field(0, ge=0)
+    """Hold out the last N training images as a validation split (trained on the others); each
+    run then also reports ``val_mse`` and the K-Means accuracy on the validation codes
+    (``val_kmeans_acc_*``), which is what settings are chosen by. 0: train on every training
+    image (the reference's setup)."""
     kmeans_restarts: int = Field(10, ge=1)
     """K-Means restarts (``n_init``)."""
     kmeans_every: bool = True
@@ -162,27 +194,36 @@ class MnistAutoencoder(Study):
 
     def build_model(self, cfg: Config, variant: str) -> MLPAutoencoder:
         sizes, nonlinear = parse_variant(variant, cfg)
-        return MLPAutoencoder(sizes, nonlinear=nonlinear)
+        return MLPAutoencoder(sizes, nonlinear=nonlinear, code_activation=cfg.code_activation, init=cfg.init)
 
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         dev = ctx.device.device
         d = mnist.tensors_for(cfg.data, dev)
         X, Xte, yte = d["train_x"], d["test_x"], d["test_y"]
+        Xval = yval = None
+        if cfg.val_size:
+            if cfg.val_size >= len(X):
+                raise DltourError(f"val_size {cfg.val_size} leaves no training images (of {len(X)})")
+            X, Xval, yval = X[:-cfg.val_size], X[-cfg.val_size:], d["train_y"][-cfg.val_size:]
         model = self.build_model(cfg, variant).to(dev)
-        opt = adam(model.parameters(), cfg.lr, dev)
+        opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, dev)
+        loss_fn = recon_loss(cfg.loss if parse_variant(variant, cfg)[1] else "mse")
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
             xb = X[idx]
             with ctx.device.autocast():
                 out = model(xb)
-            return torch.nn.functional.mse_loss(out.float(), xb)
+            return loss_fn(out.float(), xb)  # fp32, outside autocast (BCE is not autocast-safe)
 
         def train_epoch(epoch: int) -> dict:
             return {"train_mse": minibatch_epoch(model, opt, len(X), cfg.batch_size, seed, epoch, batch_loss, dev)}
 
         def evaluate(epoch: int) -> dict:
-            return {"test_mse": float(self._recon_mse(model, Xte).mean())}
+            ev = {"test_mse": float(self._recon_mse(model, Xte).mean())}
+            if Xval is not None:
+                ev["val_mse"] = float(self._recon_mse(model, Xval).mean())
+            return ev
 
         fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, evaluate, checkpoint_every=5)
         per_image = self._recon_mse(model, Xte)
@@ -195,6 +236,14 @@ class MnistAutoencoder(Study):
         arrays = {"labels": labels.astype(np.uint8), "recon10": recon.astype(np.float32)}
         out = {"test_mse": float(per_image.mean()), **acc,
                "params": sum(p.numel() for p in model.parameters()), "code_size": codes.shape[1]}
+        if Xval is not None:  # the split settings are chosen by
+            out["val_mse"] = float(self._recon_mse(model, Xval).mean())
+            if cfg.kmeans_every or variant in (BEST, "linear"):
+                with torch.no_grad():
+                    vcodes = torch.cat([model.encode(Xval[i:i + 2000]) for i in range(0, len(Xval), 2000)])
+                vacc = kmeans_cluster_accuracy(vcodes.cpu().numpy(), yval.cpu().numpy(), k=10, seed=seed,
+                                               n_init=cfg.kmeans_restarts)
+                out.update({f"val_{k}": v for k, v in vacc.items()})
         if variant == BEST:  # R29: how clearly each 2-D view separates the digits
             n = min(cfg.tsne_points, len(codes))
             views = embed_2d(codes[:n].astype(np.float64), seed)
@@ -378,12 +427,13 @@ class MnistAutoencoder(Study):
         dev = ctx.device.device
         X = mnist.tensors_for(cfg.data, dev)["train_x"]
         model = self.build_model(cfg, BEST).to(dev)
-        opt = adam(model.parameters(), cfg.lr, dev)
+        opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, dev)
         bs = cfg.batch_size
+        loss_fn = recon_loss(cfg.loss)
 
         def step(xb):
             opt.zero_grad(set_to_none=True)
-            torch.nn.functional.mse_loss(model(xb).float(), xb).backward()
+            loss_fn(model(xb).float(), xb).backward()
             opt.step()
 
         def real_batches():  # exactly the run's pipeline: shuffled index batches into the device tensor
@@ -397,6 +447,38 @@ class MnistAutoencoder(Study):
         return measure_training(step, real_batches(), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
                                 variant=BEST, note="MNIST held as one float tensor on the device; batches are "
                                 "index slices")
+
+
+DEFAULT_LR = {"adam": 1e-3, "rmsprop": 1e-3, "adadelta": 1.0}
+
+
+def make_optimizer(params, name: str, lr: float | None, dev) -> torch.optim.Optimizer:
+    """``adam`` (fused where the device has it), ``adadelta`` (rho 0.95, eps 1e-7 as Keras 2) or
+    ``rmsprop`` (rho 0.9, eps 1e-7 as Keras 2), at ``lr`` or the optimiser's usual default."""
+    lr = DEFAULT_LR[name] if lr is None else lr
+    if name == "adam":
+        return adam(params, lr, dev)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, rho=0.95, eps=1e-7)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
+    raise DltourError(f"unknown optimizer {name!r}: adam, adadelta or rmsprop")
+
+
+def bce_loss(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the sigmoid outputs ``out`` against pixels ``x`` in [0, 1], mean
+    over pixels and images (Keras ``binary_crossentropy``); logs clamped at -100 as in
+    ``F.binary_cross_entropy``."""
+    return torch.nn.functional.binary_cross_entropy(out, x)
+
+
+def recon_loss(name: str):
+    """The training loss by name: ``mse`` or ``bce`` (both batch means over pixels)."""
+    if name == "mse":
+        return torch.nn.functional.mse_loss
+    if name == "bce":
+        return bce_loss
+    raise DltourError(f"unknown loss {name!r}: mse or bce")
 
 
 def _pct(x: float) -> str:

@@ -1,6 +1,11 @@
 """A fully connected GAN for 28x28 digits (Goodfellow et al. 2014), in the style of the Keras
 MLP GAN examples: generator z (``noise`` dims, standard normal) -> 256 -> 512 -> 784 (LeakyReLU 0.2,
-sigmoid output); discriminator 784 -> 512 -> 256 -> 1 logit (LeakyReLU 0.2)."""
+sigmoid output); discriminator 784 -> 512 -> 256 -> 1 logit (LeakyReLU 0.2).
+
+``arch="mlp-bn"`` is the other common Keras MLP GAN recipe (the Keras-GAN collection's ``gan.py``):
+generator z -> 256 -> 512 -> 1024 -> 784 with LeakyReLU 0.2 and batch normalisation (Keras
+momentum 0.8, i.e. PyTorch momentum 0.2) after each hidden layer; the discriminator is the same
+784 -> 512 -> 256 -> 1 network, with its dropout set by ``d_dropout`` (that recipe has none)."""
 
 from __future__ import annotations
 
@@ -8,24 +13,32 @@ import torch
 from torch import nn
 
 
+ARCHS = ("mlp", "mlp-bn")
+
+
 class Generator(nn.Module):
-    def __init__(self, noise: int = 10, hidden: tuple[int, int] = (256, 512)):
+    def __init__(self, noise: int = 10, hidden: tuple[int, ...] = (256, 512), batchnorm: bool = False):
         super().__init__()
         self.noise = noise
-        h1, h2 = hidden
-        self.net = nn.Sequential(nn.Linear(noise, h1), nn.LeakyReLU(0.2), nn.Linear(h1, h2), nn.LeakyReLU(0.2),
-                                 nn.Linear(h2, 784), nn.Sigmoid())
+        layers, a = [], noise
+        for b in hidden:
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)] + ([nn.BatchNorm1d(b, momentum=0.2)] if batchnorm else [])
+            a = b
+        self.net = nn.Sequential(*layers, nn.Linear(a, 784), nn.Sigmoid())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)  # (B, noise) -> (B, 784)
 
 
 class Discriminator(nn.Module):
-    def __init__(self, hidden: tuple[int, int] = (512, 256)):
+    def __init__(self, hidden: tuple[int, int] = (512, 256), dropout: float = 0.3):
         super().__init__()
         h1, h2 = hidden
-        self.net = nn.Sequential(nn.Linear(784, h1), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(h1, h2),
-                                 nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(h2, 1))
+        def drop() -> list[nn.Module]:
+            return [nn.Dropout(dropout)] if dropout > 0 else []
+
+        self.net = nn.Sequential(nn.Linear(784, h1), nn.LeakyReLU(0.2), *drop(), nn.Linear(h1, h2),
+                                 nn.LeakyReLU(0.2), *drop(), nn.Linear(h2, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x * 2 - 1).squeeze(-1)  # (B, 784) in [0, 1] -> (B,) logits
@@ -34,10 +47,13 @@ class Discriminator(nn.Module):
 class GAN(nn.Module):
     """Both networks in one module (for parameter counts and checkpoints)."""
 
-    def __init__(self, noise: int = 10):
+    def __init__(self, noise: int = 10, arch: str = "mlp", d_dropout: float = 0.3):
         super().__init__()
-        self.generator = Generator(noise)
-        self.discriminator = Discriminator()
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+        self.generator = (Generator(noise) if arch == "mlp"
+                          else Generator(noise, (256, 512, 1024), batchnorm=True))
+        self.discriminator = Discriminator(dropout=d_dropout)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 0.9) -> torch.Tensor:
