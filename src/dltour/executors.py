@@ -1,6 +1,6 @@
 """How runs are carried out. Runs are independent, so executors are interchangeable: each takes
-a list of :class:`dltour.runs.Job` and the driver's :class:`dltour.runs.Recorder`, calls
-:func:`dltour.runs.execute_run` for every job wherever it runs, and yields ``(job, outcome)`` as
+a list of :class:`dltour.execute.Job` and the driver's :class:`dltour.execute.Recorder`, calls
+:func:`dltour.execute.execute_run` for every job wherever it runs, and yields ``(job, outcome)`` as
 runs finish. Only the driver writes the ledger (through the recorder).
 
 - ``local``: one after the other, in this process (progress bars shown).
@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Iterator
 
 from dltour import DltourError
-from dltour.runs import Job, Recorder, RunOutcome, execute_run
+from dltour.execute import Job, Recorder, RunOutcome, execute_run
 
 EXECUTORS = ("auto", "local", "process", "ray")
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import jinja2
 
 from dltour.ledger import Ledger
-from dltour.runs import atomic_write_bytes, versions
+from dltour.execute import versions
+from dltour.rundir import atomic_write_bytes
 from dltour.verdicts import fmt as fmt_num
 
 TEMPLATE = Path(__file__).with_name("template.html")
