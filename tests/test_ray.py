@@ -70,7 +70,7 @@ def test_reproduce_two_studies_with_ray(tmp_path, local_ray):
         assert doc["runs"] == len(mine) > 0 and all(r["status"] == "finished" for r in mine)
         assert doc["precisions"] == ["fp32"]
         assert set(_metrics(out, study)) == {r["run_id"] for r in mine}
-    assert (out / "report.md").exists()
+    assert (out / "report" / "report.md").exists() and (out / "report" / "index.html").exists()
 
 
 def test_killed_worker_is_retried_and_resumes(tmp_path):
