@@ -261,3 +261,63 @@ def test_validation_months_report_val_rmse(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     ms = [json.loads(p.read_text()) for p in (out / "runs" / "airline-lstm").glob("*/metrics.json")]
     assert ms and all(m["val_rmse"] > 0 and math.isfinite(m["val_rmse"]) for m in ms)
+
+
+def test_old_data_key_names_the_new_key():
+    from dltour import DltourError
+
+    study = get_study("airline-lstm")
+    with pytest.raises(DltourError, match="unknown config key 'data_source'.*data.source"):
+        resolve_config(study, "smoke", {"data_source": "embedded"})
+
+
+def test_windows_that_do_not_fit_are_refused_when_resolved():
+    from dltour import DltourError
+
+    study = get_study("airline-lstm")
+    with pytest.raises(DltourError, match="windows"):
+        resolve_config(study, "smoke", {"windows": [1, 47]})
+    with pytest.raises(DltourError, match="windows"):
+        resolve_config(study, "smoke", {"windows": [0]})
+
+
+def test_data_source_and_a_missing_path(tmp_path, monkeypatch):
+    from dltour.data.source import DataUnavailable
+
+    study = get_study("airline-lstm")
+    cfg = resolve_config(study, "smoke")
+    assert cfg.data.source == "embedded" and airline.is_airpassengers(study._series(cfg)[1])
+    cfg = resolve_config(study, "smoke", {"data.path": str(tmp_path / "nowhere.csv")})
+    with pytest.raises(DataUnavailable, match="nowhere.csv"):
+        study._series(cfg)
+    seen = []  # download: the cache, else the canonical URL (through fetch)
+    monkeypatch.setattr(airline, "fetch", lambda spec, **k: seen.append(spec.name) or airline.demo_path())
+    assert airline.is_airpassengers(study._series(resolve_config(study, "smoke", {"data.source": "download"}))[1])
+    assert seen == ["airline"]
+
+
+def test_check_model_is_finite():
+    study = get_study("airline-lstm")
+    cfg = resolve_config(study, "smoke")
+    for v in study.variants(cfg):
+        assert math.isfinite(study.check_model(cfg, v))
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    import dltour.bench as bench
+    from dltour.device import resolve_device
+    from dltour.experiments import airline_lstm as al
+    from dltour.runs import RunContext, run_study
+
+    calls = []
+    real_step = al.train_step
+    monkeypatch.setattr(al, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+    study = get_study("airline-lstm")
+    cfg = resolve_config(study, "smoke", {"windows": [3], "epochs": 1, "batch_size": 96})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    assert len(calls) == 1  # one full-batch epoch
+    real = bench.measure_training
+    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
+    out = study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
+    assert len(calls) - 1 == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+    assert out["end_to_end_samples_per_s"] > 0

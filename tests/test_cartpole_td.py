@@ -238,3 +238,25 @@ def test_reach_475_reference_point():
     assert decide_reach({s: 100.0 for s in range(5)}).verdict == "inconclusive"
     ids = _ids(findings({"qlearning-egreedy": _agent(5, 5)}, 22.0, reach_why="needs 350 episodes"))
     assert ids["qlearning-475-within-300"].verdict == "not checked"
+
+
+def test_run_and_bench_train_with_the_same_episode_loop(tmp_path, monkeypatch):
+    from dltour.experiments import cartpole_td as ct
+
+    calls = []
+    real_train = ct.train
+    monkeypatch.setattr(ct, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    study = get_study("cartpole-td")
+    cfg = resolve_config(study, "smoke", {"agents": ["qlearning-egreedy"], "episodes": 10, "eval_episodes": 1})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    assert len(calls) == 1
+    study.bench(cfg, RunContext("cartpole-td", "bench", 0, None, resolve_device("cpu"), progress=False))
+    assert len(calls) == 1 + 3  # record, end to end, agent alone: the same episode loop each time
+
+
+def test_no_neural_model_and_no_data_keys(study):
+    from dltour.config import valid_keys
+
+    cfg = resolve_config(study, "full")
+    assert study.build_model(cfg, "qlearning-egreedy") is None and study.check_model(cfg, "qlearning-egreedy") is None
+    assert not any(k.startswith("data") for k in valid_keys(cfg))

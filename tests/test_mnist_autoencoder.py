@@ -76,8 +76,10 @@ def test_chance_accuracy_near_ten_percent():
 
 def test_bad_settings_are_user_errors():
     study = get_study("mnist-autoencoder")
-    with pytest.raises(DltourError, match="depths"):
-        study.variants(resolve_config(study, "demo", {"depths": [0, 3]}))
+    with pytest.raises(DltourError, match="depths"):  # refused when the config is resolved
+        resolve_config(study, "demo", {"depths": [0, 3]})
+    with pytest.raises(DltourError, match="code sizes"):
+        resolve_config(study, "demo", {"codes": [2, 784]})
     with pytest.raises(DltourError, match="unknown variant"):
         study.build_model(resolve_config(study, "demo"), "deep9x")
     with pytest.raises(DltourError, match="data.source"):
@@ -291,3 +293,50 @@ def test_validation_split_reports_val_metrics(tmp_path):
     best = [m for m in ms if m["code_size"] == 50]
     assert best and "val_mse" in best[0] and "val_kmeans_acc_majority" in best[0]
     assert 0 < best[0]["val_mse"] < 1
+
+
+@pytest.mark.parametrize("old, new", [("data_source", "data.source"), ("train_limit", "data.train_subset"),
+                                      ("test_limit", "data.test_subset")])
+def test_old_data_keys_name_the_new_key(old, new):
+    study = get_study("mnist-autoencoder")
+    with pytest.raises(DltourError, match=f"unknown config key '{old}'.*{new}"):
+        resolve_config(study, "smoke", {old: 1})
+
+
+def test_a_missing_data_path_names_the_path(tmp_path):
+    from dltour.data import mnist
+    from dltour.data.source import DataUnavailable
+
+    study = get_study("mnist-autoencoder")
+    cfg = resolve_config(study, "smoke", {"data.path": str(tmp_path / "nowhere")})
+    with pytest.raises(DataUnavailable, match="nowhere"):
+        mnist.arrays_for(cfg.data)
+
+
+def test_check_model_is_finite_for_every_variant():
+    study = get_study("mnist-autoencoder")
+    cfg = resolve_config(study, "smoke", {"loss": "bce"})
+    for v in study.variants(cfg):
+        assert np.isfinite(study.check_model(cfg, v))
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    import dltour.bench as bench
+    from dltour.device import resolve_device
+    from dltour.experiments import mnist_autoencoder as ae
+    from dltour.runs import RunContext, run_study
+
+    calls = []
+    real_step = ae.train_step
+    monkeypatch.setattr(ae, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+    study = get_study("mnist-autoencoder")
+    cfg = resolve_config(study, "smoke", {"depths": [1], "codes": [], "data.train_subset": 100,
+                                          "data.test_subset": 100, "tsne_points": 50})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    ran = len(calls)
+    assert ran > 0
+    real = bench.measure_training
+    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
+    out = study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
+    assert len(calls) - ran == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+    assert out["end_to_end_samples_per_s"] > 0

@@ -76,14 +76,14 @@ def test_describe_counts_each_variant():
 @pytest.mark.parametrize("bad", ["vae-2", "gan-z1-extra", "vae-z0", "flow-z2", "vae-z2-more"])
 def test_bad_variants_are_user_errors(bad):
     study = get_study("mnist-generative")
-    with pytest.raises(DltourError, match="variant"):
-        study.variants(resolve_config(study, "demo", {"models": [bad]}))
+    with pytest.raises(DltourError, match="variant"):  # refused when the config is resolved
+        resolve_config(study, "demo", {"models": [bad]})
 
 
 def test_more_splits_than_samples_is_a_user_error():
     study = get_study("mnist-generative")
     with pytest.raises(DltourError, match="is_splits"):
-        study.variants(resolve_config(study, "demo", {"is_samples": 10, "is_splits": 11}))
+        resolve_config(study, "demo", {"is_samples": 10, "is_splits": 11})
 
 
 def test_smoke_run(tmp_path):
@@ -251,3 +251,50 @@ def test_gan_recipe_options_are_validated_and_reach_the_model():
     a = study.run_key(resolve_config(study, "demo"), "vae-z2")
     b = study.run_key(cfg, "vae-z2")
     assert a == b
+
+
+@pytest.mark.parametrize("old, new", [
+    ("data_source", "data.source"), ("train_limit", "data.train_subset"),
+    ("test_limit", "data.test_subset")])
+def test_old_data_keys_name_the_new_key(old, new):
+    study = get_study("mnist-generative")
+    with pytest.raises(DltourError, match=f"unknown config key '{old}'.*{new}"):
+        resolve_config(study, "smoke", {old: 1})
+
+
+@pytest.mark.parametrize("arch", ["mlp", "mlp-bn"])
+def test_check_model_is_finite_for_every_variant(arch):
+    study = get_study("mnist-generative")
+    cfg = resolve_config(study, "smoke", {"gan_arch": arch})
+    for v in study.variants(cfg):
+        assert math.isfinite(study.check_model(cfg, v))
+
+
+def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+    import dltour.bench as bench
+    from dltour.device import resolve_device
+    from dltour.experiments import mnist_generative as mg
+    from dltour.runs import RunContext, run_study
+
+    calls = {"vae": 0, "gan": 0}
+    real_vae, real_gan = mg.vae_train_step, mg.gan_train_step
+
+    def count(kind, real):
+        def wrapped(*a, **k):
+            calls[kind] += 1
+            return real(*a, **k)
+        return wrapped
+
+    monkeypatch.setattr(mg, "vae_train_step", count("vae", real_vae))
+    monkeypatch.setattr(mg, "gan_train_step", count("gan", real_gan))
+    study = get_study("mnist-generative")
+    cfg = resolve_config(study, "smoke", {"models": ["vae-z2", "gan-z1"], "data.train_subset": 128,
+                                          "data.test_subset": 100, "is_samples": 50, "is_splits": 2,
+                                          "vae_batch_size": 64, "gan_batch_size": 64})
+    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    assert calls == {"vae": 2, "gan": 2}  # one epoch of 128 images at batch 64 each
+    real = bench.measure_training
+    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
+    out = study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
+    assert calls["vae"] - 2 == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+    assert out["end_to_end_samples_per_s"] > 0

@@ -108,17 +108,17 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
 
 def suggest_keys(key: str, keys: list[str]) -> list[str]:
     """The keys a user most likely meant: the same name moved into a section (``corpus`` ->
-    ``data.corpus``), else close spellings, else keys in the same section whose name starts with the
-    same word (a renamed key: ``<word>_limit`` -> ``data.<word>_subset``)."""
+    ``data.corpus``), else keys whose name starts with the same first word (a renamed key:
+    ``<word>_limit`` -> ``data.<word>_subset``, a misspelt ``batch_szie``), else close spellings."""
     leaf = key.rsplit(".", 1)[-1]
     moved = [k for k in keys if k.rsplit(".", 1)[-1] == leaf]
     if moved:
         return moved
-    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
-    if close:
-        return close
     word = leaf.split("_")[0]
-    return [k for k in keys if k.rsplit(".", 1)[-1].startswith(word + "_")][:3]
+    same_word = [k for k in keys if "_" in leaf and k.rsplit(".", 1)[-1].startswith(word + "_")]
+    if same_word:
+        return same_word[:3]
+    return difflib.get_close_matches(key, keys, n=3, cutoff=0.5)
 
 
 def apply_overrides(cfg: BaseModel, overrides: dict[str, Any], origin: str = "--set") -> BaseModel:

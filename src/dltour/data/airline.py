@@ -14,9 +14,11 @@ from __future__ import annotations
 import csv
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from dltour.config import DataConfig
 from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
 
 AIRLINE = register_dataset(DatasetSpec(
@@ -78,9 +80,21 @@ def demo_path() -> Path:
     return Path(str(resources.files("dltour") / "demo_data" / "airline.csv"))
 
 
+class AirlineData(DataConfig):
+    """The AirPassengers series: ``path`` is a CSV file whose last column holds the monthly counts."""
+
+    source: Literal["embedded", "download"] = "embedded"
+    """Without ``path``: ``embedded`` is the demo pack's copy, which is the whole series (offline);
+    ``download`` reads the cache, else the mirrored CSV at its canonical URL (content-checked)."""
+
+
 def load(path: str | Path | None = None, source: str = "embedded") -> tuple[list[str], np.ndarray]:
     """The series from an explicit path, else the embedded copy (``source="embedded"``), else the
     cache/download (``source="download"``)."""
+    if path is not None and not Path(path).expanduser().is_file():
+        what = "is a folder, not a file" if Path(path).expanduser().is_dir() else "does not exist"
+        raise DataUnavailable(f"airline data.path {str(path)!r} {what}; pass a CSV whose last column holds the "
+                              f"monthly passenger counts")
     if path is None:
         path = demo_path() if source == "embedded" else fetch(AIRLINE)
         months, values = read_series(path)
@@ -97,3 +111,8 @@ def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
     dst = demo_dir / "airline.csv"
     dst.write_bytes(src.read_bytes())  # not copyfile: the mirror is read-only and its mode would follow
     return [dst]
+
+
+def series_for(data: AirlineData) -> tuple[list[str], np.ndarray]:
+    """(months, passengers) for a study's data config: ``path`` wins, else ``source``."""
+    return load(data.path, data.source)

@@ -222,10 +222,12 @@ from typing import Literal  # noqa: E402
 
 from pydantic import Field  # noqa: E402
 
-from dltour.config import DataConfig  # noqa: E402
+from dltour.config import SplitData  # noqa: E402
 
 
-class MnistData(DataConfig):
+class MnistData(SplitData):
+    """MNIST digits: ``path`` is a folder holding the four canonical IDX files."""
+
     source: Literal["embedded", "download"] = "download"
     """embedded: the demo pack's subset (offline); download: the full MNIST (cache, else download).
     An explicit ``path`` (a folder with the four IDX files) wins over both."""

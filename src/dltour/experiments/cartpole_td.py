@@ -9,66 +9,38 @@ Run it::
     dltour run cartpole-td --profile full    # 4 agents x 10 seeds x 2000 episodes on gymnasium's own env
     dltour bench cartpole-td                 # env steps/s and episodes/s; agent vs environment time
 
-A run is 0.2-0.4 million environment steps of pure Python (``env_steps`` in the summary);
-``dltour bench cartpole-td`` gives this machine's steps/s.
+The reference states only "four RL agents", CartPole, Q-learning vs SARSA, epsilon-greedy vs
+softmax, and plots the 100-episode average. Everything below is ours:
 
-Findings (the rule of :mod:`dltour.verdicts`):
-
-- R47 / R48 "Q-learning is more stable than SARSA" (epsilon-greedy / softmax): Q-learning's
-  stability measure is lower than SARSA's, on two measures (the sd of the 100-episode average over
-  the last half of training; the largest fall of that average from a running peak), by Welch's
-  t-test over seeds. Not paired by seed: a seed gives both agents the same sequence of initial
-  states, but their exploration and learning part after the first episode, so their runs are
-  independent samples rather than matched pairs. Learned-gate: an agent whose final 100-episode
-  average is no better than the random policy's mean return (200 episodes of uniformly random
-  actions, env seed 999,999) did not learn, and its stability says nothing, so a comparison
-  involving it is inconclusive.
-- R49 (the reason: the off-policy max vs SARSA's "estimate of an estimate") is an explanation;
-  no finding checks it.
-- ``qlearning-475-within-300`` (ours, the issue's reference point): more than half of
-  Q-learning + epsilon-greedy's seeds reach a 475 average within 350 episodes (exact binomial
-  test against 1/2: with 5 seeds even 5/5 gives p = 0.0625, so ``demo`` cannot decide it; ``full``
-  has 10 seeds).
-
-Setup (the reference states only "four RL agents", CartPole, Q-learning vs SARSA, epsilon-greedy
-vs softmax, and plots the 100-episode average; everything below is ours and stated here):
-
-- environment: gymnasium (1.4.0 here) ``CartPole-v1``: +1 per step, episodes cut at 500 steps
-  (``--set version=v0`` gives the 200-step cap). ``env=fast`` (smoke and demo) is a pure-Python
-  copy of gymnasium's dynamics that gives bit-identical trajectories for the same seed and
-  actions (tested step by step against ``gym.make("CartPole-v1")``); ``env=gymnasium`` (full)
-  steps gymnasium's own environment.
+- environment: gymnasium's ``CartPole-v1`` (+1 per step, episodes cut at 500 steps; ``version=v0``
+  gives the 200-step cap). ``env=fast`` (smoke, demo) is a pure-Python copy of gymnasium's dynamics
+  with bit-identical trajectories for the same seed and actions (tested step by step against
+  ``gym.make("CartPole-v1")``); ``env=gymnasium`` (full) steps gymnasium's own environment;
 - discretisation: (cart position, cart velocity, pole angle, pole angular velocity) into
-  (1, 1, 6, 12) equal-width bins over the clipping ranges [-2.4, 2.4], [-3, 3], [-12 deg, 12 deg]
-  (the termination angle, so all 6 angle bins are reachable), [-50 deg/s, 50 deg/s]; values
-  outside the range go to the edge bins (the coarse "1, 1, 6, 12" discretisation of the
-  well-known tabular CartPole recipe: position and velocity are ignored). 72 states x 2 actions.
-- learning: Q initialised to 0; discount gamma = 0.99; the learning rate, epsilon and the
-  softmax temperature follow the recipe's schedule ``max(floor, start * min(1, 1 - log10((e + 1) / 25)))``
-  over episodes e: alpha from 1 to 0.1; epsilon from 1 to 0.01; the temperature from
-  1 / (1 - gamma) = 100 (the largest possible Q-value, so early choices are near-uniform) to 1
-  (1% of it, as epsilon's floor is 1% of its start). The bootstrap is dropped on termination and
-  kept on the 500-step truncation (a time limit is not a failure).
-  Two of these were set after a trial, and are stated so: the recipe's epsilon floor of 0.1
-  (made for v0's 200 steps) let no seed reach a 475 average in 1000 episodes (4 seeds tried),
-  so epsilon goes down to 0.01; a softmax temperature starting at 1 made the policy greedy
-  after the first updates (Q-values grow to ~100) and it never learnt, so the temperature is on
-  the Q-values' scale. Both were chosen for all four agents alike, before and without looking
-  at the stability comparison.
-- update order exactly as in Sutton & Barto: Q-learning chooses its next action after updating;
-  SARSA chooses a' first and uses it in the target.
-- seeds: run seed s seeds the environment's reset stream with s and the agent's exploration with
-  ``default_rng([s, 1])``; the greedy evaluation (``eval_episodes`` episodes with no exploration
-  and no learning after training) uses an environment seeded with s + 1_000_003.
-
-Metrics per run: ``final_avg100`` (average reward of the last 100 episodes), ``episodes_to_195``
-and ``episodes_to_475`` (episodes trained when the 100-episode average first reaches 195 / 475;
-NaN when never, so the means are over the seeds that reached it, and ``reached_195/475`` give the
-share), ``avg100_sd_last_half`` (the standard deviation of the 100-episode average over the last
-half of training: the stability measure), ``largest_drop`` (the largest fall of the 100-episode
-average from a running peak, from episode 100 on), ``greedy_return`` and ``env_steps``. The
-summary adds the seed spread (the across-seed sd of the 100-episode average, averaged over the
-last half) per agent.
+  (1, 1, 6, 12) equal-width bins over [-2.4, 2.4], [-3, 3], [-12 deg, 12 deg], [-50 deg/s, 50 deg/s],
+  values outside going to the edge bins (the coarse tabular CartPole recipe): 72 states x 2 actions;
+- learning: Q initialised to 0, gamma = 0.99; the learning rate, epsilon and the softmax temperature
+  follow the recipe's schedule ``max(floor, start * min(1, 1 - log10((e + 1) / 25)))`` over episodes
+  e: alpha 1 -> 0.1, epsilon 1 -> 0.01, temperature 1 / (1 - gamma) = 100 -> 1. The bootstrap is
+  dropped on termination and kept on the 500-step truncation. Two values were set after a trial,
+  for all four agents alike and before looking at the stability comparison: the recipe's epsilon
+  floor of 0.1 (made for v0) let no seed reach a 475 average in 1000 episodes, so 0.01; a softmax
+  temperature starting at 1 made the policy greedy after the first updates, so it starts on the
+  Q-values' scale;
+- update order as in Sutton & Barto: Q-learning chooses its next action after updating; SARSA
+  chooses a' first and uses it in the target;
+- seeds: run seed s seeds the environment's reset stream with s and the exploration with
+  ``default_rng([s, 1])``; the greedy evaluation (``eval_episodes``, no exploration, no learning)
+  uses an environment seeded with s + 1_000_003;
+- R47 / R48 "Q-learning is more stable than SARSA" read as: lower sd of the 100-episode average over
+  the last half of training, and a smaller largest fall of that average from a running peak
+  (Welch's t-test over seeds: a seed gives both agents the same initial states, but their runs part
+  after the first episode, so they are not paired). An agent whose final 100-episode average is no
+  better than the random policy's mean return did not learn, and its stability says nothing;
+- R49 (the off-policy max vs SARSA's "estimate of an estimate") is an explanation, not checked;
+- ``qlearning-475-within-300`` (ours, the issue's reference point): more than half of Q-learning +
+  epsilon-greedy's seeds reach a 475 average within 350 episodes (exact binomial test against 1/2;
+  5 seeds cannot decide it, ``full`` has 10).
 """
 
 from __future__ import annotations
@@ -174,9 +146,8 @@ class CartPoleTD(Study):
             "a 475 average within about 300 episodes'; the report itself gives no number for T5.1 "
             "(Figures 8 and 16 only). Our mean is over the seeds that reached 475."),
     ]
-    # small_runs stays False: a run is ~0.5 s of pure Python, and the two spawned workers' imports (torch
-    # included) cost about as much as they save: `/usr/bin/time dltour run cartpole-td` on the 2-core
-    # development machine (shared, load 3.5) took 18 s CPU / 23 s wall with them, 13 s CPU / 20 s wall without
+    # small_runs stays False: a run is short pure Python, and spawned workers' imports (torch included)
+    # cost about as much as they save
     headline_metrics = ["final_avg100", "episodes_to_195", "episodes_to_475", "avg100_sd_last_half",
                         "largest_drop", "greedy_return"]
 
@@ -215,7 +186,11 @@ class CartPoleTD(Study):
 
     @staticmethod
     def curve_metrics(rewards: np.ndarray) -> dict[str, float]:
-        """The per-run learning-curve metrics (see the module docstring)."""
+        """The per-run learning-curve metrics: ``final_avg100`` (mean reward of the last 100 episodes),
+        ``avg100_sd_last_half`` (sd of the 100-episode average over the last half: the stability
+        measure), ``largest_drop`` (its largest fall from a running peak, from episode 100 on),
+        ``episodes_to_195/475`` (episodes trained when the 100-episode average first reaches the
+        level; NaN when never) and ``reached_195/475``."""
         ma = moving_average(rewards, WINDOW)
         n = len(rewards)
         last_half = ma[n // 2:]

@@ -8,56 +8,44 @@ Run it::
     dltour run mnist-generative --profile full   # the whole MNIST, 50 VAE / 100 GAN epochs, 3 seeds (GPU)
     dltour run mnist-generative --set data.path=../shared/data/mnist
 
-Inception Score on MNIST, by two judges: the ImageNet Inception network is meaningless on digits,
-so the score uses MNIST classifiers trained once on the 60k MNIST training digits and shipped in the
-demo pack, pinned by sha256 (``dltour.data.mnist``): judge 1 ``MnistCNN`` (convolutional, seed 0)
-and judge 2 ``MnistMLP`` (fully connected, seed 1), their test accuracies in
-``demo_data/mnist_classifier.json`` and ``mnist_judge2.json``. An Inception Score depends on the
-classifier that scores it, so every IS is reported under both judges, and an IS verdict holds (or
-fails) only where both judges agree; otherwise it is inconclusive. Each score's signature (judge
-hash, images scored, splits) is saved with every run; the real test digits, scored the same way,
-give the ceiling row ``real-test``, and uniform-noise images the floor ``noise`` (a generator no
-better than noise did not learn). On data that is not MNIST, the judges' scores are not meaningful:
-the summary says so and decides no IS claim.
+The reference states the six variants and Table 6 (IS and MAE); its epochs, sample counts and
+classifier are not given. Where it is silent we assume:
 
-What the reference states: the six variants and Table 6 (IS and MAE); its epochs, sample counts and
-classifier are not given. What we chose:
-
+- Inception Score on MNIST, by two judges: the ImageNet Inception network is meaningless on digits,
+  so the score uses two MNIST classifiers shipped in the demo pack, pinned by sha256
+  (``dltour.data.mnist``): judge 1 ``MnistCNN`` and judge 2 ``MnistMLP``. Every IS is reported under
+  both, and an IS verdict holds (or fails) only where both agree. The real test digits give the
+  ceiling row ``real-test``, uniform-noise images the floor ``noise``; on data that is not MNIST no
+  IS claim is decided;
 - VAE (Keras VAE example): encoder 784 -> 512 (ReLU) -> mu, log sigma^2; decoder mirrored with a
-  sigmoid output; the "extra layer" is a 256-unit ReLU layer in both (784 -> 512 -> 256 -> z);
-  loss = binary cross-entropy summed over pixels + KL; Adam 1e-3, batch 128, 50 epochs (``full``);
+  sigmoid output; the "extra layer" is a 256-unit ReLU layer in both; loss = binary cross-entropy
+  summed over pixels + KL; Adam 1e-3, batch 128, 50 epochs (``full``);
 - GAN (Keras MLP GAN style): G: z ~ N(0, I) -> 256 -> 512 -> 784 (LeakyReLU 0.2, sigmoid),
   D: 784 -> 512 -> 256 -> 1 (LeakyReLU 0.2, dropout 0.3, input centred); non-saturating loss,
   real labels smoothed to 0.9; Adam 2e-4 (beta1 0.5), batch 128, one D step per G step, 100
-  epochs (``full``); the recipe's open choices are options: ``gan_lr``, ``gan_beta1``,
-  ``gan_real_label`` (0.9 one-sided smoothing, 1.0 none), ``gan_batch_size``, ``gan_d_dropout`` and
-  ``gan_arch`` (``mlp`` above, or ``mlp-bn``: the Keras-GAN collection's generator z -> 256 -> 512
-  -> 1024 -> 784 with batch normalisation); a tanh output on [-1, 1] data is the same family as the
-  sigmoid output with the discriminator's input centred (tanh(a) = 2 sigmoid(2a) - 1), so it is not
-  a separate option;
+  epochs (``full``); the recipe's open choices are options (``gan_lr``, ``gan_beta1``,
+  ``gan_real_label``, ``gan_batch_size``, ``gan_d_dropout``, ``gan_arch``);
 - MAE: mean absolute pixel error on the test set of the decoder's output at the posterior mean
   (z = mu), pixels in [0, 1]; trivial baseline: the mean training image;
-- IS: 10,000 generated images (VAE: decoder means for z ~ N(0, I); GAN: G(z)), 10 splits; the
-  sample grids use the same fixed noise (seed 1234) for every variant of a latent size;
+- IS: ``is_samples`` generated images (VAE: decoder means for z ~ N(0, I); GAN: G(z)) in
+  ``is_splits`` parts; the sample grids use the same fixed noise (seed 1234) for every variant;
 - R36/R38 ("depends more on latent than on the extra layer" and the reverse for IS): per seed, the
   mean effect of latent 2 -> 20 over both depths vs the mean effect of the extra layer over both
-  latents, paired by seed; R39 "much higher" read as at least 1.5 times (log ratio against log 1.5);
-  R41 "p(y) more uniform": the entropy (nats, at most ln 10) of the judge's predicted class counts;
+  latents, paired by seed; R39 "much higher" read as at least 1.5 times; R41 "p(y) more uniform":
+  the entropy of the judge's predicted class counts;
 - budget for ``comparison`` (the reference gives none): our ``full`` profile's epochs and 10,000
   scored images, on the canonical MNIST.
-
-The demo is a short budget (a few hundred optimizer steps, 1,000 scored images) so its verdicts are
-about that budget; the GANs are far from converged there.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from dltour import DltourError
 from dltour.config import StudyConfig
@@ -70,7 +58,7 @@ from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
-from dltour.train import adam, fit, iterate_minibatches, minibatch_epoch
+from dltour.train import adam, fit, iterate_minibatches
 from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Decision, best_of, compare, did_not_learn, exceeds, gate,
                              inconclusive)
 
@@ -99,12 +87,16 @@ def class_entropy(counts) -> float:
 
 
 class Config(StudyConfig):
+    data: MnistData = Field(default_factory=MnistData)
+    """Where the MNIST digits come from and how many of them are used."""
     vae_epochs: int = Field(50, ge=1)
     """Training epochs of each VAE."""
     gan_epochs: int = Field(100, ge=1)
     """Training epochs of each GAN (one discriminator and one generator step per batch)."""
     vae_batch_size: int = Field(128, ge=1)
+    """Training images per VAE optimiser step."""
     gan_batch_size: int = Field(128, ge=1)
+    """Real images per GAN step (one discriminator and one generator update)."""
     vae_lr: float = Field(1e-3, gt=0)
     """Adam learning rate of the VAEs."""
     gan_lr: float = Field(2e-4, gt=0)
@@ -130,7 +122,24 @@ class Config(StudyConfig):
     """Sample grids are grid x grid images."""
     models: list[str] = Field(default_factory=lambda: VAES + GANS)
     """Which of vae-z2, vae-z20, vae-z2-extra, vae-z20-extra, gan-z1, gan-z10 to run (the variants)."""
-    data: MnistData = Field(default_factory=MnistData)
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: list[str]) -> list[str]:
+        for v in models:
+            try:
+                parse_variant(v)
+            except DltourError as e:
+                raise ValueError(str(e)) from None
+        return models
+
+    @field_validator("is_splits")
+    @classmethod
+    def _splits_fit(cls, splits: int, info: ValidationInfo) -> int:
+        samples = info.data.get("is_samples")  # declared (and checked) before is_splits
+        if samples is not None and splits > samples:
+            raise ValueError(f"is_splits ({splits}) must not exceed is_samples ({samples})")
+        return splits
 
 
 def parse_variant(v: str) -> tuple[str, int, bool]:
@@ -179,9 +188,9 @@ class MnistGenerative(Study):
     profiles = {
         "smoke": {"vae_epochs": 1, "gan_epochs": 1, "seeds": 1, "is_samples": 300, "is_splits": 3,
                   "data.source": "embedded", "data.train_subset": 1000, "data.test_subset": 300},
-        # demo: 3 seeds of 6 generators in about 30 s on 2 cores: a short budget (282 steps of batch 32
-        # on 3,000 digits for every model; GAN learning rate 1e-3 so that the GANs leave the noise floor
-        # in so few steps), 1,000 scored images in 5 splits
+        # demo: 3 seeds of 6 generators at a short budget (282 steps of batch 32 on 3,000 digits for every
+        # model; GAN learning rate 1e-3 so that the GANs leave the noise floor in so few steps), 1,000
+        # scored images in 5 splits
         "demo": {"vae_epochs": 3, "vae_batch_size": 32, "gan_epochs": 3, "gan_batch_size": 32, "gan_lr": 1e-3,
                  "seeds": 3,
                  "is_samples": 1000, "is_splits": 5, "data.source": "embedded", "data.train_subset": 3000,
@@ -198,11 +207,7 @@ class MnistGenerative(Study):
     headline_metrics = ["inception_score", "test_mae", "inception_score_std"]
 
     def variants(self, cfg: Config) -> list[str]:
-        for v in cfg.models:
-            parse_variant(v)
-        if cfg.is_splits > cfg.is_samples:
-            raise DltourError(f"is_splits ({cfg.is_splits}) must not exceed is_samples ({cfg.is_samples})")
-        return list(cfg.models)
+        return list(cfg.models)  # checked by Config
 
     def run_key(self, cfg: Config, variant: str) -> dict:
         d = super().run_key(cfg, variant)
@@ -264,14 +269,12 @@ class MnistGenerative(Study):
         X, Xte, dev = d["train_x"], d["test_x"], ctx.device.device
         opt = adam(model.parameters(), cfg.vae_lr, dev)
 
-        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-            xb = X[idx]
-            with ctx.device.autocast():
-                recon, mu, logvar = model(xb)
-            return vae_loss(recon.float(), xb, mu.float(), logvar.float())[0]
-
         def train_epoch(epoch: int) -> dict:
-            return {"train_loss": minibatch_epoch(model, opt, len(X), cfg.vae_batch_size, seed, epoch, batch_loss, dev)}
+            model.train()
+            total = torch.zeros((), device=dev)  # summed on the device: one host sync per epoch
+            for idx in iterate_minibatches(len(X), cfg.vae_batch_size, seed, epoch, device=dev):
+                total += vae_train_step(model, opt, X[idx], ctx.device.autocast) * len(idx)
+            return {"train_loss": float(total) / len(X)}
 
         def evaluate(epoch: int) -> dict:
             return {"test_mae": self._vae_mae(model, Xte)}
@@ -307,23 +310,11 @@ class MnistGenerative(Study):
             lg = torch.zeros((), device=dev)
             n = 0
             for idx in iterate_minibatches(len(X), cfg.gan_batch_size, seed, epoch, device=dev):
-                real = X[idx]
                 noise = torch.randn(len(idx), G.noise, device=dev)
-                # D step: real -> 1, fake -> 0 (fake detached: G is not updated here)
-                opt_d.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    fake = G(noise)
-                    loss_d = discriminator_loss(D(real).float(), D(fake.detach()).float(), cfg.gan_real_label)
-                loss_d.backward()
-                opt_d.step()
-                # G step: make D call the same fakes real (non-saturating loss)
-                opt_g.zero_grad(set_to_none=True)
-                with ctx.device.autocast():
-                    loss_g = generator_loss(D(fake).float())
-                loss_g.backward()
-                opt_g.step()
-                ld += loss_d.detach()
-                lg += loss_g.detach()
+                loss_d, loss_g = gan_train_step(G, D, opt_g, opt_d, X[idx], noise, cfg.gan_real_label,
+                                                ctx.device.autocast)
+                ld += loss_d
+                lg += loss_g
                 n += 1
             return {"d_loss": float(ld) / n, "g_loss": float(lg) / n}
 
@@ -439,33 +430,91 @@ class MnistGenerative(Study):
         return s
 
     # ------------------------------------------------------------------ bench
+    def check_model(self, cfg: Config, variant: str) -> float:
+        """The variant's VAE (its loss) or GAN (the discriminator's loss plus the generator's, as the
+        GAN step computes them) on four made-up images."""
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        x = torch.rand(4, 784)
+        if parse_variant(variant)[0] == "vae":
+            return backward_check(vae_batch_loss(model, x), model)
+        G, D = model.generator, model.discriminator
+        loss_d, fake = gan_d_loss(G, D, x, torch.randn(4, G.noise), cfg.gan_real_label)
+        return backward_check(loss_d + gan_g_loss(D, fake), model)
+
     def bench(self, cfg: Config, ctx) -> dict:
         """Training throughput of the largest VAE (vae-z20-extra), one optimizer step per batch."""
-        from dltour.bench import measure_training
+        from dltour.bench import endless, measure_training
 
         dev = ctx.device.device
         X = mnist.tensors_for(cfg.data, dev)["train_x"]
         model = VAE(20, True).to(dev)
         opt = adam(model.parameters(), cfg.vae_lr, dev)
-        bs = cfg.vae_batch_size
+        bs = min(cfg.vae_batch_size, len(X))  # whole batches only, and at least one
 
-        def step(xb):
-            opt.zero_grad(set_to_none=True)
-            recon, mu, logvar = model(xb)
-            vae_loss(recon.float(), xb, mu.float(), logvar.float())[0].backward()
-            opt.step()
+        def step(xb):  # measure_training runs it under the device's autocast
+            vae_train_step(model, opt, xb)
 
-        def real_batches():
-            epoch = 0
-            while True:
-                for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev):
-                    if len(idx) == bs:
-                        yield (X[idx],)
-                epoch += 1
+        def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensor
+            for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev):
+                if len(idx) == bs:
+                    yield (X[idx],)
 
-        return measure_training(step, real_batches(), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
+        return measure_training(step, endless(epoch_batches), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
                                 variant="vae-z20-extra", note="MNIST held as one float tensor on the device; "
                                 "batches are index slices")
+
+
+# ---------------------------------------------------------------------- the training steps (run and bench)
+def vae_batch_loss(model: VAE, xb: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The VAE loss of a batch (BCE summed over pixels + KL): the forward pass under ``autocast``,
+    the loss in fp32."""
+    with autocast():
+        recon, mu, logvar = model(xb)
+    return vae_loss(recon.float(), xb, mu.float(), logvar.float())[0]
+
+
+def vae_train_step(model: VAE, opt: torch.optim.Optimizer, xb: torch.Tensor,
+                   autocast=contextlib.nullcontext) -> torch.Tensor:
+    """One VAE optimiser step (``run`` and ``bench`` both train with it); returns the detached loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = vae_batch_loss(model, xb, autocast)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def gan_d_loss(G, D, real: torch.Tensor, noise: torch.Tensor, real_label: float,
+               autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's loss (real -> ``real_label``, fake -> 0; the fakes detached, so G is not
+    updated by it) and the fakes ``G(noise)``."""
+    with autocast():
+        fake = G(noise)
+        loss_d = discriminator_loss(D(real).float(), D(fake.detach()).float(), real_label)
+    return loss_d, fake
+
+
+def gan_g_loss(D, fake: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The generator's non-saturating loss: make D call the same fakes real."""
+    with autocast():
+        return generator_loss(D(fake).float())
+
+
+def gan_train_step(G, D, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, real: torch.Tensor,
+                   noise: torch.Tensor, real_label: float, autocast=contextlib.nullcontext
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One GAN step: a discriminator update, then a generator update on the same fakes; returns
+    both detached losses."""
+    opt_d.zero_grad(set_to_none=True)
+    loss_d, fake = gan_d_loss(G, D, real, noise, real_label, autocast)
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad(set_to_none=True)
+    loss_g = gan_g_loss(D, fake, autocast)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.detach(), loss_g.detach()
 
 
 def _f3(x: float) -> str:
