@@ -103,11 +103,12 @@ class Config(StudyConfig):
         return windows
 
 
-def scale_range(y: np.ndarray, n_fit: int, scaling: str) -> tuple[float, float]:
+def scale_range(y: np.ndarray, n_fit: int, scaling: str) -> tuple[np.floating, np.floating]:
     """(min, max) of the min-max scaling: over the first ``n_fit`` months (``train``) or the whole
-    series (``all``)."""
+    series (``all``). NumPy scalars of the series' dtype, not Python floats: a Python float would
+    let the float32 predictions be unscaled in float32 instead of the series' float64."""
     part = y[:n_fit] if scaling == "train" else y
-    return float(part.min()), float(part.max())
+    return part.min(), part.max()
 
 
 @register
