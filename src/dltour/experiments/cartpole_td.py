@@ -250,7 +250,6 @@ class CartPoleTD(Study):
         curves: dict[str, dict[int, np.ndarray]] = {a: {} for a in agents}
         for r in results:
             curves[r.variant][r.seed] = r.arrays()["avg100"]
-        by_agent = {a: [r for r in results if r.variant == a] for a in agents}
         cap = MAX_STEPS[cfg.version]
         colors = {a: f"C{i}" for i, a in enumerate(AGENTS)}
         styles = {"egreedy": "-", "softmax": "--"}

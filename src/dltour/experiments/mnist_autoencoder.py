@@ -300,8 +300,6 @@ class MnistAutoencoder(Study):
 
         order = self.variants(cfg)
         names = [v for v in order if v in res] + [v for v in res.variants if v not in order]
-        depths = [v for v in names if v.startswith("depth") and "-code" not in v]
-        codevars = [v for v in names if "-code" in v]
         mean = {v: res.mean(v, "test_mse") for v in names}
 
         # Figure 14: test MSE per architecture
