@@ -269,9 +269,11 @@ def test_reading_options_are_validated_and_reach_the_model():
         resolve_config(study, "demo", {"val_size": -1})
     cfg = resolve_config(study, "demo", {"code_activation": "linear"})
     assert study.build_model(cfg, "depth3").code_activation == "linear"
-    # the demo and full defaults are the readings the earlier versions ran
+    # full runs the reading chosen on validation (issue 13); the defaults (the demo) are the earlier ones
     full = resolve_config(study, "full")
-    assert (full.loss, full.code_activation, full.optimizer, full.val_size) == ("mse", "relu", "adam", 0)
+    assert (full.loss, full.code_activation, full.init, full.optimizer, full.val_size) == ("mse", "linear", "glorot", "adam", 0)
+    demo = resolve_config(study, "demo")
+    assert (demo.loss, demo.code_activation, demo.init) == ("mse", "relu", "torch")
 
 
 def test_make_optimizer_defaults():
