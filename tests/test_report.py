@@ -3,6 +3,7 @@ its verdict and test; Ref notes; n = 1 without ±; NaN runs named; no deltas whe
 differ; tables rendered from data with the best cells in bold."""
 
 import json
+from pathlib import Path
 
 from dltour.registry import Comparison, Table
 from dltour.report import build_report
@@ -115,3 +116,17 @@ def test_a_claim_decided_by_another_studys_runs_counts_for_its_task(tmp_path):
     build_report(tmp_path)
     md = (tmp_path / "report" / "report.md").read_text()
     assert "holds 1" in md.split("| T4.1 |")[1].split("\n")[0]
+
+
+def test_report_rebuilds_from_a_committed_results_summary(tmp_path):
+    """docs/results/ keeps summaries whose figures are file names beside them: the report is
+    rebuilt from such a copy, figures included, without retraining."""
+    import shutil
+
+    from dltour.report import build_report
+
+    src = Path(__file__).resolve().parents[1] / "docs" / "results" / "mnist-autoencoder" / "glorot-linear"
+    shutil.copytree(src, tmp_path / "mnist-autoencoder")
+    html, md = build_report(tmp_path)
+    assert "data:image/png;base64," in html.read_text()
+    assert "mnist-autoencoder" in md.read_text()

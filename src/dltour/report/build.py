@@ -172,6 +172,13 @@ def load_summaries(out_dir: Path) -> list[dict]:
     return sorted(docs, key=lambda d: _task_key(d.get("task", "T99")))
 
 
+def _figure_path(out_dir: Path, doc: dict, f: str) -> Path:
+    """A summary's figure: an absolute path as written by a run, or a file name beside the
+    summary (a summary copied elsewhere, as in docs/results/)."""
+    p = Path(f)
+    return p if p.is_absolute() else out_dir / doc["study"] / p
+
+
 def _precision(row: dict) -> str:
     """``fp32`` or ``bf16 autocast`` (ledgers from before ``--precision`` have the dtype only)."""
     p = row.get("precision")
@@ -217,7 +224,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     for d in docs:
         head, mrows = metric_table(d)
         studies.append({"doc": d, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
-                        "figures": [Path(f) for f in d["figures"] if Path(f).exists()],
+                        "figures": [f for f in (_figure_path(out_dir, d, f) for f in d["figures"]) if f.exists()],
                         "claims": claim_rows(d, d["task"], docs), "differs": comparison_text(d),
                         "ours": [f for f in d["findings"] if not f.get("ref")],
                         "tables": [_table(t) for t in d["tables"]]})
