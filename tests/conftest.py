@@ -56,3 +56,31 @@ def _record_finding_outcomes():
     Finding.__post_init__ = post_init
     yield
     Finding.__post_init__ = orig
+
+
+@pytest.fixture
+def step_calls(monkeypatch, tmp_path):
+    """``step_calls(module, study, cfg, bench_steps=None) -> (during run, during bench, bench result)``:
+    counts the calls of ``module.train_step`` while ``run_study`` trains ``cfg`` (smoke, CPU) and then
+    while ``study.bench`` runs; with ``bench_steps`` the bench times that many steps after 1 warm-up.
+    The check that a study's run and bench share one training step."""
+    import dltour.bench as bench
+    from dltour.device import resolve_device
+    from dltour.rundir import RunContext
+    from dltour.runs import run_study
+
+    def count(module, study, cfg, bench_steps=None):
+        calls = []
+        real_step = module.train_step
+        monkeypatch.setattr(module, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+        run_study(study, cfg, "smoke", tmp_path / "out", progress=False, log=lambda s: None)
+        ran = len(calls)
+        if bench_steps is not None:
+            real = bench.measure_training
+            monkeypatch.setattr(bench, "measure_training",
+                                lambda *a, **k: real(*a, **(k | {"steps": bench_steps, "warmup": 1})))
+        out = study.bench(cfg, RunContext(study.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke",
+                                          progress=False))
+        return ran, len(calls) - ran, out
+
+    return count

@@ -303,21 +303,12 @@ def test_check_model_is_finite():
         assert math.isfinite(study.check_model(cfg, v))
 
 
-def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
-    import dltour.bench as bench
-    from dltour.device import resolve_device
+def test_run_and_bench_train_with_the_same_step(step_calls):
     from dltour.experiments import airline_lstm as al
-    from dltour.runs import RunContext, run_study
 
-    calls = []
-    real_step = al.train_step
-    monkeypatch.setattr(al, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
     study = get_study("airline-lstm")
     cfg = resolve_config(study, "smoke", {"windows": [3], "epochs": 1, "batch_size": 96})
-    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
-    assert len(calls) == 1  # one full-batch epoch
-    real = bench.measure_training
-    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
-    out = study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
-    assert len(calls) - 1 == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+    ran, benched, out = step_calls(al, study, cfg, bench_steps=3)
+    assert ran == 1  # one full-batch epoch
+    assert benched == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
     assert out["end_to_end_samples_per_s"] > 0

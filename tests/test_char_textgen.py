@@ -135,28 +135,16 @@ def test_a_missing_path_gets_its_own_one_line_error(tmp_path, corpus):
     assert "\n" not in str(e.value) and "http" not in str(e.value)
 
 
-def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
-    from dltour.device import resolve_device
+def test_run_and_bench_train_with_the_same_step(step_calls):
     from dltour.experiments import char_textgen as mod
-    from dltour.runs import RunContext, run_study
 
     torch.set_num_threads(1)
-    calls = []
-    real = mod.train_step
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(mod, "train_step", counting)
     study = CharTextgen()
     cfg = resolve_config(study, "smoke", {"steps_per_epoch": 3, "epochs": 1})
-    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
-    n_run = len(calls)
-    assert n_run == 3
-    ctx = RunContext(study.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke", progress=False)
-    study.bench(cfg, ctx)
-    assert len(calls) > n_run
+    ran, benched, _ = step_calls(mod, study, cfg)
+    assert ran == 3
+    assert benched > 0
+
 
 
 def test_check_model_runs_the_training_loss_on_a_made_up_batch():

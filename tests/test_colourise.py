@@ -76,23 +76,13 @@ def test_a_missing_data_path_is_named(tmp_path):
     assert "cifar-100-python" not in str(e.value) and "\n" not in str(e.value)
 
 
-def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
-    import dltour.bench as bench
-    from dltour.device import resolve_device
-    from dltour.runs import RunContext
-
-    calls = []
-    real_step = co.train_step
-    monkeypatch.setattr(co, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
+def test_run_and_bench_train_with_the_same_step(step_calls):
     study = get_study("colourise")
     cfg = resolve_config(study, "smoke", {"models": ["cgan"], "epochs": 1})
-    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
-    ran = len(calls)
+    ran, benched, _ = step_calls(co, study, cfg, bench_steps=3)
     assert ran > 0
-    real = bench.measure_training
-    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
-    study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
-    assert len(calls) - ran == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+    assert benched == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+
 
 
 def test_check_model_is_finite_for_both_models():

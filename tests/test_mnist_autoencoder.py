@@ -322,23 +322,13 @@ def test_check_model_is_finite_for_every_variant():
         assert np.isfinite(study.check_model(cfg, v))
 
 
-def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
-    import dltour.bench as bench
-    from dltour.device import resolve_device
+def test_run_and_bench_train_with_the_same_step(step_calls):
     from dltour.experiments import mnist_autoencoder as ae
-    from dltour.runs import RunContext, run_study
 
-    calls = []
-    real_step = ae.train_step
-    monkeypatch.setattr(ae, "train_step", lambda *a, **k: calls.append(1) or real_step(*a, **k))
     study = get_study("mnist-autoencoder")
     cfg = resolve_config(study, "smoke", {"depths": [1], "codes": [], "data.train_subset": 100,
                                           "data.test_subset": 100, "tsne_points": 50})
-    run_study(study, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
-    ran = len(calls)
+    ran, benched, out = step_calls(ae, study, cfg, bench_steps=3)
     assert ran > 0
-    real = bench.measure_training
-    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))
-    out = study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
-    assert len(calls) - ran == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
+    assert benched == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
     assert out["end_to_end_samples_per_s"] > 0

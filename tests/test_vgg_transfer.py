@@ -381,25 +381,15 @@ def test_a_missing_data_path_gets_its_own_one_line_error(tmp_path):
     assert "\n" not in str(e.value) and "tiny-imagenet-200.zip" not in str(e.value)
 
 
-def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
+def test_run_and_bench_train_with_the_same_step(step_calls):
     from dltour.experiments import vgg_transfer as mod
 
-    calls = []
-    real = mod.train_step
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(mod, "train_step", counting)
     st = VGGTransferStudy()
     cfg = resolve_config(st, "smoke")
-    run_study(st, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
-    n_run = len(calls)
-    assert n_run > 0
-    ctx = RunContext(st.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke", progress=False)
-    st.bench(cfg, ctx)
-    assert len(calls) > n_run
+    ran, benched, _ = step_calls(mod, st, cfg)
+    assert ran > 0
+    assert benched > 0
+
 
 
 def test_check_model_trains_what_run_trains():
