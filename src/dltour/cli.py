@@ -126,23 +126,29 @@ EXECUTOR_HELP = ("auto (a process per core for studies of tiny models), local, p
 PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16"
 TRACK_HELP = "Also log runs to mlflow ($MLFLOW_TRACKING_URI or <out>/mlruns) or tensorboard (<out>/tensorboard)"
 
+# the options `run` and `reproduce` share: one definition each
+OUT_OPT = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder")
+EXECUTOR_OPT = typer.Option("auto", "--executor", help=EXECUTOR_HELP)
+WORKERS_OPT = typer.Option(2, "--workers", help="Processes for --executor process")
+ADDRESS_OPT = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); default: start a "
+                                                   "local Ray instance")
+GPUS_OPT = typer.Option(None, "--gpus-per-run", help="GPUs per run for --executor ray (overrides the study's; "
+                                                     "fractions share a GPU)")
+RETRIES_OPT = typer.Option(2, "--max-retries", help="Retries of a run whose Ray worker died")
+DEVICE_OPT = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")
+PRECISION_OPT = typer.Option("auto", "--precision", help=PRECISION_HELP)
+TRACK_OPT = typer.Option(None, "--track", help=TRACK_HELP)
+
 
 @app.command()
 def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airline-lstm or T2.1)"),
         profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
         seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per variant (overrides the profile)"),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
-        out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
-        executor: str = typer.Option("auto", "--executor", help=EXECUTOR_HELP),
-        workers: int = typer.Option(2, "--workers", help="Processes for --executor process"),
-        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto or HOST:PORT); "
-                                              "default: start a local Ray instance"),
-        gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run for --executor ray "
-                                                     "(overrides the study's; fractions share a GPU)"),
-        max_retries: int = typer.Option(2, "--max-retries", help="Retries of a run whose Ray worker died"),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
-        precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-        track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP)):
+        out_dir: Path = OUT_OPT, executor: str = EXECUTOR_OPT, workers: int = WORKERS_OPT,
+        address: Optional[str] = ADDRESS_OPT, gpus_per_run: Optional[float] = GPUS_OPT,
+        max_retries: int = RETRIES_OPT, device: str = DEVICE_OPT, precision: str = PRECISION_OPT,
+        track: Optional[str] = TRACK_OPT):
     """Run every variant x seed of one study (finished runs are reused), then summarize.
 
     Example: `dltour run airline-lstm --profile smoke --out /tmp/dl`
@@ -188,17 +194,10 @@ def _fmt_stat(s: dict | None) -> str:
 @app.command()
 def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
               only: Optional[str] = typer.Option(None, "--only", help="Comma-separated studies or task ids"),
-              out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder"),
-              device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
-              precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-              executor: str = typer.Option("auto", "--executor", help=EXECUTOR_HELP),
-              workers: int = typer.Option(2, "--workers", help="Processes for --executor process"),
-              address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (auto or "
-                                                    "HOST:PORT); default: start a local Ray instance"),
-              gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="GPUs per run for "
-                                                           "--executor ray (overrides the studies')"),
-              max_retries: int = typer.Option(2, "--max-retries", help="Retries of a run whose Ray worker died"),
-              track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP)):
+              out_dir: Path = OUT_OPT, device: str = DEVICE_OPT, precision: str = PRECISION_OPT,
+              executor: str = EXECUTOR_OPT, workers: int = WORKERS_OPT, address: Optional[str] = ADDRESS_OPT,
+              gpus_per_run: Optional[float] = GPUS_OPT, max_retries: int = RETRIES_OPT,
+              track: Optional[str] = TRACK_OPT):
     """Run every registered study (or --only some), then write the report.
 
     Example: `dltour reproduce --only airline-lstm,T3.1 --out /tmp/dl`
