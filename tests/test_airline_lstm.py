@@ -312,3 +312,23 @@ def test_run_and_bench_train_with_the_same_step(step_calls):
     assert ran == 1  # one full-batch epoch
     assert benched == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
     assert out["end_to_end_samples_per_s"] > 0
+
+
+def test_input_layout_steps_or_features():
+    # the tutorial's "window method" feeds a window as one time step of w values; "steps" as w steps of one
+    import torch
+
+    from dltour.experiments.airline_lstm import as_inputs, model_and_opt
+
+    x = np.arange(6, dtype=float).reshape(2, 3)
+    steps = resolve_config(STUDY, "smoke")
+    feats = resolve_config(STUDY, "smoke", {"input_layout": "features"})
+    assert tuple(as_inputs(x, steps, "cpu").shape) == (2, 3, 1)
+    assert tuple(as_inputs(x, feats, "cpu").shape) == (2, 1, 3)
+    assert as_inputs(x, feats, "cpu")[1, 0].tolist() == [3.0, 4.0, 5.0]
+    assert STUDY.build_model(feats, "w3").lstm.input_size == 3 and STUDY.build_model(steps, "w3").lstm.input_size == 1
+    model, _ = model_and_opt(feats, torch.device("cpu"), 3)
+    assert tuple(model(as_inputs(x, feats, "cpu")).shape) == (2,)
+    assert math.isfinite(STUDY.check_model(feats, "w12"))
+    with pytest.raises(Exception, match="input_layout"):
+        resolve_config(STUDY, "smoke", {"input_layout": "sideways"})

@@ -18,7 +18,9 @@ is silent we follow the Keras tutorial the reference's course used (its Figure 2
 - scaling: min-max to [0, 1], fitted on the training months only (option ``scaling="all"``: on the
   whole series, as the tutorial does before its split); ``val_months`` holds out the last training
   months as a validation part on which the readings (scaling, split, batch size) are chosen;
-- model: LSTM(4 units) -> Linear(1) on the last step; Adam, MSE loss. ``full``: 100 epochs at
+- model: LSTM(4 units) -> Linear(1) on the last step; Adam, MSE loss. The window is fed as ``w``
+  time steps of one value (``input_layout="steps"``, the default); ``input_layout="features"`` is
+  the tutorial's "window method", one time step of ``w`` values (its ``reshape(X, (n, 1, w))``); ``full``: 100 epochs at
   batch size 1, lr 1e-3, as in the tutorial (the reference's budget). ``demo``: full-batch steps at
   lr 3e-2, far fewer steps, so it is *not* budget-comparable and its summary says so. A window whose
   mean RMSE is no better than the mean predictor's makes every finding about windows inconclusive;
@@ -87,6 +89,12 @@ class Config(StudyConfig):
     leakage; test months above the training maximum map above 1), or ``all``, the whole series
     (the Keras tutorial's ``MinMaxScaler().fit_transform(dataset)`` before the split, which the
     reference's course followed: the test part's range leaks into the inputs' scale)."""
+    input_layout: Literal["steps", "features"] = "steps"
+    """How the LSTM sees a window of ``w`` months: ``steps``, a sequence of ``w`` time steps of one
+    value each (the tutorial's "time steps" reading), or ``features``, one time step of ``w`` values
+    (the tutorial's "window method", ``numpy.reshape(trainX, (n, 1, w))``). Under ``features`` the
+    input weights' shape depends on the window, so a seed no longer gives every window the same
+    initial weights."""
     val_months: int = Field(0, ge=0)
     """Hold out the last N training months as a validation part (the model trains on the months
     before it; ``scaling="train"`` fits on those); each run also reports ``val_rmse`` on those
@@ -141,7 +149,7 @@ class AirlineLSTM(Study):
         return d
 
     def build_model(self, cfg: Config, variant: str):
-        return LSTMRegressor(hidden=cfg.hidden)
+        return LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, int(variant[1:])))
 
     # ------------------------------------------------------------------ data
     def _series(self, cfg: Config) -> tuple[list[str], np.ndarray]:
@@ -168,10 +176,10 @@ class AirlineLSTM(Study):
         xtr, ytr = self.windows(scaled[:n_fit], w)
         xte, yte = self.windows(scaled[n_train:], w)
         dev = ctx.device.device
-        Xtr = torch.tensor(xtr, dtype=torch.float32, device=dev).unsqueeze(-1)  # (N, w, 1)
+        Xtr = as_inputs(xtr, cfg, dev)  # (N, w, 1), or (N, 1, w) under input_layout="features"
         Ytr = torch.tensor(ytr, dtype=torch.float32, device=dev)
-        Xte = torch.tensor(xte, dtype=torch.float32, device=dev).unsqueeze(-1)
-        model, opt = model_and_opt(cfg, dev)
+        Xte = as_inputs(xte, cfg, dev)
+        model, opt = model_and_opt(cfg, dev, w)
 
         def train_epoch(epoch: int) -> dict:
             model.train()
@@ -195,7 +203,7 @@ class AirlineLSTM(Study):
         if cfg.val_months:  # targets: the held-out months n_fit..n_train-1, inputs the w months before each
             xv, _ = self.windows(scaled[n_fit - w:n_train], w)
             with torch.no_grad():
-                pv = model(torch.tensor(xv, dtype=torch.float32, device=dev).unsqueeze(-1)).cpu().numpy()
+                pv = model(as_inputs(xv, cfg, dev)).cpu().numpy()
             out["val_rmse"] = rmse(y[n_fit:n_train], pv * (hi - lo) + lo)
         return out
 
@@ -364,7 +372,7 @@ class AirlineLSTM(Study):
 
         model = self.build_model(cfg, variant)
         w = int(variant[1:])
-        return backward_check(batch_loss(model, torch.rand(2, w, 1), torch.rand(2)), model)
+        return backward_check(batch_loss(model, as_inputs(np.random.rand(2, w), cfg, "cpu"), torch.rand(2)), model)
 
     def bench(self, cfg: Config, ctx) -> dict:
         from dltour.bench import endless, measure_training
@@ -375,9 +383,9 @@ class AirlineLSTM(Study):
         lo, hi = scale_range(y, n_fit, cfg.scaling)
         xtr, ytr = self.windows((y[:n_fit] - lo) / (hi - lo), w)
         dev = ctx.device.device
-        Xtr = torch.tensor(xtr, dtype=torch.float32, device=dev).unsqueeze(-1)  # (N, w, 1)
+        Xtr = as_inputs(xtr, cfg, dev)
         Ytr = torch.tensor(ytr, dtype=torch.float32, device=dev)
-        model, opt = model_and_opt(cfg, dev)
+        model, opt = model_and_opt(cfg, dev, w)
         bs = min(cfg.batch_size, len(Xtr))
 
         def step(x, t):
@@ -388,22 +396,33 @@ class AirlineLSTM(Study):
                 if len(idx) == bs:
                     yield Xtr[idx], Ytr[idx]
 
-        synthetic = (torch.rand(bs, w, 1, device=dev), torch.rand(bs, device=dev))
+        synthetic = (torch.rand(bs, *Xtr.shape[1:], device=dev), torch.rand(bs, device=dev))
         return measure_training(step, endless(epoch_batches), synthetic, bs, ctx.device,
                                 variant=f"w{w}", note="the real pipeline slices in-memory tensors; the LSTM at "
                                 "batch 1 is latency-bound, so both rates are Python-overhead dominated")
 
 
 # ---------------------------------------------------------------------- the training step (run and bench)
-def model_and_opt(cfg: Config, dev) -> tuple[LSTMRegressor, torch.optim.Adam]:
-    """The LSTM and its Adam, as ``run`` and ``bench`` train them."""
-    model = LSTMRegressor(hidden=cfg.hidden).to(dev)
+def lstm_inputs(cfg: Config, w: int) -> int:
+    """Values per time step the LSTM reads for a window of ``w`` months."""
+    return w if cfg.input_layout == "features" else 1
+
+
+def as_inputs(x: np.ndarray, cfg: Config, dev) -> torch.Tensor:
+    """Windows ``x`` (N, w) as the LSTM's input: (N, w, 1) time steps, or (N, 1, w) features."""
+    t = torch.tensor(x, dtype=torch.float32, device=dev)
+    return t.unsqueeze(1) if cfg.input_layout == "features" else t.unsqueeze(-1)
+
+
+def model_and_opt(cfg: Config, dev, w: int) -> tuple[LSTMRegressor, torch.optim.Adam]:
+    """The LSTM for windows of ``w`` months and its Adam, as ``run`` and ``bench`` train them."""
+    model = LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, w)).to(dev)
     # fused: one kernel for the 6 parameter tensors (a third of a tiny model's step time otherwise)
     return model, torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
 
 
 def batch_loss(model: LSTMRegressor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """MSE of the next-month forecasts of windows ``x`` (N, w, 1) against targets ``t`` (N,)."""
+    """MSE of the next-month forecasts of windows ``x`` (N, w, 1) or (N, 1, w) against targets ``t`` (N,)."""
     return torch.nn.functional.mse_loss(model(x), t)
 
 
