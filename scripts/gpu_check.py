@@ -517,7 +517,7 @@ def bench_fields(d: dict[str, Any]) -> dict[str, Any]:
     return {"variant": d.get("variant", ""), "ratio": d.get("ratio"),
             "end_to_end_samples_per_s": d.get("end_to_end_samples_per_s"),
             "compute_only_samples_per_s": d.get("compute_only_samples_per_s"), "batch_size": d.get("batch_size"),
-            "device": d.get("device", ""), "dtype": d.get("dtype", ""), "precision": d.get("precision"),
+            "host_syncs_per_step": d.get("host_syncs_per_step"), "device": d.get("device", ""), "dtype": d.get("dtype", ""), "precision": d.get("precision"),
             "note": d.get("note", "")}
 
 
@@ -632,7 +632,8 @@ def render_markdown(r: dict[str, Any]) -> str:
 
     if r.get("bench"):
         L += [f"## 3. `dltour bench NAME --json` (profile demo) on {dev}", "",
-              "Ratio = end-to-end / compute-only training samples/s (target on a GPU: ≥ 0.9).", ""]
+              "Ratio = end-to-end / compute-only training samples/s (target on a GPU: ≥ 0.9). Host syncs/step: "
+              "times per end-to-end step the host waited for the GPU (PyTorch's sync debug mode; 0 is the goal).", ""]
         rows = []
         for x in r["bench"]:
             res = x.get("results") or [{}]
@@ -641,10 +642,12 @@ def render_markdown(r: dict[str, Any]) -> str:
                 rows.append([x["study"], x["status"], b.get("variant", ""), _f(ratio),
                              "–" if ratio is None else ("yes" if ratio >= 0.9 else "no"),
                              _f(b.get("end_to_end_samples_per_s")), _f(b.get("compute_only_samples_per_s")),
-                             _f(b.get("batch_size")), b.get("device", ""), b.get("dtype", ""),
+                             _f(b.get("batch_size")), _f(b.get("host_syncs_per_step")), b.get("device", ""),
+                             b.get("dtype", ""),
                              b.get("precision") or "(absent)", _s(x.get("seconds")), x.get("error", "")])
         L += _table(["study", "status", "variant", "ratio", "≥ 0.9", "end-to-end samples/s",
-                     "compute-only samples/s", "batch", "device", "dtype", "precision", "wall s", "error"], rows)
+                     "compute-only samples/s", "batch", "host syncs/step", "device", "dtype", "precision", "wall s",
+                     "error"], rows)
         L += [""]
 
     if r.get("vgg"):

@@ -15,3 +15,39 @@ def test_endless_runs_epoch_after_epoch():
 def test_endless_refuses_an_empty_epoch():
     with pytest.raises(ValueError, match="no batch"):
         next(endless(lambda e: []))
+
+
+def test_measure_training_counts_the_samples_each_batch_holds():
+    # a short batch counts as what it holds, not as a whole batch
+    import torch
+
+    from dltour.bench import measure_training
+    from dltour.device import resolve_device
+
+    dev = resolve_device("cpu", "fp32")
+    seen = []
+
+    def step(x):
+        seen.append(len(x))
+
+    real = endless(lambda e: [(torch.zeros(4),), (torch.zeros(4),), (torch.zeros(1),)])  # 9 samples an epoch
+    out = measure_training(step, real, (torch.zeros(4),), 4, dev, steps=6, warmup=0)
+    assert seen[:6] == [4, 4, 1, 4, 4, 1] and seen[6:12] == [4] * 6
+    e2e, comp = out["end_to_end_samples_per_s"], out["compute_only_samples_per_s"]
+    assert e2e > 0 and comp > 0 and out["ratio"] == pytest.approx(e2e / comp)
+    assert out["host_syncs_per_step"] is None  # only measured on CUDA
+
+
+def test_the_sample_count_reaches_the_rate(monkeypatch):
+    # with a frozen clock of 1 s per timed loop, the rate is exactly the samples counted
+    import torch
+
+    from dltour import bench
+    from dltour.device import resolve_device
+
+    ticks = iter(range(100))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(ticks)))
+    real = endless(lambda e: [(torch.zeros(4),), (torch.zeros(1),)])
+    out = bench.measure_training(lambda x: None, real, (torch.zeros(4),), 4, resolve_device("cpu", "fp32"),
+                                 steps=4, warmup=0)
+    assert out["end_to_end_samples_per_s"] == 10.0 and out["compute_only_samples_per_s"] == 16.0
