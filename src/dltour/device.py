@@ -8,6 +8,7 @@ elsewhere; ``fp32`` turns autocast off everywhere; ``bf16`` asks for bf16 autoca
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +54,32 @@ class DeviceInfo:
             torch.cuda.synchronize(self.device)
         elif self.device.type == "mps":
             torch.mps.synchronize()
+
+
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``t.to(device)`` that does not make the host wait for the GPU.
+
+    A copy from pageable host memory to CUDA (``t.to("cuda")``, ``torch.tensor(..., device="cuda")``)
+    synchronises the stream: the CPU waits until every kernel already queued has finished, so the
+    GPU then idles while Python prepares the next step. Staged through pinned memory with
+    ``non_blocking=True`` the host runs ahead (PyTorch's caching host allocator keeps the pinned
+    source alive until the copy has run). Any other device pair is a plain ``.to``.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return to_device(torch.tensor(values, dtype=dtype), device)
+
+
+def device_constant(values, device: torch.device | str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A small constant tensor (e.g. normalisation means) made on ``device`` once and reused, instead
+    of a host-to-device copy on every training step. Do not modify it in place."""
+    return _constant(tuple(values), torch.device(device), dtype)
 
 
 def _mps_available() -> bool:

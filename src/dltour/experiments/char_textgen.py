@@ -71,6 +71,7 @@ from dltour import DltourError
 from dltour.config import StudyConfig
 from dltour.data import corpora
 from dltour.data.corpora import CorpusData
+from dltour.device import to_device
 from dltour.metrics.text import (CharNgramLM, corpus_bleu, distinct_n, nats_to_bits, sentence_bleu, word_measures,
                                  words_of)
 from dltour.models.text import CharLSTM, generate, single_thread
@@ -187,7 +188,7 @@ def random_windows(data: torch.Tensor, batch: int, seq_len: int, g: torch.Genera
     """(B, seq_len) inputs and the (B, seq_len) next characters at random offsets."""
     starts = torch.randint(0, len(data) - seq_len - 1, (batch,), generator=g)
     idx = starts[:, None] + torch.arange(seq_len + 1)[None, :]  # (B, seq_len + 1)
-    w = data[idx.to(data.device)]  # the corpus may live on the device: slice it there
+    w = data[to_device(idx, data.device)]  # the corpus may live on the device: slice it there, host not waiting
     return w[:, :-1], w[:, 1:]
 
 
@@ -361,11 +362,12 @@ class CharTextgen(Study):
         def train_epoch(epoch: int) -> dict:
             model.train()
             g = generator(seed, epoch)
-            tot = 0.0
+            # summed on the device in float64 (the same sum a Python float would make): one host sync per epoch
+            tot = torch.zeros((), dtype=torch.float64, device=dev)
             for _ in range(cfg.steps_per_epoch):
                 x, y = random_windows(train_d, cfg.batch_size, cfg.seq_len, g)
-                tot += train_step(model, opt, x, y, cfg.grad_clip, ctx.device.autocast).item()
-            return {"train_loss": tot / cfg.steps_per_epoch}
+                tot += train_step(model, opt, x, y, cfg.grad_clip, ctx.device.autocast).double()
+            return {"train_loss": float(tot) / cfg.steps_per_epoch}
 
         def evaluate(epoch: int) -> dict:
             with ctx.device.autocast():

@@ -54,6 +54,7 @@ from dltour import verdicts as V
 from dltour.config import StudyConfig
 from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
                                 split_indices, test_indices)
+from dltour.device import device_constant
 from dltour.losses import gan_discriminator_loss, gan_generator_loss, mae_loss
 from dltour.metrics.image import (colour_variance, colourfulness, distribution_distance, histogram_intersection,
                                   hue_error, saturation, saturation_histogram)
@@ -76,7 +77,7 @@ U_MAX, V_MAX = 0.436, 0.615
 
 def to_gray(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) -> (B, 1, H, W) luma."""
-    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    w = device_constant(LUMA, rgb.device, rgb.dtype).view(1, 3, 1, 1)  # made once per device: no copy per step
     return (rgb * w).sum(dim=1, keepdim=True)
 
 

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from dltour import DltourError
+from dltour.device import device_constant
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -179,8 +180,8 @@ class VGGTransfer(nn.Module):
 def normalize_uint8(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """uint8 NHWC (N, H, W, 3) -> float NCHW (N, 3, H, W), scaled to [0, 1] and normalised with
     ImageNet's mean/std, on ``x``'s device."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    mean = device_constant(IMAGENET_MEAN, x.device).view(1, 3, 1, 1)  # made once per device: no copy per step
+    std = device_constant(IMAGENET_STD, x.device).view(1, 3, 1, 1)
     y = (x.permute(0, 3, 1, 2).float() / 255.0 - mean) / std
     return y.contiguous(memory_format=torch.channels_last) if channels_last else y.contiguous()
 

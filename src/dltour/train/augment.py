@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dltour.device import to_device
+
 
 def to_float(xb: torch.Tensor, channels_last: bool) -> torch.Tensor:
     """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1]. The permuted view of NHWC memory already
@@ -47,9 +49,9 @@ def random_crop_flip(x: torch.Tensor, pad: int, g: torch.Generator, channels_las
     """
     n, c, h, w = x.shape
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")  # (N, C, H+2p, W+2p)
-    oy = torch.randint(0, 2 * pad + 1, (n,), generator=g).to(x.device)
-    ox = torch.randint(0, 2 * pad + 1, (n,), generator=g).to(x.device)
-    flip = (torch.rand(n, generator=g) < 0.5).to(x.device)
+    oy = to_device(torch.randint(0, 2 * pad + 1, (n,), generator=g), x.device)  # no host wait on CUDA
+    ox = to_device(torch.randint(0, 2 * pad + 1, (n,), generator=g), x.device)
+    flip = to_device(torch.rand(n, generator=g) < 0.5, x.device)
     rows = oy[:, None] + torch.arange(h, device=x.device)[None, :]  # (N, H)
     cols = ox[:, None] + torch.arange(w, device=x.device)[None, :]  # (N, W)
     cols = torch.where(flip[:, None], cols.flip(1), cols)  # a flip reverses the column order

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from dltour.device import to_device
 from dltour.seeding import generator, rng_state, set_rng_state
 
 
@@ -75,7 +76,7 @@ def iterate_minibatches(n: int, batch_size: int, seed: int, epoch: int, shuffle:
     """Index batches for in-memory tensors; shuffling depends only on (seed, epoch)."""
     idx = torch.randperm(n, generator=generator(seed, epoch)) if shuffle else torch.arange(n)
     if device is not None:
-        idx = idx.to(device)
+        idx = to_device(idx, device)
     for i in range(0, n, batch_size):
         yield idx[i:i + batch_size]
 
