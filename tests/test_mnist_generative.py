@@ -33,14 +33,25 @@ def test_kl_term_against_torch_distributions():
 
 def test_reconstruction_term_is_summed_bce():
     torch.manual_seed(0)
-    recon = torch.rand(4, 784).clamp(1e-4, 1 - 1e-4)
+    logits = torch.randn(4, 784) * 3
     x = torch.rand(4, 784)
-    ref = F.binary_cross_entropy(recon, x, reduction="none").sum(1)
-    assert torch.allclose(bernoulli_nll(recon, x), ref, rtol=1e-5)
-    # saturated outputs are clamped like F.binary_cross_entropy (log >= -100), not infinite
-    assert float(bernoulli_nll(torch.zeros(1, 2), torch.ones(1, 2))[0]) == pytest.approx(200.0)
-    loss, parts = vae_loss(recon, x, torch.zeros(4, 2), torch.zeros(4, 2))
+    ref = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").sum(1)
+    assert torch.allclose(bernoulli_nll(logits, x), ref, rtol=1e-5)
+    # a hand value: one pixel, p = sigmoid(0) = 1/2, x = 1 -> ln 2
+    assert float(bernoulli_nll(torch.zeros(1, 1), torch.ones(1, 1))[0]) == pytest.approx(math.log(2))
+    loss, parts = vae_loss(logits, x, torch.zeros(4, 2), torch.zeros(4, 2))
     assert float(loss) == pytest.approx(float(ref.mean()), rel=1e-5) and float(parts["kl"]) == 0.0
+
+
+def test_saturated_pixels_keep_finite_gradients():
+    # sigmoid(20) rounds to exactly 1.0 in float32: log(1 - p) was -inf and its clamped gradient NaN
+    logits = torch.tensor([[20.0, -120.0, 40.0]], requires_grad=True)
+    x = torch.tensor([[0.0, 1.0, 1.0]])
+    loss = bernoulli_nll(logits, x).sum()
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    assert float(loss.detach()) == pytest.approx(20.0 + 120.0, rel=1e-4)  # -log(1 - sigmoid(20)) ~ 20, -log sigmoid(-120) = 120
+    assert logits.grad.tolist()[0] == pytest.approx([1.0, -1.0, 0.0], abs=1e-6)  # sigmoid(l) - x
 
 
 def test_gan_losses_at_chance():
@@ -54,8 +65,9 @@ def test_variant_shapes_and_extra_layer():
     for z, extra in [(2, False), (20, True)]:
         m = VAE(z, extra)
         with torch.no_grad():
-            recon, mu, logvar = m(x)
-        assert recon.shape == (3, 784) and mu.shape == logvar.shape == (3, z)
+            logits, mu, logvar = m(x)
+        assert logits.shape == (3, 784) and mu.shape == logvar.shape == (3, z)
+        assert torch.equal(torch.sigmoid(m.decode_logits(mu)), m.decode(mu))
     assert len([l for l in VAE(2, True).encoder if isinstance(l, torch.nn.Linear)]) == 2
     assert len([l for l in VAE(2, False).encoder if isinstance(l, torch.nn.Linear)]) == 1
     g = GAN(1).generator

@@ -217,7 +217,7 @@ class MnistGenerative(Study):
             d.pop(k)  # a GAN's result does not depend on the VAE settings and vice versa
         return d
 
-    version = 3
+    version = 4  # v4: the VAE loss from logits (the clamped log of a saturated sigmoid gave NaN gradients)
     small_runs = True
 
     def comparison(self, cfg: Config) -> Comparison:
@@ -282,8 +282,8 @@ class MnistGenerative(Study):
         fit(ctx, {"model": model, "opt": opt}, cfg.vae_epochs, train_epoch, evaluate, checkpoint_every=5)
         model.eval()
         with torch.no_grad():
-            recon, mu, logvar = model(Xte[:2000])
-            _, parts = vae_loss(recon, Xte[:2000], mu, logvar)
+            logits, mu, logvar = model(Xte[:2000])
+            _, parts = vae_loss(logits, Xte[:2000], mu, logvar)
         return {"test_mae": self._vae_mae(model, Xte), "test_recon_bce": float(parts["recon"]),
                 "test_kl": float(parts["kl"])}
 
@@ -471,8 +471,8 @@ def vae_batch_loss(model: VAE, xb: torch.Tensor, autocast=contextlib.nullcontext
     """The VAE loss of a batch (BCE summed over pixels + KL): the forward pass under ``autocast``,
     the loss in fp32."""
     with autocast():
-        recon, mu, logvar = model(xb)
-    return vae_loss(recon.float(), xb, mu.float(), logvar.float())[0]
+        logits, mu, logvar = model(xb)
+    return vae_loss(logits.float(), xb, mu.float(), logvar.float())[0]
 
 
 def vae_train_step(model: VAE, opt: torch.optim.Optimizer, xb: torch.Tensor,

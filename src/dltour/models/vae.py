@@ -30,13 +30,19 @@ class VAE(nn.Module):
         h = self.encoder(x)  # (B, 784) -> (B, H)
         return self.mu(h), self.logvar(h)  # (B, latent) each
 
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent) -> (B, 784) pixel logits (the decoder before its sigmoid)."""
+        return self.decoder[:-1](z)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)  # (B, latent) -> (B, 784)
+        return self.decoder(z)  # (B, latent) -> (B, 784) pixel means in [0, 1]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pixel logits, mu, logvar): the loss takes logits, because a sigmoid saturates to exactly
+        0 or 1 in float32 (logits beyond about +-17 and -88), where log(p) has no usable gradient."""
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
-        return self.decode(z), mu, logvar
+        return self.decode_logits(z), mu, logvar
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -45,18 +51,21 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
-def bernoulli_nll(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy summed over pixels, (B, D) -> (B,); logs clamped at -100 as in
-    ``F.binary_cross_entropy``, but written out so that it is safe under autocast."""
-    log_p = torch.clamp(torch.log(recon), min=-100)
-    log_1mp = torch.clamp(torch.log1p(-recon), min=-100)
-    return -(x * log_p + (1 - x) * log_1mp).sum(dim=1)
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the pixels ``x`` under the decoder's Bernoulli means
+    ``sigmoid(logits)``, summed over pixels: (B, D) -> (B,).
+
+    Computed from the logits (``F.binary_cross_entropy_with_logits``), finite with a finite
+    gradient everywhere. The earlier form, ``log(sigmoid(logits))`` clamped at -100, gave NaN
+    gradients once a pixel's sigmoid rounded to exactly 1 (logit > ~17): the clamp's zero gradient
+    times log's infinite one; a full-MNIST VAE hit it at epoch 12."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), x, reduction="none").sum(dim=1)
 
 
-def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, dict]:
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, dict]:
     """Negative ELBO per sample, batch mean: binary cross-entropy summed over the 784 pixels
-    (a Bernoulli decoder, as in the Keras example) plus the KL term. The parts are returned as
+    (a Bernoulli decoder with means ``sigmoid(logits)``, as in the Keras example) plus the KL term. The parts are returned as
     detached tensors (no device sync inside the training loop)."""
-    rec = bernoulli_nll(recon, x)  # (B,)
+    rec = bernoulli_nll(logits, x)  # (B,)
     kl = kl_divergence(mu, logvar)  # (B,)
     return (rec + kl).mean(), {"recon": rec.detach().mean(), "kl": kl.detach().mean()}
