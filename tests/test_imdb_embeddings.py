@@ -292,3 +292,21 @@ def test_best_epochs_spread_around_the_claim_are_undecided_and_missing_variants_
     got = _verdicts(_results(tmp_path, only), epochs=10)
     assert got["random-neighbours-noise"] == got["random-performs-well"] == "not checked"
     assert got["finetuned-glove-domain-neighbours"] == got["frozen-glove-best-val"] == "not checked"
+
+
+def test_packing_gives_the_same_logits_in_any_batch_order():
+    # a batch in descending length order is packed as it is (no sort, no index copy to the GPU);
+    # any other order is sorted by packing: the logits of each review are the same either way
+    import torch
+
+    from dltour.models.text import BiLSTMClassifier
+
+    torch.manual_seed(0)
+    m = BiLSTMClassifier(50, 8, 4).eval()
+    ids = torch.randint(1, 50, (4, 6))
+    lens = torch.tensor([6, 5, 3, 2])
+    perm = torch.tensor([2, 0, 3, 1])
+    with torch.no_grad():
+        a = m(ids, lens)
+        b = m(ids[perm], lens[perm])
+    assert torch.allclose(a[perm], b, atol=1e-6)

@@ -37,7 +37,11 @@ class BiLSTMClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: (B, T) int64, lengths: (B,) -> logits (B,)
         x = self.embedding(ids)  # (B, T, D)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        lengths = lengths.cpu()  # packing reads them on the host (pass them there: no copy back from the GPU)
+        # a batch already in descending length order (length-bucketed batches are) packs as it is;
+        # otherwise packing sorts it, and moving the sort's index to the GPU makes the host wait
+        ordered = bool((lengths[:-1] >= lengths[1:]).all())
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=ordered)
         _, (h, _) = self.lstm(packed)  # h: (2, B, units): forward final, backward final
         return self.head(torch.cat([h[0], h[1]], dim=1)).squeeze(-1)
 
