@@ -194,9 +194,14 @@ def train_batches(ids: torch.Tensor, lens: torch.Tensor, y: torch.Tensor, batch_
     cut, and ``pack_padded_sequence``, which wants them there), so no step copies anything back
     from the GPU, and the indices travel without making the host wait (``to_device``)."""
     for idx in bucketed_batches(lens, batch_size, seed, epoch):
-        L = int(lens[idx].max())
-        on_dev = to_device(idx, ids.device)
-        yield ids[on_dev, :L], lens[idx], y[on_dev].float()
+        yield cut_batch(ids, lens, y, idx)
+
+
+def cut_batch(ids: torch.Tensor, lens: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
+    """Reviews ``idx`` (a CPU index): their ids cut to the longest of them, lengths, float labels."""
+    L = int(lens[idx].max())
+    on_dev = to_device(idx, ids.device)
+    return ids[on_dev, :L], lens[idx], y[on_dev].float()
 
 
 def batch_loss(model: BiLSTMClassifier, x: torch.Tensor, lens: torch.Tensor, y: torch.Tensor,
@@ -480,11 +485,8 @@ class ImdbEmbeddings(Study):
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
         lens_cpu = {k: torch.as_tensor(d[k][1]) for k in T}
 
-        def batch(split, idx):  # idx on the CPU
-            ids, _, y = T[split]
-            L = int(lens_cpu[split][idx].max())
-            on_dev = to_device(idx, dev)
-            return ids[on_dev, :L], lens_cpu[split][idx], y[on_dev].float()  # (B, L), (B,) on the CPU, (B,)
+        def batch(split, idx):  # idx on the CPU -> (B, L), (B,) on the CPU, (B,)
+            return cut_batch(T[split][0], lens_cpu[split], T[split][2], idx)
 
         def train_epoch(epoch: int) -> dict:
             model.train()
