@@ -332,3 +332,8 @@ def test_input_layout_steps_or_features():
     assert math.isfinite(STUDY.check_model(feats, "w12"))
     with pytest.raises(Exception, match="input_layout"):
         resolve_config(STUDY, "smoke", {"input_layout": "sideways"})
+
+
+def test_full_feeds_the_window_as_features_and_demo_as_steps():
+    assert resolve_config(STUDY, "full").input_layout == "features"
+    assert resolve_config(STUDY, "demo").input_layout == "steps"

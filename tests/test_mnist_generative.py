@@ -310,3 +310,10 @@ def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
     out = study.bench(cfg, RunContext(study.name, "bench", 0, None, resolve_device("cpu"), "smoke", progress=False))
     assert calls["vae"] - 2 == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
     assert out["end_to_end_samples_per_s"] > 0
+
+
+def test_full_runs_the_gan_recipe_that_reproduced_table_6_and_demo_keeps_the_default():
+    study = get_study("mnist-generative")
+    full, demo = resolve_config(study, "full"), resolve_config(study, "demo")
+    assert (full.gan_arch, full.gan_d_dropout) == ("mlp-bn", 0.0)
+    assert (demo.gan_arch, demo.gan_d_dropout) == ("mlp", 0.3)

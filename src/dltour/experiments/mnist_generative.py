@@ -23,8 +23,11 @@ classifier are not given. Where it is silent we assume:
 - GAN (Keras MLP GAN style): G: z ~ N(0, I) -> 256 -> 512 -> 784 (LeakyReLU 0.2, sigmoid),
   D: 784 -> 512 -> 256 -> 1 (LeakyReLU 0.2, dropout 0.3, input centred); non-saturating loss,
   real labels smoothed to 0.9; Adam 2e-4 (beta1 0.5), batch 128, one D step per G step, 100
-  epochs (``full``); the recipe's open choices are options (``gan_lr``, ``gan_beta1``,
-  ``gan_real_label``, ``gan_batch_size``, ``gan_d_dropout``, ``gan_arch``);
+  epochs; the recipe's open choices are options (``gan_lr``, ``gan_beta1``, ``gan_real_label``,
+  ``gan_batch_size``, ``gan_d_dropout``, ``gan_arch``). ``full`` runs the Keras-GAN collection's
+  batch-norm recipe (``gan_arch="mlp-bn"``, no dropout): at 100 epochs it gave GAN-10 IS 8.68 /
+  9.14 (3 seeds) against Table 6's 8.33, the default recipe 7.29 / 8.17 (one seed)
+  (``docs/results/mnist-generative/``); the demo keeps the default recipe;
 - MAE: mean absolute pixel error on the test set of the decoder's output at the posterior mean
   (z = mu), pixels in [0, 1]; trivial baseline: the mean training image;
 - IS: ``is_samples`` generated images (VAE: decoder means for z ~ N(0, I); GAN: G(z)) in
@@ -195,7 +198,9 @@ class MnistGenerative(Study):
                  "seeds": 3,
                  "is_samples": 1000, "is_splits": 5, "data.source": "embedded", "data.train_subset": 3000,
                  "data.test_subset": 1000},
-        "full": {"seeds": 3},
+        # full: the batch-norm GAN recipe, which reproduced Table 6's GAN-10 IS at 100 epochs (8.68 and 9.14
+        # under the two judges, 3 seeds) where the default recipe reached 7.29 / 8.17 (issue 13)
+        "full": {"seeds": 3, "gan_arch": "mlp-bn", "gan_d_dropout": 0.0},
     }
     reference = [
         Ref("Table 6", "vae-z2", "inception_score", 4.42), Ref("Table 6", "vae-z2", "test_mae", 0.101),
