@@ -517,7 +517,8 @@ def bench_fields(d: dict[str, Any]) -> dict[str, Any]:
     return {"variant": d.get("variant", ""), "ratio": d.get("ratio"),
             "end_to_end_samples_per_s": d.get("end_to_end_samples_per_s"),
             "compute_only_samples_per_s": d.get("compute_only_samples_per_s"), "batch_size": d.get("batch_size"),
-            "host_syncs_per_step": d.get("host_syncs_per_step"), "device": d.get("device", ""), "dtype": d.get("dtype", ""), "precision": d.get("precision"),
+            "host_syncs_per_step": d.get("host_syncs_per_step"), "device": d.get("device", ""),
+            "dtype": d.get("dtype", ""), "precision": d.get("precision"),
             "note": d.get("note", "")}
 
 

@@ -19,7 +19,8 @@ def test_to_device_on_the_cpu_is_a_plain_to():
     assert torch.equal(to_device(t, "cpu"), t) and to_device(t, torch.device("cpu")).device.type == "cpu"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: checks that the copy does not make the host wait")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs CUDA: checks that the copy does not make the host wait")
 def test_to_device_does_not_synchronise_on_cuda():
     t = torch.arange(1000)
     before = torch.cuda.get_sync_debug_mode()

@@ -62,10 +62,11 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), x, reduction="none").sum(dim=1)
 
 
-def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Negative ELBO per sample, batch mean: binary cross-entropy summed over the 784 pixels
-    (a Bernoulli decoder with means ``sigmoid(logits)``, as in the Keras example) plus the KL term. The parts are returned as
-    detached tensors (no device sync inside the training loop)."""
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
+             logvar: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """Negative ELBO per sample, batch mean: binary cross-entropy summed over the 784 pixels (a
+    Bernoulli decoder with means ``sigmoid(logits)``, as in the Keras example) plus the KL term. The
+    parts are returned as detached tensors (no device sync inside the training loop)."""
     rec = bernoulli_nll(logits, x)  # (B,)
     kl = kl_divergence(mu, logvar)  # (B,)
     return (rec + kl).mean(), {"recon": rec.detach().mean(), "kl": kl.detach().mean()}
