@@ -337,3 +337,22 @@ def test_input_layout_steps_or_features():
 def test_full_feeds_the_window_as_features_and_demo_as_steps():
     assert resolve_config(STUDY, "full").input_layout == "features"
     assert resolve_config(STUDY, "demo").input_layout == "steps"
+
+
+def test_smoke_run_with_the_window_as_features(tmp_path, series):
+    # the full profile's reading, end to end at smoke size: the metric is the RMSE of the saved
+    # predictions against the true test months, and the summary says how seeds pair
+    import json
+
+    from dltour.runs import run_study
+
+    cfg = resolve_config(STUDY, "smoke", {"input_layout": "features"})
+    doc = run_study(STUDY, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
+    assert doc["runs"] == 2
+    for run_dir in (tmp_path / "runs" / "airline-lstm").iterdir():
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        with np.load(run_dir / "arrays.npz") as a:
+            w = int(metrics["window"])
+            assert np.array_equal(a["true_test"], series[N_TRAIN + w:])
+            assert metrics["test_rmse"] == pytest.approx(rmse(a["true_test"], a["pred_test"]))
+    assert any("same random stream for every window" in n for n in doc["notes"])
