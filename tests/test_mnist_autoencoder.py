@@ -131,7 +131,9 @@ def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
                      "fig15_codes_tsne.png"}
     refs = {f["id"]: f["ref"] for f in doc["findings"]}
     assert refs == {"depth3-is-best": "R26", "deeper-beats-linear": "R27", "clustering-order": "R28",
-                    "tsne-clearer-than-pca": "R29", "latent-matters-more-than-layer": "R37"}
+                    "tsne-clearer-than-pca": "R29", "latent-matters-more-than-layer": "R37",
+                    "tutorial-baseline-kmeans": None, "tutorial-baseline-mse": None}
+    assert doc["metrics"]["tutorial"]["params"]["mean"] == 784 * 32 + 32 + 32 * 784 + 784
     assert all(f["test"] and "LEGACY" not in f["test"] for f in doc["findings"])
     # every reference variant/metric is produced under that name
     for r in doc["reference"]:
@@ -216,6 +218,66 @@ def test_much_lower_means_at_most_half(tmp_path):
     t = {k: dict(v) for k, v in HOLDS.items()}
     t["linear"]["test_mse"] = [0.0150, 0.0151, 0.0155]  # lower, but not half: 0.010 / 0.015 = 0.67
     assert _decide(tmp_path, t)["deeper-beats-linear"].verdict == "does not hold"
+
+
+# the two readings of the reference's "linear model from the tutorial"
+def _with_tutorial(table, mse, acc):
+    t = {k: dict(v) for k, v in table.items()}
+    t["tutorial"] = {"test_mse": mse, "kmeans_acc_majority": acc}
+    return t
+
+
+def test_tutorial_reproduces_the_linear_numbers_holds_fails_or_cannot_decide(tmp_path):
+    on = _decide(tmp_path, _with_tutorial(HOLDS, [0.056, 0.0565, 0.0555], [0.395, 0.40, 0.402]))
+    assert on["tutorial-baseline-kmeans"].verdict == "holds" and on["tutorial-baseline-mse"].verdict == "holds"
+    assert on["tutorial-baseline-kmeans"].ref is None  # our check, not a claim of the reference
+    assert "linear" in on["tutorial-baseline-kmeans"].evidence  # the other reading's test is shown beside it
+    off = _decide(tmp_path, _with_tutorial(HOLDS, [0.0097, 0.0098, 0.0096], [0.61, 0.62, 0.60]))
+    assert off["tutorial-baseline-kmeans"].verdict == "does not hold"
+    assert off["tutorial-baseline-mse"].verdict == "does not hold"
+    noisy = _decide(tmp_path, _with_tutorial(HOLDS, [0.03, 0.06, 0.09], [0.30, 0.45, 0.40]))
+    assert noisy["tutorial-baseline-kmeans"].verdict == "inconclusive"
+    assert noisy["tutorial-baseline-mse"].verdict == "inconclusive"
+    assert "tutorial-baseline-kmeans" not in _decide(tmp_path, HOLDS)  # not run: no finding
+
+
+def test_r27_r28_compare_with_the_chosen_baseline(tmp_path):
+    # the true linear model clusters better than the Table 4 model; the tutorial's does not
+    t = {k: dict(v) for k, v in HOLDS.items()}
+    t["linear"]["kmeans_acc_majority"] = [0.70, 0.71, 0.69]
+    t = _with_tutorial(t, [0.030, 0.031, 0.0305], [0.39, 0.40, 0.38])
+    study = get_study("mnist-autoencoder")
+    for base, verdict in (("tutorial", "holds"), ("linear", "does not hold")):
+        cfg = resolve_config(study, "demo", {"baseline": base})
+        f = {x.id: x for x in findings(_results(tmp_path, t), cfg, MEAN_IMAGE, {0: 0.11, 1: 0.12, 2: 0.10})}
+        assert f["clustering-order"].verdict == verdict, base
+        assert repr(base) in f["clustering-order"].evidence
+
+
+def test_tutorial_variant_is_the_keras_tutorial_model():
+    from dltour.experiments.mnist_autoencoder import MnistAutoencoder
+
+    study = get_study("mnist-autoencoder")
+    cfg = resolve_config(study, "demo", {"init": "torch", "code_activation": "linear", "loss": "mse",
+                                         "optimizer": "rmsprop"})
+    m = study.build_model(cfg, "tutorial")
+    assert [type(x).__name__ for x in m.encoder] == ["Linear", "ReLU"]  # Dense(32, activation="relu")
+    assert [type(x).__name__ for x in m.decoder] == ["Linear", "Sigmoid"]  # Dense(784, activation="sigmoid")
+    assert all(float(x.bias.detach().abs().max()) == 0 for x in (m.encoder[0], m.decoder[0]))  # Keras init: zero biases
+    # its own recipe, whatever the deep models' readings are
+    assert MnistAutoencoder.training_recipe(cfg, "tutorial") == ("bce", "adam", 1e-3)
+    tf = resolve_config(study, "demo", {"tutorial_optimizer": "adadelta-tf"})
+    assert MnistAutoencoder.training_recipe(tf, "tutorial") == ("bce", "adadelta", 1e-3)
+    assert MnistAutoencoder.training_recipe(tf, "linear") == ("mse", "adam", None)
+    # the deep models' readings do not change the tutorial run's id, and its optimiser does not change theirs
+    from dltour.execute import run_id_for
+
+    base = resolve_config(study, "demo")
+    assert run_id_for(study, cfg, "tutorial", 0) == run_id_for(study, base, "tutorial", 0)
+    assert run_id_for(study, tf, "tutorial", 0) != run_id_for(study, base, "tutorial", 0)
+    assert run_id_for(study, tf, "depth3", 0) == run_id_for(study, base, "depth3", 0)
+    assert run_id_for(study, resolve_config(study, "demo", {"baseline": "linear"}), "linear", 0) == \
+        run_id_for(study, base, "linear", 0)
 
 
 def test_knn_accuracy_separates_clear_from_mixed_views():
