@@ -87,6 +87,19 @@ def test_equivalence_tost_three_outcomes():
     assert wide.verdict == V.INCONCLUSIVE
 
 
+def test_near_reference_is_tost_against_the_constant_relative_margin():
+    from statsmodels.stats.weightstats import ttost_paired
+
+    ours = {0: 58.0, 1: 59.5, 2: 58.9}
+    d = V.near_reference(ours, 58.7, 0.1)
+    x = np.array(list(ours.values()))
+    assert d.p == pytest.approx(ttost_paired(x, np.full(3, 58.7), -5.87, 5.87)[0])  # margin 10% of 58.7
+    assert d.verdict == V.HOLDS
+    assert V.near_reference({0: 80.0, 1: 81.0, 2: 79.5}, 58.7, 0.1).verdict == V.FAILS
+    assert V.near_reference({0: 40.0, 1: 75.0, 2: 60.0}, 58.7, 0.1).verdict == V.INCONCLUSIVE
+    assert V.near_reference({0: 58.7}, 58.7, 0.1).verdict == V.INCONCLUSIVE  # one seed is never decided
+
+
 # ---------------------------------------------------------------- correlation
 def test_trend_spearman():
     x = [1, 2, 3, 4, 5, 6]

@@ -272,6 +272,15 @@ def equivalent(a: Values, b: Values, margin: float, *, names: tuple[str, str] = 
                     f"margin ±{fmt(margin)}, equivalence {fmt_p(p)}", p=p, ci=ci, n=n, effect=effect)
 
 
+def near_reference(values: Values, reference: float, rel_margin: float, *, name: str = "ours",
+                   what: str = "") -> Decision:
+    """Decide "our per-seed values equal the reference's ``reference`` within ±``rel_margin`` of
+    it" (TOST paired with the constant, so one seed is never decided)."""
+    vals = _as_map(values)
+    return equivalent(vals, {s: reference for s in vals}, rel_margin * abs(reference), names=(name, "the reference"),
+                      paired=True, what=what)
+
+
 # ---------------------------------------------------------------- correlation
 def _rank_corr_ci(x: np.ndarray, y: np.ndarray, level: float):
     """Spearman's rho with its Fisher-z CI: Pearson's r on ranks (scipy's ``pearsonr`` and its

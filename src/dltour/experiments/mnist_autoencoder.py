@@ -61,8 +61,8 @@ from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
 from dltour.train import adam, fit, iterate_minibatches
-from dltour.verdicts import (Decision, all_of, best_of, compare, did_not_learn, equivalent, exceeds, gate,
-                             inconclusive)
+from dltour.verdicts import (all_of, best_of, compare, did_not_learn, exceeds, gate, inconclusive,
+                             near_reference)
 
 BEST = "depth3"  # the reference's Table 4 architecture
 TUTORIAL = "tutorial"  # the Keras tutorial's simplest autoencoder: a second reading of the linear baseline
@@ -577,12 +577,6 @@ def baseline_of(res: Results, cfg: Config) -> str | None:
     return cfg.baseline if cfg.baseline in res else next((b for b in BASELINES if b in res), None)
 
 
-def reproduces(values, value: float, name: str, what: str) -> Decision:
-    """Per-seed ``values`` within ±10% of the reference's ``value`` (TOST, as R13 is judged)."""
-    return equivalent(values, {sd: value for sd in values}, 0.1 * value, names=(name, "reference"),
-                      paired=True, what=what)
-
-
 def findings(res: Results, cfg: Config, mean_image: float, chance: dict[int, float]) -> list[Finding]:
     """Every finding of T3.1 from per-seed results (``res``), the mean-image test MSE (the trivial
     baseline of every reconstruction) and the chance clustering accuracy per seed."""
@@ -623,8 +617,8 @@ def findings(res: Results, cfg: Config, mean_image: float, chance: dict[int, flo
         table = res.table(metric)
         if TUTORIAL not in table:
             continue
-        d = reproduces(table[TUTORIAL], value, TUTORIAL, what)
-        other = (f"The true linear reading: {reproduces(table['linear'], value, 'linear', what).test}"
+        d = near_reference(table[TUTORIAL], value, 0.1, name=TUTORIAL, what=what)
+        other = (f"The true linear reading: {near_reference(table['linear'], value, 0.1, name='linear', what=what).test}"
                  if "linear" in table else "The true linear reading did not run.")
         short = "kmeans" if metric.startswith("kmeans") else "mse"
         out.append(Finding.of(f"tutorial-baseline-{short}", f"The Keras tutorial's simplest autoencoder "
