@@ -84,6 +84,10 @@ def test_bad_settings_are_user_errors():
         study.build_model(resolve_config(study, "demo"), "deep9x")
     with pytest.raises(DltourError, match="data.source"):
         resolve_config(study, "demo", {"data.source": "internet"})
+    with pytest.raises(DltourError, match="tutorial_optimizer"):
+        resolve_config(study, "demo", {"tutorial_optimizer": "sgd"})
+    with pytest.raises(DltourError, match="baseline"):
+        resolve_config(study, "demo", {"baseline": "pca"})
 
 
 def test_comparison_checks_data_identity_and_budget(tmp_path, shared_data):
@@ -238,6 +242,9 @@ def test_tutorial_reproduces_the_linear_numbers_holds_fails_or_cannot_decide(tmp
     noisy = _decide(tmp_path, _with_tutorial(HOLDS, [0.03, 0.06, 0.09], [0.30, 0.45, 0.40]))
     assert noisy["tutorial-baseline-kmeans"].verdict == "inconclusive"
     assert noisy["tutorial-baseline-mse"].verdict == "inconclusive"
+    one = _decide(tmp_path, {k: {m: v[:1] for m, v in t.items()} for k, t in
+                             _with_tutorial(HOLDS, [0.056, 0.0565, 0.0555], [0.395, 0.40, 0.402]).items()})
+    assert one["tutorial-baseline-kmeans"].verdict == "inconclusive"  # one seed is never decided
     assert "tutorial-baseline-kmeans" not in _decide(tmp_path, HOLDS)  # not run: no finding
 
 
