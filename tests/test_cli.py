@@ -108,3 +108,39 @@ def test_list_never_cuts_a_study_name_or_task_id(columns):
     assert r.returncode == 0
     for s in all_studies():
         assert any(s.name in line and s.task in line for line in r.stdout.splitlines()), (s.name, r.stdout)
+
+
+def test_relative_out_from_another_folder_keeps_every_figure(tmp_path):
+    """The README's main command uses a relative --out: every figure a summary lists is embedded in
+    index.html and linked from report.md, counted against the PNG files on disk (issue 21)."""
+    import re
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    r = dltour("reproduce", "--profile", "smoke", "--only", "T2.1,T3.2", "--out", "rel-out", cwd=work)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = work / "rel-out"
+    on_disk = sorted(p.name for s in ("airline-lstm", "denoise-losses") for p in (out / s).glob("*.png"))
+    listed = []
+    for s in ("airline-lstm", "denoise-losses"):
+        doc = json.loads((out / s / "summary.json").read_text())
+        assert all("/" not in f for f in doc["figures"]), doc["figures"]  # names relative to the study folder
+        listed += doc["figures"]
+    assert on_disk and sorted(listed) == on_disk
+    html = (out / "report" / "index.html").read_text()
+    md = (out / "report" / "report.md").read_text()
+    assert html.count("data:image/png;base64,") == len(on_disk)
+    links = re.findall(r"!\[[^\]]*\]\(\.\./([^)]+)\)", md)
+    assert len(links) == len(on_disk) and all((out / link).is_file() for link in links)
+    # the same folder rebuilt from a third working directory still finds them
+    r = dltour("report", "--out", str(out))
+    assert r.returncode == 0 and (out / "report" / "index.html").read_text().count("data:image/png") == len(on_disk)
+
+
+def test_report_names_a_missing_figure_in_one_line(tmp_path):
+    r = dltour("reproduce", "--profile", "smoke", "--only", "T2.1", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads((tmp_path / "airline-lstm" / "summary.json").read_text())
+    (tmp_path / "airline-lstm" / doc["figures"][0]).unlink()
+    r = dltour("report", "--out", str(tmp_path))
+    assert r.returncode == 2 and doc["figures"][0] in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -22,7 +22,7 @@ def test_smoke_run_through_cli(name, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads((tmp_path / name / "summary.json").read_text())
     assert doc["study"] == name and doc["profile"] == "smoke" and doc["metrics"]
-    assert all(os.path.exists(f) for f in doc["figures"])
+    assert doc["figures"] and all((tmp_path / name / f).is_file() for f in doc["figures"])
     r2 = subprocess.run([sys.executable, "-m", "dltour.cli", "run", name, "--profile", "smoke", "--out", str(tmp_path),
                          "--device", "cpu"], capture_output=True, text=True, env=ENV)
     assert r2.returncode == 0 and " 0 run(s) computed" in r2.stderr  # everything reused

@@ -68,7 +68,7 @@ def test_reuse_and_summary_contract(tmp_path):
     assert set(on_disk["metrics"]["w1"]["test_rmse"]) == {"mean", "std", "ci95", "n", "nan"}
     assert all({"id", "claim", "verdict", "evidence", "test", "source", "ref"} <= set(f) for f in on_disk["findings"])
     assert set(on_disk["comparison"]) == {"data", "budget", "why"} and on_disk["nan_runs"] == []
-    assert all(Path(f).exists() for f in on_disk["figures"])
+    assert all((tmp_path / "airline-lstm" / f).is_file() for f in on_disk["figures"])
     rows = Ledger(tmp_path / "ledger.sqlite").rows("airline-lstm")
     assert len(rows) == 2 and {r["status"] for r in rows} == {"finished"}
     assert all(r["device"] == "cpu" and r["versions"]["torch"] for r in rows)

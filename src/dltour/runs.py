@@ -96,7 +96,7 @@ def run_studies(items: list[tuple[Study, Any]], profile: str, out: str | Path, e
             doc = summarize_study(study, cfg, profile, out_dir, precision)
             if tracker is not None:
                 tracker.log_summary(study=name, profile=profile, doc=doc,
-                                    figures=[Path(f) for f in doc["figures"]])
+                                    figures=[out_dir / name / f for f in doc["figures"]])
             docs.append(doc)
             if on_summary:
                 on_summary(doc)
@@ -193,7 +193,9 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
             for r in study.reference
         ],
         "findings": [f.as_dict() for f in summary.findings],
-        "figures": [str(summary_dir / f) for f in summary.figures],
+        # file names relative to the study folder (``<out>/<study>/``), so the summary means the same
+        # whatever the working directory and wherever the folder is copied
+        "figures": [Path(f).name for f in summary.figures],
         "tables": tables,
         "nan_runs": Results(results).nan_runs(),
         "notes": summary.notes,

@@ -172,11 +172,19 @@ def load_summaries(out_dir: Path) -> list[dict]:
     return sorted(docs, key=lambda d: _task_key(d.get("task", "T99")))
 
 
-def _figure_path(out_dir: Path, doc: dict, f: str) -> Path:
-    """A summary's figure: an absolute path as written by a run, or a file name beside the
-    summary (a summary copied elsewhere, as in docs/results/)."""
-    p = Path(f)
-    return p if p.is_absolute() else out_dir / doc["study"] / p
+def _figure_path(out_dir: Path, doc: dict, f: str, base: Path | None = None) -> Path:
+    """A summary's figure: a file name in the study's folder (``<out>/<study>/``, or ``base``, the
+    folder the summary was read from). Older summaries stored the path the run wrote (relative to
+    the working directory then, or absolute): their file name is looked up in the study's folder.
+    A listed figure that is not there stops the report with one line naming the file."""
+    from dltour import DltourError
+
+    folder = base if base is not None else out_dir / doc["study"]
+    p = folder / Path(f).name
+    if not p.is_file():
+        raise DltourError(f"the report cannot find the figure {str(p)!r} that {doc['study']}'s summary lists; "
+                          f"rerun `dltour run {doc['study']}` with the same --out to write it again")
+    return p
 
 
 def _precision(row: dict) -> str:
@@ -224,7 +232,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     for d in docs:
         head, mrows = metric_table(d)
         studies.append({"doc": d, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
-                        "figures": [f for f in (_figure_path(out_dir, d, f) for f in d["figures"]) if f.exists()],
+                        "figures": [_figure_path(out_dir, d, f) for f in d["figures"]],
                         "claims": claim_rows(d, d["task"], docs), "differs": comparison_text(d),
                         "ours": [f for f in d["findings"] if not f.get("ref")],
                         "tables": [_table(t) for t in d["tables"]]})
