@@ -76,6 +76,36 @@ class ImageSet:
 
 
 # ---------------------------------------------------------------- CIFAR python archives
+#: the only globals a CIFAR python batch needs: NumPy's array reconstruction (under both its 1.x and
+#: 2.x module names); anything else in a pickle (``os.system``, ``builtins.eval``, ...) is refused
+_CIFAR_PICKLE_GLOBALS = {
+    (mod, name)
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "bytes"), ("_codecs", "encode")}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR's python batches (dicts of bytes, lists and NumPy arrays) and nothing else:
+    a crafted archive cannot run code through ``find_class``."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _CIFAR_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+
+
+def _load_cifar_member(t: tarfile.TarFile, archive: Path, member: str) -> dict:
+    f = t.extractfile(member)
+    if f is None:
+        raise DataUnavailable(f"{archive}: {member} is not a regular file; `dltour data fetch` gets the canonical archive")
+    try:
+        return _CifarUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise DataUnavailable(f"{archive}: {member} is not a CIFAR python batch ({e}); refusing to read it. "
+                              "`dltour data fetch` gets the canonical archive") from None
+
+
 def load_cifar_python(archive: str | Path, split: str = "train") -> ImageSet:
     """Read ``cifar-10-python.tar.gz`` or ``cifar-100-python.tar.gz`` (fine labels) without extracting."""
     if split not in ("train", "test"):
@@ -92,10 +122,10 @@ def load_cifar_python(archive: str | Path, split: str = "train") -> ImageSet:
             raise DataUnavailable(f"{archive} is not a CIFAR-10/100 python archive")
         xs, ys = [], []
         for m in members:
-            d = pickle.load(t.extractfile(m), encoding="bytes")  # the canonical format is pickled dicts
+            d = _load_cifar_member(t, archive, m)  # the canonical format is pickled dicts: restricted unpickler
             xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             ys.append(np.asarray(d[label_key], dtype=np.int64))
-        classes = [c.decode() for c in pickle.load(t.extractfile(meta), encoding="bytes")[names_key]]
+        classes = [c.decode() for c in _load_cifar_member(t, archive, meta)[names_key]]
     return ImageSet(np.concatenate(xs), np.concatenate(ys), classes)
 
 
