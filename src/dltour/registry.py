@@ -47,7 +47,10 @@ class Finding:
     finding's ``source`` is ``reference``; a finding with no ``ref`` is one of *our* checks and is
     counted apart. ``verdict`` is one of ``holds`` / ``does not hold`` / ``inconclusive`` /
     ``not checked``; ``evidence`` holds the numbers (n per arm) and ``test`` what decided it.
-    Build one from a decision with :meth:`Finding.of`.
+    Build one from a decision with :meth:`Finding.of`. ``stats`` holds the decision's numbers
+    (``p``, ``effect`` with ``effect_ci`` and ``unit``, Hedges' ``g`` with ``g_ci``, ``n_runs``,
+    ``margin``, ``margin_source``, ``flip_margin``, ``reasons``) for the report's adjustments and
+    ``claims.json``.
     """
 
     id: str
@@ -57,6 +60,7 @@ class Finding:
     test: str = ""
     ref: str | None = None
     section: str = ""  # where the reference says it ("§3.2, Table 5")
+    stats: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from dltour.verdicts import VERDICTS
@@ -73,11 +77,21 @@ class Finding:
 
     @classmethod
     def of(cls, id: str, claim: str, decision, *, ref: str | None = None, section: str = "",
-           evidence: str = "") -> "Finding":
+           evidence: str = "", budget=None, scale_note: str = "") -> "Finding":
         """A finding from a :class:`dltour.verdicts.Decision`; ``evidence`` is prepended to the
-        decision's own."""
+        decision's own. ``budget`` (a :class:`dltour.verdicts.Budget`): the curves the claim
+        depends on; :func:`dltour.verdicts.budget_gate` is applied here, so a "does not hold" that
+        a short budget may have made becomes "inconclusive" with its reason. ``scale_note`` (e.g.
+        what differs from the reference's scale) is kept in ``stats["scale_note"]``."""
+        from dltour.verdicts import budget_gate
+
+        if budget is not None:
+            decision = budget_gate(decision, budget)
         ev = f"{evidence}; {decision.evidence}" if evidence else decision.evidence
-        return cls(id, claim, decision.verdict, ev, decision.test, ref, section)
+        st = decision.stats() if hasattr(decision, "stats") else {}
+        if scale_note:
+            st["scale_note"] = scale_note
+        return cls(id, claim, decision.verdict, ev, decision.test, ref, section, st)
 
     @property
     def source(self) -> str:
@@ -90,7 +104,7 @@ class Finding:
     def as_dict(self) -> dict:
         return {"id": self.id, "claim": self.claim, "verdict": self.verdict, "holds": self.holds,
                 "evidence": self.evidence, "test": self.test, "source": self.source, "ref": self.ref,
-                "section": self.section}
+                "section": self.section, "stats": dict(self.stats)}
 
 
 @dataclass
