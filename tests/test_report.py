@@ -1,9 +1,15 @@
 """The report from hand-made summaries: the reference's claims counted apart from ours, each with
 its verdict and test; Ref notes; n = 1 without ±; NaN runs named; no deltas when data or budget
-differ; tables rendered from data with the best cells in bold."""
+differ; tables rendered from data with the best cells in bold; the headline at the reference's
+scale first, the demo's after it; Benjamini-Hochberg per scale; report/claims.json."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from dltour.registry import Comparison, Table
 from dltour.report import build_report
@@ -54,20 +60,23 @@ def test_claims_counted_apart_from_ours(tmp_path):
     c = claim_counts(rows)
     # T3.2 has R30..R35, all testable; R33, R34, R35 have no finding here
     assert c == {"testable": 6, "holds": 1, "does not hold": 1, "inconclusive": 1, "not checked": 3}
+    doc["comparison"] = {"data": False, "budget": False, "why": "the demo subset"}
     _write(tmp_path, doc)
-    build_report(tmp_path)
+    build_report(tmp_path, default_results=False)
     md = (tmp_path / "report" / "report.md").read_text()
     html = (tmp_path / "report" / "index.html").read_text()
-    # over all 49 claims: 44 testable, the other tasks' not run
-    assert "Reference claims: 44 testable — holds 1, does not hold 1, inconclusive 1, not checked 41" in md
+    # nothing at the reference's scale; over all 49 claims at the demo's: 44 testable, the other tasks' not run
+    assert "Reference claims at the reference's data and budget: 0 decided" in md
+    assert ("**On the demo's data and budget: not a verdict on the reference.** Reference claims: 44 testable — "
+            "holds 1, does not hold 1, inconclusive 1, not checked 41") in md
     assert "Our own checks (not the reference's claims)" in md and "`beats-noisy`" in md
-    assert "holds 1" in md.split("| T3.2 |")[1].split("\n")[0]  # our check counted in its own column
+    assert "demo analogue: holds 1" in md.split("| T3.2 |")[1].split("\n")[0]  # our check counted in its own column
     assert "paired t-test by seed" in md  # the test that decided a verdict is shown
     assert "**R34** (T/X)" in md and "**R35** (T)" in md  # every claim of the task is listed
     r12 = [r for r in claim_rows(None, "T2.1") if r["id"] == "R12"][0]
     assert r12["verdict"] == "explanation (no verdict)"  # class X claims get no verdict
     assert "the reference calls it an MSE" in md and "the reference calls it an MSE" in html
-    assert "Reference claims: 44 testable" in html
+    assert "Reference claims: 44 testable" in html and "not a verdict on the reference" in html
 
 
 def test_single_seed_without_plus_minus_and_nan_runs_named(tmp_path):
@@ -113,9 +122,9 @@ def test_a_claim_decided_by_another_studys_runs_counts_for_its_task(tmp_path):
     assert all(r["id"] != "R37" for r in claim_rows(ae, "T3.1", [ae, gen]))
     _write(tmp_path, ae)
     _write(tmp_path, gen)
-    build_report(tmp_path)
+    build_report(tmp_path, default_results=False)
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "holds 1" in md.split("| T4.1 |")[1].split("\n")[0]
+    assert "1 decided — holds 1" in md.split("| T4.1 |")[1].split("\n")[0]
 
 
 def test_report_rebuilds_from_a_committed_results_summary(tmp_path):
@@ -130,3 +139,175 @@ def test_report_rebuilds_from_a_committed_results_summary(tmp_path):
     html, md = build_report(tmp_path)
     assert "data:image/png;base64," in html.read_text()
     assert "mnist-autoencoder" in md.read_text()
+
+
+# ---------------------------------------------------------------- issue 18: scale, BH, claims.json
+DEMO = Comparison(False, False, "the embedded demo subset")
+
+
+def _stat_finding(fid, verdict, p, ref, *, margin=None, test="paired t-test by seed (n=3 pairs): t = 5.1"):
+    """A finding as Finding.as_dict writes it since issue 18, with its numbers in ``stats``."""
+    return {"id": fid, "claim": f"claim {fid}", "verdict": verdict, "evidence": "a 1 ± 0.1 (sd, n=3)",
+            "test": test, "source": "reference" if ref else "ours", "ref": ref, "section": "",
+            "holds": {"holds": True, "does not hold": False}.get(verdict),
+            "stats": {"p": p, "effect": -0.5, "effect_ci": [-0.9, -0.1], "unit": "test MSE", "g": -1.9,
+                      "g_ci": [-3.5, -0.2], "n_runs": 3, "margin": margin,
+                      "margin_source": "±10% of the reference's 0.5" if margin else "",
+                      "flip_margin": 0.95 if margin else None, "reasons": []}}
+
+
+def test_bh_turns_a_borderline_holds_inconclusive_in_the_counts(tmp_path):
+    """p = 0.04 among four larger p's: BH-adjusted 0.04 x 5 = 0.2, so the 'holds' counts as inconclusive; a
+    deterministic finding (no p) keeps its verdict; an equivalence 'does not hold' (CI outside the
+    margin, its TOST p large) is not turned by BH."""
+    doc = _doc("T3.2", "denoise-losses", [
+        _stat_finding("borderline", "holds", 0.04, "R30"),
+        _stat_finding("b", "inconclusive", 0.2, "R31"),
+        _stat_finding("c", "inconclusive", 0.3, "R32"),
+        _stat_finding("d", "inconclusive", 0.5, "R33"),
+        _stat_finding("exact", "holds", None, "R34", test="deterministic: parameter counts compared exactly"),
+        _stat_finding("equiv", "does not hold", 0.9, "R35", margin=0.05, test="TOST, paired by seed (n=3 pairs)")])
+    _write(tmp_path, doc)  # data and budget the reference's: reference scale
+    build_report(tmp_path, default_results=False)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert ("Reference claims at the reference's data and budget: 6 decided — holds 1, does not hold 1, "
+            "inconclusive 4 (after Benjamini–Hochberg)") in md
+    assert "inconclusive after BH (unadjusted: holds)" in md
+    assert "p = 0.04, BH-adjusted p = 0.2" in md
+    row = [line for line in md.splitlines() if line.startswith("| R30 (T3.2) |")][0]
+    assert "inconclusive after BH (unadjusted: holds)" in row
+    data = json.loads((tmp_path / "report" / "claims.json").read_text())
+    by = {e["finding"]: e for e in data["findings"]}
+    assert by["borderline"]["verdict"] == "inconclusive" and by["borderline"]["verdict_unadjusted"] == "holds"
+    assert by["borderline"]["p_adjusted"] == pytest.approx(0.2)
+    assert by["exact"]["verdict"] == "holds" and by["exact"]["p_adjusted"] is None
+    assert by["equiv"]["verdict"] == "does not hold" and by["equiv"]["margin_source"].startswith("±10%")
+    # alone, the same finding keeps its verdict: BH over one p is that p
+    alone = tmp_path / "alone"
+    _write(alone, _doc("T3.2", "denoise-losses", [_stat_finding("borderline", "holds", 0.04, "R30")]))
+    build_report(alone, default_results=False)
+    assert "1 decided — holds 1, does not hold 0, inconclusive 0" in (alone / "report" / "report.md").read_text()
+
+
+def test_bh_is_per_scale(tmp_path):
+    """The demo's p-values do not dilute the reference scale's, nor the other way round."""
+    ref = _doc("T3.2", "denoise-losses", [_stat_finding("borderline", "holds", 0.04, "R30")])
+    demo = _doc("T4.2", "colourise", [_stat_finding(f"x{i}", "inconclusive", 0.5, r)
+                                       for i, r in enumerate(["R42", "R43", "R44"])], comparison=DEMO)
+    _write(tmp_path, ref)
+    _write(tmp_path, demo)
+    build_report(tmp_path, default_results=False)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "Reference claims at the reference's data and budget: 1 decided — holds 1" in md
+
+
+def test_headline_opens_with_the_reference_scale_from_the_pack(tmp_path):
+    """The committed results pack decides T2.1, T3.1 and T4.1 at the reference's scale; the demo
+    run's own verdicts follow, labelled, and a claim decided at both shows both side by side."""
+    demo = _doc("T3.1", "mnist-autoencoder", [_stat_finding("deeper-beats-linear", "does not hold", 0.001, "R27")],
+                comparison=DEMO)
+    _write(tmp_path, demo)
+    build_report(tmp_path)
+    md = (tmp_path / "report" / "report.md").read_text()
+    html = (tmp_path / "report" / "index.html").read_text()
+    head = md.index("Reference claims at the reference's data and budget: ")
+    assert head < md.index("On the demo's data and budget: not a verdict on the reference")
+    assert md[head:].startswith("Reference claims at the reference's data and budget: 13 decided")
+    assert html.index("Reference claims at the reference") < html.index("On the demo's data and budget")
+    row = [line for line in md.splitlines() if line.startswith("| R27 (T3.1) |")][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith("holds") and cells[3] == "does not hold"  # reference scale, then demo
+    assert "results pack: docs/results/mnist-autoencoder/full, commit" in md
+    assert "· demo analogue ·" in md and "· reference scale ·" in md  # every finding row shows its scale
+    assert "decided under the rules of commit ba99854 (per-run values not in the pack)" in md
+
+
+def test_claims_json_lists_the_reference_scale_claims_of_the_pack(tmp_path):
+    build_report(tmp_path)
+    data = json.loads((tmp_path / "report" / "claims.json").read_text())
+    keys = {"ref", "finding", "claim", "scale", "data", "budget", "verdict", "verdict_unadjusted", "p",
+            "p_adjusted", "effect", "n_runs", "margin", "margin_source", "flip_margin", "source"}
+    assert data["findings"] and all(keys <= set(e) for e in data["findings"])
+    assert all(set(e["effect"]) == {"value", "ci", "unit", "g", "g_ci"} for e in data["findings"])
+    ref = {e["ref"] for e in data["findings"] if e["scale"] == "reference"}
+    assert ref >= {"R10", "R11", "R13", "R26", "R27", "R28", "R29", "R36", "R37", "R38", "R39", "R40", "R41"}
+    e = [e for e in data["findings"] if e["ref"] == "R11"][0]
+    assert e["source"].startswith("results pack: docs/results/airline-lstm/features-train, commit 504aacd")
+    assert "AirPassengers" in e["data"] and e["scale_label"] == "reference scale"
+
+
+def test_reduced_scale_is_not_the_reference(tmp_path):
+    """The reference's data with a smaller budget: 'reduced scale', counted with the demo's."""
+    doc = _doc("T3.2", "denoise-losses", [_stat_finding("mae", "holds", 0.001, "R30")],
+               comparison=Comparison(True, False, "budget differs: epochs 4 < 15"))
+    _write(tmp_path, doc)
+    build_report(tmp_path, default_results=False)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "Reference claims at the reference's data and budget: 0 decided" in md
+    assert "· reduced scale ·" in md and "holds 1" in md.split("On the demo's data and budget")[1].split("\n")[0]
+    data = json.loads((tmp_path / "report" / "claims.json").read_text())
+    assert data["findings"][0]["scale"] == "demo" and data["findings"][0]["scale_label"] == "reduced scale"
+    assert data["findings"][0]["budget"] == "less than the reference's"
+
+
+def test_markdown_escapes_text_from_summaries(tmp_path):
+    f = _stat_finding("x", "holds", 0.001, "R30")
+    f["evidence"] = "<script>alert(1)</script> & more"
+    doc = _doc("T3.2", "denoise-losses", [f])
+    doc["notes"] = ["<img src=x onerror=alert(1)>"]
+    _write(tmp_path, doc)
+    build_report(tmp_path, default_results=False)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in md
+    assert "<img src=x" not in md
+
+
+def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    return subprocess.run([sys.executable, "-m", "dltour.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_cli_report_with_a_relative_out_includes_the_pack_unless_told(tmp_path):
+    _write(tmp_path / "rel", _doc("T3.2", "denoise-losses", [_stat_finding("x", "holds", 0.001, "R30")],
+                                  comparison=DEMO))
+    r = _cli("report", "--out", "rel", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rel" / "report" / "report.md").read_text()
+    assert "docs/results/pack.json: 3 of 4 entries included" in md
+    assert "## T2.1 airline-lstm" in md and (tmp_path / "rel" / "report" / "claims.json").is_file()
+    assert "this run: rel/denoise-losses/summary.json" in md
+    r = _cli("report", "--out", "rel", "--no-results", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rel" / "report" / "report.md").read_text()
+    assert "the project's results pack left out (--no-results)" in md
+    assert "airline-lstm/features-train" not in md and "## T2.1" not in md
+    assert "Reference claims at the reference's data and budget: 0 decided" in md
+    data = json.loads((tmp_path / "rel" / "report" / "claims.json").read_text())
+    assert {e["scale"] for e in data["findings"]} == {"demo"}
+    r = _cli("report", "--out", "rel", "--results", "nowhere", cwd=tmp_path)
+    assert r.returncode == 2 and "no pack.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_claims_table_script_lists_every_r_number(tmp_path):
+    """scripts/claims_table.py: every R-number, its findings, test, unit of replication and margin."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "claims_table.py"
+    spec = importlib.util.spec_from_file_location("claims_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = _doc("T3.2", "denoise-losses", [
+        _stat_finding("equiv", "holds", 0.01, "R31", margin=0.05, test="TOST, paired by seed (n=3 pairs): d 0.01")])
+    _write(tmp_path, doc)
+    build_report(tmp_path, default_results=False)
+    out = tmp_path / "claims.md"
+    assert mod.main([str(tmp_path / "report" / "claims.json"), "--out", str(out)]) == 0
+    md = out.read_text()
+    from dltour.claims import CLAIMS
+
+    assert all(f"| {cid} |" in md for cid in CLAIMS)
+    row = [line for line in md.splitlines() if line.startswith("| R31 |")][0]
+    assert "`equiv` (denoise-losses)" in row and "| TOST, paired by seed (n=3 pairs) |" in row
+    assert "3 seeds (independent runs)" in row and "±0.05 test MSE (±10% of the reference's 0.5)" in row
+    assert mod.first_clause("paired t-test (n=3; exact): p = 0.1") == "paired t-test (n=3; exact)"

@@ -76,10 +76,13 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
               executor: str = "auto", workers: int = 2, address: str | None = None,
               gpus_per_run: float | None = None, max_retries: int = 2, device: str = "auto",
               precision: str = "auto", track: str | None = None, progress: bool = True,
-              log: Callable[[str], None] = _stderr, on_summary: Callable[[dict], None] | None = None) -> dict:
+              log: Callable[[str], None] = _stderr, on_summary: Callable[[dict], None] | None = None,
+              results: Iterable[str | Path] = (), no_results: bool = False) -> dict:
     """Run every study (or ``only`` some, by name or task id), then write the report. Returns
     ``{"report": (index.html, report.md), "summaries": [...], "skipped": [(study, why), ...],
-    "seconds": wall}``; a study whose data is missing is skipped and named, the others go on."""
+    "seconds": wall}``; a study whose data is missing is skipped and named, the others go on.
+    The report includes the project's results pack (``docs/results/pack.json``) unless
+    ``no_results``, and each results pack folder of ``results``."""
     import time
 
     from dltour.config import resolve_config
@@ -91,6 +94,10 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
     names = [n.strip() for n in only.split(",")] if isinstance(only, str) else list(only or [])
     studies = [get_study(n) for n in names if n] if names else all_studies()
     cfgs = [(s, resolve_config(s, profile)) for s in studies]  # validate all before running any
+    from dltour.report.pack import packs_for
+
+    results = list(results or ())
+    packs_for(results, not no_results)  # a mistyped --results or a broken pack stops here, not after training
     if executor != "ray":
         resolve_device(device, precision)
     ex = _executor(executor, workers, address, gpus_per_run, max_retries)
@@ -102,7 +109,8 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
     finally:
         if tracker is not None:
             tracker.close()
-    paths = build_report(out, skipped=skipped, wall_seconds=time.perf_counter() - t0)
+    paths = build_report(out, skipped=skipped, wall_seconds=time.perf_counter() - t0, results=results,
+                         default_results=not no_results)
     return {"report": paths, "summaries": docs, "skipped": skipped, "seconds": time.perf_counter() - t0}
 
 

@@ -138,6 +138,10 @@ RETRIES_OPT = typer.Option(2, "--max-retries", help="Retries of a run whose Ray 
 DEVICE_OPT = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")
 PRECISION_OPT = typer.Option("auto", "--precision", help=PRECISION_HELP)
 TRACK_OPT = typer.Option(None, "--track", help=TRACK_HELP)
+RESULTS_OPT = typer.Option(None, "--results", help="Also include this results pack in the report: a folder with a "
+                                                   "pack.json, like docs/results (repeatable)")
+NO_RESULTS_OPT = typer.Option(False, "--no-results", help="Leave the project's results pack (docs/results/pack.json: "
+                                                          "runs at the reference's data and budget) out of the report")
 
 
 @app.command()
@@ -197,7 +201,8 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
               out_dir: Path = OUT_OPT, device: str = DEVICE_OPT, precision: str = PRECISION_OPT,
               executor: str = EXECUTOR_OPT, workers: int = WORKERS_OPT, address: Optional[str] = ADDRESS_OPT,
               gpus_per_run: Optional[float] = GPUS_OPT, max_retries: int = RETRIES_OPT,
-              track: Optional[str] = TRACK_OPT):
+              track: Optional[str] = TRACK_OPT, results: Optional[List[Path]] = RESULTS_OPT,
+              no_results: bool = NO_RESULTS_OPT):
     """Run every registered study (or --only some), then write the report.
 
     Example: `dltour reproduce --only airline-lstm,T3.1 --out /tmp/dl`
@@ -213,7 +218,8 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
 
     res = api.reproduce(profile, out_dir, only=only, executor=executor, workers=workers, address=address,
                         gpus_per_run=gpus_per_run, max_retries=max_retries, device=device, precision=precision,
-                        track=track, on_summary=done, log=lambda m: err.print(m, highlight=False))
+                        track=track, on_summary=done, log=lambda m: err.print(m, highlight=False),
+                        results=list(results or []), no_results=no_results)
     for name, e in res["skipped"]:  # e.g. data missing offline: reported, the others went on
         err.print(f"[red]{name} skipped:[/red] {e}")
     paths = res["report"]
@@ -221,8 +227,10 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
 
 
 @app.command()
-def report(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder with saved runs")):
-    """Rebuild the report from saved summaries only, no training.
+def report(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder with saved runs"),
+           results: Optional[List[Path]] = RESULTS_OPT, no_results: bool = NO_RESULTS_OPT):
+    """Rebuild the report from saved summaries only, no training, with the results pack's
+    reference-scale summaries (unless --no-results).
 
     Example: `dltour report --out dltour-out`
     """
@@ -230,7 +238,7 @@ def report(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help=
 
     if not out_dir.exists():
         raise DltourError(f"{out_dir} does not exist; run `dltour reproduce --out {out_dir}` first")
-    paths = build_report(out_dir)
+    paths = build_report(out_dir, results=list(results or []), default_results=not no_results)
     err.print(f"report: {paths[0]} and {paths[1]}")
 
 

@@ -158,7 +158,10 @@ def collect_results(study: Study, cfg, out_dir: Path, precision: str = "auto") -
 
 
 def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: str = "auto") -> dict:
-    """Call the study's summarize over its saved runs and write ``<out>/<study>/summary.json``."""
+    """Call the study's summarize over its saved runs and write ``<out>/<study>/summary.json``:
+    with the study's ``version`` (``study_version``), the dltour commit that wrote it
+    (``dltour_commit``) and the raw per-seed values behind ``metrics`` (``per_run``), so a summary
+    kept in a results pack says what computed it and can be decided again later."""
     results = collect_results(study, cfg, out_dir, precision)
     summary_dir = out_dir / study.name
     summary_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +174,7 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
         for k, vs in ms.items():
             per_variant.setdefault(variant, {})[k] = list(vs)
     metrics = {var: {k: aggregate(vs) for k, vs in ms.items()} for var, ms in per_variant.items()}
+    per_run = _per_run(study, cfg, results, summary.extra_metrics)
     cmp = study.comparison(cfg)
     bad = [t for t in summary.tables if not isinstance(t, Table)]
     if bad:
@@ -178,6 +182,8 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     tables = [t.as_dict() for t in summary.tables]
     doc = {
         "study": study.name,
+        "study_version": study.version,
+        "dltour_commit": _commit(),
         "task": study.task,
         "title": study.title,
         "profile": profile,
@@ -185,6 +191,9 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
         "comparison": {"data": cmp.data, "budget": cmp.budget, "why": cmp.why},
         "config": cfg.model_dump(),
         "metrics": metrics,
+        # the raw values behind ``metrics``: variant -> metric -> {seed: value} (NaN as null), so a
+        # results pack can be decided again later from the summary alone
+        "per_run": per_run,
         # the study's own order (variants, then its baselines): JSON objects are written key-sorted
         "variant_order": list(dict.fromkeys([*study.variants(cfg), *summary.extra_metrics, *metrics])),
         "headline_metrics": study.headline_metrics,
@@ -204,6 +213,39 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     }
     atomic_write_json(summary_dir / "summary.json", doc)
     return doc
+
+
+def _commit() -> str:
+    """The dltour commit the summary was written by (``+dirty`` with local changes)."""
+    from dltour.report.build import _git_commit
+
+    return _git_commit()
+
+
+def _per_run(study: Study, cfg, results: list[RunResult],
+             extra: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """variant -> metric -> {seed: value} over the finished runs, then the study's extra metrics
+    (baselines): keyed by seed when they list one value per seed of the config, else by position
+    (``"#0"``, ``"#1"``...: a baseline computed once, not per seed)."""
+    def clean(v) -> float | None:
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return None
+        return v if math.isfinite(v) else None
+
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for r in results:
+        for k, v in r.metrics.items():
+            out.setdefault(r.variant, {}).setdefault(k, {})[str(r.seed)] = clean(v)
+    seeds = study.seed_list(cfg)
+    for variant, ms in extra.items():
+        for k, vs in ms.items():
+            vs = list(vs)
+            keys = [str(s) for s in seeds] if len(vs) == len(seeds) and len(seeds) > 1 else \
+                [f"#{i}" for i in range(len(vs))]
+            out.setdefault(variant, {})[k] = {key: clean(v) for key, v in zip(keys, vs)}
+    return out
 
 
 def _ledger_facts(out_dir: Path, study: str, run_ids: set[str]) -> dict:

@@ -1,13 +1,25 @@
-"""The report: a header (profile, device, versions, commit, date, time), then per study its
+"""The report: a header (profile, device, versions, commit, date, time, results pack), the
+reference's claims decided at the reference's data and budget (this run's reference-scale
+summaries and the results pack's), then the demo analogue's, labelled as such, with
+Benjamini-Hochberg adjusted p-values per scale; the claims side by side; then per summary its
 figures, ``metric | reference | this run (mean +- 95% CI, n) | delta``, all metrics, extra tables
-and its findings marked holds / does not hold."""
+and its findings. ``report/claims.json`` holds every finding of the reference's claims as data.
+
+Scale of a summary (from its ``comparison``): *reference scale* when both the data and the budget
+are the reference's; *reduced scale* when the data is the reference's but the budget is smaller;
+*demo analogue* otherwise. Reduced scale and demo analogue are counted together as "the demo's
+data and budget" (``scale = "demo"`` in claims.json): neither is a verdict on the reference.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import json
+import math
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -91,7 +103,7 @@ def metric_table(doc: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def md_table(header: list[str], rows: list[list[str]], bold: list | None = None) -> str:
-    esc = lambda c: str(c).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    esc = lambda c: _e(c).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     strong = {tuple(b) for b in bold or []}
     cell = lambda i, j, c: f"**{esc(c)}**" if (i, j) in strong and str(c) else esc(c)  # noqa: E731
     lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
@@ -182,8 +194,9 @@ def _figure_path(out_dir: Path, doc: dict, f: str, base: Path | None = None) -> 
     folder = base if base is not None else out_dir / doc["study"]
     p = folder / Path(f).name
     if not p.is_file():
-        raise DltourError(f"the report cannot find the figure {str(p)!r} that {doc['study']}'s summary lists; "
-                          f"rerun `dltour run {doc['study']}` with the same --out to write it again")
+        fix = (f"rerun `dltour run {doc['study']}` with the same --out to write it again" if base is None else
+               "the results pack entry is incomplete: restore the file beside its summary.json")
+        raise DltourError(f"the report cannot find the figure {str(p)!r} that {doc['study']}'s summary lists; {fix}")
     return p
 
 
@@ -195,16 +208,367 @@ def _precision(row: dict) -> str:
     return {"float32": "fp32"}.get(row.get("dtype") or "", row.get("dtype") or "?")
 
 
+ALPHA = 0.05
+REFERENCE, DEMO = "reference", "demo"
+DECIDED = ("holds", "does not hold", "inconclusive")
+
+
+def _e(text) -> str:
+    """Text from a summary, safe in Markdown that a viewer renders as HTML (``<``, ``>``, ``&``)."""
+    return html.escape(str(text), quote=False)
+
+
+def _num(x) -> float | None:
+    """A finite float, or None (NaN, missing, not a number)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "< 1e-4" if p < 1e-4 else f"{p:.3g}"
+
+
+def scale_of(doc: dict) -> dict:
+    """The scale a summary decides its findings at, from its ``comparison``: ``scale`` is
+    ``reference`` (the reference's data and budget) or ``demo``; ``label`` is ``reference scale``,
+    ``reduced scale`` (the reference's data, a smaller budget) or ``demo analogue``."""
+    cmp = doc.get("comparison") or {"data": doc.get("comparable", True), "budget": True, "why": ""}
+    why = cmp.get("why") or ""
+    if cmp.get("data") and cmp.get("budget"):
+        return {"scale": REFERENCE, "label": "reference scale", "why": why,
+                "data": "the reference's", "budget": "the reference's"}
+    return {"scale": DEMO, "label": "reduced scale" if cmp.get("data") else "demo analogue", "why": why,
+            "data": "the reference's" if cmp.get("data") else "not the reference's",
+            "budget": "the reference's" if cmp.get("budget") else "less than the reference's"}
+
+
+@dataclass
+class Source:
+    """One summary in the report: this run's (``origin = "run"``) or a results pack entry's."""
+
+    doc: dict  # the summary, its findings annotated (``rpt``) and verdicts after BH
+    origin: str
+    base: Path  # the folder its figures are in
+    where: str  # "this run: <out>/<study>/summary.json" or "results pack: <folder>, commit X, study version V"
+    scale: dict
+    anchor: str
+    entry: object = None  # the PackEntry
+    version: int | None = None
+    version_now: int | None = None
+    rules: str = ""  # the commit whose rules decided findings that carry no per-run statistics
+
+    @property
+    def old_version(self) -> bool:
+        return self.version is not None and self.version_now is not None and self.version != self.version_now
+
+    @property
+    def version_note(self) -> str:
+        if not self.old_version:
+            return ""
+        return (f"study version {self.version} at commit {self.entry.commit if self.entry else self.rules}; "
+                f"the current code is version {self.version_now}")
+
+
+def _current_version(study: str) -> int | None:
+    from dltour import DltourError
+    from dltour.registry import get_study
+
+    try:
+        return get_study(study).version
+    except DltourError:
+        return None
+
+
+def gather(out_dir: Path, docs: list[dict], packs: list) -> tuple[list[Source], list[dict]]:
+    """This run's summaries, then the default entries of the packs, one summary per study and scale:
+    this run first, then the packs from the last given to the first (``--results`` before the
+    project's own). Returns the sources and a row per pack entry saying whether it is included."""
+    sources: list[Source] = []
+    taken: dict[tuple[str, str], str] = {}
+    for d in docs:
+        sc = scale_of(d)
+        sources.append(Source(d, "run", out_dir / d["study"], f"this run: {out_dir / d['study'] / 'summary.json'}",
+                              sc, d["study"], version=d.get("study_version"),
+                              version_now=_current_version(d["study"]),
+                              rules=d.get("dltour_commit") or "unknown (the summary does not say)"))
+        taken[(d["study"], sc["scale"])] = f"this run's {sc['label']} summary"
+    status: dict[int, str] = {}
+    for pack in reversed(packs):
+        for e in pack.entries:
+            if not e.default:
+                status[id(e)] = "not included (not the default entry for its study)"
+                continue
+            doc = e.summary()
+            sc = scale_of(doc)
+            key = (e.study, sc["scale"])
+            if key in taken:
+                status[id(e)] = f"not included: superseded by {taken[key]}"
+                continue
+            taken[key] = f"the results pack entry {e.where}"
+            status[id(e)] = f"included ({sc['label']})"
+            version = doc.get("study_version", e.study_version)
+            sources.append(Source(doc, "pack", e.folder,
+                                  f"results pack: {e.where}, commit {e.commit}, study version {version}", sc,
+                                  f"{e.study}-pack" + ("" if sc["scale"] == REFERENCE else "-demo"),
+                                  e, version, e.current_version(), e.commit))
+    rows = [{"entry": e, "status": status.get(id(e), ""), "pack": p} for p in packs for e in p.entries]
+    sources.sort(key=lambda s: (_task_key(s.doc.get("task", "T99")), s.scale["scale"] != REFERENCE,
+                                s.origin != "run"))
+    return sources, rows
+
+
+def annotate(sources: list[Source]) -> None:
+    """Give every finding its scale, p, Benjamini-Hochberg adjusted p (over the reference-claim
+    findings with a p of one scale) and its verdict after the adjustment (``rpt``); ``verdict``
+    becomes the adjusted one, ``verdict_unadjusted`` keeps the study's.
+
+    A verdict is adjusted only where it rests on p < 0.05 (a directional "holds" or "does not
+    hold"): an equivalence "does not hold" rests on its 95% CI lying outside the margin, not on
+    its TOST p, and findings without a p (deterministic quantities, or summaries without per-run
+    statistics) keep their verdict."""
+    from statsmodels.stats.multitest import multipletests
+
+    for s in sources:
+        fs = []
+        for f in s.doc.get("findings", []):
+            st = f.get("stats")
+            has = isinstance(st, dict)
+            st = st if has else {}
+            v0 = _verdict(f)
+            fs.append({**f, "verdict_unadjusted": v0,
+                       "rpt": {"p": _num(st.get("p")), "p_adj": None, "bh": False, "has_stats": has,
+                               "scale": s.scale["scale"], "scale_label": s.scale["label"], "source": s.where,
+                               "rules": "" if has else s.rules, "origin": s.origin,
+                               "version_note": s.version_note}})
+        s.doc = {**s.doc, "findings": fs}
+    for scale in (REFERENCE, DEMO):
+        fam = [f for s in sources if s.scale["scale"] == scale for f in s.doc["findings"]
+               if f.get("ref") and f["rpt"]["p"] is not None]
+        if not fam:
+            continue
+        adj = multipletests([f["rpt"]["p"] for f in fam], method="fdr_bh")[1]
+        for f, pa in zip(fam, adj):
+            r = f["rpt"]
+            r["p_adj"] = float(pa)
+            if f["verdict_unadjusted"] in ("holds", "does not hold") and r["p"] < ALPHA <= pa:
+                f["verdict"], f["holds"], r["bh"] = "inconclusive", None, True
+    for s in sources:
+        for f in s.doc["findings"]:
+            f["verdict"] = f.get("verdict") or _verdict(f)
+            r = f["rpt"]
+            r["display"] = (f"inconclusive after BH (unadjusted: {f['verdict_unadjusted']})" if r["bh"]
+                            else f["verdict"])
+            r["cls"] = _cls(f["verdict"])
+            r["numbers"] = numbers_text(f)
+
+
+def _cls(v: str) -> str:
+    return {"holds": "holds", "does not hold": "fails", "inconclusive": "inc"}.get(v, "nc")
+
+
+def numbers_text(f: dict) -> str:
+    """The finding's p (and BH-adjusted p), effect with its CI, Hedges' g, runs and margin."""
+    r = f["rpt"]
+    scope = "the pack" if r["origin"] == "pack" else "the summary"
+    if not r["has_stats"]:
+        return f"decided under the rules of commit {r['rules']} (per-run values not in {scope})"
+    st = f.get("stats") or {}
+    parts = []
+    if r["p"] is not None:
+        parts.append(f"p = {_fmt_p(r['p'])}" + (f", BH-adjusted p = {_fmt_p(r['p_adj'])}" if r["p_adj"] is not None
+                                                 else ""))
+    elif f.get("verdict_unadjusted") in ("holds", "does not hold"):
+        parts.append("no p-value (decided without a test of sampling variation)")
+    else:
+        parts.append("no p-value")
+    unit = f" {st['unit']}" if st.get("unit") else ""
+    if _num(st.get("effect")) is not None:
+        t = f"effect {fmt_num(_num(st['effect']))}{unit}"
+        ci = st.get("effect_ci")
+        if ci and None not in (_num(ci[0]), _num(ci[1])):
+            t += f" (95% CI {fmt_num(_num(ci[0]))} to {fmt_num(_num(ci[1]))})"
+        parts.append(t)
+    if _num(st.get("g")) is not None:
+        t = f"Hedges' g {fmt_num(_num(st['g']))}"
+        ci = st.get("g_ci")
+        if ci and None not in (_num(ci[0]), _num(ci[1])):
+            t += f" (95% CI {fmt_num(_num(ci[0]))} to {fmt_num(_num(ci[1]))})"
+        parts.append(t)
+    if st.get("n_runs") is not None:
+        parts.append(f"{st['n_runs']} independent runs")
+    if _num(st.get("margin")) is not None:
+        t = f"margin ±{fmt_num(_num(st['margin']))}{unit}"
+        if st.get("margin_source"):
+            t += f" ({st['margin_source']})"
+        if _num(st.get("flip_margin")) is not None:
+            t += f", the verdict flips at ±{fmt_num(_num(st['flip_margin']))}"
+        parts.append(t)
+    for reason in st.get("reasons") or []:
+        parts.append(str(reason))
+    if st.get("scale_note"):
+        parts.append(str(st["scale_note"]))
+    return "; ".join(parts)
+
+
+def _tasks() -> list[str]:
+    from dltour.claims import CLAIMS
+
+    return sorted({c.task for c in CLAIMS.values()}, key=_task_key)
+
+
+def scale_rows(sources: list[Source], scale: str) -> dict[str, dict]:
+    """R-number -> its claim row (claim_rows) at one scale, over the summaries of that scale."""
+    docs = [s.doc for s in sources if s.scale["scale"] == scale]
+    by_task = {d["task"]: d for d in docs}
+    return {r["id"]: r for t in _tasks() for r in claim_rows(by_task.get(t), t, docs)}
+
+
+def claim_cell(row: dict) -> dict:
+    """A claim's verdict at one scale: text, class and qualifiers (BH, older study version,
+    rules of an earlier commit); ``—`` when no finding decides it at that scale."""
+    if row["kind"] == "X":
+        return {"text": "explanation (no verdict)", "cls": "nc", "decided": False}
+    fs = row["findings"]
+    if not fs:
+        return {"text": "—", "cls": "nc", "decided": False}
+    v = row["verdict"]
+    v0 = combine([f.get("verdict_unadjusted", _verdict(f)) for f in fs])
+    text = f"{v} after BH (unadjusted: {v0})" if v != v0 else v
+    notes = sorted({f["rpt"]["version_note"] for f in fs if f.get("rpt", {}).get("version_note")})
+    rules = sorted({f["rpt"]["rules"] for f in fs if f.get("rpt") and not f["rpt"]["has_stats"]})
+    notes += [f"decided under the rules of commit {r}" for r in rules]
+    if notes:
+        text += " (" + "; ".join(notes) + ")"
+    return {"text": text, "cls": _cls(v), "decided": v in DECIDED, "verdict": v, "unadjusted": v0,
+            "legacy": bool(rules), "old": any("study version" in n for n in notes)}
+
+
+def decided_counts(rows: dict[str, dict]) -> dict[str, int]:
+    c = {"decided": 0, "holds": 0, "does not hold": 0, "inconclusive": 0, "bh": 0, "legacy": 0, "old": 0}
+    for r in rows.values():
+        cell = claim_cell(r)
+        if r["kind"] == "X" or not cell["decided"]:
+            continue
+        c["decided"] += 1
+        c[cell["verdict"]] += 1
+        c["bh"] += cell["verdict"] != cell["unadjusted"]
+        c["legacy"] += cell["legacy"]
+        c["old"] += cell["old"]
+    return c
+
+
+def reference_headline(c: dict[str, int]) -> str:
+    return (f"Reference claims at the reference's data and budget: {c['decided']} decided — holds {c['holds']}, "
+            f"does not hold {c['does not hold']}, inconclusive {c['inconclusive']} (after Benjamini–Hochberg)")
+
+
+def headline_notes(c: dict[str, int], sources: list[Source]) -> list[str]:
+    out = []
+    ref = [s for s in sources if s.scale["scale"] == REFERENCE]
+    if ref:
+        out.append("From: " + "; ".join(s.where for s in ref) + ".")
+    else:
+        out.append("No summary in this report is at the reference's data and budget.")
+    if c["bh"]:
+        out.append(f"{c['bh']} claim(s) held or failed at p < 0.05 but not after the Benjamini–Hochberg adjustment: "
+                   "counted inconclusive.")
+    if c["legacy"]:
+        out.append(f"{c['legacy']} claim(s) rest on findings decided under the rules of an earlier commit (named "
+                   "beside each; per-run values not in their summaries): no adjusted p for them.")
+    if c["old"]:
+        out.append(f"{c['old']} claim(s) come from a summary of an older study version (named beside each).")
+    return out
+
+
+def _ours(sources: list[Source], task: str) -> str:
+    parts = []
+    for s in sources:
+        if s.doc["task"] != task:
+            continue
+        o = ours_counts(s.doc["findings"])
+        txt = ", ".join(f"{k} {v}" for k, v in o.items() if v)
+        if txt:
+            parts.append(f"{s.scale['label']}: {txt}")
+    return "; ".join(parts) or "none"
+
+
+def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
+    """report/claims.json: one entry per finding of the reference's claims, at either scale."""
+    from dltour.claims import CLAIMS
+
+    entries = []
+    for s in sources:
+        for f in s.doc["findings"]:
+            ref = f.get("ref")
+            if not ref:
+                continue
+            c = CLAIMS.get(ref)
+            st = f.get("stats") if isinstance(f.get("stats"), dict) else {}
+            r = f["rpt"]
+            entry_data = s.entry.data if s.entry is not None else s.scale["data"]
+            entry_budget = s.entry.budget if s.entry is not None else s.scale["budget"]
+
+            def pair(v):
+                return [_num(v[0]), _num(v[1])] if v and len(v) == 2 else None
+
+            entries.append({
+                "ref": ref, "task": c.task if c else s.doc.get("task"), "claim": c.text if c else "",
+                "kind": c.kind if c else "", "finding": f["id"], "finding_claim": f.get("claim", ""),
+                "study": s.doc["study"], "section": f.get("section", ""),
+                "scale": s.scale["scale"], "scale_label": s.scale["label"], "data": entry_data, "budget": entry_budget,
+                "why": s.scale["why"], "profile": s.doc.get("profile"),
+                "verdict": f["verdict"], "verdict_unadjusted": f["verdict_unadjusted"],
+                "p": r["p"], "p_adjusted": r["p_adj"],
+                "effect": {"value": _num(st.get("effect")), "ci": pair(st.get("effect_ci")), "unit": st.get("unit", ""),
+                           "g": _num(st.get("g")), "g_ci": pair(st.get("g_ci"))},
+                "n_runs": st.get("n_runs"), "margin": _num(st.get("margin")),
+                "margin_source": st.get("margin_source", ""),
+                "flip_margin": _num(st.get("flip_margin")), "reasons": list(st.get("reasons") or []),
+                "scale_note": st.get("scale_note", ""),
+                "test": f.get("test", ""), "evidence": f.get("evidence", ""),
+                "source": s.where, "decided_under": ("this dltour's rules" if r["has_stats"] else
+                                                     f"the rules of commit {r['rules']} (per-run values not in "
+                                                     f"{'the pack' if s.origin == 'pack' else 'the summary'})"),
+                "study_version": s.version, "study_version_now": s.version_now,
+            })
+    order = {cid: i for i, cid in enumerate(CLAIMS)}
+    entries.sort(key=lambda e: (order.get(e["ref"], 999), e["scale"] != REFERENCE, e["finding"]))
+    return {"about": "One entry per finding of the reference's claims (README: Verdicts as data). verdict is after "
+                     "Benjamini-Hochberg over the reference-claim findings with a p-value, per scale; "
+                     "verdict_unadjusted is the study's.",
+            "dltour_commit": _git_commit(), "alpha": ALPHA,
+            "results_packs": [str(p.path) for p in packs], "results_pack_note": packs_note,
+            "findings": entries}
+
+
 def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = None,
-                 wall_seconds: float | None = None) -> tuple[Path, Path]:
+                 wall_seconds: float | None = None, *, results: list | tuple = (),
+                 default_results: bool = True) -> tuple[Path, Path]:
+    """Write ``<out>/report/report.md``, ``index.html`` and ``claims.json`` from the saved
+    summaries and the results packs: the project's own (``docs/results/pack.json``, unless
+    ``default_results`` is False) and each folder of ``results``."""
     from dltour.claims import CLAIMS
     from dltour.registry import all_studies
+    from dltour.report.pack import packs_for
 
     out_dir = Path(out_dir)
+    packs, packs_note = packs_for(list(results or ()), default_results)
     docs = load_summaries(out_dir)
+    sources, pack_rows = gather(out_dir, docs, packs)
+    annotate(sources)
     rows = Ledger(out_dir / "ledger.sqlite").rows() if (out_dir / "ledger.sqlite").exists() else []
     devices = sorted({f"{r['device']} / {_precision(r)}" for r in rows if r.get("device") and r["status"] == "finished"})
     compute = sum(r["seconds"] or 0.0 for r in rows if r["status"] == "finished")
+    included = [r for r in pack_rows if r["status"].startswith("included")]
+    pack_line = (", ".join(f"{p.name}/pack.json" for p in packs) + f": {len(included)} of {len(pack_rows)} entries "
+                 "included (see 'Results pack')") if packs else "none"
+    if packs_note:
+        pack_line += f"; {packs_note}"
     header = {
         "profile": ", ".join(sorted({d["profile"] for d in docs})) or "n/a",
         "device / precision": ", ".join(devices) or "n/a",
@@ -214,37 +578,62 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "time": (f"{wall_seconds:.0f} s wall for this command; " if wall_seconds else "")
                 + f"{compute:.0f} s of training in the ledger's {len(rows)} runs",
+        "results pack": pack_line,
     }
-    by_task = {d["task"]: d for d in docs}
-    tasks = sorted({c.task for c in CLAIMS.values()}, key=_task_key)
+    ref_rows, demo_rows = scale_rows(sources, REFERENCE), scale_rows(sources, DEMO)
+    ref_counts = decided_counts(ref_rows)
+    demo_counts = claim_counts(list(demo_rows.values()))
+    table = [{"id": c.id, "task": c.task, "kind": c.kind, "text": c.text, "ref": claim_cell(ref_rows[c.id]),
+              "demo": claim_cell(demo_rows[c.id])} for c in CLAIMS.values()]
     names = {s.task: s.name for s in all_studies()}
-    all_claims = [r for t in tasks for r in claim_rows(by_task.get(t), t, docs)]
-    overall = claim_counts(all_claims)
     glance = []
-    for t in tasks:
-        d = by_task.get(t)
-        c = claim_counts(claim_rows(d, t, docs))
-        o = ours_counts(d["findings"]) if d else ours_counts([])
-        glance.append({"task": t, "study": d["study"] if d else names.get(t, "?"), "ran": d is not None,
-                       "reference": counts_line(c),
-                       "ours": ", ".join(f"{k} {v}" for k, v in o.items() if v) or "none"})
+    for t in _tasks():
+        here = [s for s in sources if s.doc["task"] == t]
+        rr = {k: v for k, v in ref_rows.items() if CLAIMS[k].task == t}
+        rc = decided_counts(rr)
+        dr = [v for k, v in demo_rows.items() if CLAIMS[k].task == t]
+        ran_demo = any(s.scale["scale"] == DEMO for s in here)
+        glance.append({
+            "task": t, "study": here[0].doc["study"] if here else names.get(t, "?"),
+            "links": [(s.anchor, s.scale["label"] + (" (pack)" if s.origin == "pack" else "")) for s in here],
+            "reference": (f"{rc['decided']} decided — holds {rc['holds']}, does not hold {rc['does not hold']}, "
+                          f"inconclusive {rc['inconclusive']}") if rc["decided"] else "—",
+            "demo": counts_line(claim_counts(dr)) if ran_demo or any(r["findings"] for r in dr) else "not run",
+            "ours": _ours(sources, t)})
     studies = []
-    for d in docs:
+    for s in sources:
+        d = s.doc
+        group = [x.doc for x in sources if x.scale["scale"] == s.scale["scale"]]
         head, mrows = metric_table(d)
-        studies.append({"doc": d, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
-                        "figures": [_figure_path(out_dir, d, f) for f in d["figures"]],
-                        "claims": claim_rows(d, d["task"], docs), "differs": comparison_text(d),
+        studies.append({"doc": d, "src": s, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
+                        "figures": [_figure_path(out_dir, d, f, s.base if s.origin == "pack" else None)
+                                    for f in d["figures"]],
+                        "claims": claim_rows(d, d["task"], group), "differs": comparison_text(d),
                         "ours": [f for f in d["findings"] if not f.get("ref")],
                         "tables": [_table(t) for t in d["tables"]]})
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    ctx = {"header": header, "studies": studies, "skipped": skipped or [], "overall": counts_line(overall),
-           "glance": glance}
+    ctx = {"header": header, "studies": studies, "skipped": skipped or [],
+           "reference_headline": reference_headline(ref_counts), "headline_notes": headline_notes(ref_counts, sources),
+           "demo_line": counts_line(demo_counts), "table": table, "glance": glance, "pack_rows": pack_rows,
+           "report_dir": report_dir}
     md = _markdown(**ctx)
     atomic_write_bytes(report_dir / "report.md", md.encode())
     page = _html(**ctx)
     atomic_write_bytes(report_dir / "index.html", page.encode())
+    data = _clean_json(claims_json(sources, packs_note, packs))
+    atomic_write_bytes(report_dir / "claims.json", json.dumps(data, indent=2, allow_nan=False).encode())
     return report_dir / "index.html", report_dir / "report.md"
+
+
+def _clean_json(o):
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): _clean_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean_json(v) for v in o]
+    return o
 
 
 def _task_key(task: str):
@@ -259,58 +648,111 @@ def _table(t: dict) -> dict:
             "bold": {tuple(b) for b in t.get("bold", [])}, "note": t.get("note", "")}
 
 
+RULE_TEXT = ("Each claim is decided from per-seed results by one rule (`dltour.verdicts`: paired t-test by seed "
+             "or Welch, TOST for 'no difference', exact tests where the t-test has nothing to say; p < 0.05); the "
+             "p-values of the reference-claim findings of each scale are adjusted with Benjamini–Hochberg, and a "
+             "claim that held or failed at p < 0.05 but not after it counts as inconclusive. Our own checks are "
+             "counted apart.")
+
+
 def _finding_md(f: dict) -> str:
-    sec = f" ({f['section']})" if f.get("section") else ""
-    return (f"  - `{f['id']}`{sec} — **{_verdict(f)}**. {f['claim']}. Evidence: {f['evidence']}. "
-            f"Test: {f.get('test') or 'none'}.")
+    r = f["rpt"]
+    sec = f" ({_e(f['section'])})" if f.get("section") else ""
+    return (f"  - `{_e(f['id'])}`{sec} — **{_e(r['display'])}** · {_e(r['scale_label'])} · {_e(r['numbers'])}. "
+            f"{_e(f['claim'])}. Evidence: {_e(f['evidence'])}. Test: {_e(f.get('test') or 'none')}.")
 
 
-def _markdown(header: dict, studies: list[dict], skipped: list, overall: str, glance: list[dict]) -> str:
+def _pack_md(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    out = ["", "## Results pack", "",
+           "Summaries of runs at the reference's data and budget that travel with the project "
+           "(`docs/results/pack.json`; `--results DIR` adds a pack, `--no-results` leaves the project's out). "
+           "An entry is included when it is its study's default and no summary of this run or of a later pack is at "
+           "its scale.", ""]
+    out.append(md_table(["study", "entry", "status", "commit", "study version", "data", "budget", "machine",
+                         "wall", "command"],
+                        [[r["entry"].study, r["entry"].where, r["status"], r["entry"].commit,
+                          _version_text(r["entry"]), r["entry"].data, r["entry"].budget, r["entry"].machine,
+                          f"{r['entry'].wall_seconds:.0f} s" if r["entry"].wall_seconds is not None else "n/a",
+                          r["entry"].command] for r in rows]))
+    return out
+
+
+def _version_text(e) -> str:
+    now = e.current_version()
+    if now is None:
+        return f"{e.study_version} (no such study in this dltour)"
+    return str(e.study_version) if now == e.study_version else f"{e.study_version} (the current code is {now})"
+
+
+def _markdown(header: dict, studies: list[dict], skipped: list, reference_headline: str, headline_notes: list[str],
+              demo_line: str, table: list[dict], glance: list[dict], pack_rows: list[dict], report_dir: Path) -> str:
     out = ["# dltour report", ""]
-    out += [f"- **{k}**: {v}" for k, v in header.items()]
+    out += [f"- **{k}**: {_e(v)}" for k, v in header.items()]
     out.append("")
     for name, why in skipped:
-        out.append(f"> **{name} was not run**: {why}")
-    out += ["", "## The reference's claims at a glance", "",
-            f"**Reference claims: {overall}.** Each claim is decided from per-seed results by one rule "
-            "(paired t-test by seed or Welch, TOST for 'no difference', p < 0.05; n = 1 is never decided "
-            "unless the quantity is deterministic). Our own checks are counted apart.", ""]
-    out.append(md_table(["task", "study", "reference claims", "our checks"],
-                        [[g["task"], g["study"] + ("" if g["ran"] else " (not run)"), g["reference"], g["ours"]]
-                         for g in glance]))
+        out.append(f"> **{_e(name)} was not run**: {_e(why)}")
+    out += ["", "## The reference's claims", "",
+            f"**{reference_headline}.** " + " ".join(_e(n) for n in headline_notes),
+            "", f"**On the demo's data and budget: not a verdict on the reference.** Reference claims: {demo_line} "
+            "(after Benjamini–Hochberg; demo-analogue and reduced-scale summaries).", "", RULE_TEXT, ""]
+    out.append(md_table(["R", "claim", "at the reference's data and budget", "on the demo's data and budget"],
+                        [[f"{t['id']} ({t['task']})", t["text"], t["ref"]["text"], t["demo"]["text"]] for t in table]))
+    out += ["", "— : no finding decides the claim at that scale in this report.", ""]
+    out.append(md_table(["task", "study", "at the reference's data and budget", "on the demo's data and budget",
+                         "our checks"],
+                        [[g["task"], g["study"], g["reference"], g["demo"], g["ours"]] for g in glance]))
+    out += _pack_md(pack_rows)
     for s in studies:
-        d = s["doc"]
-        out += ["", f"## {d['task']} {d['study']}: {d['title']}", "",
-                f"Profile `{d['profile']}`, {d['runs']} runs, {d['seconds']:.0f} s of training."]
+        d, src = s["doc"], s["src"]
+        out += ["", f"## {_e(d['task'])} {_e(d['study'])}: {_e(d['title'])} — {src.scale['label']}", "",
+                f"Source: {_e(src.where)}. Profile `{_e(d['profile'])}`, {d['runs']} runs, {d['seconds']:.0f} s of "
+                "training."]
+        if src.entry is not None:
+            e = src.entry
+            out.append(f"\nData: {_e(e.data)}. Budget: {_e(e.budget)}. Machine: {_e(e.machine)}; "
+                       + (f"{e.wall_seconds:.0f} s wall. " if e.wall_seconds is not None else "")
+                       + f"Command: `{_e(e.command)}`." + (f" {_e(e.note)}" if e.note else ""))
+        if src.old_version:
+            out.append(f"\n**Older study version:** {_e(src.version_note)}. Its numbers and verdicts are that "
+                       "version's, not this code's.")
+        if any(not f["rpt"]["has_stats"] for f in d["findings"]):
+            scope = "the pack" if src.origin == "pack" else "the summary"
+            out.append(f"\n*Its findings were decided under the rules of commit {_e(src.rules)} (per-run values not "
+                       f"in {scope}): no adjusted p for them.*")
         if s["differs"]:
-            out.append(f"\n*Not comparable with the reference: {s['differs']}. The reference numbers are "
+            out.append(f"\n*Not comparable with the reference: {_e(s['differs'])}. The reference numbers are "
                        "shown for orientation; no deltas are computed.*")
         if d.get("nan_runs"):
             out.append(f"\n**{len(d['nan_runs'])} run(s) produced NaN** (excluded from means, counted in n): "
-                       + "; ".join(d["nan_runs"]))
+                       + _e("; ".join(d["nan_runs"])))
         out += ["", "### The reference's claims", ""]
         for c in s["claims"]:
-            out.append(f"- **{c['id']}** ({c['kind']}) *{c['text']}* — **{c['verdict']}**")
+            cell = claim_cell(c)
+            verdict = cell["text"] if c["findings"] else c["verdict"]
+            out.append(f"- **{c['id']}** ({c['kind']}) *{_e(c['text'])}* — **{_e(verdict)}**")
             out += [_finding_md(f) for f in c["findings"]]
         if s["ours"]:
             out += ["", "### Our own checks (not the reference's claims)", ""]
             out += [_finding_md(f).lstrip() for f in s["ours"]]
         for n in d["notes"]:
-            out.append(f"\n{n}")
+            out.append(f"\n{_e(n)}")
         for f in s["figures"]:
-            out.append(f"\n![{f.stem}](../{d['study']}/{f.name})")
+            link = f"../{d['study']}/{f.name}" if src.origin == "run" else str(f.resolve())
+            out.append(f"\n![{_e(f.stem)}]({link})")
         if s["refs"]:
-            out += ["", "### Reference vs this run", ""]
-            out.append(md_table(["source", "variant", "metric", "reference", "this run (mean ± 95% CI, n)", "delta",
-                                 "note"],
+            out += ["", "### Reference vs this run" if src.origin == "run" else "### Reference vs this pack entry", ""]
+            out.append(md_table(["source", "variant", "metric", "reference", "this run (mean ± 95% CI, n)"
+                                 if src.origin == "run" else "this entry (mean ± 95% CI, n)", "delta", "note"],
                                 [[r["source"], r["variant"], r["metric"], r["reference"], r["ours"], r["delta"],
                                   r["note"]] for r in s["refs"]]))
         out += ["", "### All metrics", "", md_table(s["metric_header"], s["metric_rows"])]
         for t in s["tables"]:
-            out += ["", f"### {t['title']}", ""]
+            out += ["", f"### {_e(t['title'])}", ""]
             out.append(md_table(t["header"], t["rows"], t["bold"]))
             if t["note"]:
-                out += ["", t["note"]]
+                out += ["", _e(t["note"])]
     return "\n".join(out) + "\n"
 
 
@@ -322,5 +764,8 @@ def _html(**ctx) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["img"] = _img
     env.filters["verdict"] = _verdict
-    env.filters["cls"] = lambda v: {"holds": "holds", "does not hold": "fails", "inconclusive": "inc"}.get(v, "nc")
+    env.filters["cls"] = _cls
+    env.globals["claim_cell"] = claim_cell
+    env.globals["version_text"] = _version_text
+    env.globals["rule_text"] = RULE_TEXT
     return env.from_string(TEMPLATE.read_text()).render(**ctx)
