@@ -50,22 +50,19 @@ def test_summary_over_seeds_has_table_and_checked_findings(tmp_path, study):
     assert doc["runs"] == 8
     ids = {f["id"]: f for f in doc["findings"]}
     refs = {"egreedy": "R47", "softmax": "R48"}
-    m = doc["metrics"]
     for pol in ("egreedy", "softmax"):
         for claim in ("qlearning-more-stable", "qlearning-smaller-drops"):
             f = ids[f"{claim}-{pol}"]
             assert f["ref"] == refs[pol] and f["source"] == "reference" and f["test"]
-            assert f["verdict"] in ("holds", "does not hold", "inconclusive")
-        # the verdict follows the per-seed metrics it reports: holding needs a lower mean
-        lower = m[f"qlearning-{pol}"]["avg100_sd_last_half"]["mean"] < m[f"sarsa-{pol}"]["avg100_sd_last_half"]["mean"]
-        f = ids[f"qlearning-more-stable-{pol}"]
-        assert f["verdict"] != "holds" or lower
-        assert f["verdict"] != "does not hold" or not lower
+            # 120 episodes leave no 100 episodes after reaching 195: no post-learning phase to compare
+            assert f["verdict"] == "inconclusive" and "post-learning phase" in f["test"] + f["evidence"]
+            assert f["stats"]["n_runs"] is not None
     f = ids["qlearning-475-within-300"]
     assert f["verdict"] == "not checked" and f["source"] == "ours"  # 120 episodes cannot show it
     table = doc["tables"][0]
     assert len(table["rows"]) == 4 and table["rows"][0][0] == "qlearning-egreedy"
     assert all(r[3] == "- (0/2)" for r in table["rows"])  # 475 not reached in 120 episodes
+    assert all(r[-1] == r[-2] == "- (0/2)" for r in table["rows"])  # no post-learning phase measured
     assert doc["metrics"]["random-policy"]["final_avg100"]["n"] == 1
     assert doc["metrics"]["sarsa-egreedy"]["seed_spread_last_half"]["n"] == 1
     # the seed spread is the across-seed sd of the saved curves, averaged over the last half
@@ -148,7 +145,7 @@ def test_profiles_and_model(study):
     smoke, demo, full = (resolve_config(study, p) for p in ("smoke", "demo", "full"))
     assert (smoke.seeds, demo.seeds, full.seeds) == (1, 5, 10)
     assert full.env == "gymnasium" and demo.env == "fast"
-    assert not study.comparable(smoke) and study.comparable(demo) and study.comparable(full)
+    assert not study.comparable(smoke) and not study.comparable(demo) and study.comparable(full)
     assert study.variants(demo) == ["qlearning-egreedy", "qlearning-softmax", "sarsa-egreedy", "sarsa-softmax"]
     assert study.build_model(demo, "sarsa-softmax") is None  # a Q-table, no network
     # adding an agent or changing the checkpoint interval reuses the other runs
@@ -168,75 +165,137 @@ def test_bench_reports_rates(study):
                                                                  "compute_only_samples_per_s", "episodes_per_s"))
 
 
-# ---------------------------------------------------------------- findings from hand-made per-seed values
-from dltour.experiments.cartpole_td import decide_reach, findings  # noqa: E402
+# ---------------------------------------------------------------- findings from simulated runs
+from dltour.experiments.cartpole_td import after_learning, decide_reach, decide_stability, findings  # noqa: E402
 
 SEEDS = range(5)
 
 
-def _agent(sd, drop, final=480.0, e475=300.0, jitter=1.0):
-    """Per-seed values of one agent: constant plus a small seed-dependent wobble."""
-    w = [0.0, 1.0, -1.0, 0.5, -0.5]
-    return {"avg100_sd_last_half": {s: sd + jitter * w[s] for s in SEEDS},
-            "largest_drop": {s: drop + jitter * w[s] for s in SEEDS},
-            "final_avg100": {s: final + w[s] for s in SEEDS},
-            "episodes_to_475": {s: e475 for s in SEEDS}}
+def _rewards(g, episodes=1000, learn_at=250.0, relapse=0.05, level=500.0):
+    """One plausible run: returns rising along a logistic learning curve to ``level`` (around episode
+    ``learn_at``), capped at 500, with seeded noise; once learnt, each episode relapses (falls to 20-190
+    steps) with probability ``relapse``."""
+    e = np.arange(episodes)
+    r = np.clip(9 + (level - 9) / (1 + np.exp(-(e - learn_at) / 25)) + g.normal(0, 15, episodes), 8, 500)
+    r[r > 490] = 500.0  # a balanced pole runs to the cap
+    fall = (e > learn_at + 50) & (g.random(episodes) < relapse)
+    r[fall] = g.uniform(20, 190, int(fall.sum()))
+    return r
 
 
-def _values(q, s):
-    return {"qlearning-egreedy": q, "sarsa-egreedy": s, "qlearning-softmax": q, "sarsa-softmax": s}
+def _agent(g, seeds=SEEDS, relapse=0.05, **kw):
+    """Per-seed values of one agent, through the study's own measures (``curve_metrics``, ``after_learning``);
+    each seed's relapse probability jittered by +-30%."""
+    study = get_study("cartpole-td")
+    out = {"relapse_rate": {}, "drop_after": {}, "final_avg100": {}, "episodes_to_475": {}}
+    for s in seeds:
+        r = _rewards(g, relapse=relapse * g.uniform(0.7, 1.3), **kw)
+        m, a = study.curve_metrics(r), after_learning(r)
+        for k in ("final_avg100", "episodes_to_475"):
+            out[k][s] = m[k]
+        for k in ("relapse_rate", "drop_after"):
+            out[k][s] = a[k]
+    return out
+
+
+def _values(q_relapse, s_relapse, rng=0, q=None, s=None, seeds=SEEDS):
+    g = np.random.default_rng(rng)
+    out = {}
+    for pol in ("egreedy", "softmax"):
+        out[f"qlearning-{pol}"] = _agent(g, seeds, q_relapse, **(q or {}))
+        out[f"sarsa-{pol}"] = _agent(g, seeds, s_relapse, **(s or {}))
+    return out
 
 
 def _ids(fs):
     return {f.id: f for f in fs}
 
 
+STABILITY = [f"{c}-{p}" for c in ("qlearning-more-stable", "qlearning-smaller-drops") for p in ("egreedy", "softmax")]
+
+
+def test_after_learning_by_hand():
+    # 100 episodes of 10, then 500s: the average reaches 195 at episode 138; after it 62 episodes of 500
+    # and then 100 episodes in which every fourth falls to 100
+    tail = np.array([100.0 if i % 4 == 0 else 500.0 for i in range(100)])
+    r = np.concatenate([[10.0] * 100, [500.0] * 100, tail])
+    a = after_learning(r)
+    assert a["reached_at"] == 138 and a["episodes_after"] == 162
+    assert a["relapse_rate"] == pytest.approx(25 / 162)
+    ma = np.convolve(r, np.ones(100), "valid") / 100  # full-window averages from episode 100 on
+    assert a["drop_after"] == pytest.approx(ma.max() - ma[ma.argmax():].min())
+    # at the cap from then on: relapse rate 0 and no drop, a real value (not a sd degenerate at the cap)
+    at_cap = after_learning(np.array([10.0] * 100 + [500.0] * 200))
+    assert at_cap["relapse_rate"] == 0.0 and at_cap["drop_after"] == 0.0
+    # never reached, or reached with fewer than 100 episodes left: no post-learning phase
+    assert math.isnan(after_learning(np.array([20.0] * 300))["relapse_rate"])
+    assert math.isnan(after_learning(np.array([10.0] * 100 + [500.0] * 120))["drop_after"])
+
+
 def test_stability_findings_hold_fail_and_are_undecided():
-    stable, shaky = _agent(5.0, 20.0), _agent(60.0, 200.0)
-    ids = _ids(findings(_values(stable, shaky), 22.0))
+    # Q-learning relapses in 1% of its episodes after learning, SARSA in 12%: holds on both measures
+    ids = _ids(findings(_values(0.01, 0.12), 22.0))
     for pol, ref in (("egreedy", "R47"), ("softmax", "R48")):
         for fid in (f"qlearning-more-stable-{pol}", f"qlearning-smaller-drops-{pol}"):
-            assert ids[fid].verdict == "holds" and ids[fid].ref == ref and "Welch" in ids[fid].test
-    ids = _ids(findings(_values(shaky, stable), 22.0))
-    assert all(ids[f"{c}-{p}"].verdict == "does not hold" for c in ("qlearning-more-stable", "qlearning-smaller-drops")
-               for p in ("egreedy", "softmax"))
-    # the same means within seed noise: undecided
-    ids = _ids(findings(_values(_agent(30.0, 100.0, jitter=40.0), _agent(31.0, 101.0, jitter=40.0)), 22.0))
-    assert all(ids[f"{c}-{p}"].verdict == "inconclusive" for c in ("qlearning-more-stable", "qlearning-smaller-drops")
-               for p in ("egreedy", "softmax"))
+            f = ids[fid]
+            assert f.verdict == "holds" and f.ref == ref, (fid, f.test)
+            assert "IQM" in f.test and "stratified-bootstrap" in f.test and "permutation" in f.test
+            assert f.stats["n_runs"] == 10 and f.stats["effect"] < 0 and f.stats["effect_ci"][1] < 0
+    assert ids["qlearning-more-stable-egreedy"].stats["unit"] == "share of episodes"
+    # the demo's epsilon-greedy picture: Q-learning relapses more (30% vs 5%; the demo: 25% vs 7%)
+    ids = _ids(findings(_values(0.30, 0.05, rng=1), 22.0))
+    assert {f: ids[f].verdict for f in STABILITY} == dict.fromkeys(STABILITY, "does not hold")
+    # the same relapse probability (8%) for both: undecided
+    ids = _ids(findings(_values(0.08, 0.08, rng=3), 22.0))  # (a null: each test errs 5% of the time)
+    assert {f: ids[f].verdict for f in STABILITY} == dict.fromkeys(STABILITY, "inconclusive")
+    # too few runs: 2 seeds per agent cannot reach p < 0.05 in a permutation test (6 relabellings)
+    ids = _ids(findings(_values(0.01, 0.12, rng=7, seeds=range(2)), 22.0))
+    f = ids["qlearning-more-stable-egreedy"]
+    assert f.verdict == "inconclusive" and "more seeds needed" in f.test
+
+
+def test_an_agent_at_the_cap_does_not_win_whatever_the_other_does():
+    # the old defect: Q-learning at 500 in every seed had sd 0, so it "held" whatever SARSA did. Now an agent
+    # that also stays at its level after learning (SARSA at a 500 plateau, no relapses) ties: undecided
+    ids = _ids(findings(_values(0.0, 0.0, rng=4), 22.0))
+    assert all(ids[f].verdict == "inconclusive" for f in STABILITY), {f: ids[f].test for f in STABILITY}
+
+
+def test_runs_without_a_post_learning_phase_are_left_out_and_counted():
+    # SARSA never reaches 195 (it levels off at 150): there is no post-learning phase to compare
+    ids = _ids(findings(_values(0.01, 0.12, rng=5, s={"level": 150.0}), 22.0))
+    f = ids["qlearning-more-stable-egreedy"]
+    assert f.verdict == "inconclusive" and "sarsa-egreedy 0 of 5" in f.evidence and "needs >= 2" in f.test
 
 
 def test_an_agent_that_did_not_learn_carries_no_stability_verdict():
-    # SARSA stuck below the random policy's return: its tiny sd says nothing about stability
-    stuck = _agent(60.0, 200.0, final=15.0)
-    ids = _ids(findings(_values(_agent(5.0, 20.0), stuck), 22.0))
+    # SARSA stuck below the random policy's return (its learning curve never rises)
+    ids = _ids(findings(_values(0.01, 0.12, rng=6, s={"level": 15.0, "learn_at": 5000.0}), 22.0))
     f = ids["qlearning-more-stable-egreedy"]
     assert f.verdict == "inconclusive" and "did not learn" in f.test and "sarsa-egreedy" in f.evidence
 
 
 def test_stability_is_not_paired_by_seed():
-    # paired by seed these differences (all exactly -1) would be certain; Welch sees overlapping arms
-    q = {s: float(10 * s) for s in SEEDS}
-    s_ = {s: float(10 * s + 1) for s in SEEDS}
-    vals = {"qlearning-egreedy": {**_agent(0, 0), "avg100_sd_last_half": q},
-            "sarsa-egreedy": {**_agent(0, 0), "avg100_sd_last_half": s_}}
-    f = _ids(findings(vals, 22.0))["qlearning-more-stable-egreedy"]
-    assert f.verdict == "inconclusive" and "Welch" in f.test
+    # paired by seed these differences (all exactly -0.01) would look certain; unpaired, the arms overlap
+    q = {s: 0.05 * s for s in SEEDS}
+    s_ = {s: 0.05 * s + 0.01 for s in SEEDS}
+    d = decide_stability(q, s_, "relapse rate", "egreedy", "share of episodes")
+    assert d.verdict == "inconclusive" and "unpaired" in d.test and d.n_runs == 10
 
 
 def test_reach_475_reference_point():
     nan = math.nan
-    ids = _ids(findings({"qlearning-egreedy": {**_agent(5, 5), "episodes_to_475": {s: 250.0 + s for s in range(10)}}},
-                        22.0))
+    base = {"relapse_rate": {}, "drop_after": {}, "final_avg100": {s: 480.0 for s in range(10)}}
+    ids = _ids(findings({"qlearning-egreedy": {**base, "episodes_to_475": {s: 250.0 + s for s in range(10)}}}, 22.0))
     assert ids["qlearning-475-within-300"].verdict == "holds" and ids["qlearning-475-within-300"].ref is None
     late = {s: (nan if s % 2 else 600.0 + s) for s in range(10)}  # never or late: not within 350
-    ids = _ids(findings({"qlearning-egreedy": {**_agent(5, 5), "episodes_to_475": late}}, 22.0))
+    ids = _ids(findings({"qlearning-egreedy": {**base, "episodes_to_475": late}}, 22.0))
     assert ids["qlearning-475-within-300"].verdict == "does not hold"
     d = decide_reach({0: 293.0, 1: nan, 2: 341.0, 3: 539.0, 4: 307.0})  # 3/5: too few seeds to decide
     assert d.verdict == "inconclusive" and "never" in d.evidence and "3/5" in d.evidence
     # five seeds cannot decide it even at 5/5 (two-sided binomial p = 0.0625)
     assert decide_reach({s: 100.0 for s in range(5)}).verdict == "inconclusive"
-    ids = _ids(findings({"qlearning-egreedy": _agent(5, 5)}, 22.0, reach_why="needs 350 episodes"))
+    ids = _ids(findings({"qlearning-egreedy": {**base, "episodes_to_475": {}}}, 22.0, reach_why="needs 350 episodes"))
     assert ids["qlearning-475-within-300"].verdict == "not checked"
 
 
@@ -260,3 +319,13 @@ def test_no_neural_model_and_no_data_keys(study):
     cfg = resolve_config(study, "full")
     assert study.build_model(cfg, "qlearning-egreedy") is None and study.check_model(cfg, "qlearning-egreedy") is None
     assert not any(k.startswith("data") for k in valid_keys(cfg))
+
+
+def test_only_the_full_budget_counts_as_the_reference_scale():
+    from dltour.experiments.cartpole_td import CartPoleTD
+    from dltour.config import resolve_config
+
+    study = CartPoleTD()
+    full = study.comparison(resolve_config(study, "full"))
+    demo = study.comparison(resolve_config(study, "demo"))
+    assert full.ok and not demo.ok and "episodes 1000 < 2000" in demo.why and "seeds 5 < 10" in demo.why

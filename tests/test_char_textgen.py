@@ -156,57 +156,112 @@ def test_check_model_runs_the_training_loss_on_a_made_up_batch():
 
 
 # ---------------------------------------------------------------- findings: holds / does not hold / inconclusive
+# Simulated runs: each seed's sample measures over the temperatures, seeded numpy noise around a true trend
+# (the demo's sizes: 3-gram bits/char 2.1 -> 4.7, word length 3.4 -> 4.7, distinct-2 0.02 -> 1), through
+# the study's own ``findings``.
 TEMPS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+IDS = ["low-temp-predictable-common-words", "ngram-bpc-tracks-temperature", "distinct2-tracks-temperature",
+       "high-temp-less-meaningful", "bleu-no-correlation", "greedy-loops"]
 
 
-def _samples(measure, bleu, seeds=3):
-    """Hand-made samples.json contents: ``measure(key, t, seed)`` per measure, ``bleu(t, seed)`` a
-    list of sentence BLEU values per temperature."""
+def _measures(t, sign, g):
+    """One seed's measures at temperature t; ``sign`` +1: the reference's direction, -1 reversed, 0 no trend."""
+    return {"ngram_bpc": 3.3 + sign * 1.8 * (t - 0.75) + g.normal(0, 0.1),
+            "mean_word_len": 4.0 + sign * 0.9 * (t - 0.75) + g.normal(0, 0.15),
+            "common_words": 0.5 - sign * 0.35 * (t - 0.75) + g.normal(0, 0.05),
+            "distinct2": float(1 / (1 + np.exp(-sign * 6 * (t - 0.4)))) if sign else 0.7 + g.normal(0, 0.1),
+            "in_vocab_words": 0.65 - sign * 0.45 * (t - 0.75) + g.normal(0, 0.01)}
+
+
+def _samples(sign=1, bleu=lambda t, g: 5.0 + g.normal(0, 0.3), seeds=6, rng=0):
+    """Hand-made samples.json contents of ``seeds`` runs: the measures of :func:`_measures`, and
+    ``bleu(t, g)`` the corpus BLEU at temperature t."""
+    g = np.random.default_rng(rng)
     out = []
-    for s in range(seeds):
-        rows = []
-        for t in TEMPS:
-            sb = list(bleu(t, s))
-            rows.append({"temperature": t, "bleu": float(np.mean(sb)), "sentence_bleu": sb,
-                         **{k: measure(k, t, s) for k in ("distinct2", "ngram_bpc", "mean_word_len", "common_words",
-                                                          "in_vocab_words")}})
+    for _ in range(seeds):
+        rows = [{"temperature": t, "bleu": float(bleu(t, g)), "sentence_bleu": [], **_measures(t, sign, g)}
+                for t in TEMPS]
         out.append({"sweep": rows})
     return out
 
 
-RISING = {"distinct2": 1, "ngram_bpc": 1, "mean_word_len": 1, "common_words": -1, "in_vocab_words": -1}
-LEARNED = ({0: 2.7, 1: 2.72, 2: 2.69}, 4.8)  # held-out bits/char per seed, unigram baseline
+LEARNED = ({s: 2.7 + 0.01 * s for s in range(6)}, 4.8)  # held-out bits/char per seed, unigram baseline
+
+
+def _found(samples, learned=LEARNED):
+    return {f.id: f for f in findings(samples, *learned)}
 
 
 def _verdicts(samples, learned=LEARNED):
-    return {f.id: f.verdict for f in findings(samples, *learned)}
+    return {k: f.verdict for k, f in _found(samples, learned).items()}
 
 
-def test_every_finding_holds_on_samples_made_to_hold():
-    rng = np.random.default_rng(0)
-    smp = _samples(lambda k, t, s: 1 + RISING[k] * t * 0.4 + 0.01 * s, lambda t, s: rng.uniform(0, 5, 300))
-    assert set(_verdicts(smp).values()) == {"holds"}, _verdicts(smp)
+def test_every_finding_holds_on_runs_simulated_to_hold():
+    # the reference's picture, BLEU flat around 5 points (above its floor) with seed noise
+    got = _found(_samples())
+    assert {k: f.verdict for k, f in got.items()} == dict.fromkeys(IDS, "holds"), {k: f.test for k, f in got.items()}
+    f = got["bleu-no-correlation"]
+    assert "TOST of the mean per-run OLS slope (n=6 runs)" in f.test
+    assert f.stats["margin"] == pytest.approx(1 / 1.5) and "Mathur" in f.stats["margin_source"]
+    assert f.stats["unit"] == "BLEU points per unit of temperature" and f.stats["n_runs"] == 6
+    assert "n=6 runs" in got["ngram-bpc-tracks-temperature"].test
 
 
-def test_every_finding_fails_on_samples_made_to_fail():
-    rng = np.random.default_rng(0)
-    smp = _samples(lambda k, t, s: 1 - RISING[k] * t * 0.4 + 0.01 * s, lambda t, s: t * 10 + rng.uniform(0, 1, 300))
-    assert set(_verdicts(smp).values()) == {"does not hold"}, _verdicts(smp)
+def test_every_finding_fails_on_runs_simulated_to_fail():
+    # every trend reversed, and BLEU rising 4 points per unit of temperature (6 points across the sweep)
+    got = _verdicts(_samples(sign=-1, bleu=lambda t, g: 2.0 + 4.0 * t + g.normal(0, 0.5)))
+    assert got == dict.fromkeys(IDS, "does not hold"), got
 
 
-def test_every_finding_is_inconclusive_without_a_trend_and_with_all_zero_bleu():
-    wiggle = {0.0: 1.0, 0.25: 3.0, 0.5: 2.0, 0.75: 4.0, 1.0: 2.0, 1.25: 3.0, 1.5: 1.0}  # no rank trend
-    cross = {(0, 0.0): 1.0, (0, 1.0): 2.0, (1, 0.0): 2.5, (1, 1.0): 1.0, (2, 0.0): 1.5, (2, 1.0): 1.6}  # T=0 vs 1
-    smp = _samples(lambda k, t, s: cross.get((s, t), wiggle[t]),
-                   lambda t, s: [0.0] * 40)  # BLEU all zero: nothing measured, never "no correlation"
-    got = _verdicts(smp)
-    assert set(got.values()) == {"inconclusive"}, got
-    f = {f.id: f for f in findings(smp, *LEARNED)}["bleu-no-correlation"]
-    assert "constant" in f.test
+def test_too_few_runs_decide_nothing():
+    got = _verdicts(_samples(seeds=1), ({0: 2.7}, 4.8))
+    assert got == dict.fromkeys(IDS, "inconclusive"), got
+
+
+def test_no_trend_and_a_bleu_at_its_floor_are_undecided():
+    # no trend in any measure (noise only), BLEU at its floor (0.1-0.4 points, as the demo's): nothing decided
+    got = _found(_samples(sign=0, bleu=lambda t, g: 0.25 + g.normal(0, 0.05), seeds=3, rng=1),
+                 ({s: 2.7 for s in range(3)}, 4.8))
+    for fid in ("ngram-bpc-tracks-temperature", "distinct2-tracks-temperature", "high-temp-less-meaningful",
+                "bleu-no-correlation", "low-temp-predictable-common-words", "greedy-loops"):
+        assert got[fid].verdict == "inconclusive", (fid, got[fid].test)
+    assert "floor" in got["bleu-no-correlation"].test and "alone said 'holds'" in got["bleu-no-correlation"].test
+
+
+def test_an_all_zero_bleu_is_never_no_correlation():
+    f = _found(_samples(bleu=lambda t, g: 0.0))["bleu-no-correlation"]
+    assert f.verdict == "inconclusive" and "constant" in f.test
+
+
+def test_bleu_with_too_much_seed_noise_is_undecided():
+    # BLEU about 5 points, each seed with its own tilt: the mean slope is not pinned inside ±0.67 a unit of T
+    g = np.random.default_rng(3)
+    tilt = g.normal(0, 1.2, 3)
+    smp = _samples(seeds=3)
+    for s, run in enumerate(smp):
+        for row in run["sweep"]:
+            row["bleu"] = 5.0 + tilt[s] * (row["temperature"] - 0.75) + g.normal(0, 0.3)
+    assert _verdicts(smp, ({s: 2.7 for s in range(3)}, 4.8))["bleu-no-correlation"] == "inconclusive"
+
+
+def test_perfectly_monotone_runs_need_six_seeds():
+    # every seed's distinct-2 rises perfectly with T: the per-seed rhos tie at +1, so the exact sign test decides;
+    # 3 seeds give at best p = 0.25 (the demo runs 6: p = 0.031)
+    three = _found(_samples(seeds=3), ({s: 2.7 for s in range(3)}, 4.8))["distinct2-tracks-temperature"]
+    assert three.verdict == "inconclusive" and "exact sign test" in three.test and "more seeds needed" in three.test
+    assert _found(_samples())["distinct2-tracks-temperature"].verdict == "holds"
+    from dltour.config import resolve_config
+
+    assert resolve_config(CharTextgen(), "demo").seeds == 6
+
+
+def test_trends_are_decided_per_run_not_over_pooled_points():
+    # 6 runs, each with a small rise buried in its own level: pooled points would count 42 "independent"
+    # points; the finding counts the 6 runs
+    f = _found(_samples())["ngram-bpc-tracks-temperature"]
+    assert "n=6 runs" in f.test and f.stats["n_runs"] == 6 and "pooled" not in f.test
 
 
 def test_a_model_worse_than_the_unigram_baseline_carries_no_verdict():
-    rng = np.random.default_rng(0)
-    smp = _samples(lambda k, t, s: 1 + RISING[k] * t * 0.4 + 0.01 * s, lambda t, s: rng.uniform(0, 5, 300))
-    got = _verdicts(smp, ({0: 4.9, 1: 5.0, 2: 4.95}, 4.8))
+    got = _verdicts(_samples(), ({s: 4.9 + 0.01 * s for s in range(6)}, 4.8))
     assert set(got.values()) == {"inconclusive"}, got

@@ -35,10 +35,18 @@ is silent we follow the Keras tutorial the reference's course used (its Figure 2
   its parameters fixed, and the mean predictor (the learned-gate). Seeds pair across windows: seed s
   gives every window the same initial weights (under ``input_layout="steps"``; under ``features``
   the input weights' shape depends on the window, and seed s is only the same random stream);
-- R10 "no pattern" read as: Spearman's rho of the relative error against the window within ±0.3
-  (TOST); R11: windows 12 and 18-22 beat the others on the relative error (paired by seed); R13:
-  the "average MSE" 58.7 read as an RMSE in passengers (an MSE of 58.7 would be an RMSE of 7.7, far
-  better than any model of this series), our average over the windows run within ±10% of it.
+- R10 "no pattern" read as: no trend of the same-month relative error with the window, seeds as
+  the unit: per seed, the OLS slope of LSTM / SARIMA on the window (relative-error units per month
+  of window); TOST of the mean slope against ±margin (``no_trend``). The margin: a trend that moves
+  the relative error by less than R13's tolerance on the reference's average (10% of 58.7 = 5.87
+  passengers, in relative units: divided by SARIMA's mean same-month RMSE) across the windows run
+  is no pattern (see :func:`trend_margin`). R10's other part, "larger windows start later", is true
+  by construction (window w's first prediction is test month w + 1): a note, not a verdict;
+- R11: windows 12 and 18-22 beat the others on the relative error (per seed, the mean over each
+  group's windows; paired t-test by seed); R13: the "average MSE" 58.7 read as an RMSE in
+  passengers (an MSE of 58.7 would be an RMSE of 7.7, far better than any model of this series),
+  our per-seed average over the windows run within ±10% of it (TOST; the margin's source in
+  ``AVERAGE_MARGIN_SOURCE``).
 """
 
 from __future__ import annotations
@@ -61,14 +69,20 @@ from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
 from dltour.train import fit, iterate_minibatches
-from dltour.verdicts import (Decision, all_of, compare, describe, did_not_learn, exceeds, fmt, gate, near_reference,
-                             no_correlation, not_checked)
+from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, near_reference, no_trend,
+                             not_checked)
 
 REF_AVERAGE = 58.7  # Figure 13's "average MSE"
 REF_EPOCHS, REF_BATCH = 100, 1  # the Keras tutorial's budget, which the reference's Figure 2 matches
 GOOD_WINDOWS = (12, 18, 19, 20, 21, 22)  # "windows of 12 months or in the range 18-22 months"
-RHO_MARGIN = 0.3  # "no pattern": |Spearman rho| below a weak correlation
 AVERAGE_MARGIN = 0.10  # R13: within ±10% of 58.7
+# R13's margin, with its reasoning: the reference prints one average of unstated runs and no spread; our own
+# full-budget average moves by about 5% (1 sd) from seed to seed (docs/results/airline-lstm), so a margin much
+# narrower than 10% could not be met by a faithful rerun, and a much wider one would accept averages a reader
+# of Figure 13 would call different
+AVERAGE_MARGIN_SOURCE = ("±10% of the reference's 58.7: a stated fraction (the reference gives no spread; our "
+                         "full-budget average varies by about 5% (1 sd) over seeds)")
+REL_UNIT = "LSTM / SARIMA RMSE ratio"
 
 
 class Config(StudyConfig):
@@ -349,7 +363,8 @@ class AirlineLSTM(Study):
                  "own months: the measure the window findings compare."))
 
         cmp = self.comparison(cfg)
-        s.findings.extend(findings(lstm, starts, base, cmp))
+        s.findings.extend(findings(lstm, base, cmp))
+        s.notes.append(start_later_note(starts, months))
 
         # which of our units is of the reference's magnitude (a note, not a verdict about the reference)
         avg_mse = float(np.mean(s.extra_metrics["average"]["test_mse"]))
@@ -471,68 +486,91 @@ def decide_windows(rel: PerWindow) -> Decision:
         return not_checked(f"needs windows in 12 or 18-22 and others; ran {sorted(rel)}")
     a, b = average_over_windows(rel, good), average_over_windows(rel, other)
     d = compare(a, b, "less", names=(f"windows {', '.join(map(str, good))}", f"windows {', '.join(map(str, other))}"),
-                what="LSTM / SARIMA RMSE on each window's own months, mean over the group's windows per seed")
+                what="LSTM / SARIMA RMSE on each window's own months, mean over the group's windows per seed",
+                unit=REL_UNIT)
     per = ", ".join(f"w{w} {fmt(float(np.mean(list(rel[w].values()))))}" for w in sorted(rel))
     d.evidence += f"; per window (mean over seeds): {per}"
     return d
 
 
-def decide_no_pattern(rel: PerWindow, margin: float = RHO_MARGIN) -> Decision:
-    """R10: no monotone pattern of the same-month relative error with the window (equivalence of
-    Spearman's rho to 0 within ±margin)."""
-    x = [w for w in sorted(rel) for _ in rel[w]]
-    v = [rel[w][s] for w in sorted(rel) for s in rel[w]]
-    return no_correlation(x, v, margin, name="LSTM / SARIMA RMSE on the same months", xname="window",
-                          what="one point per window and seed")
+def trend_margin(sarima: Mapping[int, float], windows) -> tuple[float, str]:
+    """R10's equivalence margin on the per-seed slope of the relative error (LSTM / SARIMA) per month
+    of window, and its source.
+
+    "No pattern" is read at the precision R13 grants the reference's own average: a trend that moves
+    the error by less than 10% of the reference's 58.7 (5.87 passengers) across the whole range of
+    windows run is no pattern. In relative units that is 5.87 / SARIMA's mean RMSE on the windows'
+    own months, spread over the range (max window - min window)."""
+    ws = sorted(windows)
+    span = max(ws) - min(ws) if len(ws) > 1 else 1
+    level = float(np.mean([float(sarima[w]) for w in ws]))
+    total = AVERAGE_MARGIN * REF_AVERAGE / level
+    src = (f"a change of less than {fmt(total)} over windows {ws[0]}-{ws[-1]}: R13's tolerance "
+           f"{AVERAGE_MARGIN:.0%} of 58.7 = {fmt(AVERAGE_MARGIN * REF_AVERAGE)} passengers over SARIMA's mean "
+           f"same-month RMSE {fmt(level)}")
+    return total / span, src
 
 
-def decide_start_later(starts: Mapping[int, float]) -> Decision:
-    """R10 (structural): every larger window's first predicted month is later (deterministic)."""
+def decide_no_pattern(rel: PerWindow, sarima: Mapping[int, float]) -> Decision:
+    """R10: no trend of the same-month relative error with the window, seeds as the unit: per seed,
+    the OLS slope of LSTM / SARIMA on the window; TOST of the mean slope within ±:func:`trend_margin`."""
+    ws = sorted(rel)
+    seeds = _shared_seeds(rel, ws)
+    margin, src = trend_margin(sarima, ws)
+    y = {s: [rel[w][s] for w in ws] for s in seeds}
+    return no_trend(ws, y, margin, margin_source=src, name="LSTM / SARIMA RMSE on the same months",
+                    xname="month of window", unit=REL_UNIT, what="per seed: one slope over the windows run")
+
+
+def start_later_note(starts: Mapping[int, float], months: list[str] | None = None) -> str:
+    """R10's structural part, as a note: larger windows make the test predictions start later. True
+    by construction (a window of w months predicts the test months from the (w + 1)-th on), so it
+    carries no verdict; the note shows the first predicted month of each window."""
     ws = sorted(starts)
-    if len(ws) < 2:
-        return not_checked(f"needs two windows or more; ran {ws}")
-    parts = [compare({0: starts[b]}, {0: starts[a]}, "greater", names=(f"w{b} start", f"w{a} start"),
-                     deterministic=True) for a, b in zip(ws, ws[1:])]
-    d = all_of(parts, labels=[f"w{b} after w{a}" for a, b in zip(ws, ws[1:])])
-    late = [f"w{b} ({starts[b]:.0f}) not after w{a} ({starts[a]:.0f})" for a, b in zip(ws, ws[1:])
-            if not starts[b] > starts[a]]
-    d.evidence = ("first predicted month (index into the series) by window: "
-                  + ", ".join(f"w{w} {starts[w]:.0f}" for w in ws) + (f"; {'; '.join(late)}" if late else ""))
-    d.test = (f"deterministic: {len(parts)} consecutive pairs of windows compared exactly"
-              + (f"; {len(late)} not later" if late else "; each starts later"))
-    return d
+
+    def month(w):
+        i = int(starts[w])
+        return months[i] if months is not None and 0 <= i < len(months) else f"month {i}"
+
+    later = all(starts[b] > starts[a] for a, b in zip(ws, ws[1:]))
+    return ("R10's structural part, 'larger window sizes force the prediction curve to start later', holds by "
+            "construction (a window of w months has its first test prediction w months into the test part), so it "
+            "is shown here, not decided: first predicted month "
+            + ", ".join(f"w{w} {month(w)}" for w in ws)
+            + ("" if later else " (NOT later for every larger window: the run's saved start months disagree)") + ".")
 
 
 def decide_average(avg: Mapping[int, float], margin: float = AVERAGE_MARGIN) -> Decision:
     """R13: our per-seed average test RMSE equals 58.7 within ±margin (relative), TOST paired with
     the constant reference value."""
-    return near_reference(avg, REF_AVERAGE, margin, name="our average test RMSE over windows")
+    return near_reference(avg, REF_AVERAGE, margin, margin_source=AVERAGE_MARGIN_SOURCE,
+                          name="our average test RMSE over windows", unit="passengers (RMSE)")
 
 
 def decide_lstm_vs_sarima(rel: PerWindow) -> Decision:
     """Ours: the LSTM beats SARIMA on the same months (mean relative error over windows below 1)."""
     return exceeds(average_over_windows(rel), 1.0, "less", name="LSTM / SARIMA RMSE, same months, mean over windows",
-                   what="per seed")
+                   what="per seed", unit=REL_UNIT)
 
 
-def findings(lstm: PerWindow, starts: Mapping[int, float], base: Mapping[str, Mapping[int, float]],
+def findings(lstm: PerWindow, base: Mapping[str, Mapping[int, float]],
              cmp: Comparison | None = None) -> list[Finding]:
-    """The study's findings from plain values: ``lstm`` window -> seed -> test RMSE, ``starts``
-    window -> first predicted month, ``base`` baseline -> window -> RMSE on that window's months
-    (``sarima`` and ``mean`` are used), ``cmp`` the comparison with the reference."""
+    """The study's findings from plain values: ``lstm`` window -> seed -> test RMSE, ``base``
+    baseline -> window -> RMSE on that window's months (``sarima`` and ``mean`` are used), ``cmp``
+    the comparison with the reference. (R10's "larger windows start later" is true by construction:
+    :func:`start_later_note`, not a finding.)"""
     ws = sorted(lstm)
     rel = relative_errors(lstm, base["sarima"])
     failed = did_not_learn({f"w{w}": lstm[w] for w in ws}, {f"w{w}": base["mean"][w] for w in ws}, "less")
     every = [f"w{w}" for w in ws]
+    margin, _ = trend_margin(base["sarima"], ws)
     out = [
-        Finding.of("larger-windows-start-later",
-                   "Larger windows make the test predictions start later (the structural part of the reference's "
-                   "'no pattern ... apart from the fact that larger window sizes force the prediction curve to "
-                   "start later')", decide_start_later(starts), ref="R10", section="§2, Task 2.1, Figure 2"),
         Finding.of("no-window-pattern",
                    f"No pattern of the error with the window size: the same-month relative error (LSTM / SARIMA) "
-                   f"shows no monotone trend with the window (|Spearman rho| < {RHO_MARGIN}, equivalence test)",
-                   gate(decide_no_pattern(rel), failed, every), ref="R10", section="§2, Task 2.1, Figure 2"),
+                   f"shows no trend with the window (per seed, the OLS slope over the windows; equivalence of the "
+                   f"mean slope to 0 within ±{fmt(margin)} per month of window)",
+                   gate(decide_no_pattern(rel, base["sarima"]), failed, every), ref="R10",
+                   section="§2, Task 2.1, Figure 2"),
         Finding.of("windows-12-18-22",
                    "Windows of 12 months or 18-22 months give lower test error than the other windows (decided on "
                    "the same-month relative error LSTM / SARIMA, so that windows scored on different months "
