@@ -472,3 +472,16 @@ def test_finding_applies_the_budget_centrally_and_records_stats():
     assert e.stats["margin"] == 0.1 and e.stats["margin_source"] == "src" and e.stats["flip_margin"] is not None
     with pytest.raises(ValueError, match="margin_source"):
         V.Decision(V.HOLDS, "e", "t", margin=0.1)
+
+
+def test_holm_adjust_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from dltour.verdicts import holm_adjust
+
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 3, 7, 20):
+        p = rng.uniform(0, 0.2, m)
+        p[0] = p[-1]  # a tie
+        assert np.allclose(holm_adjust(p), multipletests(p, method="holm")[1])
+    assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
