@@ -137,56 +137,77 @@ def test_comparison_names_what_differs():
     assert cmp.data and cmp.budget
 
 
-# ---------------------------------------------------------------- the findings on hand-made results
+# ---------------------------------------------------------------- the findings on simulated runs
 GRAY_MAE, GRAY_DIST, GT_C, GT_CV = 0.048, 30.0, 30.0, 0.0055
+KEYS = ("test_mae", "colourfulness", "colour_variance", "colourfulness_distance", "saturation_overlap", "hue_error")
+SD = (0.0002, 1.0, 0.0003, 0.7, 0.01, 1.0)  # per-run spread of each metric
+
+# true means per model of (test MAE, colourfulness, colour variance, colourfulness distance to the truth,
+# saturation overlap, hue error): as the reference describes them
+AS_THE_REFERENCE = {"unet": (0.0450, 12.5, 0.0011, 17.5, 0.61, 21.0), "cgan": (0.0461, 34.0, 0.0085, 4.5, 0.91, 41.0)}
+SWAPPED = {"unet": AS_THE_REFERENCE["cgan"], "cgan": AS_THE_REFERENCE["unet"]}
+# nothing differs between the models; the U-Net's colourfulness at exactly half the truth's (R46's line)
+NULL = {"unet": (0.046, 15.0, 0.003, 10.0, 0.75, 30.0), "cgan": (0.046, 15.0, 0.003, 10.0, 0.75, 30.0)}
 
 
-def metrics_of(**per_variant):
-    """``decide``'s input: metric -> (unet values, cgan values), seeds 0..n-1."""
-    return {k: {"unet": dict(enumerate(u)), "cgan": dict(enumerate(c))} for k, (u, c) in per_variant.items()}
+def simulate(true, n=5, rng=0):
+    """``decide``'s input: metric -> model -> {seed: true mean + N(0, sd)}."""
+    g = np.random.default_rng(rng)
+    return {k: {v: {sd: float(x) for sd, x in enumerate(true[v][i] + g.normal(0, SD[i], n))} for v in true}
+            for i, k in enumerate(KEYS)}
 
 
-def decide(**per_variant):
-    return {f.id: f.verdict for f in co.decide(metrics_of(**per_variant), GRAY_MAE, GRAY_DIST, GT_C, GT_CV)}
+def decide_sim(true, n=5, rng=0):
+    return {f.id: f for f in co.decide(simulate(true, n, rng), GRAY_MAE, GRAY_DIST, GT_C, GT_CV)}
 
 
-AS_THE_REFERENCE = dict(test_mae=([0.045, 0.0452, 0.0449], [0.046, 0.0463, 0.0461]),
-                        colourfulness=([12, 13, 12.5], [33, 35, 34]), colour_variance=([0.001, 0.0012, 0.0011],
-                                                                                        [0.008, 0.009, 0.0085]),
-                        colourfulness_distance=([18, 17, 17.5], [4, 5, 4.5]),
-                        saturation_overlap=([0.6, 0.62, 0.61], [0.9, 0.91, 0.92]), hue_error=([20, 21, 22], [40, 42, 41]))
+IDS = {"unet-mae-le-cgan", "cgan-more-vivid", "cgan-more-realistic", "cgan-wrong-colours", "mae-misses-quality",
+       "unet-conservative", "beats-gray-input"}
 
 
-def test_findings_hold_as_the_reference_describes():
-    assert set(decide(**AS_THE_REFERENCE).values()) == {"holds"}
+def test_findings_hold_on_simulated_runs_as_the_reference_describes():
+    f = decide_sim(AS_THE_REFERENCE)
+    assert {k: x.verdict for k, x in f.items()} == {k: "holds" for k in IDS}
+    assert f["unet-conservative"].stats["unit"] == "fraction of the truth's colourfulness"
+    assert f["unet-mae-le-cgan"].stats["n_runs"] == 5 and f["unet-mae-le-cgan"].stats["unit"] == "test MAE"
 
 
-def test_findings_fail_when_the_models_swap_roles():
-    got = decide(test_mae=([0.046, 0.0463, 0.0461], [0.045, 0.0452, 0.0449]),
-                 colourfulness=([33, 35, 34], [12, 13, 12.5]), colour_variance=([0.008, 0.009, 0.0085], [0.001] * 3),
-                 colourfulness_distance=([4, 5, 4.5], [18, 17, 17.5]),
-                 saturation_overlap=([0.9, 0.91, 0.92], [0.6, 0.62, 0.61]), hue_error=([40, 42, 41], [20, 21, 22]))
-    assert got == {k: "does not hold" for k in got} | {"beats-gray-input": "holds"}
+def test_findings_fail_on_simulated_runs_where_the_models_swap_roles():
+    got = {k: x.verdict for k, x in decide_sim(SWAPPED, rng=1).items()}
+    assert got == {k: "does not hold" for k in IDS} | {"beats-gray-input": "holds"}
 
 
-def test_findings_are_inconclusive_on_noisy_results():
-    got = decide(test_mae=([0.045, 0.047, 0.046], [0.046, 0.045, 0.0465]),
-                 colourfulness=([20, 35, 28], [30, 22, 29]), colour_variance=([0.004, 0.007, 0.0055], [0.005] * 3),
-                 colourfulness_distance=([10, 20, 15], [18, 9, 14]),
-                 saturation_overlap=([0.6, 0.8, 0.7], [0.75, 0.62, 0.7]), hue_error=([30, 50, 40], [45, 32, 41]))
-    assert set(got.values()) == {"inconclusive"}, got
+def test_findings_are_inconclusive_on_simulated_null_runs_and_on_one_seed():
+    got = {k: x.verdict for k, x in decide_sim(NULL, rng=2).items()}
+    assert got == {k: "inconclusive" for k in IDS} | {"beats-gray-input": "holds"}
+    one = {k: x.verdict for k, x in decide_sim(AS_THE_REFERENCE, n=1).items()}
+    assert one == {k: "inconclusive" for k in IDS}
+
+
+def test_r46_needs_the_unet_nearer_no_colour_than_the_truth():
+    # less colourful than the truth, but nearer the truth than the gray input: not "conservative"
+    faded = {"unet": (0.0450, 22.0, 0.003, 8.0, 0.61, 21.0), "cgan": AS_THE_REFERENCE["cgan"]}
+    f = decide_sim(faded)["unet-conservative"]
+    assert f.verdict == "does not hold" and "half-way between the gray input (0) and the truth" in f.evidence
+    # a U-Net that did not beat the gray input's MAE carries no verdict on how it colours
+    bad = {"unet": (0.0500, 12.5, 0.0011, 17.5, 0.61, 21.0), "cgan": AS_THE_REFERENCE["cgan"]}
+    f = decide_sim(bad)["unet-conservative"]
+    assert f.verdict == "inconclusive" and "did not learn" in f.test
+    gray_truth = co.decide(simulate(AS_THE_REFERENCE), GRAY_MAE, GRAY_DIST, 0.0, 0.0)
+    assert {x.id: x.verdict for x in gray_truth}["unet-conservative"] == "inconclusive"
 
 
 def test_a_model_that_did_not_learn_carries_no_verdict():
     # a U-Net no better than the gray input: nothing about how it colours is decided; the check of
     # the baselines itself fails
-    r = dict(AS_THE_REFERENCE, test_mae=([0.05, 0.051, 0.052], [0.06, 0.061, 0.062]))
-    got = decide(**r)
+    t = dict(AS_THE_REFERENCE, unet=(0.0510, 12.5, 0.0011, 17.5, 0.61, 21.0), cgan=(0.0610, 34.0, 0.0085, 4.5, 0.91,
+                                                                                     41.0))
+    got = {k: x.verdict for k, x in decide_sim(t).items()}
     assert got["beats-gray-input"] == "does not hold"
     assert {got[k] for k in got if k != "beats-gray-input"} == {"inconclusive"}
     # a cGAN whose colours are no closer to the truth than no colour at all
-    r = dict(AS_THE_REFERENCE, colourfulness_distance=([18, 17, 17.5], [31, 32, 33]))
-    got = decide(**r)
+    t = dict(AS_THE_REFERENCE, cgan=(0.0461, 34.0, 0.0085, 32.0, 0.91, 41.0))
+    got = {k: x.verdict for k, x in decide_sim(t).items()}
     assert got["cgan-more-vivid"] == got["cgan-wrong-colours"] == "inconclusive"
     assert got["unet-mae-le-cgan"] == got["unet-conservative"] == "holds"
 

@@ -226,25 +226,171 @@ def test_bench_reports_both_rates_and_the_frozen_saving(tmp_path):
 
 
 # ---------------------------------------------------------------- decisions from hand-made results
-from dltour.experiments.vgg_transfer import curve_metrics, decide, select_classes, tables  # noqa: E402
+import csv  # noqa: E402
+
+from dltour.experiments.vgg_transfer import curve_metrics, decide, per_seed, select_classes, tables  # noqa: E402
 from dltour.registry import RunResult  # noqa: E402
 from dltour.perseed import Results  # noqa: E402
 
 METRICS = ("test_acc", "val_acc_epoch1", "val_acc_auc", "final_train_acc", "val_acc_change_sd", "train_acc_rise",
            "infer_us", "infer_us_b1", "trainable_params")
-# a world where every claim holds (values per init; vgg19 = vgg16 - 2 in test accuracy)
+# true means per init of (test_acc, val_acc_epoch1, val_acc_auc, final_train_acc, val_acc_change_sd,
+# train_acc_rise): a world where every claim holds (vgg19 = vgg16 - 4 in test accuracy)
 HOLDS = {"random": (30, 22, 28, 35, 3, 10), "imagenet": (70, 55, 65, 99, 5, 40), "frozen": (55, 50, 53, 80, 1, 20),
          "frozen224": (60, 52, 57, 65, 0.5, 5), "tuned": (50, 30, 45, 60, 3, 30)}
-# ... where every claim fails (orderings reversed; vgg19 = vgg16 + 2)
+# ... where every claim fails (orderings reversed; vgg19 = vgg16 + 4)
 FAILS = {"random": (70, 55, 65, 75, 3, 10), "imagenet": (30, 22, 28, 80, 1, 40), "frozen": (55, 50, 53, 80, 5, 5),
          "frozen224": (50, 52, 57, 65, 0.5, 20), "tuned": (25, 30, 45, 60, 3, 30)}
-# ... where nothing differs beyond the seeds' noise (R2's training accuracy sits at the threshold)
+# ... where nothing differs (the null; R2's training accuracy sits at its 95% threshold)
 SAME = {i: (50, 50, 50, 95, 2, 10) for i in HOLDS}
+SD = (0.5, 1.0, 1.0, 0.5, 0.3, 1.0)  # per-run spread of each metric (points)
+
+
+def _run(tmp_path, v, seed, metrics, history=None):
+    d = tmp_path / f"{v}-{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    if history:
+        with open(d / "history.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["epoch", "train_acc", "val_acc"])
+            w.writeheader()
+            w.writerows({"epoch": e + 1, **row} for e, row in enumerate(history))
+    return RunResult(v, seed, f"{v}-{seed}", d, metrics)
+
+
+def sim_world(base, arch_gap, tmp_path, seeds=5, rng=0, inits=tuple(HOLDS), archs=("vgg16", "vgg19"), sd=SD,
+              epochs=None, rising=True):
+    """Simulated runs: each metric = the init's true mean + N(0, sd) per run (seeded); vgg19's test
+    accuracy shifted by ``arch_gap``. ``epochs``: also write each run's history, its accuracies
+    still rising at the end (``rising``) or flat after epoch 1."""
+    g = np.random.default_rng(rng)
+    runs = []
+    for ai, a in enumerate(archs):
+        for ii, init in enumerate(inits):
+            for seed in range(seeds):
+                m = {name: float(mu + g.normal(0, s)) for name, mu, s in zip(METRICS, base[init], sd)}
+                m["val_acc_change_sd"] = abs(m["val_acc_change_sd"])
+                if ai == 1:
+                    m["test_acc"] += arch_gap
+                m.update(infer_us=100.0 + ii, infer_us_b1=200.0 + ii, trainable_params=1000.0 * (ii + 1))
+                hist = None
+                if epochs:
+                    top_v, top_t = m["test_acc"], m["final_train_acc"]
+                    step = 2.0 if rising else 0.0
+                    hist = [{"train_acc": top_t - step * (epochs - 1 - e) - (0 if rising or e else 5),
+                             "val_acc": top_v - step * (epochs - 1 - e) - (0 if rising or e else 5)
+                             + (0.0 if rising else 0.1 * (e % 2))}
+                            for e in range(epochs)]
+                runs.append(_run(tmp_path, f"{a}-{init}", seed, m, hist))
+    return Results(runs)
+
+
+def verdicts(res, chance=20.0, epochs=6):
+    return {f.id: f for f in decide(res, chance, demo=True, epochs=epochs)}
+
+
+ALL_IDS = {"jump-start", "finetune-overfits", "frozen-smoother", "random-unsatisfactory", "vgg16-ge-vgg19",
+           "frozen224-flatter", "frozen224-ge-frozen", "vgg16-imagenet-gt-frozen-gt-random",
+           "vgg19-imagenet-gt-frozen-gt-random", "tuned-beats-faithful-random"}
+
+
+def test_every_finding_holds_on_simulated_runs_where_the_claims_are_true(tmp_path):
+    f = verdicts(sim_world(HOLDS, -4.0, tmp_path))
+    assert set(f) == ALL_IDS
+    assert {k: v.verdict for k, v in f.items()} == {k: "holds" for k in ALL_IDS}
+    assert f["jump-start"].ref == "R1" and f["frozen-smoother"].ref == "R3" and f["frozen224-flatter"].ref == "R7"
+    assert f["tuned-beats-faithful-random"].ref is None
+    # both archs of a seed are one unit: n = 5 seeds, not 10 (arch, seed) pairs
+    assert "paired t-test" in f["frozen-smoother"].test and "n=5 pairs" in f["frozen-smoother"].test
+    assert f["frozen-smoother"].stats["n_runs"] == 5 and f["finetune-overfits"].stats["n_runs"] == 5
+    assert f["finetune-overfits"].stats["unit"] == "training accuracy, %"
+    assert "sd of the epoch-to-epoch changes" in f["frozen-smoother"].evidence
+    assert "40.95" in f["vgg16-ge-vgg19"].evidence and "42.49" in f["vgg16-ge-vgg19"].evidence
+    assert "tuned" in f["vgg16-ge-vgg19"].evidence and "tuned" not in f["vgg16-ge-vgg19"].test
+    assert "not ImageNet" in f["jump-start"].evidence  # the demo says what it is an analogue of
+    assert "not the larger input" in f["frozen224-flatter"].evidence
+
+
+def test_every_finding_fails_on_simulated_runs_where_the_claims_are_false(tmp_path):
+    f = verdicts(sim_world(FAILS, +4.0, tmp_path, rng=1))
+    assert {k: v.verdict for k, v in f.items()} == {k: "does not hold" for k in ALL_IDS}
+
+
+def test_every_finding_is_inconclusive_on_simulated_null_runs(tmp_path):
+    f = verdicts(sim_world(SAME, 0.0, tmp_path, seeds=3, rng=0))
+    assert {k: v.verdict for k, v in f.items()} == {k: "inconclusive" for k in ALL_IDS}
+
+
+@pytest.fixture
+def fast_holm(monkeypatch):
+    """statsmodels' Holm adjustment (``multipletests``) runs ``gc.collect()`` on every call, about
+    0.3 s in a process that holds torch; the loop below calls it a hundred times."""
+    import gc
+
+    monkeypatch.setattr(gc, "collect", lambda *a: 0)
+
+
+def test_null_runs_are_rarely_decided(tmp_path, fast_holm):
+    """20 simulated null studies of 3 seeds: of their 200 findings at most 10% are decided (alpha 0.05)."""
+    decided = sum(v.verdict != "inconclusive" for k in range(20)
+                  for v in verdicts(sim_world(SAME, 0.0, tmp_path / str(k), seeds=3, rng=100 + k)).values())
+    assert decided <= 20
+
+
+def test_one_seed_decides_nothing(tmp_path):
+    res = sim_world(HOLDS, -4.0, tmp_path, seeds=1, archs=("vgg16",))
+    f = verdicts(res)
+    assert {v.verdict for k, v in f.items() if k != "vgg16-ge-vgg19"} == {"inconclusive"}
+    # two archs x one seed: still one independent run per arm, never two "pairs"
+    f2 = verdicts(sim_world(HOLDS, -4.0, tmp_path / "two", seeds=1))
+    assert {v.verdict for v in f2.values()} == {"inconclusive"}
+
+
+def test_claims_about_both_archs_take_one_value_per_seed(tmp_path):
+    res = sim_world(HOLDS, -4.0, tmp_path, seeds=3)
+    v16, v19 = res.values("vgg16-frozen", "test_acc"), res.values("vgg19-frozen", "test_acc")
+    assert per_seed(res, "frozen", "test_acc") == {s: pytest.approx((v16[s] + v19[s]) / 2) for s in range(3)}
+    assert list(per_seed(res, "frozen", "test_acc", ("vgg16",))) == [0, 1, 2]
+
+
+def test_a_short_budget_with_rising_curves_makes_failures_inconclusive(tmp_path):
+    # the runs fail every claim, but after 6 of the reference's 20 epochs their accuracy was still rising
+    f = verdicts(sim_world(FAILS, +4.0, tmp_path / "short", rng=1, epochs=6))
+    budgeted = ALL_IDS - {"tuned-beats-faithful-random"}  # ours: no reference budget
+    for k in budgeted:
+        assert f[k].verdict == "inconclusive", k
+        assert "only 6 of the reference's 20 epochs" in f[k].test and "still rising" in f[k].test, k
+    assert "training accuracy still rising" in f["finetune-overfits"].test  # R2: the curve of its own quantity
+    assert f["tuned-beats-faithful-random"].verdict == "does not hold"
+    # the same failures at the reference's 20 epochs, or with curves that stopped rising, stand
+    full = verdicts(sim_world(FAILS, +4.0, tmp_path / "full", rng=1, epochs=20), epochs=20)
+    assert {k: v.verdict for k, v in full.items()} == {k: "does not hold" for k in ALL_IDS}
+    flat = verdicts(sim_world(FAILS, +4.0, tmp_path / "flat", rng=1, epochs=6, rising=False))
+    assert {k: v.verdict for k, v in flat.items()} == {k: "does not hold" for k in ALL_IDS}
+    # holding verdicts are never touched by the budget
+    ok = verdicts(sim_world(HOLDS, -4.0, tmp_path / "ok", epochs=6))
+    assert {v.verdict for v in ok.values()} == {"holds"}
+
+
+def test_a_pretrained_run_that_did_not_learn_carries_no_verdict_on_how_it_learned(tmp_path):
+    base = {**HOLDS, "imagenet": (15, 55, 65, 99, 5, 40)}  # test accuracy below chance (20%)
+    f = verdicts(sim_world(base, -4.0, tmp_path))
+    for fid in ("jump-start", "finetune-overfits", "frozen-smoother"):
+        assert f[fid].verdict == "inconclusive" and "did not learn" in f[fid].test, fid
+    assert f["vgg16-imagenet-gt-frozen-gt-random"].verdict == "does not hold"  # an ordering still is one
+
+
+def test_missing_variants_are_not_checked(tmp_path):
+    f = verdicts(sim_world(HOLDS, -4.0, tmp_path, inits=("random", "frozen"), archs=("vgg16",)))
+    assert {k: v.verdict for k, v in f.items()} == {
+        "jump-start": "not checked", "finetune-overfits": "not checked", "frozen-smoother": "not checked",
+        "random-unsatisfactory": "not checked", "vgg16-ge-vgg19": "not checked", "frozen224-flatter": "not checked",
+        "frozen224-ge-frozen": "not checked", "vgg16-imagenet-gt-frozen-gt-random": "not checked",
+        "tuned-beats-faithful-random": "not checked"}
 
 
 def world(base, arch_gap, tmp_path, inits=tuple(HOLDS), archs=("vgg16", "vgg19"), noise=(0.3, -0.2, -0.1)):
-    """Results of 3 seeds per variant; each variant's per-seed noise is a rotation of ``noise``
-    (non-constant paired differences; with a zero-sum ``noise`` and no gap, every mean difference is 0)."""
+    """Fixed results of 3 seeds per variant (for the tables): each variant's per-seed noise is a
+    rotation of ``noise``."""
     runs = []
     for ai, a in enumerate(archs):
         for ii, init in enumerate(inits):
@@ -257,65 +403,6 @@ def world(base, arch_gap, tmp_path, inits=tuple(HOLDS), archs=("vgg16", "vgg19")
                 m.update(infer_us=100.0 + k, infer_us_b1=200.0 + k, trainable_params=1000.0 * (ii + 1))
                 runs.append(RunResult(f"{a}-{init}", seed, f"{a}-{init}-{seed}", tmp_path, m))
     return Results(runs)
-
-
-def verdicts(res, chance=20.0):
-    return {f.id: f for f in decide(res, chance, demo=True, epochs=6)}
-
-
-ALL_IDS = {"jump-start", "finetune-overfits", "frozen-smoother", "random-unsatisfactory", "vgg16-ge-vgg19",
-           "frozen224-flatter", "frozen224-ge-frozen", "vgg16-imagenet-gt-frozen-gt-random",
-           "vgg19-imagenet-gt-frozen-gt-random", "tuned-beats-faithful-random"}
-
-
-def test_every_finding_holds_in_a_world_where_the_claims_are_true(tmp_path):
-    f = verdicts(world(HOLDS, -2.0, tmp_path))
-    assert set(f) == ALL_IDS
-    assert {k: v.verdict for k, v in f.items()} == {k: "holds" for k in ALL_IDS}
-    assert f["jump-start"].ref == "R1" and f["frozen-smoother"].ref == "R3" and f["frozen224-flatter"].ref == "R7"
-    assert f["tuned-beats-faithful-random"].ref is None
-    assert "paired t-test" in f["frozen-smoother"].test and "n=6" in f["frozen-smoother"].test  # (arch, seed) pairs
-    assert "sd of the epoch-to-epoch changes" in f["frozen-smoother"].evidence
-    assert "40.95" in f["vgg16-ge-vgg19"].evidence and "42.49" in f["vgg16-ge-vgg19"].evidence
-    assert "tuned" in f["vgg16-ge-vgg19"].evidence and "tuned" not in f["vgg16-ge-vgg19"].test
-    assert "not ImageNet" in f["jump-start"].evidence  # the demo says what it is an analogue of
-    assert "not the larger input" in f["frozen224-flatter"].evidence
-
-
-def test_every_finding_fails_where_the_claims_are_false(tmp_path):
-    f = verdicts(world(FAILS, +2.0, tmp_path))
-    assert {k: v.verdict for k, v in f.items()} == {k: "does not hold" for k in ALL_IDS}
-
-
-def test_every_finding_is_inconclusive_within_the_noise(tmp_path):
-    f = verdicts(world(SAME, 0.0, tmp_path, noise=(1.0, -1.0, 0.0)))
-    assert {k: v.verdict for k, v in f.items()} == {k: "inconclusive" for k in ALL_IDS}
-
-
-def test_one_seed_decides_nothing(tmp_path):
-    res = Results([r for r in world(HOLDS, -2.0, tmp_path, archs=("vgg16",)).runs if r.seed == 0])
-    f = verdicts(res)
-    assert {v.verdict for k, v in f.items() if k != "vgg16-ge-vgg19"} == {"inconclusive"}
-    # two archs x one seed: the pooled claims have two (arch, seed) pairs; the per-arch ones still one run each
-    f2 = verdicts(Results([r for r in world(HOLDS, -2.0, tmp_path).runs if r.seed == 0]))
-    assert f2["vgg16-ge-vgg19"].verdict == f2["vgg19-imagenet-gt-frozen-gt-random"].verdict == "inconclusive"
-
-
-def test_a_pretrained_run_that_did_not_learn_carries_no_verdict_on_how_it_learned(tmp_path):
-    base = {**HOLDS, "imagenet": (15, 55, 65, 99, 5, 40)}  # test accuracy below chance (20%)
-    f = verdicts(world(base, -2.0, tmp_path))
-    for fid in ("jump-start", "finetune-overfits", "frozen-smoother"):
-        assert f[fid].verdict == "inconclusive" and "did not learn" in f[fid].test, fid
-    assert f["vgg16-imagenet-gt-frozen-gt-random"].verdict == "does not hold"  # an ordering still is one
-
-
-def test_missing_variants_are_not_checked(tmp_path):
-    f = verdicts(world(HOLDS, -2.0, tmp_path, inits=("random", "frozen"), archs=("vgg16",)))
-    assert {k: v.verdict for k, v in f.items()} == {
-        "jump-start": "not checked", "finetune-overfits": "not checked", "frozen-smoother": "not checked",
-        "random-unsatisfactory": "not checked", "vgg16-ge-vgg19": "not checked", "frozen224-flatter": "not checked",
-        "frozen224-ge-frozen": "not checked", "vgg16-imagenet-gt-frozen-gt-random": "not checked",
-        "tuned-beats-faithful-random": "not checked"}
 
 
 def test_tables_use_the_reference_variants_and_bold_the_best(tmp_path):

@@ -4,7 +4,7 @@ early stopping lets them train (reference Table 5).
 
 Run it::
 
-    dltour run denoise-losses                   # demo: embedded CIFAR-10 subset, 8 losses x 3 seeds
+    dltour run denoise-losses                   # demo: embedded CIFAR-10 subset, 8 losses x 6 seeds
     dltour run denoise-losses --profile full    # CIFAR-100 (downloaded), 8 losses x 3 seeds, GPU
     dltour run denoise-losses --set data.path=DIR --set data.train_subset=5000   # any [train|test]/<class>/ folder
 
@@ -36,15 +36,24 @@ CIFAR-100 and test MSE. Where it is silent we assume:
 - metrics: test MSE and PSNR; the noisy input is the floor row a denoiser must beat; the mean
   gradient norm of the first epoch checks "larger sigma, larger gradients"; the validation MSE
   after epoch 1 ("trains faster") and the best epoch ("overfits sooner") check R35;
-- decisions: per-seed values through ``dltour.verdicts`` (paired by seed; Spearman for trends over
-  sigma; TOST with a margin of 30% of MAE's test MSE for "followed closely": the reference's own
-  gaps are 20% and 27%).
+- decisions: per-seed values through ``dltour.verdicts``, seeds as the unit (issue 18): paired by
+  seed; a trend over sigma is Spearman's rho *per run* (one run = one seed's losses at every sigma),
+  the runs' rhos tested against 0 (``per_run_trend``; when every run is perfectly monotone the rhos
+  tie and the exact sign test decides, so 3 seeds give at best p = 0.25: inconclusive); "followed
+  closely" (R31) is a TOST with a margin of ``CLOSE_FRACTION`` = 10% of MAE's gain over the noisy
+  input (noisy-input MSE - MAE's test MSE): a loss that keeps 90% of the best loss's denoising
+  follows it closely. The margin comes from the task (how much denoising there is to share), not
+  from the reference's gaps (its earlier 30% of MAE's MSE was set from them). The findings about
+  test MSE, epochs and best epochs (R30-R33, R35) declare the per-epoch validation MSE as their
+  budget: a "does not hold" from runs below the reference's 15 epochs whose validation MSE was
+  still falling or had its minimum at the last epoch is inconclusive (``verdicts.budget_gate``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -69,7 +78,7 @@ from dltour.train.augment import centre_crop, random_crop, to_float, to_uint8_nh
 VAL_NOISE_SEED, TEST_NOISE_SEED, PANEL_NOISE_SEED = 1001, 2002, 3003
 READINGS = {"bw": "bandwidth", "prec": "precision"}
 REF_EPOCHS = 15
-CLOSE_MARGIN = 0.3  # "followed closely": within 30% of MAE's test MSE (the reference's gaps: 20%, 27%)
+CLOSE_FRACTION = 0.1  # "followed closely": within 10% of MAE's gain over the noisy input (see the docstring)
 
 
 def fixed_noise(shape: tuple[int, ...], seed: int, start: int) -> torch.Tensor:
@@ -207,14 +216,17 @@ def sigma_variants(names, reading: str) -> list[tuple[float, str]]:
     return sorted(out)
 
 
-def _sigma_points(table: dict[str, dict[int, float]], sig: list[tuple[float, str]]):
-    """(log10 sigma, value) for every seed of every sigma: the points of a trend over sigma."""
-    xs, ys = [], []
-    for sigma, v in sig:
-        for val in table.get(v, {}).values():
-            xs.append(math.log10(sigma))
-            ys.append(val)
-    return xs, ys
+def _by_seed(table: dict[str, dict[int, float]], sig: list[tuple[float, str]]):
+    """The levels log10 sigma and, per seed, its values at them (NaN where a sigma lacks that
+    seed): the runs of a per-run trend over sigma."""
+    x = [math.log10(sigma) for sigma, _ in sig]
+    seeds = sorted({sd for _, v in sig for sd in table.get(v, {})})
+    return x, {sd: [table.get(v, {}).get(sd, float("nan")) for _, v in sig] for sd in seeds}
+
+
+def _trend(table, sig, direction, name, unit):
+    x, ys = _by_seed(table, sig)
+    return V.per_run_trend(x, ys, direction, name=name, xname="log10 sigma", unit=unit)
 
 
 def _mean(vals: dict[int, float]) -> float:
@@ -222,14 +234,16 @@ def _mean(vals: dict[int, float]) -> float:
     return float(np.mean(f)) if f else float("nan")
 
 
-def decide(metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: float, epochs: int = REF_EPOCHS
-           ) -> list[Finding]:
+def decide(metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: float, epochs: int = REF_EPOCHS,
+           curves: dict[str, dict[int, list[float]]] | None = None) -> list[Finding]:
     """The findings of T3.2 from plain per-seed values.
 
     ``metrics[name][variant] = {seed: value}`` for ``test_mse``, ``epochs_trained``,
     ``first_epoch_grad_norm``, ``val_mse_first`` (validation MSE after epoch 1) and ``best_epoch``;
     ``noisy_mse``: the noisy input's test MSE (the trivial baseline, the same for every run);
-    ``epochs``: the epoch budget. The reference's sigma claims are decided on the precision reading.
+    ``epochs``: the epoch budget; ``curves[variant][seed]``: the per-epoch validation MSE (the
+    budget of the findings about training; None: not checked). The reference's sigma claims are
+    decided on the precision reading.
     """
     mse = metrics["test_mse"]
     names = list(mse)
@@ -237,33 +251,46 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: float, ep
     out: list[Finding] = []
     sec = "§3.2, Table 5"
 
+    def budget(variants):
+        cs = {v: curves[v] for v in variants if curves and curves.get(v)}
+        return V.Budget(cs, "lower", epochs, REF_EPOCHS, name="validation MSE") if cs else None
+
     # R30: MAE gives the best test MSE
     if "mae" in mse:
-        d = V.best_of(mse, "mae", "less", what="test MSE")
+        d = V.best_of(mse, "mae", "less", what="test MSE", unit="test MSE")
         out.append(Finding.of("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5",
-                              V.gate(d, failed, ["mae"]), ref="R30", section=sec))
+                              V.gate(d, failed, ["mae"]), ref="R30", section=sec, budget=budget(names)))
     prec = sigma_variants(names, "precision")
     lowest = prec[0][1] if prec else None
     # R31: followed closely by correntropy sigma 1e2 and MSE
     if "mae" in mse and "mse" in mse and lowest:
-        margin = CLOSE_MARGIN * _mean(mse["mae"])
-        parts = [V.equivalent(mse[o], mse["mae"], margin, names=(o, "mae"), what="test MSE")
-                 for o in ("mse", lowest)]
-        d = V.all_of(parts, labels=[f"{o} vs mae" for o in ("mse", lowest)])
+        gain = noisy_mse - _mean(mse["mae"])
+        margin = CLOSE_FRACTION * gain
+        src = (f"{CLOSE_FRACTION:.0%} of MAE's gain over the noisy input ({V.fmt(noisy_mse)} - "
+               f"{V.fmt(_mean(mse['mae']))} = {V.fmt(gain)}): a loss that keeps {1 - CLOSE_FRACTION:.0%} of the best loss's denoising follows "
+               "it closely")
+        if gain > 0:
+            parts = [V.equivalent(mse[o], mse["mae"], margin, margin_source=src, names=(o, "mae"), what="test MSE",
+                                  unit="test MSE") for o in ("mse", lowest)]
+            d = V.all_of(parts, labels=[f"{o} vs mae" for o in ("mse", lowest)])
+            flips = [x.flip_margin for x in parts if x.flip_margin is not None]  # both must be inside the margin
+            d = replace(d, margin=margin, margin_source=src, flip_margin=max(flips) if flips else None)
+        else:
+            d = V.inconclusive(f"MAE's test MSE {V.fmt(_mean(mse['mae']))} is not below the noisy input's "
+                               f"{V.fmt(noisy_mse)}: no denoising gain to set the margin from")
         out.append(Finding.of(
             "mae-closely-followed", f"MSE and correntropy with the smallest sigma ({lowest}) follow MAE closely: "
-            f"their test MSE is within {CLOSE_MARGIN:.0%} of MAE's", V.gate(d, failed, ["mae", "mse", lowest]),
-            ref="R31", section=sec, evidence=f"margin {CLOSE_MARGIN:.0%} of MAE's mean test MSE = {V.fmt(margin)}"))
+            f"their test MSE is within {CLOSE_FRACTION:.0%} of MAE's gain over the noisy input",
+            V.gate(d, failed, ["mae", "mse", lowest]), ref="R31", section=sec,
+            evidence=f"margin {V.fmt(margin)} = {src}", budget=budget(["mae", "mse", lowest])))
     for reading in ("bandwidth", "precision"):
         sig = sigma_variants(names, reading)
         if len(sig) < 2:
             continue
-        x, y = _sigma_points(mse, sig)
-        xe, ye = _sigma_points(metrics["epochs_trained"], sig)
-        parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, what="test MSE vs the noisy input's")
+        parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, what="test MSE vs the noisy input's", unit="test MSE")
                  for _, v in sig]
-        parts += [V.trend(xe, ye, "less", name="epochs trained", xname="log10 sigma"),
-                  V.trend(x, y, "greater", name="test MSE", xname="log10 sigma")]
+        parts += [_trend(metrics["epochs_trained"], sig, "less", "epochs trained", "epochs"),
+                  _trend(mse, sig, "greater", "test MSE", "test MSE")]
         labels = [f"{v} learned" for _, v in sig] + ["epochs fall with sigma", "test MSE rises with sigma"]
         out.append(Finding.of(
             f"{reading}-reproduces-table5", f"The {reading} reading of correntropy reproduces the reference's "
@@ -272,41 +299,37 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: float, ep
             V.all_of(parts, labels=labels), section=sec))
     if len(prec) >= 2:
         involved = [v for _, v in prec]
-        x, y = _sigma_points(mse, prec)
         # R32: increasing sigma harms training. A run that did not learn counts as harmed, so no gate.
         out.append(Finding.of(
             "sigma-harms-training", "Increasing correntropy's sigma harms training: test MSE rises with sigma "
-            "(precision reading)", V.trend(x, y, "greater", name="test MSE", xname="log10 sigma"),
-            ref="R32", section=sec))
+            "(precision reading)", _trend(mse, prec, "greater", "test MSE", "test MSE"),
+            ref="R32", section=sec, budget=budget(involved)))
         # R33: larger sigma -> early stopping before the budget
-        xe, ye = _sigma_points(metrics["epochs_trained"], prec)
         top = prec[-1][1]
-        d = V.all_of([V.trend(xe, ye, "less", name="epochs trained", xname="log10 sigma"),
+        d = V.all_of([_trend(metrics["epochs_trained"], prec, "less", "epochs trained", "epochs"),
                       V.exceeds(metrics["epochs_trained"][top], epochs, "less", name=f"{top} epochs",
-                                what="the epoch budget")],
+                                what="the epoch budget", unit="epochs")],
                      labels=["epochs fall with sigma", f"{top} stops before {epochs} epochs"])
         out.append(Finding.of(
             "sigma-stops-earlier", "A larger sigma makes early stopping end training sooner, before the "
             f"{epochs}-epoch budget (reference: 15, 9, 5 epochs for sigma 1e2, 1e4, 1e6; precision reading)",
-            V.gate(d, failed, involved), ref="R33", section=sec))
-        # R34: larger sigma -> larger gradients
-        xg, yg = _sigma_points(metrics["first_epoch_grad_norm"], prec)
+            V.gate(d, failed, involved), ref="R33", section=sec, budget=budget(involved)))
+        # R34: larger sigma -> larger gradients (epoch 1: no budget)
         out.append(Finding.of(
             "sigma-larger-gradients", "A larger sigma gives larger gradients (mean gradient L2 norm in epoch 1; "
-            "precision reading)", V.trend(xg, yg, "greater", name="gradient norm", xname="log10 sigma"),
+            "precision reading)", _trend(metrics["first_epoch_grad_norm"], prec, "greater", "gradient norm",
+                                         "gradient L2 norm"),
             ref="R34", section=sec))
         # R35: ...so the network trains faster and overfits sooner
-        xf, yf = _sigma_points(metrics["val_mse_first"], prec)
-        xb, yb = _sigma_points(metrics["best_epoch"], prec)
-        d = V.all_of([V.trend(xf, yf, "less", name="validation MSE after epoch 1", xname="log10 sigma"),
-                      V.trend(xb, yb, "less", name="best epoch", xname="log10 sigma")],
+        d = V.all_of([_trend(metrics["val_mse_first"], prec, "less", "validation MSE after epoch 1", "validation MSE"),
+                      _trend(metrics["best_epoch"], prec, "less", "best epoch", "epochs")],
                      labels=["trains faster (epoch-1 validation MSE falls with sigma)",
                              "overfits sooner (the best validation epoch comes earlier)"])
         out.append(Finding.of(
             "sigma-faster-overfits-sooner", "With a larger sigma the network trains faster (lower validation MSE "
             "after epoch 1) and overfits sooner (its best validation epoch comes earlier; precision reading)",
-            V.gate(d, failed, involved), ref="R35", section=sec))
-    parts = [V.exceeds(mse[v], noisy_mse, "less", name=v) for v in names]
+            V.gate(d, failed, involved), ref="R35", section=sec, budget=budget(involved)))
+    parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, unit="test MSE") for v in names]
     out.append(Finding.of("beats-noisy-input", "Every loss denoises: its test MSE is below the noisy input's",
                           V.all_of(parts, labels=names), section=sec,
                           evidence=f"noisy input {V.fmt(noisy_mse)}"))
@@ -325,8 +348,10 @@ class DenoiseLosses(Study):
     profiles = {
         "smoke": {"data.source": "embedded", "data.train_subset": 48, "data.test_subset": 16, "width": 4, "depth": 1,
                   "epochs": 2, "batch_size": 64, "seeds": 1},
+        # demo: 6 seeds, so that a trend over sigma that every run shows (the per-run rhos tie) can be decided:
+        # the exact sign test's smallest two-sided p is 0.25 with 3 seeds, 0.031 with 6 (issue 18)
         "demo": {"data.source": "embedded", "data.train_subset": 300, "val_fraction": 0.25, "data.test_subset": 200,
-                 "width": 8, "depth": 1, "batch_size": 16, "train_crop": 8, "val_crop": 16, "lr": 3e-3, "seeds": 3},
+                 "width": 8, "depth": 1, "batch_size": 16, "train_crop": 8, "val_crop": 16, "lr": 3e-3, "seeds": 6},
         "full": {"data.source": "download", "width": 64, "depth": 3, "batch_size": 128, "seeds": 3},
     }
     reference = [
@@ -499,7 +524,7 @@ class DenoiseLosses(Study):
                      fontsize=9)
         s.figures.append(save(fig, out_dir, "t3_2_curves.png"))
 
-        s.findings.extend(decide(metrics, floor_mse, cfg.epochs))
+        s.findings.extend(decide(metrics, floor_mse, cfg.epochs, {v: res.curves(v, "val_mse") for v in names}))
         kind = data_kind(cfg.data)
         n_tr, n_te = int(results[0].metrics["n_train"]), int(results[0].metrics["n_test"])
         s.notes.append(f"Data: {source_label(kind)}, {n_tr} training images (+ validation), {n_te} test images; "

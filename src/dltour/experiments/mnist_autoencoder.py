@@ -31,14 +31,21 @@ labels, and that t-SNE gives "a clearer distribution" than PCA. Where it is sile
   ``lr``), chosen on a validation split (``val_size``), never on the test set;
 - clustering: K-Means (k = 10) on the test codes; accuracy by majority vote per cluster (the
   reference's) and by Hungarian matching (an extra); baselines: K-Means on raw pixels, and chance;
-- R29 "clearer class distribution", measured: 5-nearest-neighbour accuracy (5-fold CV) of the digit
-  labels in each 2-D view (PCA, t-SNE perplexity 30) of the depth-3 test codes;
+- R29 "t-SNE gives a clearer class distribution than PCA" is shown as a note without a verdict
+  (issue 18): the 5-nearest-neighbour accuracy (5-fold CV) of the digit labels in each 2-D view
+  (PCA, t-SNE perplexity 30) of the depth-3 test codes is reported, but t-SNE optimises exactly the
+  local neighbourhoods such a measure counts and PCA does not, so "t-SNE keeps neighbours better"
+  holds for any codes with class structure: a verdict would certify t-SNE, not the reference's
+  autoencoder, and no control turns that into a test that can fail;
 - R27 "much lower MSE" read as: the depth-3 model's test MSE is at most half the linear one's;
 - R37 measured per seed at the Table 4 model: |MSE(smallest code) - MSE(depth3)| vs
   |MSE(depth2) - MSE(depth3)|;
 - a run whose test MSE is no better than predicting the mean training image did not learn: no
-  verdict about how models learned is drawn from it. Results are compared with the reference only
-  on the canonical MNIST (by the sha256 of the decoded arrays) at 49 epochs.
+  verdict about how models learned is drawn from it; a "does not hold" from runs trained below the
+  reference's 49 epochs whose test MSE was still falling is not a verdict either (every reference
+  finding declares its arms' per-epoch test MSE as its budget: ``verdicts.budget_gate``). Results
+  are compared with the reference only on the canonical MNIST (by the sha256 of the decoded
+  arrays) at 49 epochs.
 """
 
 from __future__ import annotations
@@ -61,8 +68,7 @@ from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
 from dltour.train import adam, fit, iterate_minibatches
-from dltour.verdicts import (all_of, best_of, compare, did_not_learn, exceeds, gate, inconclusive,
-                             near_reference)
+from dltour.verdicts import Budget, all_of, best_of, compare, did_not_learn, exceeds, gate, near_reference
 
 BEST = "depth3"  # the reference's Table 4 architecture
 TUTORIAL = "tutorial"  # the Keras tutorial's simplest autoencoder: a second reading of the linear baseline
@@ -421,6 +427,9 @@ class MnistAutoencoder(Study):
 
         # Findings
         s.findings.extend(findings(res, cfg, mean_image, chance))
+        note = tsne_note(res)
+        if note:
+            s.notes.append(note)
         if "linear" in res:
             k = cfg.linear_code
             s.notes.append(f"The reference's linear model scored test MSE 0.056; the best any linear [784, {k}] "
@@ -577,6 +586,29 @@ def baseline_of(res: Results, cfg: Config) -> str | None:
     return cfg.baseline if cfg.baseline in res else next((b for b in BASELINES if b in res), None)
 
 
+def _budget(res: Results, cfg: Config, arms) -> Budget | None:
+    """The arms' per-epoch test MSE (lower is better) at ``cfg.epochs`` against the reference's 49:
+    the budget of a finding about them (None when no run saved a history)."""
+    curves = {v: c for v in arms if (c := res.curves(v, "test_mse"))}
+    return Budget(curves, "lower", cfg.epochs, REF_EPOCHS, name="test MSE") if curves else None
+
+
+def tsne_note(res: Results) -> str | None:
+    """R29 as a note without a verdict: the per-seed 5-NN accuracy of the digit labels in the PCA
+    and t-SNE views of the depth-3 codes (see the module docstring for why it is not decided)."""
+    if BEST not in res:
+        return None
+    pca, tsne = res.values(BEST, "knn2d_pca"), res.values(BEST, "knn2d_tsne")
+    if not pca or not tsne:
+        return None
+    per = ", ".join(f"seed {sd}: {100 * tsne[sd]:.1f}% vs {100 * pca[sd]:.1f}%" for sd in sorted(set(pca) & set(tsne)))
+    return ("R29 (t-SNE gives a clearer class distribution than PCA, Figure 15 vs Figure 6) is shown without a "
+            "verdict: 5-NN accuracy of the digit labels in the t-SNE vs the PCA view of the depth-3 test codes, "
+            f"{per}. t-SNE optimises the local neighbourhoods this measure counts and PCA does not, so the "
+            "comparison holds for any codes with class structure: it describes t-SNE, not the reference's "
+            "autoencoder, and no control makes it a test that can fail.")
+
+
 def findings(res: Results, cfg: Config, mean_image: float, chance: dict[int, float]) -> list[Finding]:
     """Every finding of T3.1 from per-seed results (``res``), the mean-image test MSE (the trivial
     baseline of every reconstruction) and the chance clustering accuracy per seed."""
@@ -586,54 +618,51 @@ def findings(res: Results, cfg: Config, mean_image: float, chance: dict[int, flo
     depths = {v: x for v, x in mse.items() if v.startswith("depth") and "-code" not in v}
     sec = "§3.1, Table 4, Figure 14"
     if BEST in depths and len(depths) >= 2:
-        d = gate(best_of(depths, BEST, "less", what="test MSE"), failed, depths)
+        d = gate(best_of(depths, BEST, "less", what="test MSE", unit="test MSE"), failed, depths)
         out.append(Finding.of("depth3-is-best", "Of the depths explored, the 3-layer encoder/decoder (Table 4) has "
-                              "the lowest test MSE", d, ref="R26", section=sec))
+                              "the lowest test MSE", d, ref="R26", section=sec, budget=_budget(res, cfg, depths)))
     base = baseline_of(res, cfg)
     if BEST in mse and base in mse:
         d3, lin = mse[BEST], mse[base]
         ratio = {sd: float(np.log(d3[sd] / lin[sd])) for sd in sorted(set(d3) & set(lin))
                  if d3[sd] > 0 and lin[sd] > 0}
-        d = exceeds(ratio, float(np.log(0.5)), "less", name=f"log(MSE depth3 / MSE {base})",
+        d = exceeds(ratio, float(np.log(0.5)), "less", name=f"log(MSE depth3 / MSE {base})", unit="log MSE ratio",
                     what=f"'much lower' read as at most half: log ratio below log 1/2 = -0.693; the linear model "
                          f"read as {base!r}")
         d = gate(d, failed, [BEST, base])
         out.append(Finding.of("deeper-beats-linear", "The deep non-linear autoencoder (Table 4) has a much lower test "
                               "MSE than the linear one (0.0031 vs 0.056)", d, ref="R27", section="§3.1",
                               evidence=f"{BEST} vs {base} test MSE: "
-                              + ", ".join(f"seed {sd}: {d3[sd]:.4f} vs {lin[sd]:.4f}" for sd in sorted(ratio))))
+                              + ", ".join(f"seed {sd}: {d3[sd]:.4f} vs {lin[sd]:.4f}" for sd in sorted(ratio)),
+                              budget=_budget(res, cfg, [BEST, base])))
     acc = res.table("kmeans_acc_majority")
     if BEST in acc and base in acc and chance:
-        d = all_of([compare(acc[BEST], acc[base], "greater", names=(BEST, base)),
-                    compare(acc[base], chance, "greater", names=(base, "chance"))],
+        d = all_of([compare(acc[BEST], acc[base], "greater", names=(BEST, base), unit="K-Means accuracy"),
+                    compare(acc[base], chance, "greater", names=(base, "chance"), unit="K-Means accuracy")],
                    labels=[f"{BEST} > {base}", f"{base} > chance"])
         d = gate(d, failed, [BEST, base])
         out.append(Finding.of("clustering-order", "K-Means accuracy on the test codes (majority vote): the Table 4 "
                               "autoencoder > linear > chance (61.0% > 39.9% > ~10%)", d, ref="R28", section="§3.1",
-                              evidence=f"the linear model read as {base!r}"))
+                              evidence=f"the linear model read as {base!r}; budget: the two models' test MSE per "
+                                       "epoch (K-Means runs once, on the final codes)",
+                              budget=_budget(res, cfg, [BEST, base])))
     # which reading of "the simple linear model defined in the tutorial" lands on its numbers (ours)
     for metric, value, what in (("kmeans_acc_majority", REF_LINEAR_KMEANS, "K-Means accuracy"),
                                 ("test_mse", REF_LINEAR_MSE, "test MSE")):
         table = res.table(metric)
         if TUTORIAL not in table:
             continue
-        d = near_reference(table[TUTORIAL], value, 0.1, name=TUTORIAL, what=what)
-        other = (f"The true linear reading: {near_reference(table['linear'], value, 0.1, name='linear', what=what).test}"
+        src = (f"±10% of the reference's {value:g}: our tolerance for 'reproduces' (the reference reports one run, "
+               "with no spread to set it from)")
+        d = near_reference(table[TUTORIAL], value, 0.1, margin_source=src, name=TUTORIAL, what=what, unit=what)
+        other = ("The true linear reading: " + near_reference(table["linear"], value, 0.1, margin_source=src,
+                                                              name="linear", what=what, unit=what).test
                  if "linear" in table else "The true linear reading did not run.")
         short = "kmeans" if metric.startswith("kmeans") else "mse"
         out.append(Finding.of(f"tutorial-baseline-{short}", f"The Keras tutorial's simplest autoencoder "
                               f"({cfg.tutorial_optimizer}) reproduces the reference's linear-model {what} "
-                              f"({value:g}, within ±10%)", d, section="§3.1", evidence=other))
-    if BEST in res:
-        pca, tsne = res.values(BEST, "knn2d_pca"), res.values(BEST, "knn2d_tsne")
-        if pca and tsne:
-            d = compare(tsne, pca, "greater", names=("t-SNE", "PCA"),
-                        what="5-NN accuracy of the digit labels in each 2-D view of the depth-3 test codes")
-            d = gate(d, failed, [BEST])
-        else:
-            d = inconclusive("the depth-3 runs saved no 2-D views", "not measured")
-        out.append(Finding.of("tsne-clearer-than-pca", "t-SNE shows the classes in the representation space more "
-                              "clearly than PCA (Figure 15 vs Figure 6)", d, ref="R29", section="§3.1, Figures 6, 15"))
+                              f"({value:g}, within ±10%)", d, section="§3.1", evidence=other,
+                              budget=_budget(res, cfg, [TUTORIAL])))
     small = [v for v in mse if "-code" in v]
     if BEST in mse and "depth2" in mse and small:
         smallest = min(small, key=lambda v: int(v.split("-code")[1]))
@@ -641,10 +670,11 @@ def findings(res: Results, cfg: Config, mean_image: float, chance: dict[int, flo
         latent = {sd: abs(mse[smallest][sd] - base[sd]) for sd in sorted(set(base) & set(mse[smallest]))}
         layer = {sd: abs(mse["depth2"][sd] - base[sd]) for sd in sorted(set(base) & set(mse["depth2"]))}
         d = compare(latent, layer, "greater", names=(f"|code {smallest.split('-code')[1]} -> {cfg.code}|",
-                                                     "|depth 2 -> 3|"),
+                                                     "|depth 2 -> 3|"), unit="test MSE",
                     what="change of test MSE at the Table 4 model from the code size vs from one extra layer")
         d = gate(d, failed, [BEST, "depth2", smallest])
         out.append(Finding.of("latent-matters-more-than-layer", "In the autoencoders, the code (latent) size changes "
                               "the test MSE more than an extra layer does (the Figure 14 trend that T4.1 says its "
-                              "VAEs confirm)", d, ref="R37", section="§4.1 (on §3.1, Figure 14)"))
+                              "VAEs confirm)", d, ref="R37", section="§4.1 (on §3.1, Figure 14)",
+                              budget=_budget(res, cfg, [BEST, "depth2", smallest])))
     return out

@@ -38,6 +38,13 @@ fc1 already fits the target's input size, so nothing is upsampled: it reproduces
 trainable capacity, not the larger input). Same recipe for every demo variant, with lr 0.01 (the
 reference's 1e-3 barely moves these narrow nets in 6 epochs), 3 seeds; ``tuned`` is not run in the
 demo. The demo checks the reference's claims on an analogue, not on its data.
+
+Decisions (issue 18): a claim about both architectures is decided per seed, on the mean over the
+archs of that seed's runs (runs of one seed share its data order, so the seed is the independent
+unit; n = seeds, never (arch, seed) pairs). Every reference finding declares its arms' per-epoch
+validation (or, for R2 and R7, training) accuracy as its budget: a "does not hold" from runs
+trained below the reference's 20 epochs whose curve was still rising (or peaked at the last epoch)
+is inconclusive (``verdicts.budget_gate``).
 """
 
 from __future__ import annotations
@@ -66,7 +73,7 @@ from dltour.perseed import Results
 from dltour.seeding import generator
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop_flip
-from dltour.verdicts import (Decision, all_of, compare, describe, did_not_learn, exceeds, fmt, gate,
+from dltour.verdicts import (Budget, Decision, all_of, compare, describe, did_not_learn, exceeds, fmt, gate,
                              not_checked)
 
 ARCHS = ("vgg16", "vgg19")
@@ -158,18 +165,14 @@ DEMO_NETS = {"pretrained": "demo-cifar5", "batch_norm": vgg_pretrain.BATCH_NORM,
 
 
 # ---------------------------------------------------------------- decisions (plain per-seed values in)
-def _key(arch_index: int, seed: int) -> int:
-    """One pairing key per (arch, seed): claims that "apply to both architectures" pool both."""
-    return arch_index * 1000 + seed
-
-
-def pooled(res: Results, init: str, metric: str, archs=ARCHS) -> dict[int, float]:
-    """{(arch, seed) key: value} of ``<arch>-<init>`` over the archs that ran it."""
-    out = {}
-    for ai, a in enumerate(archs):
-        for s, v in res.values(f"{a}-{init}", metric).items():
-            out[_key(ai, s)] = v
-    return out
+def per_seed(res: Results, init: str, metric: str, archs=ARCHS) -> dict[int, float]:
+    """{seed: mean over ``archs`` of ``<arch>-<init>``'s value}: claims that "apply to both
+    architectures" reduce the two archs' runs of one seed to one value first, since runs of one
+    seed share its data order (and a frozen variant's head initialisation), so the seed is the
+    independent unit. Seeds missing in an arch are left out."""
+    vals = [res.values(f"{a}-{init}", metric) for a in archs]
+    seeds = sorted(set.intersection(*(set(v) for v in vals))) if vals else []
+    return {s: float(np.mean([v[s] for v in vals])) for s in seeds}
 
 
 def _needs(res: Results, variants: list[str]) -> Decision | None:
@@ -181,92 +184,128 @@ def _present_archs(res: Results, inits: tuple[str, ...]) -> list[str]:
     return [a for a in ARCHS if all(f"{a}-{i}" in res for i in inits)]
 
 
+CURVE_NAME = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}
+
+
+def budget_of(res: Results, variants: list[str], key: str, epochs: int | None) -> Budget | None:
+    """The variants' per-epoch ``key`` (validation or training accuracy, higher is better) at
+    ``epochs`` (None: the longest saved history) against the reference's 20 epochs: the budget of
+    a finding about them (``verdicts.budget_gate``); None when no run saved a history."""
+    curves = {v: c for v in variants if (c := res.curves(v, key))}
+    if not curves:
+        return None
+    if epochs is None:
+        epochs = max(len(c) for cs in curves.values() for c in cs.values())
+    return Budget(curves, "higher", epochs, REF_EPOCHS, name=CURVE_NAME[key])
+
+
 def decide(res: Results, chance: float, demo: bool = False, epochs: int | None = None) -> list[Finding]:
-    """Every finding of the study from the runs' metrics (see ``run``'s curve metrics)."""
+    """Every finding of the study from the runs' metrics (see ``run``'s curve metrics). Claims about
+    both architectures are decided per seed (the mean over the archs of a seed's runs); every
+    reference finding declares its arms' accuracy curves as its budget (``epochs`` of the
+    reference's 20)."""
     analogue = ("demo analogue: 'imagenet' = nets pretrained on five other CIFAR-10 classes, not ImageNet"
                 if demo else "")
     failed = did_not_learn(res.table("test_acc"), chance, "greater")
     out = []
 
-    def pooled_cmp(a_init, b_init, metric, direction, what, archs):
-        return compare(pooled(res, a_init, metric, archs), pooled(res, b_init, metric, archs), direction,
-                       names=(a_init, b_init), what=what + f"; pairs (arch, seed) over {', '.join(archs)}")
+    def seed_cmp(a_init, b_init, metric, direction, what, archs, unit):
+        return compare(per_seed(res, a_init, metric, archs), per_seed(res, b_init, metric, archs), direction,
+                       names=(a_init, b_init), unit=unit,
+                       what=what + f"; per seed, the mean over {', '.join(archs)}")
+
+    def budget(inits, key, archs):
+        return budget_of(res, [f"{a}-{i}" for a in archs for i in inits], key, epochs)
 
     # R1 jump-start
     archs = _present_archs(res, ("imagenet", "random"))
+    bud = None
     if archs:
-        d = all_of([pooled_cmp("imagenet", "random", "val_acc_epoch1", "greater",
-                               "validation accuracy after epoch 1, %", archs),
-                    pooled_cmp("imagenet", "random", "val_acc_auc", "greater",
-                               "area under the validation-accuracy curve = its mean over epochs, %", archs)],
+        d = all_of([seed_cmp("imagenet", "random", "val_acc_epoch1", "greater",
+                             "validation accuracy after epoch 1, %", archs, "validation accuracy, points"),
+                    seed_cmp("imagenet", "random", "val_acc_auc", "greater",
+                             "area under the validation-accuracy curve = its mean over epochs, %", archs,
+                             "validation accuracy, points")],
                    labels=["after epoch 1", "area under the curve"])
         d = gate(d, failed, [f"{a}-imagenet" for a in archs])
+        bud = budget(("imagenet", "random"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-imagenet", "vgg16-random"])
     out.append(Finding.of("jump-start", "Pretrained weights jump-start learning: higher validation accuracy after "
                           "epoch 1 and over the whole curve than random init", d, ref="R1", section="§1, Figure 1",
-                          evidence=analogue))
+                          evidence=analogue, budget=bud))
 
     # R2 overfits
     archs = _present_archs(res, ("imagenet",))
+    bud = None
     if archs:
-        d = exceeds(pooled(res, "imagenet", "final_train_acc", archs), OVERFIT_THRESHOLD, "greater",
-                    name="final training accuracy of the fully trainable pretrained nets",
+        d = exceeds(per_seed(res, "imagenet", "final_train_acc", archs), OVERFIT_THRESHOLD, "greater",
+                    name="final training accuracy of the fully trainable pretrained nets", unit="training accuracy, %",
                     what=f"'almost 100%' read as >= {OVERFIT_THRESHOLD:g}%, after {epochs or '?'} epochs (the "
-                         f"reference: 20); (arch, seed) over {', '.join(archs)}")
+                         f"reference: 20); per seed, the mean over {', '.join(archs)}")
         d = gate(d, failed, [f"{a}-imagenet" for a in archs])
+        bud = budget(("imagenet",), "train_acc", archs)
     else:
         d = _needs(res, ["vgg16-imagenet"])
     out.append(Finding.of("finetune-overfits", f"With all layers trainable the pretrained net overfits: almost 100% "
                           f"(>= {OVERFIT_THRESHOLD:g}%) training accuracy", d, ref="R2", section="§1, Figure 1",
-                          evidence=analogue))
+                          evidence=analogue, budget=bud))
 
     # R3 smoother
     archs = _present_archs(res, ("imagenet", "frozen"))
+    bud = None
     if archs:
-        d = pooled_cmp("frozen", "imagenet", "val_acc_change_sd", "less",
-                       "smoothness = sd of the epoch-to-epoch changes of validation accuracy (points); lower is "
-                       "smoother",
-                       archs)
+        d = seed_cmp("frozen", "imagenet", "val_acc_change_sd", "less",
+                     "smoothness = sd of the epoch-to-epoch changes of validation accuracy (points); lower is "
+                     "smoother", archs, "sd of validation-accuracy changes, points")
         d = gate(d, failed, [f"{a}-{i}" for a in archs for i in ("imagenet", "frozen")])
+        bud = budget(("imagenet", "frozen"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-imagenet", "vgg16-frozen"])
     out.append(Finding.of("frozen-smoother", "Training only the fully connected layers gives a smoother curve than "
-                          "training all layers", d, ref="R3", section="§1, Figure 1", evidence=analogue))
+                          "training all layers", d, ref="R3", section="§1, Figure 1", evidence=analogue, budget=bud))
 
     # R5 random unsatisfactory
     archs = _present_archs(res, ("random", "imagenet", "frozen"))
+    bud = None
     if archs:
-        d = all_of([pooled_cmp("random", "imagenet", "test_acc", "less", "test accuracy, %", archs),
-                    pooled_cmp("random", "frozen", "test_acc", "less", "test accuracy, %", archs)],
+        d = all_of([seed_cmp("random", "imagenet", "test_acc", "less", "test accuracy, %", archs, "test accuracy, %"),
+                    seed_cmp("random", "frozen", "test_acc", "less", "test accuracy, %", archs, "test accuracy, %")],
                    labels=["random < pretrained (all trainable)", "random < pretrained (conv frozen)"])
+        bud = budget(("random", "imagenet", "frozen"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-random", "vgg16-imagenet", "vgg16-frozen"])
     out.append(Finding.of("random-unsatisfactory", f"Random initialisation is unsatisfactory within the budget "
                           f"({epochs or '?'} epochs): below both pretrained variants in test accuracy", d, ref="R5",
                           section="§1", evidence="; ".join(x for x in ("the explanation (~140M parameters need many "
-                                                                  "more epochs) is not tested", analogue) if x)))
+                                                                  "more epochs) is not tested", analogue) if x),
+                          budget=bud))
 
     # R6 VGG-16 >= VGG-19, the reference's variants only
     inits = [i for i in REFERENCE_INITS if f"vgg16-{i}" in res and f"vgg19-{i}" in res]
     table7 = ("the reference's own Table 7 contradicts the claim for frozen (VGG-16 40.95% vs VGG-19 41.63%) and "
               "frozen224 (41.76% vs 42.49%); it holds there for random (3.82 vs 3.14) and imagenet (58.42 vs 54.30)")
+    bud = None
     if inits:
         d = all_of([compare(res.values(f"vgg16-{i}", "test_acc"), res.values(f"vgg19-{i}", "test_acc"), "greater",
-                            names=(f"vgg16-{i}", f"vgg19-{i}"), what="test accuracy, %") for i in inits],
-                   labels=inits)
+                            names=(f"vgg16-{i}", f"vgg19-{i}"), what="test accuracy, %", unit="test accuracy, %")
+                    for i in inits], labels=inits)
+        bud = budget(tuple(inits), "val_acc", list(ARCHS))
     else:
         d = not_checked("needs both archs with the same initialisation")
     out.append(Finding.of("vgg16-ge-vgg19", "VGG-16 consistently outperforms VGG-19 (test accuracy, every reference "
                           "initialisation)", d, ref="R6", section="§1, Table 7",
-                          evidence="; ".join(x for x in (table7, "`tuned` (ours) is left out", analogue) if x)))
+                          evidence="; ".join(x for x in (table7, "`tuned` (ours) is left out", analogue) if x),
+                          budget=bud))
 
     # R7 flatter (large input / fewer trainable parameters)
     archs = _present_archs(res, ("frozen", "frozen224"))
     what7 = ("flatness = rise of training accuracy from epoch 1 to the last epoch (points); lower is flatter")
+    bud = None
     if archs:
-        d = pooled_cmp("frozen224", "frozen", "train_acc_rise", "less", what7, archs)
+        d = seed_cmp("frozen224", "frozen", "train_acc_rise", "less", what7, archs, "training-accuracy rise, points")
         d = gate(d, failed, [f"{a}-{i}" for a in archs for i in ("frozen", "frozen224")])
+        bud = budget(("frozen", "frozen224"), "train_acc", archs)
     else:
         d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
     ev7 = ("demo analogue: no input is upsampled; the variant keeps the pretrained fc1/fc2 frozen and trains only "
@@ -274,39 +313,43 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
            if demo else "")
     out.append(Finding.of("frozen224-flatter", "The large-input model (only the last layer trainable) has a flatter "
                           "learning curve than the frozen-conv 64-px model", d, ref="R7",
-                          section="§1, Figures 1, 9, 12",
-                          evidence=ev7))
+                          section="§1, Figures 1, 9, 12", evidence=ev7, budget=bud))
 
     # R8 frozen224 >= frozen (Table 7)
+    bud = None
     if archs:
-        d = pooled_cmp("frozen224", "frozen", "test_acc", "greater", "test accuracy, %", archs)
+        d = seed_cmp("frozen224", "frozen", "test_acc", "greater", "test accuracy, %", archs, "test accuracy, %")
+        bud = budget(("frozen", "frozen224"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
     out.append(Finding.of("frozen224-ge-frozen", "Keeping the pretrained fc1/fc2 (large input, only the last layer "
                           "trained) gives a higher test accuracy than the frozen-conv variant (Table 7: +0.8 / +0.9 "
-                          "points)", d, ref="R8", section="Table 7", evidence=ev7))
+                          "points)", d, ref="R8", section="Table 7", evidence=ev7, budget=bud))
 
     # R9 imagenet > frozen > random, per arch
     for a in ARCHS:
         vs = [f"{a}-imagenet", f"{a}-frozen", f"{a}-random"]
+        bud = None
         if all(v in res for v in vs):
             d = all_of([compare(res.values(vs[0], "test_acc"), res.values(vs[1], "test_acc"), "greater",
-                                names=(vs[0], vs[1]), what="test accuracy, %"),
+                                names=(vs[0], vs[1]), what="test accuracy, %", unit="test accuracy, %"),
                         compare(res.values(vs[1], "test_acc"), res.values(vs[2], "test_acc"), "greater",
-                                names=(vs[1], vs[2]), what="test accuracy, %")],
+                                names=(vs[1], vs[2]), what="test accuracy, %", unit="test accuracy, %")],
                        labels=["imagenet > frozen", "frozen > random"])
+            bud = budget_of(res, vs, "val_acc", epochs)
         elif any(v in res for v in vs):
             d = _needs(res, vs)
         else:
             continue
         out.append(Finding.of(f"{a}-imagenet-gt-frozen-gt-random", f"{a}: pretrained (all trainable) > conv frozen > "
                               "random init in test accuracy", d, ref="R9", section="Table 7",
-                              evidence=analogue))
+                              evidence=analogue, budget=bud))
 
     # ours: the random-init failure is the recipe's
     archs = _present_archs(res, ("tuned", "random"))
     if archs:
-        d = pooled_cmp("tuned", "random", "test_acc", "greater", f"test accuracy, % (chance {fmt(chance)}%)", archs)
+        d = seed_cmp("tuned", "random", "test_acc", "greater", f"test accuracy, % (chance {fmt(chance)}%)", archs,
+                     "test accuracy, %")
     else:
         d = not_checked("needs the tuned and random variants (tuned is not run in the demo)")
     out.append(Finding.of("tuned-beats-faithful-random", "The random-init result is a recipe failure: batch-norm VGG "
