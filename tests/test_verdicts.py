@@ -78,15 +78,15 @@ def test_exceeds_one_sample_t():
 def test_equivalence_tost_three_outcomes():
     a = [1.00, 1.01, 0.99, 1.00]
     b = [1.00, 1.00, 1.00, 1.01]
-    d = V.equivalent(a, b, 0.1)
+    d = V.equivalent(a, b, 0.1, margin_source="test")
     from statsmodels.stats.weightstats import ttost_paired
 
     assert d.p == pytest.approx(ttost_paired(np.array(a), np.array(b), -0.1, 0.1)[0])
     assert d.verdict == V.HOLDS
-    far = V.equivalent([2.0, 2.1, 1.9, 2.05], b, 0.1)
+    far = V.equivalent([2.0, 2.1, 1.9, 2.05], b, 0.1, margin_source="test")
     assert far.verdict == V.FAILS
     # no significant difference is NOT equivalence: wide noise stays inconclusive
-    wide = V.equivalent([0.5, 1.6, 0.7, 1.4], b, 0.1)
+    wide = V.equivalent([0.5, 1.6, 0.7, 1.4], b, 0.1, margin_source="test")
     assert wide.verdict == V.INCONCLUSIVE
 
 
@@ -104,27 +104,6 @@ def test_near_reference_is_tost_against_the_constant_relative_margin():
 
 
 # ---------------------------------------------------------------- deprecated pooled rules (kept while studies migrate)
-def test_trend_spearman():
-    x = [1, 2, 3, 4, 5, 6]
-    d = V.trend(x, [1, 2, 3, 4, 5, 7], "greater")
-    assert d.verdict == V.HOLDS and d.stat == pytest.approx(1.0)
-    assert V.trend(x, [7, 5, 4, 3, 2, 1], "greater").verdict == V.FAILS
-    assert V.trend(x, [1, 3, 2, 2, 3, 1], "greater").verdict == V.INCONCLUSIVE
-    assert V.trend(x, [0, 0, 0, 0, 0, 0], "greater").verdict == V.INCONCLUSIVE
-
-
-def test_no_correlation_needs_equivalence_and_refuses_constant_input():
-    rng = np.random.default_rng(0)
-    x = np.repeat(np.arange(5), 60)
-    y = rng.normal(size=x.size)
-    assert V.no_correlation(x, y, 0.3).verdict == V.HOLDS  # n=300 of independent noise
-    assert V.no_correlation(x, x + rng.normal(scale=0.1, size=x.size), 0.3).verdict == V.FAILS
-    assert V.no_correlation([1, 2, 3, 4, 5], [2, 1, 3, 5, 4], 0.3).verdict == V.INCONCLUSIVE  # too few points
-    zeros = V.no_correlation(x, np.zeros(x.size), 0.3)  # BLEU all zero measures nothing
-    assert zeros.verdict == V.INCONCLUSIVE and "constant" in zeros.test
-
-
-# ---------------------------------------------------------------- proportion, combinations, gate
 def test_proportion_binomial():
     assert V.proportion(19, 20, 0.5, "greater").verdict == V.HOLDS
     assert V.proportion(1, 20, 0.5, "greater").verdict == V.FAILS
@@ -485,3 +464,10 @@ def test_holm_adjust_matches_statsmodels():
         p[0] = p[-1]  # a tie
         assert np.allclose(holm_adjust(p), multipletests(p, method="holm")[1])
     assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_an_equivalence_margin_needs_its_source():
+    with pytest.raises(TypeError):
+        V.equivalent([1.0, 1.1], [1.0, 1.2], 0.1)  # noqa: the margin's source is required
+    with pytest.raises(TypeError):
+        V.no_trend([1, 2, 3], {0: [1, 2, 3], 1: [1, 2, 3]}, 0.1)

@@ -481,7 +481,7 @@ def _equivalence_verdict(p_tost: float, p_out: float | None) -> tuple[str, float
     return INCONCLUSIVE, p_tost
 
 
-def equivalent(a: Values, b: Values, margin: float, *, margin_source: str = "", names: tuple[str, str] = ("A", "B"),
+def equivalent(a: Values, b: Values, margin: float, *, margin_source: str, names: tuple[str, str] = ("A", "B"),
                paired: bool | None = None, what: str = "", unit: str = "") -> Decision:
     """Decide "A and B do not differ by more than ``margin``" (in the metric's units, ``unit``) with
     two one-sided tests: paired by seed (one-sample TOST of the differences, as statsmodels
@@ -663,7 +663,7 @@ def per_run_trend(x: Sequence[float], y_by_seed: Mapping[int, Sequence[float]], 
                     p=p, stat=t, ci=ci, n=(n,), effect=eff, effect_ci=eff_ci, unit=u, g=g, g_ci=g_ci, n_runs=n)
 
 
-def no_trend(x: Sequence[float], y_by_seed: Mapping[int, Sequence[float]], margin: float, *, margin_source: str = "",
+def no_trend(x: Sequence[float], y_by_seed: Mapping[int, Sequence[float]], margin: float, *, margin_source: str,
              name: str = "y", xname: str = "x", unit: str = "", what: str = "") -> Decision:
     """Decide "y shows no trend with x", seeds as the unit, in y's own units.
 
@@ -710,76 +710,6 @@ def no_trend(x: Sequence[float], y_by_seed: Mapping[int, Sequence[float]], margi
                     f"{fmt_p(p_tost)}" + _out_text(p_out)
                     + f"; it would flip at a margin of ±{fmt(flip)}" + _g_text(g, g_ci),
                     p=p, ci=ci, effect=eff, effect_ci=ci, g=g, g_ci=g_ci, flip_margin=flip, **common)
-
-
-# ---------------------------------------------------------------- deprecated pooled rules
-def _rank_corr_ci(x: np.ndarray, y: np.ndarray, level: float):
-    """Spearman's rho with its Fisher-z CI: Pearson's r on ranks (scipy's ``pearsonr`` and its
-    ``confidence_interval``)."""
-    from scipy import stats
-
-    r = stats.pearsonr(stats.rankdata(x), stats.rankdata(y))
-    ci = r.confidence_interval(level)
-    return float(r.statistic), float(r.pvalue), (float(ci.low), float(ci.high))
-
-
-def _finite_points(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    return x[ok], y[ok]
-
-
-def _no_rank_correlation(x: np.ndarray, y: np.ndarray, min_n: int, name: str) -> str | None:
-    if x.size < min_n or np.ptp(x) == 0:
-        return f"n = {x.size}: too few points for a rank correlation"
-    if np.ptp(y) == 0:
-        return f"{name} is constant over the points (e.g. all zero): no correlation or trend can be measured"
-    return None
-
-
-def trend(x: Sequence[float], y: Sequence[float], direction: str, *, name: str = "y", xname: str = "x",
-          what: str = "") -> Decision:
-    """DEPRECATED (issue 18): pools points that share a run, so its n is not the number of
-    independent runs; use :func:`per_run_trend`. Kept only while studies migrate.
-
-    Spearman's rho over all points (``scipy.stats.spearmanr``)."""
-    from scipy import stats
-
-    x, y = _finite_points(x, y)
-    n = int(x.size)
-    ev = f"{n} points of ({xname}, {name})" + (f" [{what}]" if what else "")
-    why = _no_rank_correlation(x, y, 3, name)
-    if why:
-        return Decision(INCONCLUSIVE, ev, why, n=(n,))
-    r = stats.spearmanr(x, y)
-    rho, p = float(r.statistic), float(r.pvalue)
-    return Decision(_sign_verdict(rho, p, direction), ev, f"Spearman rho = {rho:+.2f} (n={n} pooled points), "
-                    f"{fmt_p(p)}", p=p, stat=rho, n=(n,), effect=rho, unit="Spearman rho")
-
-
-def no_correlation(x: Sequence[float], y: Sequence[float], margin: float = 0.3, *, name: str = "y",
-                   xname: str = "x", what: str = "") -> Decision:
-    """DEPRECATED (issue 18): TOST on a pooled correlation coefficient, which run noise shrinks
-    toward 0; use :func:`no_trend` (per-run slopes in the metric's units). Kept only while studies
-    migrate."""
-    x, y = _finite_points(x, y)
-    n = int(x.size)
-    ev = f"{n} points of ({xname}, {name}); margin |rho| < {margin}" + (f" [{what}]" if what else "")
-    why = _no_rank_correlation(x, y, 4, name)
-    if why:
-        return Decision(INCONCLUSIVE, ev, why, n=(n,))
-    rho, p, ci90 = _rank_corr_ci(x, y, 1 - 2 * ALPHA)
-    _, _, ci95 = _rank_corr_ci(x, y, CI_LEVEL)
-    if -margin < ci90[0] and ci90[1] < margin:
-        verdict = HOLDS
-    elif ci95[0] > margin or ci95[1] < -margin:
-        verdict = FAILS
-    else:
-        verdict = INCONCLUSIVE
-    return Decision(verdict, ev, f"Spearman rho = {rho:+.2f} (n={n} pooled points); 90% CI [{ci90[0]:+.2f}, "
-                    f"{ci90[1]:+.2f}] (TOST at 0.05 against ±{margin}); 95% CI [{ci95[0]:+.2f}, {ci95[1]:+.2f}]",
-                    p=p, stat=rho, ci=ci90, n=(n,), effect=rho, unit="Spearman rho", margin=float(margin),
-                    margin_source="|rho| margin (deprecated rule)", flip_margin=max(abs(ci90[0]), abs(ci90[1])))
 
 
 # ---------------------------------------------------------------- proportions
@@ -1012,6 +942,6 @@ def gate(decision: Decision, failed: Mapping[str, str], involved: Iterable[str])
 
 
 __all__ = ["ALPHA", "CI_LEVEL", "RTOL", "HOLDS", "FAILS", "INCONCLUSIVE", "NOT_CHECKED", "VERDICTS", "Decision",
-           "compare", "exceeds", "equivalent", "near_reference", "per_run_trend", "no_trend", "trend",
-           "no_correlation", "proportion", "all_of", "best_of", "Budget", "budget_gate", "hedges_g", "not_checked",
+           "compare", "exceeds", "equivalent", "near_reference", "per_run_trend", "no_trend",
+           "proportion", "all_of", "best_of", "Budget", "budget_gate", "hedges_g", "not_checked",
            "inconclusive", "did_not_learn", "gate", "describe", "fmt", "fmt_p"]
