@@ -136,7 +136,7 @@ class _Tiny(Study):
 
         a = {r.seed: r.metrics["err"] for r in results if r.variant == "a"}
         b = {r.seed: r.metrics["err"] for r in results if r.variant == "b"}
-        return Summary(findings=[Finding.of("a-lower", "a is lower", compare(a, b, "less"), ref="R30")],
+        return Summary(findings=[Finding.of("test-a-lower", "a is lower", compare(a, b, "less"), ref="R30")],
                        extra_metrics={"baseline": {"err": [9.0]}, "per-seed": {"err": [1.0, 2.0, 3.0]}})
 
     def comparison(self, cfg):

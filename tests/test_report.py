@@ -19,7 +19,8 @@ from dltour.verdicts import compare, exceeds
 
 def _finding(fid, decision, ref=None):
     return {"id": fid, "claim": f"claim {fid}", "verdict": decision.verdict, "evidence": decision.evidence,
-            "test": decision.test, "source": "reference" if ref else "ours", "ref": ref, "section": "Table 5"}
+            "test": decision.test, "source": "reference" if ref else "ours", "ref": ref, "section": "Table 5",
+            "stats": decision.stats()}
 
 
 def _doc(task, study, findings, comparison=Comparison(True, True), metrics=None, nan_runs=(), tables=()):
@@ -170,7 +171,7 @@ def test_bh_turns_a_borderline_holds_inconclusive_in_the_counts(tmp_path):
     _write(tmp_path, doc)  # data and budget the reference's: reference scale
     build_report(tmp_path, default_results=False)
     md = (tmp_path / "report" / "report.md").read_text()
-    assert ("Reference claims at the reference's data and budget: 6 decided — holds 1, does not hold 1, "
+    assert ("Reference claims at the reference's data and budget: 6 decided under the current rules — holds 1, does not hold 1, "
             "inconclusive 4 (after Benjamini–Hochberg)") in md
     assert "inconclusive after BH (unadjusted: holds)" in md
     assert "p = 0.04, BH-adjusted p = 0.2" in md
@@ -198,7 +199,7 @@ def test_bh_is_per_scale(tmp_path):
     _write(tmp_path, demo)
     build_report(tmp_path, default_results=False)
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "Reference claims at the reference's data and budget: 1 decided — holds 1" in md
+    assert "Reference claims at the reference's data and budget: 1 decided under the current rules — holds 1" in md
 
 
 def test_headline_opens_with_the_reference_scale_from_the_pack(tmp_path):
@@ -212,14 +213,19 @@ def test_headline_opens_with_the_reference_scale_from_the_pack(tmp_path):
     html = (tmp_path / "report" / "index.html").read_text()
     head = md.index("Reference claims at the reference's data and budget: ")
     assert head < md.index("On the demo's data and budget: not a verdict on the reference")
-    assert md[head:].startswith("Reference claims at the reference's data and budget: 13 decided")
+    import re
+
+    line = md[head:].split("\n")[0]
+    m = re.match(r"Reference claims at the reference's data and budget: (\d+) decided under the current rules", line)
+    legacy = re.search(r"; (\d+) more decided under an earlier commit's rules", line)
+    assert m and int(m.group(1)) + int(legacy.group(1) if legacy else 0) >= 13  # T2.1, T3.1 and T4.1's testable claims at least
     assert html.index("Reference claims at the reference") < html.index("On the demo's data and budget")
     row = [line for line in md.splitlines() if line.startswith("| R27 (T3.1) |")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2].startswith("holds") and cells[3] == "does not hold"  # reference scale, then demo
     assert "results pack: docs/results/mnist-autoencoder/full, commit" in md
     assert "· demo analogue ·" in md and "· reference scale ·" in md  # every finding row shows its scale
-    assert "decided under the rules of commit ba99854 (per-run values not in the pack)" in md
+    assert "decided under the rules of commit e03386e (per-run values not in the pack)" in md  # T4.1's, not re-run
 
 
 def test_claims_json_lists_the_reference_scale_claims_of_the_pack(tmp_path):
@@ -230,9 +236,10 @@ def test_claims_json_lists_the_reference_scale_claims_of_the_pack(tmp_path):
     assert data["findings"] and all(keys <= set(e) for e in data["findings"])
     assert all(set(e["effect"]) == {"value", "ci", "unit", "g", "g_ci"} for e in data["findings"])
     ref = {e["ref"] for e in data["findings"] if e["scale"] == "reference"}
-    assert ref >= {"R10", "R11", "R13", "R26", "R27", "R28", "R29", "R36", "R37", "R38", "R39", "R40", "R41"}
+    assert ref >= {"R10", "R11", "R13", "R26", "R27", "R28", "R36", "R37", "R38", "R39", "R40", "R41"}
     e = [e for e in data["findings"] if e["ref"] == "R11"][0]
-    assert e["source"].startswith("results pack: docs/results/airline-lstm/features-train, commit 504aacd")
+    assert e["source"].startswith("results pack: docs/results/airline-lstm/full, commit a3131b6")
+    assert e["n_runs"] == 3 and e["p_adjusted"] is not None and None not in e["effect"]["ci"]
     assert "AirPassengers" in e["data"] and e["scale_label"] == "reference scale"
 
 
@@ -274,14 +281,17 @@ def test_cli_report_with_a_relative_out_includes_the_pack_unless_told(tmp_path):
     r = _cli("report", "--out", "rel", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "rel" / "report" / "report.md").read_text()
-    assert "docs/results/pack.json: 3 of 4 entries included" in md
+    from dltour.report.pack import default_pack_path, read_pack
+
+    pk = read_pack(default_pack_path(), "docs/results")
+    assert f"docs/results/pack.json: {len(pk.defaults())} of {len(pk.entries)} entries included" in md
     assert "## T2.1 airline-lstm" in md and (tmp_path / "rel" / "report" / "claims.json").is_file()
     assert "this run: rel/denoise-losses/summary.json" in md
     r = _cli("report", "--out", "rel", "--no-results", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "rel" / "report" / "report.md").read_text()
     assert "the project's results pack left out (--no-results)" in md
-    assert "airline-lstm/features-train" not in md and "## T2.1" not in md
+    assert "docs/results/airline-lstm" not in md and "## T2.1" not in md
     assert "Reference claims at the reference's data and budget: 0 decided" in md
     data = json.loads((tmp_path / "rel" / "report" / "claims.json").read_text())
     assert {e["scale"] for e in data["findings"]} == {"demo"}

@@ -449,22 +449,35 @@ def claim_cell(row: dict) -> dict:
 
 
 def decided_counts(rows: dict[str, dict]) -> dict[str, int]:
-    c = {"decided": 0, "holds": 0, "does not hold": 0, "inconclusive": 0, "bh": 0, "legacy": 0, "old": 0}
+    """Claims decided at one scale, by verdict. A claim resting on a finding decided under the rules
+    of an earlier commit (a pack summary without per-run values: not re-decided, no adjusted p) is
+    counted apart (``legacy_*``), never mixed into the current rules' counts."""
+    c = {"decided": 0, "holds": 0, "does not hold": 0, "inconclusive": 0, "bh": 0, "legacy": 0, "old": 0,
+         "legacy_holds": 0, "legacy_does not hold": 0, "legacy_inconclusive": 0}
     for r in rows.values():
         cell = claim_cell(r)
         if r["kind"] == "X" or not cell["decided"]:
             continue
+        if cell["legacy"]:
+            c["legacy"] += 1
+            c["legacy_" + cell["verdict"]] += 1
+            continue
         c["decided"] += 1
         c[cell["verdict"]] += 1
         c["bh"] += cell["verdict"] != cell["unadjusted"]
-        c["legacy"] += cell["legacy"]
         c["old"] += cell["old"]
     return c
 
 
 def reference_headline(c: dict[str, int]) -> str:
-    return (f"Reference claims at the reference's data and budget: {c['decided']} decided — holds {c['holds']}, "
-            f"does not hold {c['does not hold']}, inconclusive {c['inconclusive']} (after Benjamini–Hochberg)")
+    txt = (f"Reference claims at the reference's data and budget: {c['decided']} decided under the current rules — "
+           f"holds {c['holds']}, does not hold {c['does not hold']}, inconclusive {c['inconclusive']} (after "
+           "Benjamini–Hochberg)")
+    if c.get("legacy"):
+        txt += (f"; {c['legacy']} more decided under an earlier commit's rules and not re-decided (holds "
+                f"{c['legacy_holds']}, does not hold {c['legacy_does not hold']}, inconclusive "
+                f"{c['legacy_inconclusive']}), not counted here")
+    return txt
 
 
 def headline_notes(c: dict[str, int], sources: list[Source]) -> list[str]:
@@ -478,8 +491,9 @@ def headline_notes(c: dict[str, int], sources: list[Source]) -> list[str]:
         out.append(f"{c['bh']} claim(s) held or failed at p < 0.05 but not after the Benjamini–Hochberg adjustment: "
                    "counted inconclusive.")
     if c["legacy"]:
-        out.append(f"{c['legacy']} claim(s) rest on findings decided under the rules of an earlier commit (named "
-                   "beside each; per-run values not in their summaries): no adjusted p for them.")
+        out.append(f"{c['legacy']} claim(s) rest only on findings decided under the rules of an earlier commit (named "
+                   "beside each; per-run values not in their summaries, so they cannot be re-decided without "
+                   "rerunning): no adjusted p, and not in the counts above.")
     if c["old"]:
         out.append(f"{c['old']} claim(s) come from a summary of an older study version (named beside each).")
     return out
@@ -596,8 +610,9 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         glance.append({
             "task": t, "study": here[0].doc["study"] if here else names.get(t, "?"),
             "links": [(s.anchor, s.scale["label"] + (" (pack)" if s.origin == "pack" else "")) for s in here],
-            "reference": (f"{rc['decided']} decided — holds {rc['holds']}, does not hold {rc['does not hold']}, "
-                          f"inconclusive {rc['inconclusive']}") if rc["decided"] else "—",
+            "reference": ((f"{rc['decided']} decided — holds {rc['holds']}, does not hold {rc['does not hold']}, "
+                           f"inconclusive {rc['inconclusive']}") if rc["decided"] else "—")
+                          + (f" ({rc['legacy']} under an earlier commit's rules, not counted)" if rc["legacy"] else ""),
             "demo": counts_line(claim_counts(dr)) if ran_demo or any(r["findings"] for r in dr) else "not run",
             "ours": _ours(sources, t)})
     studies = []
