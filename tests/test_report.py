@@ -321,3 +321,31 @@ def test_claims_table_script_lists_every_r_number(tmp_path):
     assert "`equiv` (denoise-losses)" in row and "| TOST, paired by seed (n=3 pairs) |" in row
     assert "3 seeds (independent runs)" in row and "±0.05 test MSE (±10% of the reference's 0.5)" in row
     assert mod.first_clause("paired t-test (n=3; exact): p = 0.1") == "paired t-test (n=3; exact)"
+
+
+@pytest.mark.parametrize("planted", ["../../etc/hostname", "/etc/hostname", "id_rsa", "notes.txt"])
+def test_a_planted_summary_cannot_embed_other_files(tmp_path, planted):
+    """A summary planted in a shared --out that lists a private file: the report embeds only PNG
+    images that lie inside the study's folder (issue 23, item 2)."""
+    from dltour import DltourError
+
+    doc = _doc("T3.2", "denoise-losses", [])
+    doc["figures"] = [planted]
+    _write(tmp_path, doc)
+    (tmp_path / "denoise-losses" / Path(planted).name).write_text("secret")
+    with pytest.raises(DltourError, match="refusing"):
+        build_report(tmp_path, default_results=False)
+    assert not (tmp_path / "report" / "index.html").exists()
+
+
+def test_a_png_named_figure_that_links_out_of_the_folder_is_refused(tmp_path):
+    from dltour import DltourError
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n" + b"private")
+    doc = _doc("T3.2", "denoise-losses", [])
+    doc["figures"] = ["fig.png"]
+    _write(tmp_path / "out", doc)
+    (tmp_path / "out" / "denoise-losses" / "fig.png").symlink_to(secret)
+    with pytest.raises(DltourError, match="link out of its folder"):
+        build_report(tmp_path / "out", default_results=False)

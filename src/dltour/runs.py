@@ -17,8 +17,10 @@ process pool, a Ray worker); only this process, the driver, writes the SQLite le
 from __future__ import annotations
 
 import math
+import os
 import platform
 import sys
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -263,9 +265,10 @@ def check_out_dir(out: str | Path) -> Path:
     out_dir = Path(out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".dltour-write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # a fresh private file, never one at a fixed name that a planted symlink could redirect
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".dltour-write-test.")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise DltourError(f"--out {str(out_dir)!r} is not writable: {e.strerror or e}") from None
     return out_dir

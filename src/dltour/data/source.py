@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tarfile
+import tempfile
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,10 +183,19 @@ def copy_into_cache(src: str | Path, spec: DatasetSpec, folder: Path | None = No
     folder = folder or cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / spec.filename
-    shutil.copyfile(src, target)
-    if not _matches(target, spec.known_hash):
-        target.unlink()
-        raise DataUnavailable(f"{src} does not match the checksum of {spec.name} ({spec.known_hash})")
+    # copy under a fresh private name, check it, then rename into place: a symlink planted at the
+    # target's name is replaced, never followed (issue 23)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{spec.filename}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        if not _matches(Path(tmp), spec.known_hash):
+            raise DataUnavailable(f"{src} does not match the checksum of {spec.name} ({spec.known_hash})")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return target
 
 
@@ -221,7 +231,13 @@ def file_lock(path: Path):
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
+    try:  # never truncate, never follow a symlink planted at the lock's name (issue 23)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        if path.is_symlink():
+            raise DltourError(f"{path} is a symbolic link; a lock file must be a plain file: remove the link") from None
+        raise
+    with os.fdopen(fd, "r+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -193,11 +193,22 @@ def _figure_path(out_dir: Path, doc: dict, f: str, base: Path | None = None) -> 
 
     folder = base if base is not None else out_dir / doc["study"]
     p = folder / Path(f).name
+    if p.suffix.lower() != ".png":
+        raise DltourError(f"{doc['study']}'s summary lists {f!r} as a figure: only PNG files in the study's folder are "
+                          "embedded; refusing it (was the summary edited by hand or planted?)")
+    if p.is_file() and not (p.resolve().is_relative_to(folder.resolve()) and _is_png(p)):
+        raise DltourError(f"the figure {str(p)!r} of {doc['study']} is a link out of its folder or not a PNG image; "
+                          "refusing to embed it")
     if not p.is_file():
         fix = (f"rerun `dltour run {doc['study']}` with the same --out to write it again" if base is None else
                "the results pack entry is incomplete: restore the file beside its summary.json")
         raise DltourError(f"the report cannot find the figure {str(p)!r} that {doc['study']}'s summary lists; {fix}")
     return p
+
+
+def _is_png(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        return fh.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def _precision(row: dict) -> str:
