@@ -497,3 +497,45 @@ def test_smoke_run_on_changes_scores_the_same_months_in_passengers(tmp_path, ser
             assert metrics["test_rmse"] < 150 and 0 < metrics["val_rmse"] < 150
     f = {x["id"]: x for x in doc["findings"]}["tutorial-best-47.53"]
     assert f["ref"] is None and f["verdict"] == "inconclusive"  # one seed decides nothing
+
+
+# ---------------------------------------------------------------- issue 22, item 7: the files users bring
+def _csv(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_the_passengers_column_is_found_by_name_or_as_the_only_numeric_one(tmp_path):
+    months = [f"1949-{m:02d}" for m in range(1, 13)]
+    named = _csv(tmp_path / "named.csv", "idx,Month,#Passengers\n" + "".join(
+        f"{i},{m},{100 + i}\n" for i, m in enumerate(months)))
+    got_months, values = airline.read_series(named)
+    assert values.tolist() == [100 + i for i in range(12)] and got_months[0] == "0"
+    only = _csv(tmp_path / "only.csv", "Month,Temperature\n" + "".join(f"{m},{i}.5\n" for i, m in enumerate(months)))
+    assert airline.read_series(only)[1][0] == 0.5  # the only numeric column (then flagged 'not AirPassengers')
+
+
+def test_a_file_with_two_unnamed_numeric_columns_gets_one_line_naming_them(tmp_path):
+    f = _csv(tmp_path / "two.csv", "Month,Riders,Temp\n" + "".join(f"1949-{m:02d},{m},{m * 2}\n" for m in range(1, 13)))
+    with pytest.raises(airline.DataUnavailable, match="columns 'Month', 'Riders', 'Temp'; 2 numeric") as e:
+        airline.read_series(f)
+    assert "\n" not in str(e.value)
+
+
+def test_a_zero_error_baseline_gives_defined_ratios():
+    from dltour.experiments.airline_lstm import relative_errors
+
+    rel = relative_errors({1: {0: 0.0, 1: 2.0}, 2: {0: 4.0}}, {1: 0.0, 2: 2.0})
+    assert rel[1][0] == 1.0 and rel[1][1] == math.inf and rel[2][0] == 2.0
+
+
+def test_a_perfectly_periodic_series_runs_and_summarises(tmp_path):
+    """A series the seasonal baselines forecast exactly used to stop the summary with a
+    ZeroDivisionError."""
+    from dltour.runs import run_study
+
+    vals = [100 + 10 * (m % 12) for m in range(144)]
+    f = _csv(tmp_path / "periodic.csv", "Month,Passengers\n" + "".join(f"{i},{v}\n" for i, v in enumerate(vals)))
+    cfg = resolve_config(STUDY, "smoke", {"data.path": str(f)})
+    doc = run_study(STUDY, cfg, "smoke", tmp_path / "out", progress=False, log=lambda s: None)
+    assert doc["runs"] == 2 and doc["findings"]

@@ -72,6 +72,19 @@ def test_read_idx_rejects_bad_files(tmp_path):
         mnist.read_idx(tmp_path / "missing.gz")
 
 
+def test_bytes_flipped_inside_a_gzip_give_one_line(tmp_path):
+    """Issue 22: damage inside the compressed stream raised zlib.error and a 119-line traceback."""
+    a = (np.arange(50 * 28 * 28) % 7).astype(np.uint8).reshape(50, 28, 28)  # compressible: real deflate blocks
+    write_idx(tmp_path / "x.gz", a, gz=True)
+    raw = bytearray((tmp_path / "x.gz").read_bytes())
+    for i in range(20, 40):  # inside the deflate stream: zlib.error, not a CRC mismatch
+        raw[i] ^= 0xFF
+    (tmp_path / "x.gz").write_bytes(bytes(raw))
+    with pytest.raises(DataUnavailable, match="damaged or truncated.*dltour data fetch") as e:
+        mnist.read_idx(tmp_path / "x.gz")
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_load_from_explicit_folder(tmp_path, gz):
     arrs = make_folder(tmp_path, gz=gz)

@@ -41,8 +41,31 @@ DEMO_NOTICE = """`airline.csv`: the whole AirPassengers series (144 monthly tota
 & Reinsel, *Time Series Analysis*, series G; R `datasets::AirPassengers`. Public domain."""
 
 
+def _value_column(header: list[str], rows: list[list[str]], path: Path) -> int:
+    """The passengers column: the one whose name says so (``Passengers``, ``#Passengers``,
+    ``AirPassengers``), else the only column that is numeric in every row; otherwise one line
+    naming the columns."""
+    named = [j for j, h in enumerate(header) if "passeng" in h.lower()]
+    if len(named) == 1:
+        return named[0]
+
+    def numeric(j: int) -> bool:
+        try:
+            return all(len(r) > j and (float(r[j]) or True) for r in rows)
+        except ValueError:
+            return False
+
+    nums = [j for j in range(len(header)) if numeric(j)]
+    if len(nums) == 1:
+        return nums[0]
+    cols = ", ".join(repr(h) for h in header)
+    raise DataUnavailable(f"{path}: cannot tell which column holds the passenger counts (columns {cols}; "
+                          f"{len(nums)} numeric); name it 'Passengers' or keep one numeric column")
+
+
 def read_series(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """(months, passengers) from a CSV with a header row; the last column is the count."""
+    """(months, passengers) from a CSV with a header row; the count column is found by name or as
+    the only numeric column (:func:`_value_column`); the months are the first other column."""
     path = Path(path)
     try:
         with open(path, newline="") as f:
@@ -51,14 +74,17 @@ def read_series(path: str | Path) -> tuple[list[str], np.ndarray]:
         raise DataUnavailable(f"cannot read airline CSV {path}: {e}") from None
     if len(rows) < 3:
         raise DataUnavailable(f"{path} has {len(rows)} rows; expected a header and monthly counts")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    j = _value_column(header, body, path)
     months, values = [], []
-    for i, r in enumerate(rows[1:], start=2):
+    for i, r in enumerate(body, start=2):
         try:
-            values.append(float(r[-1]))
-        except ValueError:
-            raise DataUnavailable(f"{path}, line {i}: {r[-1]!r} is not a number (expected the passengers "
-                                  f"count in the last column)") from None
-        months.append(r[0] if len(r) > 1 else str(i - 1))
+            values.append(float(r[j]))
+        except (ValueError, IndexError):
+            raise DataUnavailable(f"{path}, line {i}: {r[j] if j < len(r) else ''!r} is not a number (expected "
+                                  f"the passengers count in column {header[j]!r})") from None
+        other = [c for k, c in enumerate(r) if k != j]
+        months.append(other[0] if other else str(i - 1))
     return months, np.asarray(values, dtype=np.float64)
 
 

@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import io
 import json
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -91,8 +92,9 @@ def read_idx(path: str | Path) -> np.ndarray:
             raw = f.read()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataUnavailable(f"cannot read IDX file {path}: {e}") from None
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error: bytes damaged inside the stream
+        raise DataUnavailable(f"cannot read IDX file {path} (damaged or truncated: {e}); check it with "
+                              "`dltour data verify` and get it again with `dltour data fetch`") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataUnavailable(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -75,8 +75,8 @@ from dltour.plots import new_figure, save
 from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
 from dltour.perseed import Results
 from dltour.train import fit, iterate_minibatches
-from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, near_reference, no_trend,
-                             not_checked)
+from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, inconclusive,
+                             near_reference, no_trend, not_checked)
 
 REF_AVERAGE = 58.7  # Figure 13's "average MSE"
 REF_EPOCHS, REF_BATCH = 100, 1  # the Keras tutorial's budget, which the reference's Figure 2 matches
@@ -518,9 +518,19 @@ def train_step(model: LSTMRegressor, opt: torch.optim.Optimizer, x: torch.Tensor
 PerWindow = Mapping[int, Mapping[int, float]]  # window -> seed -> value
 
 
+def _ratio(v: float, base: float) -> float:
+    """LSTM RMSE / baseline RMSE; a baseline with zero error (a perfectly periodic series: seasonal
+    naive and SARIMA are exact) gives 1 when the LSTM is exact too and +inf otherwise (dropped and
+    counted as a non-finite run by the decision rules), never a ZeroDivisionError."""
+    v, base = float(v), float(base)
+    if base == 0.0:
+        return 1.0 if v == 0.0 else math.inf
+    return v / base
+
+
 def relative_errors(lstm: PerWindow, baseline: Mapping[int, float]) -> dict[int, dict[int, float]]:
-    """window -> seed -> LSTM RMSE / the baseline's RMSE on the same months."""
-    return {w: {s: float(v) / float(baseline[w]) for s, v in by_seed.items()} for w, by_seed in lstm.items()}
+    """window -> seed -> LSTM RMSE / the baseline's RMSE on the same months (see :func:`_ratio`)."""
+    return {w: {s: _ratio(v, baseline[w]) for s, v in by_seed.items()} for w, by_seed in lstm.items()}
 
 
 def _shared_seeds(per_window: PerWindow, windows) -> list[int]:
@@ -562,6 +572,8 @@ def trend_margin(sarima: Mapping[int, float], windows) -> tuple[float, str]:
     ws = sorted(windows)
     span = max(ws) - min(ws) if len(ws) > 1 else 1
     level = float(np.mean([float(sarima[w]) for w in ws]))
+    if not level > 0:  # SARIMA exact on these months (a perfectly periodic series): no relative scale
+        return math.nan, "undefined: SARIMA's RMSE on the windows' months is 0"
     total = AVERAGE_MARGIN * REF_AVERAGE / level
     src = (f"a change of less than {fmt(total)} over windows {ws[0]}-{ws[-1]}: R13's tolerance "
            f"{AVERAGE_MARGIN:.0%} of 58.7 = {fmt(AVERAGE_MARGIN * REF_AVERAGE)} passengers over SARIMA's mean "
@@ -574,6 +586,10 @@ def decide_no_pattern(rel: PerWindow, sarima: Mapping[int, float]) -> Decision:
     the OLS slope of LSTM / SARIMA on the window; TOST of the mean slope within ±:func:`trend_margin`."""
     ws = sorted(rel)
     seeds = _shared_seeds(rel, ws)
+    if not all(float(sarima[w]) > 0 for w in ws):
+        exact = [w for w in ws if not float(sarima[w]) > 0]
+        return inconclusive(f"SARIMA forecasts the months of windows {', '.join(map(str, exact))} exactly (RMSE 0): "
+                            "the relative error is undefined there, so no pattern can be measured")
     margin, src = trend_margin(sarima, ws)
     y = {s: [rel[w][s] for w in ws] for s in seeds}
     return no_trend(ws, y, margin, margin_source=src, name="LSTM / SARIMA RMSE on the same months",
