@@ -398,18 +398,13 @@ def numbers_text(f: dict) -> str:
     else:
         parts.append("no p-value")
     unit = f" {st['unit']}" if st.get("unit") else ""
-    if _num(st.get("effect")) is not None:
-        t = f"effect {fmt_num(_num(st['effect']))}{unit}"
-        ci = st.get("effect_ci")
-        if ci and None not in (_num(ci[0]), _num(ci[1])):
-            t += f" (95% CI {fmt_num(_num(ci[0]))} to {fmt_num(_num(ci[1]))})"
-        parts.append(t)
-    if _num(st.get("g")) is not None:
-        t = f"Hedges' g {fmt_num(_num(st['g']))}"
-        ci = st.get("g_ci")
-        if ci and None not in (_num(ci[0]), _num(ci[1])):
-            t += f" (95% CI {fmt_num(_num(ci[0]))} to {fmt_num(_num(ci[1]))})"
-        parts.append(t)
+    for label, key, tail in (("effect", "effect", unit), ("Hedges' g", "g", "")):
+        if _num(st.get(key)) is not None:
+            t = f"{label} {fmt_num(_num(st[key]))}{tail}"
+            ci = st.get(f"{key}_ci")
+            if ci and None not in (_num(ci[0]), _num(ci[1])):
+                t += f" (95% CI {fmt_num(_num(ci[0]))} to {fmt_num(_num(ci[1]))})"
+            parts.append(t)
     if st.get("n_runs") is not None:
         parts.append(f"{st['n_runs']} independent runs")
     if _num(st.get("margin")) is not None:
