@@ -223,7 +223,7 @@ def test_headline_opens_with_the_reference_scale_from_the_pack(tmp_path):
     row = [line for line in md.splitlines() if line.startswith("| R27 (T3.1) |")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2].startswith("holds") and cells[3] == "does not hold"  # reference scale, then demo
-    assert "results pack: docs/results/mnist-autoencoder/full, commit" in md
+    assert "results pack: docs/results/mnist-autoencoder/recomputed, commit 44146b1" in md
     assert "· demo analogue ·" in md and "· reference scale ·" in md  # every finding row shows its scale
     assert "decided under the rules of commit e03386e (per-run values not in the pack)" in md  # T4.1's, not re-run
 
