@@ -31,6 +31,22 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform()}
 
 
+def git_commit() -> str:
+    """The short commit of the dltour checkout this code runs from (``+dirty`` with local changes to
+    tracked files); "unknown ..." outside a git checkout (an installed wheel)."""
+    import subprocess
+
+    try:
+        here = Path(__file__).resolve().parent
+        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                             timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return res.stdout.strip() + ("+dirty" if dirty else "") if res.returncode == 0 else "unknown (not a git checkout)"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def run_id_for(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> str:
     """The run's id. An explicit ``--precision`` (fp32, bf16) is part of it, so a run at another
     precision is computed, not reused; ``auto`` keeps the ids runs had before the option."""

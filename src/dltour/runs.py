@@ -32,8 +32,8 @@ from dltour import DltourError
 from dltour.ledger import Ledger
 from dltour.registry import Study, Summary, Table
 from dltour.perseed import Results
-from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, jobs_for,  # noqa: F401
-                            run_id_for, versions)
+from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, git_commit,  # noqa: F401
+                            jobs_for, run_id_for, versions)
 from dltour.executors import LocalExecutor
 from dltour.rundir import RunContext, RunResult, atomic_write_bytes, atomic_write_json, read_metrics, run_dir_for  # noqa: F401
 
@@ -185,7 +185,7 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     doc = {
         "study": study.name,
         "study_version": study.version,
-        "dltour_commit": _commit(),
+        "dltour_commit": git_commit(),
         "task": study.task,
         "title": study.title,
         "profile": profile,
@@ -215,13 +215,6 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     }
     atomic_write_json(summary_dir / "summary.json", doc)
     return doc
-
-
-def _commit() -> str:
-    """The dltour commit the summary was written by (``+dirty`` with local changes)."""
-    from dltour.report.build import _git_commit
-
-    return _git_commit()
 
 
 def _per_run(study: Study, cfg, results: list[RunResult],

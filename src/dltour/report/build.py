@@ -18,32 +18,17 @@ import datetime as dt
 import html
 import json
 import math
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from dltour.ledger import Ledger
-from dltour.execute import versions
+from dltour.execute import git_commit, versions
 from dltour.rundir import atomic_write_bytes
 from dltour.verdicts import fmt as fmt_num
 
 TEMPLATE = Path(__file__).with_name("template.html")
-
-
-def _git_commit() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return res.stdout.strip() + ("+dirty" if dirty else "") if res.returncode == 0 else "unknown (not a git checkout)"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 
 
 def fmt_stat(s: dict | None) -> str:
@@ -561,7 +546,7 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
     return {"about": "One entry per finding of the reference's claims (README: Verdicts as data). verdict is after "
                      "Benjamini-Hochberg over the reference-claim findings with a p-value, per scale; "
                      "verdict_unadjusted is the study's.",
-            "dltour_commit": _git_commit(), "alpha": ALPHA,
+            "dltour_commit": git_commit(), "alpha": ALPHA,
             "results_packs": [str(p.path) for p in packs], "results_pack_note": packs_note,
             "findings": entries}
 
@@ -594,7 +579,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         "device / precision": ", ".join(devices) or "n/a",
         "versions": ", ".join(f"{k} {v}" for k, v in versions().items() if k != "platform"),
         "platform": versions()["platform"],
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "time": (f"{wall_seconds:.0f} s wall for this command; " if wall_seconds else "")
                 + f"{compute:.0f} s of training in the ledger's {len(rows)} runs",
