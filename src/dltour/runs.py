@@ -32,6 +32,7 @@ from dltour import DltourError
 from dltour.ledger import Ledger
 from dltour.registry import Study, Summary, Table
 from dltour.perseed import Results
+from dltour.verdicts import finite_or_none
 from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, git_commit,  # noqa: F401
                             jobs_for, run_id_for, versions)
 from dltour.executors import LocalExecutor
@@ -222,24 +223,17 @@ def _per_run(study: Study, cfg, results: list[RunResult],
     """variant -> metric -> {seed: value} over the finished runs, then the study's extra metrics
     (baselines): keyed by seed when they list one value per seed of the config, else by position
     (``"#0"``, ``"#1"``...: a baseline computed once, not per seed)."""
-    def clean(v) -> float | None:
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            return None
-        return v if math.isfinite(v) else None
-
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for r in results:
         for k, v in r.metrics.items():
-            out.setdefault(r.variant, {}).setdefault(k, {})[str(r.seed)] = clean(v)
+            out.setdefault(r.variant, {}).setdefault(k, {})[str(r.seed)] = finite_or_none(v)
     seeds = study.seed_list(cfg)
     for variant, ms in extra.items():
         for k, vs in ms.items():
             vs = list(vs)
             keys = [str(s) for s in seeds] if len(vs) == len(seeds) and len(seeds) > 1 else \
                 [f"#{i}" for i in range(len(vs))]
-            out.setdefault(variant, {})[k] = {key: clean(v) for key, v in zip(keys, vs)}
+            out.setdefault(variant, {})[k] = {key: finite_or_none(v) for key, v in zip(keys, vs)}
     return out
 
 

@@ -133,6 +133,16 @@ def _as_map(v: Values) -> dict[int, float]:
     return {i: float(x) for i, x in enumerate(v)}
 
 
+def finite_or_none(x) -> float | None:
+    """``x`` as a finite float, or None (NaN, infinite, missing, not a number): how summaries and
+    the report write a value that may be missing."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
 def _finite(m: dict[int, float]) -> dict[int, float]:
     return {k: x for k, x in m.items() if x is not None and math.isfinite(x)}
 
@@ -944,4 +954,4 @@ def gate(decision: Decision, failed: Mapping[str, str], involved: Iterable[str])
 __all__ = ["ALPHA", "CI_LEVEL", "RTOL", "HOLDS", "FAILS", "INCONCLUSIVE", "NOT_CHECKED", "VERDICTS", "Decision",
            "compare", "exceeds", "equivalent", "near_reference", "per_run_trend", "no_trend",
            "proportion", "all_of", "best_of", "Budget", "budget_gate", "hedges_g", "not_checked",
-           "inconclusive", "did_not_learn", "gate", "describe", "fmt", "fmt_p"]
+           "inconclusive", "did_not_learn", "gate", "describe", "fmt", "fmt_p", "finite_or_none"]

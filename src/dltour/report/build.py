@@ -17,7 +17,6 @@ import base64
 import datetime as dt
 import html
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import jinja2
 from dltour.ledger import Ledger
 from dltour.execute import git_commit, versions
 from dltour.rundir import atomic_write_bytes
+from dltour.verdicts import finite_or_none
 from dltour.verdicts import fmt as fmt_num
 
 TEMPLATE = Path(__file__).with_name("template.html")
@@ -214,15 +214,6 @@ def _e(text) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _num(x) -> float | None:
-    """A finite float, or None (NaN, missing, not a number)."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _fmt_p(p: float | None) -> str:
     if p is None:
         return "n/a"
@@ -337,7 +328,7 @@ def annotate(sources: list[Source]) -> None:
             st = st if has else {}
             v0 = _verdict(f)
             fs.append({**f, "verdict_unadjusted": v0,
-                       "rpt": {"p": _num(st.get("p")), "p_adj": None, "bh": False, "has_stats": has,
+                       "rpt": {"p": finite_or_none(st.get("p")), "p_adj": None, "bh": False, "has_stats": has,
                                "scale": s.scale["scale"], "scale_label": s.scale["label"], "source": s.where,
                                "rules": "" if has else s.rules, "origin": s.origin,
                                "version_note": s.version_note}})
@@ -384,20 +375,20 @@ def numbers_text(f: dict) -> str:
         parts.append("no p-value")
     unit = f" {st['unit']}" if st.get("unit") else ""
     for label, key, tail in (("effect", "effect", unit), ("Hedges' g", "g", "")):
-        if _num(st.get(key)) is not None:
-            t = f"{label} {fmt_num(_num(st[key]))}{tail}"
+        if finite_or_none(st.get(key)) is not None:
+            t = f"{label} {fmt_num(finite_or_none(st[key]))}{tail}"
             ci = st.get(f"{key}_ci")
-            if ci and None not in (_num(ci[0]), _num(ci[1])):
-                t += f" (95% CI {fmt_num(_num(ci[0]))} to {fmt_num(_num(ci[1]))})"
+            if ci and None not in (finite_or_none(ci[0]), finite_or_none(ci[1])):
+                t += f" (95% CI {fmt_num(finite_or_none(ci[0]))} to {fmt_num(finite_or_none(ci[1]))})"
             parts.append(t)
     if st.get("n_runs") is not None:
         parts.append(f"{st['n_runs']} independent runs")
-    if _num(st.get("margin")) is not None:
-        t = f"margin ±{fmt_num(_num(st['margin']))}{unit}"
+    if finite_or_none(st.get("margin")) is not None:
+        t = f"margin ±{fmt_num(finite_or_none(st['margin']))}{unit}"
         if st.get("margin_source"):
             t += f" ({st['margin_source']})"
-        if _num(st.get("flip_margin")) is not None:
-            t += f", the verdict flips at ±{fmt_num(_num(st['flip_margin']))}"
+        if finite_or_none(st.get("flip_margin")) is not None:
+            t += f", the verdict flips at ±{fmt_num(finite_or_none(st['flip_margin']))}"
         parts.append(t)
     for reason in st.get("reasons") or []:
         parts.append(str(reason))
@@ -519,7 +510,7 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
             entry_budget = s.entry.budget if s.entry is not None else s.scale["budget"]
 
             def pair(v):
-                return [_num(v[0]), _num(v[1])] if v and len(v) == 2 else None
+                return [finite_or_none(v[0]), finite_or_none(v[1])] if v and len(v) == 2 else None
 
             entries.append({
                 "ref": ref, "task": c.task if c else s.doc.get("task"), "claim": c.text if c else "",
@@ -529,11 +520,11 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
                 "why": s.scale["why"], "profile": s.doc.get("profile"),
                 "verdict": f["verdict"], "verdict_unadjusted": f["verdict_unadjusted"],
                 "p": r["p"], "p_adjusted": r["p_adj"],
-                "effect": {"value": _num(st.get("effect")), "ci": pair(st.get("effect_ci")), "unit": st.get("unit", ""),
-                           "g": _num(st.get("g")), "g_ci": pair(st.get("g_ci"))},
-                "n_runs": st.get("n_runs"), "margin": _num(st.get("margin")),
+                "effect": {"value": finite_or_none(st.get("effect")), "ci": pair(st.get("effect_ci")), "unit": st.get("unit", ""),
+                           "g": finite_or_none(st.get("g")), "g_ci": pair(st.get("g_ci"))},
+                "n_runs": st.get("n_runs"), "margin": finite_or_none(st.get("margin")),
                 "margin_source": st.get("margin_source", ""),
-                "flip_margin": _num(st.get("flip_margin")), "reasons": list(st.get("reasons") or []),
+                "flip_margin": finite_or_none(st.get("flip_margin")), "reasons": list(st.get("reasons") or []),
                 "scale_note": st.get("scale_note", ""),
                 "test": f.get("test", ""), "evidence": f.get("evidence", ""),
                 "source": s.where, "decided_under": ("this dltour's rules" if r["has_stats"] else
@@ -634,7 +625,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
 
 def _clean_json(o):
     if isinstance(o, float):
-        return o if math.isfinite(o) else None
+        return finite_or_none(o)
     if isinstance(o, dict):
         return {str(k): _clean_json(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
