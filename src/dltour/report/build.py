@@ -24,6 +24,7 @@ import jinja2
 
 from dltour.ledger import Ledger
 from dltour.execute import git_commit, versions
+from dltour.report.pack import current_version, packs_for
 from dltour.rundir import atomic_write_bytes
 from dltour.verdicts import finite_or_none
 from dltour.verdicts import fmt as fmt_num
@@ -261,16 +262,6 @@ class Source:
                 f"the current code is version {self.version_now}")
 
 
-def _current_version(study: str) -> int | None:
-    from dltour import DltourError
-    from dltour.registry import get_study
-
-    try:
-        return get_study(study).version
-    except DltourError:
-        return None
-
-
 def gather(out_dir: Path, docs: list[dict], packs: list) -> tuple[list[Source], list[dict]]:
     """This run's summaries, then the default entries of the packs, one summary per study and scale:
     this run first, then the packs from the last given to the first (``--results`` before the
@@ -281,7 +272,7 @@ def gather(out_dir: Path, docs: list[dict], packs: list) -> tuple[list[Source], 
         sc = scale_of(d)
         sources.append(Source(d, "run", out_dir / d["study"], f"this run: {out_dir / d['study'] / 'summary.json'}",
                               sc, d["study"], version=d.get("study_version"),
-                              version_now=_current_version(d["study"]),
+                              version_now=current_version(d["study"]),
                               rules=d.get("dltour_commit") or "unknown (the summary does not say)"))
         taken[(d["study"], sc["scale"])] = f"this run's {sc['label']} summary"
     status: dict[int, str] = {}
@@ -550,8 +541,6 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     ``default_results`` is False) and each folder of ``results``."""
     from dltour.claims import CLAIMS
     from dltour.registry import all_studies
-    from dltour.report.pack import packs_for
-
     out_dir = Path(out_dir)
     packs, packs_note = packs_for(list(results or ()), default_results)
     docs = load_summaries(out_dir)

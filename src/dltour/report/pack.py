@@ -39,6 +39,16 @@ def default_pack_path() -> Path:
     return Path(dltour.__file__).resolve().parents[2] / "docs" / "results" / "pack.json"
 
 
+def current_version(study: str) -> int | None:
+    """``study``'s ``version`` in this dltour (None: no such study here)."""
+    from dltour.registry import get_study
+
+    try:
+        return get_study(study).version
+    except DltourError:
+        return None
+
+
 @dataclass(frozen=True)
 class PackEntry:
     study: str
@@ -80,12 +90,7 @@ class PackEntry:
 
     def current_version(self) -> int | None:
         """The study's ``version`` in this dltour (None: no such study here)."""
-        from dltour.registry import get_study
-
-        try:
-            return get_study(self.study).version
-        except DltourError:
-            return None
+        return current_version(self.study)
 
 
 @dataclass(frozen=True, eq=False)
