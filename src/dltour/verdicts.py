@@ -274,14 +274,19 @@ def hedges_g(x: Sequence[float], y: Sequence[float] | None = None, *, paired: bo
 
 
 # ---------------------------------------------------------------- exact tests
-def _min_p_line(m: int, what: str = "seeds", *, one_sided: bool = False) -> str:
-    """For m informative runs of a sign test: the smallest p it can give, when that can't decide
-    (``one_sided``: the decision compares the one-sided p with ALPHA, as a TOST does)."""
-    one = 0.5 ** m if m else 1.0
+def _smallest_p_line(one: float, runs: str, one_sided: bool) -> str:
+    """``; {runs}: the smallest possible p is ... more seeds needed`` when even the most extreme
+    outcome of an exact test (one-sided p ``one``) cannot decide; "" when it can."""
     two = min(1.0, 2 * one)
     if (one if one_sided else two) < ALPHA:
         return ""
-    return f"; {m} {what}: the smallest possible p is {one:.3g} (two-sided {two:.3g}); more seeds needed"
+    return f"; {runs}: the smallest possible p is {one:.3g} (two-sided {two:.3g}); more seeds needed"
+
+
+def _min_p_line(m: int, what: str = "seeds", *, one_sided: bool = False) -> str:
+    """For m informative runs of a sign test: the smallest p it can give, when that can't decide
+    (``one_sided``: the decision compares the one-sided p with ALPHA, as a TOST does)."""
+    return _smallest_p_line(0.5 ** m if m else 1.0, f"{m} {what}", one_sided)
 
 
 def _sign_test(d: np.ndarray, tol: float, alternative: str = "two-sided") -> tuple[float, int, int]:
@@ -323,12 +328,8 @@ def _perm_test(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided") -> 
 
 
 def _perm_min_line(na: int, nb: int, *, one_sided: bool = False) -> str:
-    one = 1 / math.comb(na + nb, na)
-    two = min(1.0, 2 * one)
-    if (one if one_sided else two) < ALPHA:
-        return ""
-    return (f"; {na} vs {nb} seeds: the smallest possible p is {one:.3g} (two-sided {two:.3g}); "
-            "more seeds needed")
+    """The same for an exact permutation test of na vs nb runs."""
+    return _smallest_p_line(1 / math.comb(na + nb, na), f"{na} vs {nb} seeds", one_sided)
 
 
 # ---------------------------------------------------------------- directional comparison of two arms
