@@ -379,22 +379,31 @@ def test_full_feeds_the_window_as_features_and_demo_as_steps():
     assert resolve_config(STUDY, "demo").input_layout == "steps"
 
 
-def test_smoke_run_with_the_window_as_features(tmp_path, series):
-    # the full profile's reading, end to end at smoke size: the metric is the RMSE of the saved
-    # predictions against the true test months, and the summary says how seeds pair
+def _smoke_runs(tmp_path, overrides: dict):
+    """The smoke profile with ``overrides`` through ``run_study``: the summary and, per run, its
+    metrics and saved arrays (two runs)."""
     import json
 
     from dltour.runs import run_study
 
-    cfg = resolve_config(STUDY, "smoke", {"input_layout": "features"})
+    cfg = resolve_config(STUDY, "smoke", overrides)
     doc = run_study(STUDY, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
     assert doc["runs"] == 2
+    runs = []
     for run_dir in (tmp_path / "runs" / "airline-lstm").iterdir():
-        metrics = json.loads((run_dir / "metrics.json").read_text())
         with np.load(run_dir / "arrays.npz") as a:
-            w = int(metrics["window"])
-            assert np.array_equal(a["true_test"], series[N_TRAIN + w:])
-            assert metrics["test_rmse"] == pytest.approx(rmse(a["true_test"], a["pred_test"]))
+            runs.append((json.loads((run_dir / "metrics.json").read_text()), dict(a)))
+    return doc, runs
+
+
+def test_smoke_run_with_the_window_as_features(tmp_path, series):
+    # the full profile's reading, end to end at smoke size: the metric is the RMSE of the saved
+    # predictions against the true test months, and the summary says how seeds pair
+    doc, runs = _smoke_runs(tmp_path, {"input_layout": "features"})
+    for metrics, a in runs:
+        w = int(metrics["window"])
+        assert np.array_equal(a["true_test"], series[N_TRAIN + w:])
+        assert metrics["test_rmse"] == pytest.approx(rmse(a["true_test"], a["pred_test"]))
     assert any("same random stream for every window" in n for n in doc["notes"])
 
 
@@ -479,22 +488,13 @@ def test_series_transform_models_changes_and_forecasts_passengers(series):
 
 
 def test_smoke_run_on_changes_scores_the_same_months_in_passengers(tmp_path, series):
-    import json
-
-    from dltour.runs import run_study
-
-    cfg = resolve_config(STUDY, "smoke", {"series_transform": "logdiff", "val_months": 24,
-                                          "tutorial_check_window": 12})
-    doc = run_study(STUDY, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
-    assert doc["runs"] == 2
-    for run_dir in (tmp_path / "runs" / "airline-lstm").iterdir():
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        with np.load(run_dir / "arrays.npz") as a:
-            w = int(metrics["window"])
-            assert np.array_equal(a["true_test"], series[N_TRAIN + w:]) and len(a["pred_train"]) == 72 - 1 - w
-            assert metrics["test_rmse"] == pytest.approx(rmse(a["true_test"], a["pred_test"]))
-            # two epochs from a random start: near persistence, far from the series' level
-            assert metrics["test_rmse"] < 150 and 0 < metrics["val_rmse"] < 150
+    doc, runs = _smoke_runs(tmp_path, {"series_transform": "logdiff", "val_months": 24, "tutorial_check_window": 12})
+    for metrics, a in runs:
+        w = int(metrics["window"])
+        assert np.array_equal(a["true_test"], series[N_TRAIN + w:]) and len(a["pred_train"]) == 72 - 1 - w
+        assert metrics["test_rmse"] == pytest.approx(rmse(a["true_test"], a["pred_test"]))
+        # two epochs from a random start: near persistence, far from the series' level
+        assert metrics["test_rmse"] < 150 and 0 < metrics["val_rmse"] < 150
     f = {x["id"]: x for x in doc["findings"]}["tutorial-best-47.53"]
     assert f["ref"] is None and f["verdict"] == "inconclusive"  # one seed decides nothing
 
