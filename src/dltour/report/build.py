@@ -305,9 +305,10 @@ def annotate(sources: list[Source]) -> None:
     findings with a p of one scale) and its verdict after the adjustment (``rpt``); ``verdict``
     becomes the adjusted one, ``verdict_unadjusted`` keeps the study's.
 
-    A verdict is adjusted only where it rests on p < 0.05 (a directional "holds" or "does not
-    hold"): an equivalence "does not hold" rests on its 95% CI lying outside the margin, not on
-    its TOST p, and findings without a p (deterministic quantities, or summaries without per-run
+    A "holds" or "does not hold" resting on p < 0.05 whose adjusted p is not becomes
+    inconclusive (an equivalence carries the p that decided it: its TOST p when it holds, the test
+    against the nearer margin bound when it does not); the adjustment never turns an inconclusive
+    one decided. Findings without a p (deterministic quantities, summaries without per-run
     statistics) keep their verdict."""
     from statsmodels.stats.multitest import multipletests
 
