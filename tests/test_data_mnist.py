@@ -261,10 +261,14 @@ def test_second_judge_is_pinned_independent_and_accurate(shared_data):
     assert acc == pytest.approx(info["test_accuracy"], abs=1e-4) and acc >= 0.98
 
 
-def test_data_identity_by_decoded_arrays(shared_data):
+def test_mirror_identity_and_decoded_arrays(shared_data):
+    """The mirror is named for what it is (rebuilt training images; the published digests of the
+    canonical files are checked in ``test_data_identity.py``); ``MIRROR_ARRAYS_SHA256`` is the digest
+    of its decoded arrays, not the canonical MNIST's."""
     from dltour.data.mnist import MnistData
 
-    assert mnist.data_sha256(mnist.load(shared_data / "mnist")) == mnist.MNIST_SHA256
+    assert mnist.data_sha256(mnist.load(shared_data / "mnist")) == mnist.MIRROR_ARRAYS_SHA256 == mnist.MNIST_SHA256
+    assert mnist.identity(MnistData(path=str(shared_data / "mnist"))) == mnist.REBUILT_LABEL
     assert mnist.is_reference_data(MnistData(path=str(shared_data / "mnist")))[0]
     ok, why = mnist.is_reference_data(MnistData(path=str(shared_data / "mnist"), train_subset=1000))
     assert not ok and "1,000 training" in why

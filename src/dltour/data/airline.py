@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 from dltour.config import DataConfig
-from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
+from dltour.data.source import DataUnavailable, DatasetSpec, fetch, reading, register_dataset
 
 AIRLINE = register_dataset(DatasetSpec(
     name="airline",
@@ -67,11 +67,8 @@ def read_series(path: str | Path) -> tuple[list[str], np.ndarray]:
     """(months, passengers) from a CSV with a header row; the count column is found by name or as
     the only numeric column (:func:`_value_column`); the months are the first other column."""
     path = Path(path)
-    try:
-        with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataUnavailable(f"cannot read airline CSV {path}: {e}") from None
+    with reading(path, AIRLINE.name), open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
     if len(rows) < 3:
         raise DataUnavailable(f"{path} has {len(rows)} rows; expected a header and monthly counts")
     header, body = [h.strip() for h in rows[0]], rows[1:]

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
+from dltour.data import source
+from dltour.data.source import DataUnavailable, DatasetSpec, check_member_size, fetch, reading, register_dataset
 
 GLOVE_6B = register_dataset(DatasetSpec(
     name="glove-6b",
@@ -45,7 +46,7 @@ _MEMBER = re.compile(r"(?:^|/)[^/]*?(\d+)d\.txt$")
 
 def zip_dimensions(path: str | Path) -> dict[int, str]:
     """{dimension: member name} of the ``*.<D>d.txt`` members of a GloVe zip."""
-    with zipfile.ZipFile(path) as z:
+    with reading(path, GLOVE_6B.name), zipfile.ZipFile(path) as z:
         return {int(m.group(1)): n for n in z.namelist() if (m := _MEMBER.search(n))}
 
 
@@ -57,6 +58,7 @@ def _open_text(path: Path, dim: int, stack: contextlib.ExitStack):
             raise DataUnavailable(f"{path.name} has no {dim}-dimensional vectors; dimensions present: "
                                   f"{', '.join(str(d) for d in sorted(dims)) or 'none'} (set glove_dim to one of them)")
         z = stack.enter_context(zipfile.ZipFile(path))
+        check_member_size(path, dims[dim], z.getinfo(dims[dim]).file_size)  # zip readers stop at the declared size
         return io.TextIOWrapper(z.open(dims[dim]), encoding="utf-8", errors="replace")
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
@@ -72,8 +74,14 @@ def load_vectors(path: str | Path, dim: int, words: list[str]) -> tuple[np.ndarr
     want = {w: i for i, w in enumerate(words)}
     vecs = np.zeros((len(words), dim), dtype=np.float32)
     found = np.zeros(len(words), dtype=bool)
-    with contextlib.ExitStack() as stack, _open_text(path, dim, stack) as f:
+    cap = source.MAX_MEMBER_BYTES
+    with reading(path, GLOVE_6B.name), contextlib.ExitStack() as stack, _open_text(path, dim, stack) as f:
+        read = 0
         for n, line in enumerate(f):
+            read += len(line)
+            if read > cap:  # a .gz that inflates without end
+                raise DataUnavailable(f"{path}: the vectors run past the {cap:,}-byte cap on one archive member; "
+                                      f"raise DLTOUR_MAX_MEMBER_BYTES if the file is trusted")
             word, _, rest = line.rstrip("\n").partition(" ")
             if n == 0:
                 d = len(rest.split(" "))
@@ -82,7 +90,12 @@ def load_vectors(path: str | Path, dim: int, words: list[str]) -> tuple[np.ndarr
                                           f"(set glove_dim={d} or use the matching file)")
             i = want.get(word)
             if i is not None and not found[i]:
-                vecs[i] = np.array(rest.split(" "), dtype=np.float32)
+                v = np.array(rest.split(" "), dtype=np.float32)
+                if v.shape != (dim,):
+                    raise DataUnavailable(f"{path}, line {n + 1}: {v.shape[0]} numbers for {word!r}, not {dim} (a "
+                                          f"damaged or mixed file); check it with `dltour data verify` and get it "
+                                          f"again with `dltour data fetch {GLOVE_6B.name}`")
+                vecs[i] = v
                 found[i] = True
     return vecs, found
 

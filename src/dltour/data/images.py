@@ -30,8 +30,12 @@ import numpy as np
 from pydantic import Field
 
 from dltour.config import SplitData
-from dltour.data.source import (DataUnavailable, DatasetSpec, _matches, cache_dir, fetch, file_lock, register_dataset,
-                                save_npz_atomic)
+from dltour.data.source import (DataUnavailable, DatasetSpec, _matches, cache_dir, check_member_size, check_tar_end,
+                                fetch, file_lock, fix_hint, load_cache, read_capped, reading, register_dataset,
+                                save_cache)
+
+#: the image-folder decoder's version, recorded in its decoded caches: bump it when decoding changes
+DECODER_VERSION = "images.folder/2"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm"}
 
@@ -95,15 +99,34 @@ class _CifarUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
 
 
+def _cifar_name(archive: Path) -> str:
+    return "cifar100" if "100" in archive.name else "cifar10"
+
+
 def _load_cifar_member(t: tarfile.TarFile, archive: Path, member: str) -> dict:
-    f = t.extractfile(member)
-    if f is None:
-        raise DataUnavailable(f"{archive}: {member} is not a regular file; `dltour data fetch` gets the canonical archive")
     try:
-        return _CifarUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        raise DataUnavailable(f"{archive}: {member} is not a CIFAR python batch ({e}); refusing to read it. "
-                              "`dltour data fetch` gets the canonical archive") from None
+        info = t.getmember(member)
+    except KeyError:
+        raise DataUnavailable(f"{archive} has no member {member}: not a whole CIFAR python archive; check it with "
+                              f"`dltour data verify` and get it with `dltour data fetch {_cifar_name(archive)}`"
+                              ) from None
+    f = t.extractfile(info)
+    if f is None:
+        raise DataUnavailable(f"{archive}: {member} is not a regular file; `dltour data fetch {_cifar_name(archive)}` "
+                              "gets the canonical archive")
+    check_member_size(archive, member, info.size)
+    with reading(archive, _cifar_name(archive)):
+        data = read_capped(f, archive, member)
+    try:
+        d = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        raise DataUnavailable(f"{archive}: {member} is not a CIFAR python batch ({' '.join(str(e).split())[:160]}); "
+                              f"refusing to read it. `dltour data fetch {_cifar_name(archive)}` gets the canonical "
+                              "archive") from None
+    if not isinstance(d, dict):
+        raise DataUnavailable(f"{archive}: {member} is not a CIFAR python batch (a {type(d).__name__}, not a dict); "
+                              f"`dltour data fetch {_cifar_name(archive)}` gets the canonical archive")
+    return d
 
 
 def load_cifar_python(archive: str | Path, split: str = "train") -> ImageSet:
@@ -111,8 +134,9 @@ def load_cifar_python(archive: str | Path, split: str = "train") -> ImageSet:
     if split not in ("train", "test"):
         raise ValueError("split must be 'train' or 'test'")
     archive = Path(archive)
-    with tarfile.open(archive) as t:
+    with reading(archive, _cifar_name(archive)), tarfile.open(archive) as t:
         names = t.getnames()
+        check_tar_end(t, archive, _cifar_name(archive))
         if any(n.endswith("cifar-100-python/meta") for n in names):
             members, label_key, meta, names_key = [f"cifar-100-python/{split}"], b"fine_labels", "cifar-100-python/meta", b"fine_label_names"
         elif any(n.endswith("batches.meta") for n in names):
@@ -123,8 +147,14 @@ def load_cifar_python(archive: str | Path, split: str = "train") -> ImageSet:
         xs, ys = [], []
         for m in members:
             d = _load_cifar_member(t, archive, m)  # the canonical format is pickled dicts: restricted unpickler
-            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            ys.append(np.asarray(d[label_key], dtype=np.int64))
+            x = np.asarray(d[b"data"], dtype=np.uint8)
+            y = np.asarray(d[label_key], dtype=np.int64)
+            if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or y.shape != (len(x),):
+                raise DataUnavailable(f"{archive}: {m} holds images of shape {x.shape} and labels of shape {y.shape}, "
+                                      f"not (N, 3072) and (N,); check it with `dltour data verify` and get it "
+                                      f"again with `dltour data fetch {_cifar_name(archive)}`")
+            xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(y)
         classes = [c.decode() for c in _load_cifar_member(t, archive, meta)[names_key]]
     return ImageSet(np.concatenate(xs), np.concatenate(ys), classes)
 
@@ -162,11 +192,15 @@ def _iter_files(source: Path):
         with tarfile.open(source, "r|*") as t:
             for m in t:
                 if m.isfile():
+                    check_member_size(source, m.name, m.size)
                     data = t.extractfile(m).read()
                     yield m.name, (lambda data=data: data)
+            check_tar_end(t, source)
     elif zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as z:
-            for name in sorted(n for n in z.namelist() if not n.endswith("/")):
+            infos = {i.filename: i for i in z.infolist() if not i.is_dir()}
+            for name in sorted(infos):
+                check_member_size(source, name, infos[name].file_size)
                 yield name, (lambda name=name: z.read(name))
     else:
         raise DataUnavailable(f"{source} is neither a folder nor a tar/zip archive of images")
@@ -184,22 +218,31 @@ def load_image_folder(source: str | Path, size: int | None = None, limit_per_cla
     st = source.stat()
     key = hashlib.sha256(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}|{limit_per_class}".encode())
     cache_file = cache_dir() / "decoded" / f"{source.name}-{key.hexdigest()[:16]}.npz"
+    params = {"size": size, "limit_per_class": limit_per_class}
     # parallel runs: the first decodes and caches, the others wait and read its cache
     with file_lock(cache_file.with_name(cache_file.name + ".lock")):
-        if cache_file.exists():
-            with np.load(cache_file, allow_pickle=False) as z:
-                classes = [str(c) for c in z["classes"]]
-                return {s: ImageSet(z[f"x_{s}"], z[f"y_{s}"], classes) for s in ("train", "test") if f"x_{s}" in z}
+        # the cache is trusted only when it records this source's sha256 and this decoder's version
+        # (issue 23: a planted or stale .npz is ignored and rebuilt)
+        z = load_cache(cache_file, source, DECODER_VERSION, params)
+        if z is not None and "classes" in z and "x_train" in z:
+            classes = [str(c) for c in z["classes"]]
+            return {s: ImageSet(z[f"x_{s}"], z[f"y_{s}"], classes) for s in ("train", "test") if f"x_{s}" in z}
         out = _read_images(source, size, limit_per_class)
         arrays = {"classes": np.array(out["train"].classes)}
         for s, d in out.items():
             arrays[f"x_{s}"], arrays[f"y_{s}"] = d.x, d.y
-        save_npz_atomic(cache_file, **arrays)
+        save_cache(cache_file, source, DECODER_VERSION, params, **arrays)
     return out
 
 
 def _read_images(source: Path, size: int | None, limit_per_class: int | None) -> dict[str, ImageSet]:
-    """Decode every image of a folder or archive into per-split ``ImageSet``s."""
+    """Decode every image of a folder or archive into per-split ``ImageSet``s; a damaged archive
+    (corrupt gzip, zip or tar member) is one ``DataUnavailable`` line."""
+    with reading(source):
+        return _read_images_unchecked(source, size, limit_per_class)
+
+
+def _read_images_unchecked(source: Path, size: int | None, limit_per_class: int | None) -> dict[str, ImageSet]:
     found: dict[str, dict[str, list]] = {}
     counts: dict[tuple[str, str], int] = {}
     for rel, read in _iter_files(source):
@@ -209,10 +252,12 @@ def _read_images(source: Path, size: int | None, limit_per_class: int | None) ->
         if limit_per_class is not None and counts.get(sc, 0) >= limit_per_class:
             continue
         counts[sc] = counts.get(sc, 0) + 1
+        data = read()  # a damaged archive member: one line from ``reading`` in ``_read_images``
         try:
-            found.setdefault(sc[0], {}).setdefault(sc[1], []).append((rel, _decode(read(), size)))
+            found.setdefault(sc[0], {}).setdefault(sc[1], []).append((rel, _decode(data, size)))
         except Exception as e:  # a corrupt or non-image file: say which
-            raise DataUnavailable(f"cannot decode image {rel} in {source}: {e}") from None
+            raise DataUnavailable(f"cannot decode image {rel} in {source}: {' '.join(str(e).split())[:160]}; "
+                                  f"{fix_hint(None)}") from None
     if "train" not in found:
         raise DataUnavailable(f"no images found in {source} (expected [train|test]/<class>/<image> files)")
     classes = sorted(found["train"])
@@ -297,7 +342,7 @@ def data_kind(data: ImageData) -> str:
         return "embedded" if data.source == "embedded" else "cifar100"
     p = Path(data.path).expanduser()
     if p.is_file() and tarfile.is_tarfile(p):
-        with tarfile.open(p) as t:
+        with reading(p), tarfile.open(p) as t:
             first = t.next()
         name = first.name if first is not None else ""
         if name.startswith("cifar-100-python"):

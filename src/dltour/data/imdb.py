@@ -30,7 +30,8 @@ import numpy as np
 from pydantic import Field
 
 from dltour.config import SplitData
-from dltour.data.source import DataUnavailable, DatasetSpec, fetch, register_dataset
+from dltour.data.source import (DataUnavailable, DatasetSpec, check_member_size, check_tar_end, fetch, read_capped,
+                                reading, register_dataset)
 
 IMDB = register_dataset(DatasetSpec(
     name="imdb",
@@ -111,23 +112,27 @@ def read_archive(path: str | Path) -> dict[str, Reviews]:
                 for f in sorted(folder.glob("*.txt")):
                     _add(out, split, int(lab == "pos"), f.read_text(encoding="utf-8", errors="replace"))
     elif path.name.endswith(".jsonl.gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
+        with reading(path, IMDB.name), gzip.open(path, "rb") as f:
+            raw = read_capped(f, path, "the decompressed reviews")
+            for line in raw.decode("utf-8").splitlines():
+                if not line.strip():
+                    continue
                 d = json.loads(line)
-                _add(out, d["split"], int(d["label"]), d["text"])
+                if d["split"] not in out:
+                    raise ValueError(f"split {d['split']!r} is neither train nor test")
+                _add(out, d["split"], int(d["label"]), str(d["text"]))
     else:
         if not tarfile.is_tarfile(path):
             raise DataUnavailable(f"{path} is not a tar archive: give IMDB as aclImdb_v1.tar.gz (any tar "
                                   f"compression), an extracted aclImdb folder, or a .jsonl.gz like the demo pack's")
-        try:
-            with tarfile.open(path, "r:*") as t:
-                for m in t:
-                    mm = pat.search(m.name)
-                    if mm and m.isfile():
-                        data = t.extractfile(m).read().decode("utf-8", errors="replace")
-                        _add(out, mm.group(1), int(mm.group(2) == "pos"), data)
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataUnavailable(f"cannot read IMDB archive {path}: {str(e).splitlines()[0]}") from None
+        with reading(path, IMDB.name), tarfile.open(path, "r:*") as t:
+            for m in t:
+                mm = pat.search(m.name)
+                if mm and m.isfile():
+                    check_member_size(path, m.name, m.size)
+                    data = t.extractfile(m).read().decode("utf-8", errors="replace")
+                    _add(out, mm.group(1), int(mm.group(2) == "pos"), data)
+            check_tar_end(t, path, IMDB.name)
     res = {k: Reviews(v[0], np.asarray(v[1], dtype=np.int64)) for k, v in out.items()}
     if not res["train"].texts or not res["test"].texts:
         raise DataUnavailable(f"{path} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews "

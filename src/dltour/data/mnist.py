@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dltour.data.source import DataUnavailable, DatasetSpec, fetch, read_pinned, register_dataset
+from dltour.data.source import (DataUnavailable, DatasetSpec, fetch, fix_hint, read_capped, read_pinned,
+                                register_dataset)
 
 BASE_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _LICENCE = "CC BY-SA 3.0 (Y. LeCun and C. Cortes)"
@@ -67,9 +68,40 @@ JUDGE2_SHA256 = "97ae3ead6af81beeb42d2990d61a6f58230d17169dc45477c06723e5b4f962a
 #: judge -> (architecture in ``dltour.models.mnist_classifier``, weights file, info file, pinned sha256)
 JUDGES = {"cnn": ("MnistCNN", CLASSIFIER_FILE, CLASSIFIER_INFO, CLASSIFIER_SHA256),
           "mlp": ("MnistMLP", JUDGE2_FILE, JUDGE2_INFO, JUDGE2_SHA256)}
-#: sha256 of the decoded canonical MNIST arrays (``data_sha256``): the reference's data, whatever
-#: the files' compression (the mirrored .gz files differ byte-wise from torchvision's)
-MNIST_SHA256 = "ab5673eabafa297acb961fba42e5d9604191039edcaa6da9139e6e6f7b1164e8"
+#: The canonical files' digests, by which genuine MNIST is recognised (``identify_files``):
+#: ``gz_md5`` the published .gz file's md5 (torchvision's ``MNIST.resources``, as in ``_FILES``);
+#: ``idx_md5`` the md5 of the decompressed IDX file, as published with many MNIST loaders (e.g.
+#: secml's and guildsman's), so a re-packed or un-gzipped copy is recognised too; ``idx_sha256`` the
+#: sha256 of the decompressed IDX file, computed here from the development mirror only where its
+#: md5 is the canonical one (test images and all labels), else None (the training images: the
+#: mirror's were rebuilt, see ``REBUILT_TRAIN_IMAGES_IDX_SHA256``).
+CANONICAL = {
+    "train-images": {"gz_md5": _FILES["train-images"][1], "idx_md5": "6bbc9ace898e44ae57da46a324031adb",
+                     "idx_sha256": None},
+    "train-labels": {"gz_md5": _FILES["train-labels"][1], "idx_md5": "a25bea736e30d166cdddb491f175f624",
+                     "idx_sha256": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"},
+    "test-images": {"gz_md5": _FILES["test-images"][1], "idx_md5": "2646ac647ad5339dbf082846283269ea",
+                    "idx_sha256": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"},
+    "test-labels": {"gz_md5": _FILES["test-labels"][1], "idx_md5": "27ae3e4e09519cfbb04c329615203637",
+                    "idx_sha256": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+}
+#: sha256 of the decompressed training-images IDX file of this project's development mirror, whose
+#: 60k training images were rebuilt from a PNG copy (r = 0.997 with the original pixels; its .gz
+#: md5 is 949bea..., not the published f68b3c...); its other three files are canonical
+REBUILT_TRAIN_IMAGES_IDX_SHA256 = "8423838af32a1acf8d7ae8e29e039d2660ab449907175f64099020704e014a35"
+#: what ``identity`` returns
+CANONICAL_LABEL = "MNIST (canonical files)"
+REBUILT_LABEL = "MNIST (rebuilt training images)"
+EMBEDDED_LABEL = "MNIST (embedded demo subset of this project's mirror)"
+NOT_MNIST_LABEL = "not MNIST (neither the canonical MNIST files nor this project's rebuilt mirror)"
+#: the labels counted as the reference's data: the canonical files, and the development mirror,
+#: whose test set and labels are byte-exact and whose training images are a close rebuild
+REFERENCE_LABELS = (CANONICAL_LABEL, REBUILT_LABEL)
+#: sha256 of the decoded arrays (``data_sha256``) of this project's development mirror (rebuilt
+#: training images): not the canonical MNIST's (identity is decided by ``identify_files``); kept
+#: for ``build_demo``'s printout and old callers
+MIRROR_ARRAYS_SHA256 = "ab5673eabafa297acb961fba42e5d9604191039edcaa6da9139e6e6f7b1164e8"
+MNIST_SHA256 = MIRROR_ARRAYS_SHA256
 #: demo subset sizes (seeded random draw from the canonical train / test sets)
 DEMO_TRAIN, DEMO_TEST = 10_000, 2_000
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -84,31 +116,46 @@ seed 1) trained independently on the full MNIST training set by the same script;
 
 
 # ---------------------------------------------------------------- IDX files
-def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file (gzipped or not) as a NumPy array of its stored dtype (uint8 for MNIST)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error: bytes damaged inside the stream
-        raise DataUnavailable(f"cannot read IDX file {path} (damaged or truncated: {e}); check it with "
-                              "`dltour data verify` and get it again with `dltour data fetch`") from None
+def read_idx(path: str | Path, name: str | None = None) -> np.ndarray:
+    """An IDX file (gzipped or not) as a NumPy array of its stored dtype (uint8 for MNIST). A damaged
+    file (corrupt or truncated gzip, wrong magic number, a size that disagrees with its header) is one
+    ``DataUnavailable`` line naming it and what to do (``name``: its dataset, for ``dltour data fetch``)."""
+    raw = _idx_bytes(path, name)
+    fix = fix_hint(name)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataUnavailable(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+        raise DataUnavailable(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}); {fix}")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if raw[2] not in dtypes:
-        raise DataUnavailable(f"{path}: unknown IDX data type 0x{raw[2]:02x}")
+        raise DataUnavailable(f"{path}: unknown IDX data type 0x{raw[2]:02x} (bad magic number); {fix}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataUnavailable(f"{path}: the IDX header is cut short (truncated or corrupt file); {fix}")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(dtypes[raw[2]])
-    n = int(np.prod(dims)) if dims else 0
+    n = int(np.prod(dims, dtype=object)) if dims else 0
     offset = 4 + 4 * ndim
     if len(raw) - offset != n * dtype.itemsize:
         raise DataUnavailable(f"{path}: header says {dims} ({n * dtype.itemsize} bytes) but "
-                              f"{len(raw) - offset} bytes follow (truncated or corrupt file)")
+                              f"{len(raw) - offset} bytes follow (truncated or corrupt file); {fix}")
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _idx_bytes(path: str | Path, name: str | None = None) -> bytes:
+    """The (decompressed) bytes of an IDX file, at most ``MAX_MEMBER_BYTES``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            f.seek(0)
+            if head == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=f) as g:
+                    return read_capped(g, path, "the decompressed stream")
+            return read_capped(f, path, "the file")
+    except DataUnavailable:
+        raise
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: bytes damaged inside the stream
+        raise DataUnavailable(f"cannot read IDX file {path} (damaged or truncated: {' '.join(str(e).split())[:160]}); "
+                              f"{fix_hint(name)}") from None
 
 
 def _in_folder(folder: Path, fname: str) -> Path:
@@ -123,17 +170,32 @@ def _in_folder(folder: Path, fname: str) -> Path:
 def _check(d: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
     for split in ("train", "test"):
         x, y = d[f"{split}_x"], d[f"{split}_y"]
+        fix_images, fix_labels = fix_hint(f"mnist-{split}-images"), fix_hint(f"mnist-{split}-labels")
         if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
-            raise DataUnavailable(f"{where}: {split} images have shape {x.shape} {x.dtype}; expected (N, 28, 28) uint8")
+            raise DataUnavailable(f"{where}: {split} images have shape {x.shape} {x.dtype}; expected (N, 28, 28) "
+                                  f"uint8; {fix_images}")
         if y.shape != (len(x),):
-            raise DataUnavailable(f"{where}: {len(x)} {split} images but {y.shape} labels")
+            raise DataUnavailable(f"{where}: {len(x)} {split} images but {y.shape} labels; {fix_labels}")
         if len(y) and (y.min() < 0 or y.max() > 9):
-            raise DataUnavailable(f"{where}: {split} labels outside 0..9")
+            raise DataUnavailable(f"{where}: {split} labels outside 0..9; {fix_labels}")
     return d
 
 
 def demo_path(name: str = DEMO_FILE) -> Path:
     return Path(str(resources.files("dltour") / "demo_data" / name))
+
+
+def _files_for(path: str | Path | None, source: str) -> dict[str, Path]:
+    """The four IDX files: from the folder ``path``, else (``source="download"``) cache or download."""
+    if path is not None:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise DataUnavailable(f"MNIST data.path {str(folder)!r} is not a folder; pass the folder that holds "
+                                  f"the four IDX files ({', '.join(f[0] for f in _FILES.values())})")
+        return {k: _in_folder(folder, _FILES[k][0]) for k in _FILES}
+    if source == "download":
+        return {k: fetch(spec) for k, spec in SPECS.items()}
+    raise DataUnavailable(f"unknown MNIST source {source!r}: choose embedded or download")
 
 
 def load(path: str | Path | None = None, source: str = "download") -> dict[str, np.ndarray]:
@@ -142,11 +204,7 @@ def load(path: str | Path | None = None, source: str = "download") -> dict[str, 
     ``path``: a folder with the four IDX files (wins over ``source``); ``source``: ``"embedded"``
     (the demo subset) or ``"download"`` (cache, else download with checksum)."""
     if path is not None:
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise DataUnavailable(f"MNIST data.path {str(folder)!r} is not a folder; pass the folder that holds "
-                                  f"the four IDX files ({', '.join(f[0] for f in _FILES.values())})")
-        files = {k: _in_folder(folder, _FILES[k][0]) for k in _FILES}
+        files = _files_for(path, source)
     elif source == "embedded":
         p = demo_path()
         if not p.exists():
@@ -154,12 +212,12 @@ def load(path: str | Path | None = None, source: str = "download") -> dict[str, 
                                   f"`python scripts/build_demo_pack.py --only mnist` or use source=download")
         with np.load(p, allow_pickle=False) as z:
             return _check({k: z[k] for k in ("train_x", "train_y", "test_x", "test_y")}, str(p))
-    elif source == "download":
-        files = {k: fetch(spec) for k, spec in SPECS.items()}
     else:
-        raise DataUnavailable(f"unknown MNIST source {source!r}: choose embedded or download")
-    d = {"train_x": read_idx(files["train-images"]), "train_y": read_idx(files["train-labels"]),
-         "test_x": read_idx(files["test-images"]), "test_y": read_idx(files["test-labels"])}
+        files = _files_for(path, source)
+    d = {"train_x": read_idx(files["train-images"], "mnist-train-images"),
+         "train_y": read_idx(files["train-labels"], "mnist-train-labels"),
+         "test_x": read_idx(files["test-images"], "mnist-test-images"),
+         "test_y": read_idx(files["test-labels"], "mnist-test-labels")}
     return _check(d, str(path or "MNIST cache"))
 
 
@@ -267,34 +325,110 @@ def tensors_for(data: MnistData, device) -> dict:
     return out
 
 
-_SHA_CACHE: dict = {}
+# ---------------------------------------------------------------- identity: which MNIST this is
+def file_kind(key: str, path: str | Path) -> str | None:
+    """``"canonical"`` when the file at ``path`` is MNIST's canonical ``key`` file (its md5 is the
+    published .gz's, or its decompressed IDX content has the canonical md5, and sha256 where known),
+    ``"rebuilt"`` for this project's rebuilt training images, else None."""
+    return _file_kind(key, path)[0]
+
+
+def _file_kind(key: str, path: str | Path) -> tuple[str | None, str]:
+    """(kind as in ``file_kind``, for a file that is neither: what its content's digests are)."""
+    path = Path(path)
+    ref = CANONICAL[key]
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    if gzipped and source_file_md5(path) == ref["gz_md5"]:
+        return "canonical", ""
+    idx = _idx_bytes(path, f"mnist-{key}")
+    md5, sha = hashlib.md5(idx).hexdigest(), hashlib.sha256(idx).hexdigest()
+    if md5 == ref["idx_md5"] and (ref["idx_sha256"] is None or sha == ref["idx_sha256"]):
+        return "canonical", ""
+    if key == "train-images" and sha == REBUILT_TRAIN_IMAGES_IDX_SHA256:
+        return "rebuilt", ""
+    return None, (f"{path.name}: content md5 {md5[:12]}... / sha256 {sha[:12]}..., not the canonical "
+                  f"md5 {ref['idx_md5'][:12]}...")
+
+
+def source_file_md5(path: Path) -> str:
+    from dltour.data.source import file_hash
+
+    return file_hash(path, "md5")
+
+
+def identify_files(files: dict[str, Path]) -> str:
+    """Which MNIST the four files are (``files``: key of ``_FILES`` -> path): ``CANONICAL_LABEL``,
+    ``REBUILT_LABEL`` (this project's mirror: canonical test set and labels, rebuilt training
+    images) or ``NOT_MNIST_LABEL``."""
+    return _identify(files)[0]
+
+
+def _identify(files: dict[str, Path]) -> tuple[str, str]:
+    """(label as in ``identify_files``, for other data: which files differ and their digests)."""
+    kinds = {k: _file_kind(k, files[k]) for k in _FILES}
+    if all(v == "canonical" for v, _ in kinds.values()):
+        return CANONICAL_LABEL, ""
+    if kinds["train-images"][0] == "rebuilt" and all(v == "canonical" for k, (v, _) in kinds.items()
+                                                     if k != "train-images"):
+        return REBUILT_LABEL, ""
+    return NOT_MNIST_LABEL, "; ".join(why for v, why in kinds.values() if v is None)
+
+
+_ID_CACHE: dict = {}
+
+
+def identity(data: MnistData) -> str:
+    """Which data this config reads, by content: ``CANONICAL_LABEL``, ``REBUILT_LABEL``,
+    ``EMBEDDED_LABEL`` or ``NOT_MNIST_LABEL`` (subsets are ignored: it names the files). Raises
+    ``DataUnavailable`` when the files cannot be had."""
+    return _identity(data)[0]
+
+
+def _identity(data: MnistData) -> tuple[str, str]:
+    if data.path is None and data.source == "embedded":
+        return EMBEDDED_LABEL, ""
+    key = (data.path, data.source if data.path is None else "path")
+    if key not in _ID_CACHE:
+        _ID_CACHE[key] = _identify(_files_for(data.path, data.source))
+    return _ID_CACHE[key]
+
+
+def data_label(data: MnistData) -> str:
+    """``identity`` for a study's summary, never raising: what the data were recognised as, e.g.
+    "MNIST (canonical files)" or "MNIST (rebuilt training images)"."""
+    try:
+        return identity(data)
+    except DataUnavailable as e:
+        return f"unidentified ({e})"
 
 
 def is_reference_data(data: MnistData) -> tuple[bool, str]:
-    """Whether this data config yields the canonical MNIST, all 60k + 10k digits (what the
-    reference used), checked by the sha256 of the decoded arrays (``data_sha256``), not by the
-    kind of path given; and why not."""
+    """Whether this data config yields the reference's data, all 60k + 10k MNIST digits, checked by
+    the content of the files (``identity``: the published digests of the canonical files, or this
+    project's mirror), not by the kind of path given; and why not."""
     if data.path is None and data.source == "embedded":
         return False, (f"data differs: the embedded demo subset ({DEMO_TRAIN:,} + {DEMO_TEST:,} digits"
                        + (f", cut to {data.train_subset} / {data.test_subset}" if data.train_subset or data.test_subset
                           else "") + "), not the full MNIST")
-    key = (data.path, data.source, data.train_subset, data.test_subset)
-    if key not in _SHA_CACHE:
-        try:
-            a = arrays_for(data)
-        except DataUnavailable as e:
-            return False, f"data differs: it could not be read to check its identity ({e})"
-        _SHA_CACHE[key] = (data_sha256(a), len(a["train_x"]), len(a["test_x"]))
-    digest, ntr, nte = _SHA_CACHE[key]
-    if digest == MNIST_SHA256:
-        return True, ""
-    return False, (f"data differs: {ntr:,} training / {nte:,} test digits with sha256 {digest[:12]}... of the "
-                   f"decoded arrays, not the canonical MNIST's {MNIST_SHA256[:12]}...")
+    try:
+        label, detail = _identity(data)
+    except DataUnavailable as e:
+        return False, f"data differs: it could not be read to check its identity ({e})"
+    if label not in REFERENCE_LABELS:
+        return False, f"data differs: {label}" + (f" ({detail})" if detail else "")
+    ntr = min(N_TRAIN, data.train_subset or N_TRAIN)
+    nte = min(N_TEST, data.test_subset or N_TEST)
+    if (ntr, nte) != (N_TRAIN, N_TEST):
+        return False, (f"data differs: {label}, cut to {ntr:,} training / {nte:,} test digits, not all "
+                       f"{N_TRAIN:,} + {N_TEST:,}")
+    return True, ""
 
 
 def is_mnist(data: MnistData) -> tuple[bool, str]:
     """Whether the data are MNIST digits at all (any subset of them): the embedded pack and the
-    checksummed download are; a ``path`` is when its full arrays are the canonical MNIST's."""
+    checksummed download are; a ``path`` is when its files are the canonical MNIST's or this
+    project's mirror (``identity``)."""
     if data.path is None:
         return True, ""
     ok, why = is_reference_data(data.model_copy(update={"train_subset": None, "test_subset": None}))

@@ -16,13 +16,19 @@ target folder (``..``, absolute paths, links).
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
+import lzma
 import os
+import pickle
+import re
 import shutil
 import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -114,8 +120,9 @@ def fetch(spec: DatasetSpec | str, path: str | Path | None = None, folder: str |
     if target.exists():
         if _matches(target, spec.known_hash):
             return target
-        raise DataUnavailable(f"cached {target} does not match its checksum {spec.known_hash}; delete it "
-                              f"to download again from {spec.url}")
+        target.unlink()  # a cached file that fails its check is never left to be used again (issue 23)
+        raise DataUnavailable(f"cached {target} does not match its checksum {spec.known_hash}; it was removed: "
+                              f"run `dltour data fetch {spec.name}` to download it again from {spec.url}")
     if not spec.downloadable:
         raise DataUnavailable(_unavailable_message(spec, folder, "it cannot be downloaded automatically "
                                                    "(the source needs a login)"))
@@ -259,3 +266,145 @@ def read_pinned(path: Path, expected_sha256: str, what: str, rebuild: str) -> tu
                               f"...: {what} changed (rebuild it with {rebuild} and re-pin its sha256)")
     return data, digest
 
+
+
+# ---------------------------------------------------------------- damaged files: one line (issue 22)
+#: what a reader may raise on a damaged, truncated or wrong file: turned into one ``DataUnavailable`` line
+DAMAGE_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, zipfile.LargeZipFile,
+                 tarfile.TarError, UnicodeDecodeError, pickle.UnpicklingError, csv.Error, ValueError, KeyError,
+                 IndexError, TypeError, AttributeError, OverflowError, MemoryError)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    if "could not be opened successfully" in text:  # tarfile's "r:*": one attempt per compression
+        m = re.search(r"method gz: \w+\((['\"])(.*?)\1\)", text)
+        text = m.group(2) if m and "not a gzip file" not in m.group(2) else "not a readable tar archive"
+    text = re.sub(r"\b\w+(Error|Exception)\(", "(", text)  # no exception class names in a user's line
+    if isinstance(e, KeyError):
+        text = f"missing entry {text}"
+    if not text:
+        text = {EOFError: "it ends early (truncated)"}.get(type(e), "unreadable content")
+    return text[:200]
+
+
+def fix_hint(name: str | None) -> str:
+    """What to do about a damaged dataset file, for the end of a one-line error."""
+    fetch_cmd = f"`dltour data fetch {name}`" if name else "`dltour data fetch NAME`"
+    return (f"check it with `dltour data verify` and get a good copy with {fetch_cmd} "
+            f"(or pass one with --set data.path=...)")
+
+
+def damaged(path: str | Path, why: str, name: str | None = None) -> DataUnavailable:
+    """The one-line error for a damaged, truncated or wrong data file ``path``."""
+    return DataUnavailable(f"{path} is damaged, truncated or not in the expected format ({why}); {fix_hint(name)}")
+
+
+@contextmanager
+def reading(path: str | Path, name: str | None = None):
+    """Turn whatever a reader raises on a damaged file inside the ``with`` body (a corrupt gzip,
+    zip or tar member, a wrong magic number or shape, undecodable text, a bad pickle) into one
+    ``DataUnavailable`` line naming ``path`` and what to do; ``name`` is the dataset's manifest
+    name for ``dltour data fetch NAME``. Errors that are already ``DltourError`` pass through unchanged."""
+    try:
+        yield
+    except DltourError:
+        raise
+    except FileNotFoundError:
+        raise DataUnavailable(f"{path} does not exist; {fix_hint(name)}") from None
+    except PermissionError as e:
+        raise DataUnavailable(f"cannot read {path}: {e.strerror or 'permission denied'}") from None
+    except DAMAGE_ERRORS as e:
+        raise damaged(path, _one_line(e), name) from None
+
+
+# ---------------------------------------------------------------- a cap on what is read from an archive
+#: the most bytes read from any one archive member or decompressed stream (``DLTOUR_MAX_MEMBER_BYTES``
+#: overrides): a small archive that would inflate to terabytes stops with one line instead of filling memory
+MAX_MEMBER_BYTES = int(os.environ.get("DLTOUR_MAX_MEMBER_BYTES", str(2 << 30)))
+
+
+def check_member_size(archive: str | Path, member: str, size: int) -> None:
+    """``DataUnavailable`` when an archive member declares more than ``MAX_MEMBER_BYTES`` (zip and tar
+    readers never return more than the declared size, so checking it before reading is enough)."""
+    cap = MAX_MEMBER_BYTES
+    if size > cap:
+        raise DataUnavailable(f"{archive}: member {member} holds {size:,} bytes, more than the {cap:,}-byte cap "
+                              f"on one archive member; raise DLTOUR_MAX_MEMBER_BYTES if the file is trusted")
+
+
+def read_capped(f, archive: str | Path, member: str) -> bytes:
+    """All of a stream (a member, a decompressing reader), refusing more than ``MAX_MEMBER_BYTES``."""
+    cap = MAX_MEMBER_BYTES
+    data = f.read(cap + 1)
+    if len(data) > cap:
+        raise DataUnavailable(f"{archive}: {member} inflates to more than the {cap:,}-byte cap on one archive "
+                              f"member; raise DLTOUR_MAX_MEMBER_BYTES if the file is trusted")
+    return data
+
+
+# ---------------------------------------------------------------- decoded caches with provenance (issue 23)
+_DIGESTS: dict = {}
+
+
+def source_digest(source: str | Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order);
+    remembered per (path, size, mtime) within a process."""
+    source = Path(source)
+    st = source.stat()
+    key = (str(source.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        if source.is_dir():
+            h = hashlib.sha256()
+            for p in sorted(source.rglob("*")):
+                if p.is_file():
+                    h.update(p.relative_to(source).as_posix().encode() + b"\0")
+                    h.update(hashlib.sha256(p.read_bytes()).digest())
+            _DIGESTS[key] = "dir:" + h.hexdigest()
+        else:
+            _DIGESTS[key] = file_hash(source)
+    return _DIGESTS[key]
+
+
+def _provenance(source: Path, decoder: str, params: dict) -> str:
+    return json.dumps({"source_sha256": source_digest(source), "decoder": decoder, "params": params}, sort_keys=True)
+
+
+def load_cache(cache_file: Path, source: str | Path, decoder: str, params: dict) -> dict | None:
+    """The arrays of a decoded ``.npz`` cache, or None when it is missing, unreadable, or was not
+    made from this very source (sha256) by this decoder version with these parameters: such a
+    cache (planted, stale, half-written) is ignored and the caller rebuilds it."""
+    cache_file = Path(cache_file)
+    if not cache_file.is_file():
+        return None
+    import numpy as np
+
+    try:
+        with np.load(cache_file, allow_pickle=False) as z:
+            if "_provenance" not in z.files or str(z["_provenance"]) != _provenance(Path(source), decoder, params):
+                return None
+            return {k: z[k] for k in z.files if k != "_provenance"}
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+
+
+def save_cache(cache_file: Path, source: str | Path, decoder: str, params: dict, **arrays) -> None:
+    """Write a decoded cache that records its source's sha256, the decoder version and parameters."""
+    import numpy as np
+
+    save_npz_atomic(cache_file, _provenance=np.array(_provenance(Path(source), decoder, params)), **arrays)
+
+
+def check_tar_end(t: tarfile.TarFile, archive: str | Path, name: str | None = None) -> None:
+    """After iterating a tar: ``tarfile`` ends quietly at the first unreadable member header, so a
+    damaged archive would read as a shorter one. Read what follows (a whole archive has only zero
+    padding there; reading a compressed stream to its end also checks its CRC) and raise one line
+    when anything else is left."""
+    f = t.fileobj
+    with reading(archive, name):
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return
+            if chunk.count(0) != len(chunk):
+                raise damaged(archive, "data continues after an unreadable member header", name)

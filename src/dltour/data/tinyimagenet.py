@@ -32,7 +32,11 @@ from pydantic import Field, field_validator
 
 from dltour.config import DataConfig
 from dltour.data.images import IMAGE_SUFFIXES, ImageSet, _decode, load_image_folder
-from dltour.data.source import DataUnavailable, DatasetSpec, cache_dir, fetch, register_dataset, save_npz_atomic
+from dltour.data.source import (DataUnavailable, DatasetSpec, cache_dir, check_member_size, check_tar_end, fetch,
+                                fix_hint, load_cache, reading, register_dataset, save_cache)
+
+#: the Tiny-ImageNet decoder's version, recorded in its decoded caches: bump it when decoding changes
+DECODER_VERSION = "tinyimagenet/2"
 
 # md5 as published with the dataset loaders of ContinualAI/avalanche and several torchvision-style
 # TinyImageNet classes (found with the search tool); size 248,100,043 bytes as recorded by a user log
@@ -86,6 +90,10 @@ class _Source:
     def __init__(self, source: Path):
         self.source = source
         self._z = self._t = None
+        with reading(source, TINY_IMAGENET.name):
+            self._open(source)
+
+    def _open(self, source: Path) -> None:
         if source.is_dir():
             self.names = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
         elif zipfile.is_zipfile(source):
@@ -94,16 +102,22 @@ class _Source:
         elif tarfile.is_tarfile(source):
             self._t = tarfile.open(source)
             self._members = {m.name: m for m in self._t.getmembers() if m.isfile()}
+            check_tar_end(self._t, source, TINY_IMAGENET.name)
             self.names = sorted(self._members)
         else:
             raise DataUnavailable(f"{source} is neither a folder nor a zip/tar archive")
 
     def read(self, name: str) -> bytes:
-        if self._z is not None:
-            return self._z.read(name)
-        if self._t is not None:
-            return self._t.extractfile(self._members[name]).read()
-        return (self.source / name).read_bytes()
+        """A member's bytes (at most ``MAX_MEMBER_BYTES``); a damaged member is one ``DataUnavailable`` line."""
+        with reading(self.source, TINY_IMAGENET.name):
+            if self._z is not None:
+                check_member_size(self.source, name, self._z.getinfo(name).file_size)
+                return self._z.read(name)
+            if self._t is not None:
+                check_member_size(self.source, name, self._members[name].size)
+                return self._t.extractfile(self._members[name]).read()
+            check_member_size(self.source, name, (self.source / name).stat().st_size)
+            return (self.source / name).read_bytes()
 
     def close(self) -> None:
         for h in (self._z, self._t):
@@ -158,10 +172,12 @@ def load_tinyimagenet(source: str | Path, size: int | None = None, classes: int 
         key = hashlib.sha256(f"tin|{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}|{classes}|"
                              f"{limit_train}|{limit_test}".encode()).hexdigest()[:16]
         cache_file = cache_dir() / "decoded" / f"{source.name}-{key}.npz"
-        if cache_file.exists():
-            with np.load(cache_file, allow_pickle=False) as z:
-                cls = [str(c) for c in z["classes"]]
-                return {s: ImageSet(z[f"x_{s}"], z[f"y_{s}"], cls) for s in ("train", "test")}
+        params = {"size": size, "classes": classes, "limit_train": limit_train, "limit_test": limit_test}
+        # trusted only when it records this source's sha256 and this decoder's version (issue 23)
+        z = load_cache(cache_file, source, DECODER_VERSION, params)
+        if z is not None and {"classes", "x_train", "y_train", "x_test", "y_test"} <= set(z):
+            cls = [str(c) for c in z["classes"]]
+            return {s: ImageSet(z[f"x_{s}"], z[f"y_{s}"], cls) for s in ("train", "test")}
     src = _Source(source)
     try:
         root = _find_root(src.names)
@@ -175,7 +191,8 @@ def load_tinyimagenet(source: str | Path, size: int | None = None, classes: int 
                     and PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES):
                 train_files.setdefault(parts[1], []).append(n)
         if root + "wnids.txt" in src.names:
-            wnids = sorted(w.strip() for w in src.read(root + "wnids.txt").decode().split() if w.strip())
+            with reading(f"{source}: {root}wnids.txt", TINY_IMAGENET.name):
+                wnids = sorted(w.strip() for w in src.read(root + "wnids.txt").decode().split() if w.strip())
         else:
             wnids = sorted(train_files)
         if not wnids:
@@ -188,7 +205,8 @@ def load_tinyimagenet(source: str | Path, size: int | None = None, classes: int 
         ann_name = root + "val/val_annotations.txt"
         if ann_name not in src.names:
             raise DataUnavailable(f"{source}: {ann_name} is missing, so the val split has no labels")
-        ann = parse_val_annotations(src.read(ann_name).decode())
+        with reading(f"{source}: {ann_name}", TINY_IMAGENET.name):
+            ann = parse_val_annotations(src.read(ann_name).decode())
         val_files: dict[str, list[str]] = {}
         for fname, w in sorted(ann.items()):
             if w in index:
@@ -204,10 +222,13 @@ def load_tinyimagenet(source: str | Path, size: int | None = None, classes: int 
                 if not fs:
                     raise DataUnavailable(f"{source}: class {w} has no {split} images")
                 for n in fs:
+                    data = src.read(n)  # a damaged member: one line from ``_Source.read``
                     try:
-                        xs.append(_decode(src.read(n), size))
+                        xs.append(_decode(data, size))
                     except Exception as e:
-                        raise DataUnavailable(f"cannot decode image {n} in {source}: {e}") from None
+                        why = " ".join(str(e).split())[:160]
+                        raise DataUnavailable(f"cannot decode image {n} in {source}: {why}; "
+                                              f"{fix_hint(TINY_IMAGENET.name)}") from None
                     ys.append(index[w])
             shapes = {a.shape for a in xs}
             if len(shapes) > 1:
@@ -218,8 +239,8 @@ def load_tinyimagenet(source: str | Path, size: int | None = None, classes: int 
     finally:
         src.close()
     if cache_file is not None:
-        save_npz_atomic(cache_file, classes=np.array(out["train"].classes), x_train=out["train"].x,
-                        y_train=out["train"].y, x_test=out["test"].x, y_test=out["test"].y)
+        save_cache(cache_file, source, DECODER_VERSION, params, classes=np.array(out["train"].classes),
+                   x_train=out["train"].x, y_train=out["train"].y, x_test=out["test"].x, y_test=out["test"].y)
     return out
 
 
