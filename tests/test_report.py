@@ -60,7 +60,8 @@ def test_claims_counted_apart_from_ours(tmp_path):
     rows = claim_rows(doc, "T3.2")
     c = claim_counts(rows)
     # T3.2 has R30..R35, all testable; R33, R34, R35 have no finding here
-    assert c == {"testable": 6, "holds": 1, "does not hold": 1, "inconclusive": 1, "not checked": 3}
+    assert c == {"testable": 6, "holds": 1, "does not hold": 1, "inconclusive": 1, "not checked": 3,
+                 "not applicable": 0}
     doc["comparison"] = {"data": False, "budget": False, "why": "the demo subset"}
     _write(tmp_path, doc)
     build_report(tmp_path, default_results=False)
@@ -82,7 +83,7 @@ def test_claims_counted_apart_from_ours(tmp_path):
 
 def test_single_seed_without_plus_minus_and_nan_runs_named(tmp_path):
     assert fmt_stat({"mean": 0.5, "std": None, "ci95": None, "n": 1, "nan": 0}) == "0.5 (n=1)"
-    assert fmt_stat({"mean": 0.5, "std": 0.1, "ci95": 0.2, "n": 3, "nan": 1}) == "0.5 ± 0.2 (n=3, 1 NaN)"
+    assert fmt_stat({"mean": 0.5, "std": 0.1, "ci95": 0.2, "n": 3, "nan": 1}) == "0.50 ± 0.20 (n=3, 1 NaN)"
     doc = _doc("T3.2", "denoise-losses", [], nan_runs=["corr-1e6/seed2: test_mse"])
     _write(tmp_path, doc)
     build_report(tmp_path)
@@ -222,7 +223,7 @@ def test_headline_opens_with_the_reference_scale_from_the_pack(tmp_path):
     assert html.index("Reference claims at the reference") < html.index("On the demo's data and budget")
     row = [line for line in md.splitlines() if line.startswith("| R27 (T3.1) |")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2].startswith("holds") and cells[3] == "does not hold"  # reference scale, then demo
+    assert cells[2].startswith("holds") and cells[5] == "reference scale; demo: does not hold"  # both scales
     assert "results pack: docs/results/mnist-autoencoder/recomputed, commit 44146b1" in md
     assert "· demo analogue ·" in md and "· reference scale ·" in md  # every finding row shows its scale
     assert "decided under the rules of commit e03386e (per-run values not in the pack)" in md  # T4.1's, not re-run

@@ -77,3 +77,45 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
 
 def for_task(task: str) -> list[Claim]:
     return [c for c in CLAIMS.values() if c.task == task]
+
+
+# The reference's figure titles (its Figure 1..16), for the report's captions: a study's figure file
+# ``figN_*.png`` (``fig7b_*`` too) shows what the reference's Figure N shows, redrawn from our runs.
+FIGURES: dict[int, str] = {
+    1: "T1.1. Training and validation accuracy for different VGG architectures and weights initializations.",
+    2: "T2.1. Test set predictions for different window sizes.",
+    3: "T2.2. Training and validation accuracy for different embeddings initialization methods.",
+    4: "T2.3. BLEU scores for different temperatures.",
+    5: "T3.1. Original image VS. best autoencoder reconstruction VS. linear autoencoder reconstruction.",
+    6: "T3.1. Classes distribution in the representation space. Two-dimensional representation obtained with PCA.",
+    7: "T4.2. Comparison of images coloured by a UNet (MAE, in the pictures) and a cGAN. On the right, we show that "
+       "variance and MAE cannot fully express how realistic an image is.",
+    8: "T5.1. Comparison of different learning approaches, in terms of average of last 100 episode rewards VS. "
+       "episodes trained.",
+    9: "T1.1. Training and validation accuracy for architectures with large input data.",
+    10: "T1.1. Training and validation accuracy for VGG-16.",
+    11: "T1.1. Training and validation accuracy for VGG-19.",
+    12: "T1.1. Training and validation accuracy for architectures with large input data.",
+    13: "T2.1. Test set MSE for different window sizes.",
+    14: "T3.1. Test set MSE for different autoencoder architectures.",
+    15: "T3.1. Classes distribution in the representation space. Two-dimensional representation obtained with t-SNE.",
+    16: "T5.1. Comparison of different learning approaches, in terms of average of last 100 episode rewards VS. "
+        "episodes trained. Different figures represent different initial random seeds",
+}
+
+
+def figure_caption(filename: str) -> str:
+    """The caption of one of our figures: the reference's own title for ``figN_*.png`` ("after the
+    reference's Figure N: ..."), otherwise our figure's name in words, marked as ours."""
+    import re
+    from pathlib import Path
+
+    stem = Path(filename).stem
+    m = re.match(r"fig(\d+)([a-z]?)_(.*)", stem)
+    if m and int(m.group(1)) in FIGURES:
+        n, sub, rest = int(m.group(1)), m.group(2), m.group(3).replace("_", " ")
+        if sub:
+            return f"Beside the reference's Figure {n} ({FIGURES[n]}): {rest} (ours)."
+        return f"After the reference's Figure {n}: {FIGURES[n]}"
+    words = re.sub(r"^t\d+_\d+_", "", stem).replace("_", " ")
+    return f"{words.capitalize()} (our figure; the reference has none like it)."

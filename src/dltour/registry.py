@@ -140,19 +140,52 @@ class Comparison:
     data: bool
     budget: bool
     why: str = ""
+    #: whether the data are what the reference's claims are about (its dataset, a subset of it, or the
+    #: study's own embedded analogue); False (e.g. Fashion-MNIST given as MNIST): no reference claim is
+    #: decided (:func:`data_gate`), ``about_why`` says what the data are
+    about: bool = True
+    about_why: str = ""
 
     @property
     def ok(self) -> bool:
         return self.data and self.budget
 
+    def as_dict(self) -> dict:
+        return {"data": self.data, "budget": self.budget, "why": self.why, "about": self.about,
+                "about_why": self.about_why}
+
     @classmethod
-    def check(cls, data_ok: bool, data_why: str, budget: dict[str, tuple[float, float]]) -> "Comparison":
+    def check(cls, data_ok: bool, data_why: str, budget: dict[str, tuple[float, float]],
+              about: tuple[bool, str] = (True, "")) -> "Comparison":
         """From a data check and ``budget``: name -> (ours, the reference's); the budget is the
-        reference's when every item reaches it."""
+        reference's when every item reaches it. ``about``: whether the data are what the claims are
+        about, and if not what they are."""
         short = [f"{k} {ours:g} < {ref:g}" for k, (ours, ref) in budget.items() if ours < ref]
         why = "; ".join(([data_why] if not data_ok and data_why else [])
                         + ([f"budget differs: {', '.join(short)}"] if short else []))
-        return cls(data_ok, not short, why)
+        return cls(data_ok, not short, why, about[0], about[1])
+
+
+def data_gate(findings: list["Finding"], cmp: "Comparison", what: str = "the reference's data") -> list["Finding"]:
+    """The one gate on data for every study: when the data are not what the reference's claims are
+    about (``cmp.about`` False), every finding of a reference claim becomes ``not applicable`` (shown,
+    not counted), its test saying why and what the rule alone said; our own checks are kept.
+    ``what``: the data the claims are about, in words ("MNIST digits")."""
+    from dataclasses import replace
+
+    from dltour.verdicts import NOT_APPLICABLE
+
+    if cmp.about:
+        return list(findings)
+    out = []
+    for f in findings:
+        if f.ref is None:
+            out.append(f)
+            continue
+        why = f"not applicable: the claim is about {what}, and these data are not ({cmp.about_why or 'unrecognised'})"
+        out.append(replace(f, verdict=NOT_APPLICABLE, test=f"{why}; the rule alone said {f.verdict!r}",
+                           stats={**f.stats, "reasons": list(f.stats.get("reasons") or []) + [why]}))
+    return out
 
 
 def by_variant(results: list[RunResult]) -> dict[str, list[RunResult]]:
@@ -218,6 +251,9 @@ class Study:
     def comparable(self, cfg) -> bool:
         """Whether results under this config can be compared with the reference's numbers."""
         return self.comparison(cfg).ok
+
+    #: the data the reference's claims of this study are about, in words (for :func:`data_gate`)
+    claims_about: ClassVar[str] = "the reference's data"
 
     def comparison(self, cfg) -> Comparison:
         """The reference's data and budget, each checked (override in the study)."""

@@ -68,7 +68,10 @@ ALPHA = 0.05
 CI_LEVEL = 0.95  # every CI reported as "95% CI"; equivalence uses the 1 - 2 * ALPHA = 90% CI
 RTOL = 1e-9  # relative tolerance (of the values' scale) under which per-seed values count as tied
 HOLDS, FAILS, INCONCLUSIVE, NOT_CHECKED = "holds", "does not hold", "inconclusive", "not checked"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CHECKED)
+#: a reference claim on data that are not what it is about (e.g. MNIST digits, given Fashion-MNIST):
+#: shown, never counted (set by :func:`dltour.registry.data_gate`, never by a rule)
+NOT_APPLICABLE = "not applicable"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_CHECKED, NOT_APPLICABLE)
 
 Values = Mapping[int, float] | Sequence[float]
 
@@ -100,6 +103,7 @@ class Decision:
     margin_source: str = ""
     flip_margin: float | None = None
     reasons: list[str] = field(default_factory=list)
+    direction: str = ""  # "less" / "greater": the sign of ``effect`` the claim predicts; "" for equivalence
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -112,14 +116,31 @@ class Decision:
         return {"p": self.p, "effect": self.effect, "effect_ci": _pair(self.effect_ci), "unit": self.unit,
                 "g": self.g, "g_ci": _pair(self.g_ci), "n_runs": self.n_runs, "margin": self.margin,
                 "margin_source": self.margin_source, "flip_margin": self.flip_margin,
-                "reasons": list(self.reasons)}
+                "reasons": list(self.reasons), "direction": self.direction}
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "evidence": self.evidence, "test": self.test, "p": self.p,
                 "stat": self.stat, "ci": _pair(self.ci), "n": list(self.n), "effect": self.effect,
                 "effect_ci": _pair(self.effect_ci), "unit": self.unit, "g": self.g, "g_ci": _pair(self.g_ci),
                 "n_runs": self.n_runs, "margin": self.margin, "margin_source": self.margin_source,
-                "flip_margin": self.flip_margin, "reasons": list(self.reasons)}
+                "flip_margin": self.flip_margin, "reasons": list(self.reasons), "direction": self.direction}
+
+
+def _directed(fn):
+    """Record the claimed direction on the Decision a directional rule returns (the report's forest
+    plot draws every effect with the claimed direction to the right)."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        d = fn(*args, **kwargs)
+        d.direction = sig.bind(*args, **kwargs).arguments["direction"]
+        return d
+
+    return wrapper
 
 
 def _pair(ci) -> list[float] | None:
@@ -160,6 +181,53 @@ def fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def fmt_pm(mean: float | None, spread: float | None) -> str:
+    """``mean ± spread`` rounded by the uncertainty: the spread to 2 significant digits, the mean to
+    the same decimal place (``68.2 ± 4.4``, ``60.00 ± 0.20``); no ``±`` when the spread is missing
+    or zero (a deterministic value, or identical runs): then :func:`fmt` alone."""
+    if mean is None or (isinstance(mean, float) and not math.isfinite(mean)):
+        return "n/a"
+    if spread is None or not math.isfinite(spread) or spread == 0:
+        return fmt(mean)
+    spread = abs(float(spread))
+    if spread < 1e-3 or spread >= 1e6 or abs(mean) >= 1e6 or (mean != 0 and abs(mean) < 1e-3):
+        return f"{mean:.{max(1, _digits(mean, spread))}e} ± {spread:.1e}"
+    dec = 1 - math.floor(math.log10(spread))  # decimals that keep 2 significant digits of the spread
+    s_rounded = round(spread, dec)
+    if s_rounded >= 10 ** (2 - dec):  # 9.96 -> 10.0: one digit fewer
+        dec -= 1
+    d = max(dec, 0)
+    m = round(mean, dec)
+    sp = round(spread, dec)
+    return f"{m:.{d}f} ± {sp:.{d}f}"
+
+
+def fmt_effect(effect: float | None, ci, unit: str = "") -> str:
+    """``+0.12 (95% CI 0.05 to 0.19) unit``, the three numbers rounded alike: to 2 significant
+    digits of the CI's half-width (:func:`fmt_pm`'s rule); without a CI (or a zero-width one, a
+    deterministic value) the effect alone."""
+    if effect is None or not math.isfinite(effect):
+        return "n/a"
+    u = f" {unit}" if unit else ""
+    lo, hi = (ci or (None, None))[:2] if ci else (None, None)
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi == lo:
+        return f"{'+' if effect > 0 else ''}{fmt(effect)}{u}"
+    half = abs(hi - lo) / 2
+    if half < 1e-3 or half >= 1e6:
+        return f"{effect:+.2g} (95% CI {lo:.2g} to {hi:.2g}){u}"
+    dec = 1 - math.floor(math.log10(half))
+    d = max(dec, 0)
+    r = lambda x: f"{round(x, dec):.{d}f}"  # noqa: E731
+    return f"{'+' if round(effect, dec) > 0 else ''}{r(effect)} (95% CI {r(lo)} to {r(hi)}){u}"
+
+
+def _digits(mean: float, spread: float) -> int:
+    """Mantissa decimals of ``mean`` in scientific notation that match a 2-digit spread."""
+    if mean == 0:
+        return 1
+    return max(1, math.floor(math.log10(abs(mean))) - math.floor(math.log10(spread)) + 1)
+
+
 def fmt_p(p: float | None) -> str:
     if p is None or math.isnan(p):
         return "p n/a"
@@ -181,7 +249,10 @@ def describe(name: str, v: Values) -> str:
     a = np.array(list(f.values()))
     if a.size == 1:
         return f"{name} {fmt(float(a[0]))} (n=1{tail})"
-    return f"{name} {fmt(float(a.mean()))} ± {fmt(float(a.std(ddof=1)))} (sd, n={a.size}{tail})"
+    sd = float(a.std(ddof=1))
+    if sd == 0:
+        return f"{name} {fmt(float(a.mean()))} (all {a.size} runs equal{tail})"
+    return f"{name} {fmt_pm(float(a.mean()), sd)} (sd, n={a.size}{tail})"
 
 
 def _sign_verdict(effect: float, p: float, direction: str) -> str:
@@ -333,6 +404,7 @@ def _perm_min_line(na: int, nb: int, *, one_sided: bool = False) -> str:
 
 
 # ---------------------------------------------------------------- directional comparison of two arms
+@_directed
 def compare(a: Values, b: Values, direction: str, *, names: tuple[str, str] = ("A", "B"),
             paired: bool | None = None, deterministic: bool = False, what: str = "", unit: str = "") -> Decision:
     """Decide the claim ``a < b`` (``direction='less'``) or ``a > b`` (``'greater'``).
@@ -411,6 +483,7 @@ def _g_text(g, g_ci) -> str:
 
 
 # ---------------------------------------------------------------- one arm against a threshold
+@_directed
 def exceeds(values: Values, threshold: float, direction: str, *, name: str = "value",
             deterministic: bool = False, what: str = "", unit: str = "") -> Decision:
     """Decide ``mean(values) > threshold`` (``'greater'``) or ``< threshold`` (``'less'``) with a
@@ -626,6 +699,7 @@ def _skipped_text(skipped: Mapping[int, str]) -> str:
     return f"; {len(skipped)} run(s) left out (too few finite points: seeds {sorted(skipped)})" if skipped else ""
 
 
+@_directed
 def per_run_trend(x: Sequence[float], y_by_seed: Mapping[int, Sequence[float]], direction: str, *,
                   name: str = "y", xname: str = "x", unit: str = "", what: str = "") -> Decision:
     """Decide "y rises (``'greater'``) / falls (``'less'``) with x", seeds as the unit.
@@ -724,6 +798,7 @@ def no_trend(x: Sequence[float], y_by_seed: Mapping[int, Sequence[float]], margi
 
 
 # ---------------------------------------------------------------- proportions
+@_directed
 def proportion(successes: int, n: int, p0: float, direction: str, *, what: str = "") -> Decision:
     """Decide "the success rate is above (``'greater'``) / below p0" by an exact binomial test
     (``n`` independent trials); the effect is rate - p0 with its Clopper-Pearson 95% CI."""
@@ -820,7 +895,7 @@ def all_of(parts: Sequence[Decision], *, labels: Sequence[str] | None = None) ->
     return Decision(v, ev, test, p=p, n=tuple(x for d in parts for x in d.n),
                     effect=k.effect if k else None, effect_ci=k.effect_ci if k else None, unit=k.unit if k else "",
                     g=k.g if k else None, g_ci=k.g_ci if k else None, n_runs=max(runs) if runs else None,
-                    reasons=reasons)
+                    reasons=reasons, direction=k.direction if k else "")
 
 
 def best_of(values: Mapping[str, Values], claimed: str, direction: str, *, what: str = "",
@@ -924,20 +999,41 @@ def budget_gate(decision: Decision, budget: Budget | None) -> Decision:
 
 # ---------------------------------------------------------------- learned gate
 def did_not_learn(values: Mapping[str, Values], baseline: float | Mapping[str, float], direction: str,
-                  ) -> dict[str, str]:
-    """Variants whose mean is not better than their trivial baseline. ``direction='less'``: lower
-    is better (errors), ``'greater'``: higher is better (accuracy). Returns variant -> reason."""
+                  *, margin: float | Mapping[str, float] = 0.0, margin_source: str = "",
+                  also: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, str]:
+    """Variants with a run that did not learn. A run learned when it beats its trivial
+    ``baseline`` by more than ``margin`` (in the metric's units; per variant when a mapping; its
+    ``margin_source`` must say where it comes from when it is not 0): ``direction='less'``, lower
+    is better (errors): value < baseline - margin; ``'greater'``: value > baseline + margin. A NaN
+    run did not learn. ``also``: variant -> seed -> reason for runs that failed another learned
+    check (e.g. one class taking most of a generator's samples). Returns variant -> reason (which
+    runs, their values, the baseline and the margin); a verdict about how these variants learned
+    is then made inconclusive by :func:`gate`."""
+    _check_direction(direction)
+    if isinstance(margin, Mapping) or margin:
+        if not margin_source:
+            raise ValueError("did_not_learn: a margin needs its margin_source")
     out = {}
     for k, v in values.items():
-        f = list(_finite(_as_map(v)).values())
+        m = _as_map(v)
         base = baseline[k] if isinstance(baseline, Mapping) else baseline
-        if not f:
-            out[k] = "no finite result"
-            continue
-        m = float(np.mean(f))
-        worse = m >= base if direction == "less" else m <= base
-        if worse:
-            out[k] = f"{k} {fmt(m)} is no better than its trivial baseline {fmt(base)}"
+        mg = float(margin[k] if isinstance(margin, Mapping) else margin)
+        bar = base - mg if direction == "less" else base + mg
+        bad = []
+        for sd, x in sorted(m.items()):
+            if x is None or not math.isfinite(x):
+                bad.append(f"seed {sd}: no finite result")
+            elif (x >= bar if direction == "less" else x <= bar):
+                bad.append(f"seed {sd}: {fmt(x)}")
+        for sd, why in sorted((also or {}).get(k, {}).items()):
+            bad.append(f"seed {sd}: {why}")
+        if not m:
+            out[k] = f"{k}: no run"
+        elif bad:
+            need = (f"{'below' if direction == 'less' else 'above'} {fmt(bar)} (its trivial baseline {fmt(base)}"
+                    + (f" {'-' if direction == 'less' else '+'} a margin of {fmt(mg)}, {margin_source})" if mg else ")"))
+            out[k] = (f"{k} did not learn in {len(set(b.split(':')[0] for b in bad))} of {len(m)} runs "
+                      f"({'; '.join(bad)}; a learned run is {need}")
     return out
 
 
@@ -952,7 +1048,7 @@ def gate(decision: Decision, failed: Mapping[str, str], involved: Iterable[str])
                    f"{decision.verdict!r}: {decision.test}", reasons=list(decision.reasons) + bad)
 
 
-__all__ = ["ALPHA", "CI_LEVEL", "RTOL", "HOLDS", "FAILS", "INCONCLUSIVE", "NOT_CHECKED", "VERDICTS", "Decision",
+__all__ = ["ALPHA", "CI_LEVEL", "RTOL", "HOLDS", "FAILS", "INCONCLUSIVE", "NOT_CHECKED", "NOT_APPLICABLE", "VERDICTS", "Decision",
            "compare", "exceeds", "equivalent", "near_reference", "per_run_trend", "no_trend",
            "proportion", "all_of", "best_of", "Budget", "budget_gate", "hedges_g", "not_checked",
            "inconclusive", "did_not_learn", "gate", "describe", "fmt", "fmt_p", "finite_or_none"]

@@ -311,7 +311,10 @@ class AirlineLSTM(Study):
         if not budget:
             why.append(f"budget: {cfg.epochs} epochs at batch {cfg.batch_size} (lr {cfg.lr:g}) vs the tutorial's "
                        f"{REF_EPOCHS} epochs at batch {REF_BATCH} (lr 1e-3) that the reference's Figure 2 matches")
-        return Comparison(data, budget, "; ".join(why))
+        return Comparison(data, budget, "; ".join(why), about=data,
+                          about_why="" if data else (why[0].removeprefix("data: ") if why else "not AirPassengers"))
+
+    claims_about = "the AirPassengers series"
 
     # ------------------------------------------------------------------ summary
     def summarize(self, cfg: Config, results: list[RunResult], out_dir: Path) -> Summary:

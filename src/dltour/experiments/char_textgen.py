@@ -379,7 +379,8 @@ class CharTextgen(Study):
             return Comparison(False, True, f"corpus {cfg.data.corpus} instead of the Game of Thrones scripts; the reference "
                                            "states no training budget")
         ok, why = corpora.got_identity(cfg.data.path)
-        return Comparison(ok, True, "; ".join([w for w in (why, "the reference states no training budget") if w]))
+        seen = f"data: {corpora.got_label(cfg.data.path)}" if ok else why
+        return Comparison(ok, True, "; ".join([w for w in (seen, "the reference states no training budget") if w]))
 
     def build_model(self, cfg: Config, variant: str):
         V = 65 if cfg.data.corpus == "tinyshakespeare" else 90  # for `describe` only (the corpus is not read)

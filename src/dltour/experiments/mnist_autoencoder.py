@@ -217,8 +217,11 @@ class MnistAutoencoder(Study):
             d.pop("tsne_points")  # only the depth-3 run embeds its codes in 2-D
         return d
 
+    claims_about = "MNIST digits"
+
     def comparison(self, cfg: Config) -> Comparison:
-        return Comparison.check(*mnist.is_reference_data(cfg.data), {"epochs": (cfg.epochs, REF_EPOCHS)})
+        return Comparison.check(*mnist.is_reference_data(cfg.data), {"epochs": (cfg.epochs, REF_EPOCHS)},
+                                about=mnist.is_mnist(cfg.data))
 
     def build_model(self, cfg: Config, variant: str) -> MLPAutoencoder:
         sizes, nonlinear = parse_variant(variant, cfg)
@@ -426,23 +429,27 @@ class MnistAutoencoder(Study):
                               note="bold: the lowest test MSE of our models"))
 
         # Findings
+        is_mnist = mnist.is_mnist(cfg.data)[0]
+        noun = "digits" if is_mnist else "images (not MNIST digits)"
         s.findings.extend(findings(res, cfg, mean_image, chance))
-        note = tsne_note(res)
+        note = tsne_note(res) if is_mnist else None
         if note:
             s.notes.append(note)
         if "linear" in res:
             k = cfg.linear_code
             s.notes.append(f"The reference's linear model scored test MSE 0.056; the best any linear [784, {k}] "
-                           f"autoencoder can reach on these test digits is the PCA-{k} reconstruction, "
+                           f"autoencoder can reach on these test {noun} is the PCA-{k} reconstruction, "
                            f"{pca[k]:.4f} (ours after training: {res.mean('linear', 'test_mse'):.4f}; predicting "
-                           f"the mean image: {mean_image:.4f}). So the reference's linear model was either "
-                           f"under-trained or not the model described (a note, not a verdict)."
+                           f"the mean image: {mean_image:.4f})."
+                           + (" So the reference's linear model was either under-trained or not the model described "
+                              "(a note, not a verdict)." if is_mnist else " These are not MNIST digits, so this says "
+                              "nothing about the reference's linear model.")
                            + (f" The Keras tutorial's simplest autoencoder ({cfg.tutorial_optimizer}) scored "
                               f"{res.mean(TUTORIAL, 'test_mse'):.4f} and K-Means "
                               f"{_pct(res.mean(TUTORIAL, 'kmeans_acc_majority'))} (reference: 39.9%)."
                               if TUTORIAL in res else ""))
         cmp = self.comparison(cfg)
-        s.notes.append(f"Data: {len(train):,} training / {len(test):,} test images; {cfg.epochs} epochs at batch "
+        s.notes.append(f"Data: {mnist.data_label(cfg.data)}; {len(train):,} training / {len(test):,} test images; {cfg.epochs} epochs at batch "
                        f"{cfg.batch_size} ({cfg.epochs * -(-len(train) // cfg.batch_size):,} optimizer steps). "
                        + ("Comparable with the reference." if cmp.ok else f"Not comparable with the reference: "
                           f"{cmp.why}.") + " Architectures: " + "; ".join(

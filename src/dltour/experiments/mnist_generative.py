@@ -68,7 +68,7 @@ from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary,
 from dltour.perseed import Results
 from dltour.train import adam, fit, iterate_minibatches
 from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Budget, Decision, best_of, compare, did_not_learn, exceeds,
-                             gate, inconclusive)
+                             fmt, gate, inconclusive)
 
 GRID_SEED = 1234
 VAES = ["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra"]
@@ -215,6 +215,7 @@ class MnistGenerative(Study):
         Ref("Table 6", "gan-z1", "inception_score", 2.43), Ref("Table 6", "gan-z10", "inception_score", 8.33),
     ]
     headline_metrics = ["inception_score", "test_mae", "inception_score_std"]
+    claims_about = "MNIST digits"
 
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.models)  # checked by Config
@@ -234,7 +235,8 @@ class MnistGenerative(Study):
 
         return Comparison.check(*mnist.is_reference_data(cfg.data), {"vae_epochs": (cfg.vae_epochs, REF_VAE_EPOCHS),
                                            "gan_epochs": (cfg.gan_epochs, REF_GAN_EPOCHS),
-                                           "is_samples": (cfg.is_samples, REF_IS_SAMPLES)})
+                                           "is_samples": (cfg.is_samples, REF_IS_SAMPLES)},
+                                about=mnist.is_mnist(cfg.data))
 
     def build_model(self, cfg: Config, variant: str):
         kind, z, extra = parse_variant(variant)
@@ -360,6 +362,7 @@ class MnistGenerative(Study):
         mae_base = float(np.abs(test - train.mean(0)).mean())
         s.extra_metrics["mean-image"] = {"test_mae": [mae_base]}
         is_mnist, why_not = mnist.is_mnist(cfg.data)
+        digits = "digits" if is_mnist else "images (not MNIST)"
 
         # Table 6
         ref = {(r.variant, r.metric): r.value for r in self.reference}
@@ -372,7 +375,7 @@ class MnistGenerative(Study):
             row += [ref.get((v, "inception_score"), ""), _f3(res.mean(v, "test_mae")), ref.get((v, "test_mae"), "n/a")]
             row += [f"{res.mean(v, entropy_key(j)):.2f}" for j in JUDGES] + [res.n(v)]
             rows.append(row)
-        for name, sc in (("real test digits (ceiling)", real_sc), ("uniform noise (floor)", noise_sc)):
+        for name, sc in ((f"real test {digits} (ceiling)", real_sc), ("uniform noise (floor)", noise_sc)):
             rows.append([name, "", ""] + [f"{sc[j]['is']:.2f}" for j in JUDGES] + ["", "", ""]
                         + [f"{sc[j]['entropy']:.2f}" for j in JUDGES] + [1])
         rows.append(["mean training image (MAE baseline)", "", "", "", "", "", _f3(mae_base), "", "", "", 1])
@@ -386,13 +389,13 @@ class MnistGenerative(Study):
             f"judge {i + 1} {info[j].get('architecture', j)} sha256 {real_sc[j]['sha256'][:12]}..., test accuracy "
             f"{100 * info[j].get('test_accuracy', float('nan')):.2f}% on the 10k MNIST test digits (seed "
             f"{info[j].get('seed', 0)}, {info[j].get('epochs', '?')} epochs)" for i, j in enumerate(JUDGES))
-            + f". Signatures: generators {', '.join(sigs)}; real test digits {real_sc['cnn']['signature']}. "
+            + f". Signatures: generators {', '.join(sigs)}; real test {digits} {real_sc['cnn']['signature']}. "
             "An IS verdict holds or fails only where both judges agree.")
         if not is_mnist:
             s.notes.append(f"These data are not MNIST ({why_not}): the Inception Score is judged by MNIST-digit "
                            "classifiers, so on other data it is not meaningful; no IS claim is decided.")
         cmp = self.comparison(cfg)
-        s.notes.append(f"Data: {len(a['train_x']):,} training / {len(a['test_x']):,} test digits; {cfg.vae_epochs} VAE "
+        s.notes.append(f"Data: {mnist.data_label(cfg.data)}; {len(a['train_x']):,} training / {len(a['test_x']):,} test {digits}; {cfg.vae_epochs} VAE "
                        f"epochs, {cfg.gan_epochs} GAN epochs, IS on {cfg.is_samples:,} images. "
                        + ("Comparable with the reference." if cmp.ok else f"Not comparable with the reference: {cmp.why}."))
         if res.nan_runs():
@@ -431,12 +434,13 @@ class MnistGenerative(Study):
         ax.bar(xs + 0.27, [ref.get((v, "inception_score"), np.nan) for v in order], 0.27, label="reference", color="C2")
         ax.set_xticks(xs, order, fontsize=8)
         ax.set_ylabel("Inception Score (MNIST judges)")
-        ax.set_title("T4.1 Inception Score per generator, two judges (dotted: real test digits)", fontsize=9)
+        ax.set_title(f"T4.1 Inception Score per generator, two judges (dotted: real test {digits})", fontsize=9)
         ax.legend(fontsize=7)
         s.figures.append(save(fig, out_dir, "inception_scores.png"))
 
         s.findings.extend(findings(res, mae_base, {j: noise_sc[j]["is"] for j in JUDGES},
-                                   None if is_mnist else why_not, epochs=(cfg.vae_epochs, cfg.gan_epochs)))
+                                   None if is_mnist else why_not, epochs=(cfg.vae_epochs, cfg.gan_epochs),
+                                   ceiling_is={j: real_sc[j]["is"] for j in JUDGES}, class_share=class_shares(results)))
         return s
 
     # ------------------------------------------------------------------ bench
@@ -574,12 +578,37 @@ def _budget(res: Results, arms: list[str], epochs_run: int | None, ref_epochs: i
     return Budget(curves, "lower", int(epochs_run), ref_epochs, name="test MAE")
 
 
+#: a generator learned, under a judge, when its IS is above the uniform-noise floor by this share of the
+#: distance from the floor to the ceiling (the real test digits' IS under the same judge) ...
+LEARNED_IS_SHARE = 0.10
+#: ... and that judge puts no more than this share of its samples in one class (MNIST's most frequent
+#: class is 11.2% of the test digits; the demo's collapsed GANs put 99.7-100% in one)
+MAX_CLASS_SHARE = 0.5
+
+
+def class_shares(results) -> dict[str, dict[str, dict[int, float]]]:
+    """judge -> variant -> seed -> the share of the run's scored samples in the judge's most
+    frequent predicted class (from each run's ``inception.json``)."""
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    for r in results:
+        for j, sc in (r.json("inception").get("judges") or {}).items():
+            c = np.asarray(sc.get("counts") or [], dtype=np.float64)
+            if c.sum() > 0:
+                out.setdefault(j, {}).setdefault(r.variant, {})[r.seed] = float(c.max() / c.sum())
+    return out
+
+
 def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_mnist: str | None = None,
-             epochs: tuple[int, int] | None = None) -> list[Finding]:
+             epochs: tuple[int, int] | None = None, *, ceiling_is: dict[str, float] | None = None,
+             class_share: dict[str, dict[str, dict[int, float]]] | None = None) -> list[Finding]:
     """Every finding of T4.1 from per-seed results: ``mae_baseline`` is the mean-image MAE (a VAE
-    no better did not learn), ``noise_is`` each judge's IS of uniform noise (a generator no better
-    did not learn), ``not_mnist`` why the data are not MNIST (then no IS claim is decided),
-    ``epochs`` the (VAE, GAN) epochs trained (None: read from the runs' histories)."""
+    no better did not learn), ``noise_is`` each judge's IS of uniform noise, ``ceiling_is`` the real
+    test digits' (a run learned under a judge when its IS is above the floor by
+    ``LEARNED_IS_SHARE`` of the floor-to-ceiling distance; without ``ceiling_is``, merely above the
+    floor), ``class_share`` judge -> variant -> seed -> the top predicted class's share of the
+    samples (a run above ``MAX_CLASS_SHARE`` did not learn: it draws one digit), ``not_mnist`` why
+    the data are not MNIST (then no IS claim is decided), ``epochs`` the (VAE, GAN) epochs trained
+    (None: read from the runs' histories)."""
     out = []
     sec = "§4.1, Table 6"
     vae_ep, gan_ep = epochs if epochs is not None else (None, None)
@@ -610,7 +639,15 @@ def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_
             per = {}
             for j, floor in noise_is.items():
                 vals = {v: res.values(v, is_key(j)) for v in involved}
-                per[j] = gate(decide(j), did_not_learn(vals, floor, "greater"), involved)
+                ceil = (ceiling_is or {}).get(j)
+                margin = LEARNED_IS_SHARE * (ceil - floor) if ceil is not None and ceil > floor else 0.0
+                src = (f"{LEARNED_IS_SHARE:.0%} of the distance from the uniform-noise floor {fmt(floor)} to the real "
+                       f"test digits' {fmt(ceil)} under judge {j}") if margin else ""
+                also = {v: {sd: f"judge {j} puts {sh:.1%} of its samples in one class (more than "
+                                f"{MAX_CLASS_SHARE:.0%})" for sd, sh in (class_share or {}).get(j, {}).get(v, {}).items()
+                            if sh > MAX_CLASS_SHARE} for v in involved}
+                per[j] = gate(decide(j), did_not_learn(vals, floor, "greater", margin=margin, margin_source=src,
+                                                       also=also), involved)
             d = agree(per)
         gans = [v for v in involved if v.startswith("gan-")]
         out.append(Finding.of(fid, claim, d, ref=ref, section=sec, evidence=gan_budget if gans else "",

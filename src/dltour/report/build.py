@@ -21,25 +21,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from dltour.ledger import Ledger
 from dltour.execute import git_commit, versions
 from dltour.report.pack import current_version, packs_for
 from dltour.rundir import atomic_write_bytes
-from dltour.verdicts import finite_or_none
+from dltour.verdicts import finite_or_none, fmt_effect, fmt_pm
 from dltour.verdicts import fmt as fmt_num
 
 TEMPLATE = Path(__file__).with_name("template.html")
 
 
 def fmt_stat(s: dict | None) -> str:
-    """``mean ± ci95 (n=3)``; with n = 1 no ± (a single seed has no spread); NaN runs counted."""
+    """``mean ± ci95 (n=3)``, rounded by the uncertainty (the half-width to 2 significant digits,
+    the mean to the same decimal: :func:`dltour.verdicts.fmt_pm`); with n = 1 or a zero spread (a
+    deterministic value) no ±; NaN runs counted."""
     if not s or s.get("mean") is None:
         nan = (s or {}).get("nan") or 0
         return f"n/a ({nan} NaN run(s))" if nan else "n/a"
-    txt = fmt_num(s["mean"])
-    if s.get("ci95") is not None and s.get("n", 0) > 1:
-        txt += f" ± {fmt_num(s['ci95'])}"
+    ci = s.get("ci95") if s.get("n", 0) > 1 else None
+    txt = fmt_pm(s["mean"], ci)
     txt += f" (n={s['n']}"
     if s.get("nan"):
         txt += f", {s['nan']} NaN"
@@ -100,6 +102,9 @@ def md_table(header: list[str], rows: list[list[str]], bold: list | None = None)
 def combine(verdicts: list[str]) -> str:
     """One verdict for a claim checked by several findings: it holds when all hold, does not hold
     when any does not, is not checked when none decided anything, and is inconclusive otherwise."""
+    if verdicts and all(v == "not applicable" for v in verdicts):
+        return "not applicable"
+    verdicts = [v for v in verdicts if v != "not applicable"]
     if not verdicts or all(v == "not checked" for v in verdicts):
         return "not checked"
     if "does not hold" in verdicts:
@@ -136,9 +141,13 @@ def claim_rows(doc: dict | None, task: str, others: list[dict] = ()) -> list[dic
 
 
 def claim_counts(rows: list[dict]) -> dict[str, int]:
-    counts = {"testable": 0, "holds": 0, "does not hold": 0, "inconclusive": 0, "not checked": 0}
+    counts = {"testable": 0, "holds": 0, "does not hold": 0, "inconclusive": 0, "not checked": 0,
+              "not applicable": 0}
     for r in rows:
         if r["kind"] == "X":
+            continue
+        if r["verdict"] == "not applicable":  # shown, never counted among the testable ones
+            counts["not applicable"] += 1
             continue
         counts["testable"] += 1
         counts[r["verdict"]] += 1
@@ -146,12 +155,14 @@ def claim_counts(rows: list[dict]) -> dict[str, int]:
 
 
 def counts_line(c: dict[str, int]) -> str:
+    na = c.get("not applicable", 0)
     return (f"{c['testable']} testable — holds {c['holds']}, does not hold {c['does not hold']}, "
-            f"inconclusive {c['inconclusive']}, not checked {c['not checked']}")
+            f"inconclusive {c['inconclusive']}, not checked {c['not checked']}"
+            + (f"; {na} not applicable (the data are not what the claim is about; not counted)" if na else ""))
 
 
 def ours_counts(findings: list[dict]) -> dict[str, int]:
-    c = {"holds": 0, "does not hold": 0, "inconclusive": 0, "not checked": 0}
+    c = {"holds": 0, "does not hold": 0, "inconclusive": 0, "not checked": 0, "not applicable": 0}
     for f in findings:
         if not f.get("ref"):
             c[_verdict(f)] += 1
@@ -422,6 +433,67 @@ def claim_cell(row: dict) -> dict:
             "legacy": bool(rules), "old": any("study version" in n for n in notes)}
 
 
+def _effect_line(f: dict) -> dict:
+    """One finding's effect for the claims table: its 95% CI in the metric's units, and n."""
+    st = f.get("stats") if isinstance(f.get("stats"), dict) else {}
+    if not st:
+        return {"id": f["id"], "text": "— (an earlier commit's rules: per-run values not kept)", "n": ""}
+    eff = finite_or_none(st.get("effect"))
+    ci = st.get("effect_ci")
+    ci = (finite_or_none(ci[0]), finite_or_none(ci[1])) if ci else None
+    text = fmt_effect(eff, ci if ci and None not in ci else None, st.get("unit") or "") if eff is not None else "—"
+    return {"id": f["id"], "text": text, "n": "" if st.get("n_runs") is None else str(st["n_runs"])}
+
+
+def claims_overview(ref_rows: dict[str, dict], demo_rows: dict[str, dict]) -> list[dict]:
+    """One row per reference claim for the report's main table: the verdict at the largest scale
+    that decides it (the reference's data and budget, else the demo's), each finding's effect with
+    its 95% CI and n, the scale, and the findings of both scales for its details."""
+    from dltour.claims import CLAIMS
+
+    out = []
+    for cid, c in CLAIMS.items():
+        r, d = ref_rows[cid], demo_rows[cid]
+        rc, dc = claim_cell(r), claim_cell(d)
+        if r["findings"]:
+            row, cell = r, rc
+            scale = "reference scale"
+            also = f"demo: {dc['verdict']}" if d["findings"] and dc.get("verdict") else ""
+        elif d["findings"]:
+            row, cell = d, dc
+            labels = sorted({f["rpt"]["scale_label"] for f in d["findings"] if f.get("rpt")})
+            scale = " / ".join(labels) or "demo analogue"
+            also = ""
+        else:
+            row, cell, scale, also = r, rc, "—", ""
+        verdict = cell.get("verdict") or ("explanation" if c.kind == "X" else "not decided")
+        qual = cell["text"][len(verdict):].strip() if cell["text"].startswith(verdict) else ""
+        out.append({"id": cid, "task": c.task, "kind": c.kind, "text": c.text, "verdict": verdict,
+                    "cls": cell["cls"], "qualifier": qual, "scale": scale, "also": also,
+                    "effects": [_effect_line(f) for f in row["findings"]],
+                    "findings": list(r["findings"]) + list(d["findings"])})
+    return out
+
+
+def forest_figures(sources: list[Source], report_dir: Path) -> list[dict]:
+    """The forest plots (reference scale, then the demo's) written into ``report_dir``."""
+    from dltour.report.forest import forest_plot, forest_rows
+
+    figs = []
+    for scale, title, name in ((REFERENCE, "at the reference's data and budget", "forest_reference.png"),
+                               (DEMO, "on the demo's data and budget (not a verdict on the reference)",
+                                "forest_demo.png")):
+        fs = [f for s in sources if s.scale["scale"] == scale for f in s.doc["findings"] if f.get("ref")]
+        rows, left = forest_rows(fs)
+        stale = report_dir / name
+        made = forest_plot(rows, report_dir, name, f"Reference claims' effects {title}")
+        if made is None:
+            stale.unlink(missing_ok=True)
+            continue
+        figs.append({"path": report_dir / made, "name": made, "title": title, "shown": len(rows), "left": left})
+    return figs
+
+
 def decided_counts(rows: dict[str, dict]) -> dict[str, int]:
     """Claims decided at one scale, by verdict. A claim resting on a finding decided under the rules
     of an earlier commit (a pack summary without per-run values: not re-decided, no adjusted p) is
@@ -540,7 +612,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     """Write ``<out>/report/report.md``, ``index.html`` and ``claims.json`` from the saved
     summaries and the results packs: the project's own (``docs/results/pack.json``, unless
     ``default_results`` is False) and each folder of ``results``."""
-    from dltour.claims import CLAIMS
+    from dltour.claims import CLAIMS, figure_caption
     from dltour.registry import all_studies
     out_dir = Path(out_dir)
     packs, packs_note = packs_for(list(results or ()), default_results)
@@ -593,14 +665,20 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         group = [x.doc for x in sources if x.scale["scale"] == s.scale["scale"]]
         head, mrows = metric_table(d)
         studies.append({"doc": d, "src": s, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
-                        "figures": [_figure_path(out_dir, d, f, s.base if s.origin == "pack" else None)
-                                    for f in d["figures"]],
+                        "figures": [{"path": p, "caption": figure_caption(p.name)} for p in
+                                    (_figure_path(out_dir, d, f, s.base if s.origin == "pack" else None)
+                                     for f in d["figures"])],
                         "claims": claim_rows(d, d["task"], group), "differs": comparison_text(d),
                         "ours": [f for f in d["findings"] if not f.get("ref")],
                         "tables": [_table(t) for t in d["tables"]]})
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
+    from dltour.report import datasets
+
     ctx = {"header": header, "studies": studies, "skipped": skipped or [],
+           "overview": claims_overview(ref_rows, demo_rows), "forest": forest_figures(sources, report_dir),
+           "datasets": datasets.canonical(), "demo_files": datasets.demo_files(),
+           "notice": datasets.notice_sections(),
            "reference_headline": reference_headline(ref_counts), "headline_notes": headline_notes(ref_counts, sources),
            "demo_line": counts_line(demo_counts), "table": table, "glance": glance, "pack_rows": pack_rows,
            "report_dir": report_dir}
@@ -674,19 +752,36 @@ def _version_text(e) -> str:
 
 
 def _markdown(header: dict, studies: list[dict], skipped: list, reference_headline: str, headline_notes: list[str],
-              demo_line: str, table: list[dict], glance: list[dict], pack_rows: list[dict], report_dir: Path) -> str:
-    out = ["# dltour report", ""]
-    out += [f"- **{k}**: {_e(v)}" for k, v in header.items()]
-    out.append("")
+              demo_line: str, table: list[dict], glance: list[dict], pack_rows: list[dict], report_dir: Path,
+              overview: list[dict], forest: list[dict], datasets: list[dict], demo_files: list[dict],
+              notice: list[tuple[str, str]]) -> str:
+    out = ["# dltour report", "",
+           "Contents: [claims](#the-references-claims) · [effects at a glance](#effects-at-a-glance) · "
+           "[by study](#by-study)" + (" · [results pack](#results-pack)" if pack_rows else "")
+           + " · [data](#data) · [this run](#this-run)", ""]
     for name, why in skipped:
         out.append(f"> **{_e(name)} was not run**: {_e(why)}")
     out += ["", "## The reference's claims", "",
             f"**{reference_headline}.** " + " ".join(_e(n) for n in headline_notes),
             "", f"**On the demo's data and budget: not a verdict on the reference.** Reference claims: {demo_line} "
             "(after Benjamini–Hochberg; demo-analogue and reduced-scale summaries).", "", RULE_TEXT, ""]
-    out.append(md_table(["R", "claim", "at the reference's data and budget", "on the demo's data and budget"],
-                        [[f"{t['id']} ({t['task']})", t["text"], t["ref"]["text"], t["demo"]["text"]] for t in table]))
-    out += ["", "— : no finding decides the claim at that scale in this report.", ""]
+    out.append(md_table(["R", "claim", "verdict", "effect (95% CI)", "n", "scale"],
+                        [[f"{o['id']} ({o['task']})", o["text"],
+                          f"{o['verdict']} {o['qualifier']}".strip(),
+                          "; ".join(e["text"] for e in o["effects"]) or "—",
+                          ", ".join(e["n"] for e in o["effects"] if e["n"]) or "—",
+                          o["scale"] + (f"; {o['also']}" if o["also"] else "")] for o in overview]))
+    out += ["", "The scale is the largest that decides the claim (the reference's data and budget, else the demo's); "
+            "each study's section below has every finding's evidence and test.", "",
+            "## Effects at a glance", ""]
+    for f in forest:
+        out += [f"![Reference claims' effects {f['title']}]({f['name']})", "",
+                f"*Hedges' g of {f['shown']} findings {f['title']}, with 95% CIs, the claimed direction to the right; "
+                f"{f['left']} finding(s) without a standardised effect (rates, per-run correlations, deterministic "
+                "values, earlier rules) not drawn.*", ""]
+    if not forest:
+        out += ["No finding in this report has a standardised effect to draw.", ""]
+    out += ["## By study", ""]
     out.append(md_table(["task", "study", "at the reference's data and budget", "on the demo's data and budget",
                          "our checks"],
                         [[g["task"], g["study"], g["reference"], g["demo"], g["ours"]] for g in glance]))
@@ -725,9 +820,10 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
             out += [_finding_md(f).lstrip() for f in s["ours"]]
         for n in d["notes"]:
             out.append(f"\n{_e(n)}")
-        for f in s["figures"]:
+        for fig in s["figures"]:
+            f = fig["path"]
             link = f"../{d['study']}/{f.name}" if src.origin == "run" else str(f.resolve())
-            out.append(f"\n![{_e(f.stem)}]({link})")
+            out.append(f"\n![{_e(fig['caption'])}]({link})\n\n*{_e(fig['caption'])}*")
         if s["refs"]:
             out += ["", "### Reference vs this run" if src.origin == "run" else "### Reference vs this pack entry", ""]
             out.append(md_table(["source", "variant", "metric", "reference", "this run (mean ± 95% CI, n)"
@@ -740,6 +836,18 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
             out.append(md_table(t["header"], t["rows"], t["bold"]))
             if t["note"]:
                 out += ["", _e(t["note"])]
+    out += ["", "## Data", "", "The canonical datasets (what the `full` profile reads; `dltour data list` shows "
+            "their cache state):", ""]
+    out.append(md_table(["dataset", "family", "source", "checksum", "licence"],
+                        [[r["name"], r["family"], r["url"], r["checksum"], r["licence"]] for r in datasets]))
+    out += ["", "The embedded demo pack (`src/dltour/demo_data/`, what the `demo` profile reads; sha256 computed "
+            "when this report was written):", ""]
+    out.append(md_table(["file", "bytes", "sha256"], [[r["file"], f"{r['bytes']:,}", r["sha256"]]
+                                                       for r in demo_files]))
+    out += ["", "Sources and licences (the pack's `NOTICE.md`):", ""]
+    out += [f"- **{_e(h)}**: {_e(t)}" for h, t in notice]
+    out += ["", "## This run", ""]
+    out += [f"- **{k}**: {_e(v)}" for k, v in header.items()]
     return "\n".join(out) + "\n"
 
 
@@ -755,4 +863,6 @@ def _html(**ctx) -> str:
     env.globals["claim_cell"] = claim_cell
     env.globals["version_text"] = _version_text
     env.globals["rule_text"] = RULE_TEXT
+    from dltour.report.datasets import inline_html
+    env.filters["inline"] = lambda t: markupsafe.Markup(inline_html(str(t)))
     return env.from_string(TEMPLATE.read_text()).render(**ctx)
