@@ -51,7 +51,7 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
 
 def test_every_command_has_help_with_example():
     for cmd in (["list"], ["show"], ["describe"], ["run"], ["reproduce"], ["report"], ["bench"],
-                ["data", "list"], ["data", "fetch"], ["data", "verify"]):
+                ["data", "list"], ["data", "fetch"], ["data", "verify"], ["runs"], ["compare"]):
         r = dltour(*cmd, "--help")
         assert r.returncode == 0 and "Example" in r.stdout, cmd
 

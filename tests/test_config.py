@@ -66,3 +66,55 @@ def test_a_renamed_key_names_its_new_name():
     assert suggest_keys("test_limit", keys) == ["data.test_subset"]
     assert suggest_keys("corpus", keys) == ["data.corpus"]
     assert suggest_keys("zzz", keys) == []
+
+
+# ------------------------------------------------------------------------------------ --config FILE
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_config_file_toml_nested_dotted_and_study_table(tmp_path):
+    from dltour.config import config_file_overrides
+
+    study = get_study("airline-lstm")
+    path = _write(tmp_path, "c.toml", 'epochs = 5\n"data.source" = "embedded"\n[data]\npath = "/tmp/a.csv"\n'
+                                      '[airline-lstm]\nbatch_size = 4\n["T3.1"]\nnot_a_key_here = 1\n')
+    assert config_file_overrides(path, study) == {"epochs": 5, "data.source": "embedded", "data.path": "/tmp/a.csv",
+                                                  "batch_size": 4}  # T3.1's table is another study's: ignored
+
+
+def test_config_file_yaml_study_table_by_task_id_wins_over_shared_keys(tmp_path):
+    from dltour.config import config_file_overrides
+
+    path = _write(tmp_path, "c.yaml", "epochs: 5\nT2.1:\n  epochs: 7\n  data: {path: /tmp/b.csv}\n")
+    assert config_file_overrides(path, get_study("airline-lstm")) == {"epochs": 7, "data.path": "/tmp/b.csv"}
+
+
+@pytest.mark.parametrize("name, text, needle", [
+    ("c.toml", "epoch = 5\n", "unknown config key 'epoch' for airline-lstm in --config"),
+    ("c.toml", "epochs = \n", "not valid TOML"),
+    ("c.yaml", "epochs: [1\n", "not valid YAML"),
+    ("c.yaml", "- 1\n- 2\n", "expected a mapping"),
+    ("c.yaml", "airline-lstm: 3\n", "must be a table"),
+])
+def test_config_file_errors_are_one_line_and_name_the_file(tmp_path, name, text, needle):
+    from dltour.config import config_file_overrides
+
+    path = _write(tmp_path, name, text)
+    with pytest.raises(DltourError) as info:
+        config_file_overrides(path, get_study("airline-lstm"))
+    assert needle in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_config_file_missing(tmp_path):
+    from dltour.config import config_file_overrides
+
+    with pytest.raises(DltourError, match="no such file"):
+        config_file_overrides(tmp_path / "nope.toml", get_study("airline-lstm"))
+
+
+def test_resolve_config_names_its_origin():
+    with pytest.raises(DltourError, match="in --config c.toml"):
+        resolve_config(get_study("airline-lstm"), "demo", {"epochs": "lots"}, origin="--config c.toml")

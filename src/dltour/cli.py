@@ -14,11 +14,12 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dltour import DltourError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                   help="Reproduce, extend and check nine classic deep-learning studies.\n\n"
                        "Example: `dltour reproduce` (all studies on the embedded demo data, then the report).")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: canonical sources, cache and checksums.\n\n"
@@ -27,16 +28,67 @@ app.add_typer(data_app, name="data")
 out = Console()
 err = Console(stderr=True)
 
+
+def _version() -> str:
+    """``dltour X.Y.Z (commit abc1234)``; the commit as ``dltour.execute.git_commit`` gives it, without
+    importing torch for it (``--version`` answers at once)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("dltour")
+    except PackageNotFoundError:
+        from dltour import __version__ as v
+    here = Path(__file__).resolve().parent
+    try:
+        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                             timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = res.stdout.strip() + ("+dirty" if dirty else "") if res.returncode == 0 else "unknown (not a git checkout)"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return f"dltour {v} (commit {commit})"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(_version())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_version_callback, is_eager=True,
+                                       help="Print the version (and the git commit of a checkout) and exit")):
+    """Reproduce, extend and check nine classic deep-learning studies.
+
+    Example: `dltour reproduce` (all studies on the embedded demo data, then the report).
+    """
+
 PROFILE_HELP = "smoke (seconds), demo (embedded data, CPU minutes; the default) or full (reference budgets, GPU)"
-SET_HELP = "Override a config key, e.g. --set epochs=5 --set data.path=/data/file.csv (repeatable)"
+SET_HELP = "Override a config key, e.g. --set epochs=5 --set data.path=/data/file.csv (repeatable; wins over --config)"
+CONFIG_HELP = ("A TOML (.toml) or YAML file of config keys, applied after the profile and before --set: "
+               "`epochs = 5`, a `[data]` table, or a table named after the study for that study only")
+CONFIG_OPT = typer.Option(None, "--config", "-c", help=CONFIG_HELP, dir_okay=False)
 
 
-def _resolve(name: str, profile: str, sets: list[str] | None):
-    from dltour.config import parse_set, resolve_config
+def _overrides(study, config: Path | None, sets: list[str] | None) -> tuple[dict, str]:
+    """--config FILE, then --set (which wins), as dotted overrides; and how errors should name them."""
+    from dltour.config import config_file_overrides, parse_set
+
+    over = config_file_overrides(config, study) if config else {}
+    over.update(parse_set(sets))
+    origin = f"--config {config} / --set" if config and sets else (f"--config {config}" if config else "--set")
+    return over, origin
+
+
+def _resolve(name: str, profile: str, sets: list[str] | None, config: Path | None = None):
+    from dltour.config import resolve_config
     from dltour.registry import get_study
 
     study = get_study(name)
-    cfg = resolve_config(study, profile, parse_set(sets))
+    over, origin = _overrides(study, config, sets)
+    cfg = resolve_config(study, profile, over, origin=origin)
     return study, cfg
 
 
@@ -69,24 +121,48 @@ def list_cmd():
 @app.command()
 def show(name: str = typer.Argument(..., help="Study name or task id"),
          profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
-         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP)):
+         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+         config: Optional[Path] = CONFIG_OPT):
     """The resolved config, one line per key (value, type, default, description), and the variant grid.
+
+    Lines longer than the terminal wrap (descriptions indented under their key); a value that is
+    text (a path, a URL) is never shortened.
 
     Example: `dltour show airline-lstm --profile full --set epochs=50`
     """
     from dltour.config import describe_fields
 
-    study, cfg = _resolve(name, profile, set_)
-    print(f"# {study.name} ({study.task}), profile {profile}: key = value  (type; default) description")
+    study, cfg = _resolve(name, profile, set_, config)
+    width = _width()
+    _say(f"# {study.name} ({study.task}), profile {profile}: key = value  (type; default) description", width)
     for key, typ, value, default, doc in describe_fields(cfg):
         dflt = "" if value == default else f"; default {_short(default)}"
-        print(f"{key} = {_short(value)}  ({typ}{dflt}) {doc}")
-    print(f"variants: {study.variants(cfg)}")
-    print(f"seeds: {study.seed_list(cfg)}")
+        _say(f"{key} = {_short(value)}  ({typ}{dflt}) {doc}", width)
+    _say(f"variants: {study.variants(cfg)}", width)
+    _say(f"seeds: {study.seed_list(cfg)}", width)
+
+
+def _width() -> int:
+    """The terminal's width (``$COLUMNS`` when piped), at least 40; 100 when nothing says."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+def _say(line: str, width: int) -> None:
+    """``line`` wrapped at spaces to ``width``, continuation lines indented; a word longer than
+    the width (a path, a URL) stays whole on its own line rather than being cut."""
+    import textwrap
+
+    print("\n".join(textwrap.wrap(line, width, subsequent_indent="    ", break_long_words=False,
+                                   break_on_hyphens=False)) or line)
 
 
 def _short(v) -> str:
-    text = json.dumps(v) if not isinstance(v, str) else v
+    """A value for `show`: text (paths, URLs) in full; long lists and mappings shortened."""
+    if isinstance(v, str):
+        return v
+    text = json.dumps(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -96,13 +172,14 @@ def describe(name: str = typer.Argument(..., help="Study name or task id"),
                                          help="The profile whose models to describe; the default, full, is the "
                                               "reference's setup (its parameter counts)"),
              set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+             config: Optional[Path] = CONFIG_OPT,
              as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
     """Per variant: the model's layers, total and trainable parameter counts (of the `full`
     profile, the reference's setup, unless --profile says otherwise).
 
     Example: `dltour describe mnist-autoencoder --json`
     """
-    study, cfg = _resolve(name, profile, set_)
+    study, cfg = _resolve(name, profile, set_, config)
     rows = []
     for v in study.variants(cfg):
         model = study.build_model(cfg, v)
@@ -124,7 +201,9 @@ def describe(name: str = typer.Argument(..., help="Study name or task id"),
 EXECUTOR_HELP = ("auto (a process per core for studies of tiny models), local, process (--workers) or ray "
                  "(--address; needs the ray extra)")
 PRECISION_HELP = "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16"
-TRACK_HELP = "Also log runs to mlflow ($MLFLOW_TRACKING_URI or <out>/mlruns) or tensorboard (<out>/tensorboard)"
+# in backticks: the help is rendered as markdown, which drops a bare <out> as an HTML tag
+TRACK_HELP = ("Also log runs to mlflow (`$MLFLOW_TRACKING_URI`, else `<out>/mlflow.db`: `mlflow ui --backend-store-uri "
+              "sqlite:///<out>/mlflow.db`) or tensorboard (`<out>/tensorboard`); needs the tracking extra")
 
 # the options `run` and `reproduce` share: one definition each
 OUT_OPT = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder")
@@ -149,6 +228,7 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
         profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
         seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per variant (overrides the profile)"),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+        config: Optional[Path] = CONFIG_OPT,
         out_dir: Path = OUT_OPT, executor: str = EXECUTOR_OPT, workers: int = WORKERS_OPT,
         address: Optional[str] = ADDRESS_OPT, gpus_per_run: Optional[float] = GPUS_OPT,
         max_retries: int = RETRIES_OPT, device: str = DEVICE_OPT, precision: str = PRECISION_OPT,
@@ -158,9 +238,14 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
     Example: `dltour run airline-lstm --profile smoke --out /tmp/dl`
     """
     from dltour import api
+    from dltour.registry import get_study
 
     t0 = time.perf_counter()
-    doc = api.run(name, profile, out_dir, seeds=seeds, set=list(set_ or []), executor=executor, workers=workers,
+    over = list(set_ or [])
+    if config is not None:
+        over, _ = _overrides(get_study(name), config, set_)
+        _resolve(name, profile, set_, config)  # a bad value is named with the file, before anything runs
+    doc = api.run(name, profile, out_dir, seeds=seeds, set=over, executor=executor, workers=workers,
                   address=address, gpus_per_run=gpus_per_run, max_retries=max_retries, device=device,
                   precision=precision, track=track)
     _print_summary(doc)
@@ -172,9 +257,9 @@ def _print_summary(doc: dict) -> None:
     metrics = doc["metrics"]
     keys = [k for k in doc.get("headline_metrics", []) if any(k in m for m in metrics.values())]
     keys = keys or sorted({k for m in metrics.values() for k in m})[:4]
-    t.add_column("variant")
+    t.add_column("variant", overflow="fold")
     for k in keys:
-        t.add_column(k, justify="right")
+        t.add_column(k, justify="right", overflow="fold")
     for v in [v for v in doc.get("variant_order", []) if v in metrics] or list(metrics):
         t.add_row(v, *[_fmt_stat(metrics[v].get(k)) for k in keys])
     out.print(t)
@@ -246,6 +331,7 @@ def report(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help=
 def bench(name: str = typer.Argument(..., help="Study name or task id"),
           profile: str = typer.Option("demo", "--profile", "-p", help=PROFILE_HELP),
           set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+          config: Optional[Path] = CONFIG_OPT,
           device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
           precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
@@ -258,7 +344,7 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
     from dltour.rundir import RunContext
     from dltour.seeding import seed_everything
 
-    study, cfg = _resolve(name, profile, set_)
+    study, cfg = _resolve(name, profile, set_, config)
     dev = resolve_device(device, precision)
     seed_everything(0)
     ctx = RunContext(study.name, "bench", 0, Path("."), dev, profile, progress=False)
@@ -280,12 +366,16 @@ def data_list():
     """
     from dltour.data import MANIFEST, cache_dir, verify  # importing dltour.data registers every dataset
 
-    t = Table("name", "size", "licence", "source", "state", title=f"cache: {cache_dir()}")
+    # One block per dataset rather than a table: a URL or a path is never cut or folded, so it can
+    # be copied whole at any terminal width (a long one runs past the edge on its own line).
+    out.print(f"cache: {cache_dir()}", soft_wrap=True, highlight=False)
     for spec in sorted(MANIFEST.values(), key=lambda s: s.name):
         ok, msg = verify(spec)
         size = f"{spec.size / 1e6:.1f} MB" if spec.size else "?"
-        t.add_row(spec.name, size, spec.licence, spec.url, ("[green]" if ok else "[yellow]") + msg)
-    out.print(t)
+        out.print()
+        out.print(f"[bold]{escape(spec.name)}[/bold]  {size}  {escape(spec.licence)}", highlight=False)
+        out.print(f"  source: {escape(spec.url)}", soft_wrap=True, highlight=False)
+        out.print(f"  state: [{'green' if ok else 'yellow'}]{escape(msg)}[/]", soft_wrap=True, highlight=False)
 
 
 @data_app.command("fetch")
@@ -322,9 +412,147 @@ def data_verify():
     raise typer.Exit(1 if bad else 0)
 
 
+FORMATS = ("table", "csv", "json")
+FORMAT_HELP = "table (readable at 80 columns), csv or json (every column, for scripts)"
+
+
+def _check_format(fmt: str) -> str:
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        raise DltourError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _num(v, spec: str = ".4g") -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return format(v, spec) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def _plain_records(rows: list[dict]) -> list[dict]:
+    """NaN -> None, numpy scalars -> Python: what json.dumps writes as null and numbers."""
+    import math
+
+    clean = []
+    for r in rows:
+        d = {}
+        for k, v in r.items():
+            if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+                v = v.item()
+            d[k] = None if isinstance(v, float) and not math.isfinite(v) else v
+        clean.append(d)
+    return clean
+
+
+def _emit(rows: list[dict], fmt: str, columns: list[str]) -> bool:
+    """Print ``rows`` as csv or json (True), or do nothing for a table (False)."""
+    if fmt == "json":
+        print(json.dumps(_plain_records(rows), indent=2, default=str))
+        return True
+    if fmt == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(_plain_records(rows))
+        return True
+    return False
+
+
+@app.command("runs")
+def runs_cmd(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder with a ledger"),
+             study: Optional[str] = typer.Option(None, "--study", help="Only this study (name or task id)"),
+             fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)):
+    """Every run in the ledger (`<out>/ledger.sqlite`): study, variant, seed, status, device,
+    precision, training seconds and metrics.
+
+    Example: `dltour runs --out dltour-out --format csv > runs.csv`
+    """
+    from dltour.api import results
+
+    fmt = _check_format(fmt)
+    df = results(out_dir)
+    if df.empty:
+        raise DltourError(f"{out_dir / 'ledger.sqlite'} records no runs yet")
+    if study:
+        from dltour.registry import get_study
+
+        name = get_study(study).name
+        df = df[df["study"] == name]
+    fixed = ["study", "variant", "seed", "profile", "status", "device", "precision", "seconds", "attempts", "run_id"]
+    metric_cols = [c for c in df.columns if c not in fixed]
+    rows = df.to_dict(orient="records")
+    if _emit(rows, fmt, fixed + metric_cols):
+        return
+    out.print(f"{len(rows)} run(s) in {escape(str(out_dir / 'ledger.sqlite'))}", soft_wrap=True, highlight=False)
+    records = _plain_records(rows)
+    for st in dict.fromkeys(r["study"] for r in records):  # a table per study: its own metrics
+        mine = [r for r in records if r["study"] == st]
+        cols = [c for c in metric_cols if any(_is_number(r.get(c)) for r in mine)]
+        lines = {id(r): [f"{c}={_num(r[c])}" for c in cols if _is_number(r.get(c))] for r in mine}
+        t = Table(title=escape(str(st)), title_justify="left")
+        for col, kw in (("variant", {}), ("seed", {"justify": "right"}), ("status", {}), ("device", {}),
+                        ("seconds", {"justify": "right"})):
+            t.add_column(col, overflow="fold", **kw)
+        t.add_column("metrics", overflow="fold", min_width=min(32, max((len(x) for v in lines.values() for x in v),
+                                                                       default=7)))
+        for r in mine:
+            device = "/".join(x for x in (r.get("device"), r.get("precision")) if x)
+            t.add_row(escape(str(r["variant"])), str(r["seed"]), r["status"] or "", escape(device),
+                      _num(r.get("seconds"), ".1f"), escape("\n".join(lines[id(r)])))
+        out.print(t)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+@app.command("compare")
+def compare_cmd(out_a: Path = typer.Argument(..., help="The first output folder (A)"),
+                out_b: Path = typer.Argument(..., help="The second output folder (B)"),
+                study: Optional[str] = typer.Option(None, "--study", help="Only this study (name or task id)"),
+                metric: Optional[str] = typer.Option(None, "--metric", help="Only this metric"),
+                fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)):
+    """Two output folders side by side: per study, variant and metric, both means over runs, the
+    difference B - A and its 95% CI (Welch's t over the per-run values) with its p-value.
+
+    Per-run values come from each folder's study summaries (the runs each summary used), or its
+    ledger for a study without a summary. No CI with fewer than 2 runs on a side.
+
+    Example: `dltour compare runs-fp32 runs-bf16 --study airline-lstm`
+    """
+    from dltour.compare import COLUMNS, compare
+
+    fmt = _check_format(fmt)
+    name = None
+    if study:
+        from dltour.registry import get_study
+
+        name = get_study(study).name
+    rows = compare(out_a, out_b, study=name, metric=metric)
+    if _emit(rows, fmt, list(COLUMNS)):
+        return
+    out.print(f"A = {escape(str(out_a))}\nB = {escape(str(out_b))}\nB - A: difference of the means over runs, "
+              "[95% CI] by Welch's t; n: runs", soft_wrap=True, highlight=False)
+    for st in dict.fromkeys(r["study"] for r in rows):
+        t = Table(title=escape(st), title_justify="left")
+        t.add_column("variant", overflow="fold")
+        t.add_column("metric", overflow="fold")
+        for col in ("A (n)", "B (n)", "B - A [95% CI]", "p"):
+            t.add_column(col, justify="right", overflow="fold")
+        for r in [r for r in rows if r["study"] == st]:
+            ci = f"[{_num(r['ci95_low'])}, {_num(r['ci95_high'])}]" if r["ci95_low"] is not None else "no CI: n < 2"
+            t.add_row(escape(r["variant"]), escape(r["metric"]), f"{_num(r['mean_a'])} ({r['n_a']})",
+                      f"{_num(r['mean_b'])} ({r['n_b']})", f"{_num(r['diff'])}\n{ci}", _num(r["p"], ".2g"))
+        out.print(t)
+    profiles = {(r["profile_a"], r["profile_b"]) for r in rows if r["profile_a"] != r["profile_b"]}
+    for a, b in sorted(profiles, key=str):
+        err.print(f"note: some studies ran with profile {a} in A and {b} in B", highlight=False)
+
+
 def main() -> None:
     try:
-        rc = app(standalone_mode=False)  # returns the exit code of typer.Exit / 130 on Ctrl-C
+        rc = app(standalone_mode=False, prog_name="dltour")  # the exit code of typer.Exit / 130 on Ctrl-C
     except DltourError as e:
         print(f"dltour: error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -4,7 +4,8 @@ A study's ``Config`` is a pydantic model (nested models for sections such as ``d
 profile is a flat dict of dotted overrides (``{"epochs": 2, "data.subset": 100}``) applied on
 top of the defaults; ``--set`` overrides are applied last. Values given on the command line are
 parsed as YAML scalars/lists (``12``, ``0.5``, ``[1, 2, 3]``, ``true``) and then validated by
-pydantic, so a wrong type is reported with the key's name.
+pydantic, so a wrong type is reported with the key's name. A ``--config FILE`` (TOML or YAML,
+:func:`config_file_overrides`) sits between the profile and ``--set``: the ``--set`` values win.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -144,8 +146,9 @@ def apply_overrides(cfg: BaseModel, overrides: dict[str, Any], origin: str = "--
         raise DltourError(f"invalid value {bad!r} for {loc} in {origin}: {err['msg']}") from None
 
 
-def resolve_config(study, profile: str, overrides: dict[str, Any] | None = None) -> BaseModel:
-    """Defaults -> profile overrides -> user overrides."""
+def resolve_config(study, profile: str, overrides: dict[str, Any] | None = None,
+                   origin: str = "--set") -> BaseModel:
+    """Defaults -> profile overrides -> user overrides (``origin`` names them in errors)."""
     if profile not in PROFILES:
         close = difflib.get_close_matches(profile, PROFILES, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
@@ -153,8 +156,83 @@ def resolve_config(study, profile: str, overrides: dict[str, Any] | None = None)
     cfg = study.Config()
     cfg = apply_overrides(cfg, study.profiles.get(profile, {}), origin=f"profile {profile}")
     if overrides:
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, overrides, origin=origin)
     return cfg
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A ``--config`` file as a mapping: TOML (``.toml``) or YAML (``.yaml``/``.yml``, and any
+    other name). One-line :class:`DltourError` for a missing, unreadable or malformed file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DltourError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DltourError(f"--config {path}: cannot read it ({' '.join(str(e).split())})") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError:
+                raise DltourError(f"--config {path}: TOML needs Python 3.11+ or `pip install tomli`; "
+                                  "or write the file as YAML") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise DltourError(f"--config {path}: not valid TOML ({' '.join(str(e).split())})") from None
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise DltourError(f"--config {path}: not valid YAML ({' '.join(str(e).split())})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DltourError(f"--config {path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def _leaves(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> dotted keys of their leaves (``{"data": {"path": x}}`` -> ``data.path``)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_leaves(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_file_overrides(path: str | Path, study) -> dict[str, Any]:
+    """The dotted overrides a ``--config`` file gives ``study``. Top-level keys are config keys
+    (nested tables or dotted names: ``[data]`` / ``path = ...`` or ``"data.path" = ...``) for every
+    study; a table named after a study (its name or task id, e.g. ``[airline-lstm]`` or
+    ``["T2.1"]``) applies to that study only, after the shared keys; other studies' tables are
+    ignored. Unknown keys are named with the file's path."""
+    from dltour.registry import all_studies
+
+    data = load_config_file(path)
+    sections = {n for s in all_studies() for n in (s.name, s.task)}
+    mine = {study.name, study.task}
+    shared = {k: v for k, v in data.items() if k not in sections}
+    over = _leaves(shared)
+    for name in [k for k in data if k in mine]:
+        section = data[name]
+        if not isinstance(section, dict):
+            raise DltourError(f"--config {path}: [{name}] must be a table of config keys")
+        over.update(_leaves(section))
+    origin = f"--config {path}"
+    keys = valid_keys(study.Config())
+    for key in over:
+        if key not in keys:
+            close = suggest_keys(key, keys)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; valid keys: {', '.join(keys)}"
+            raise DltourError(f"unknown config key {key!r} for {study.name} in {origin}{hint}")
+    return over
 
 
 def config_hash(payload: dict[str, Any], n: int = 12) -> str:
