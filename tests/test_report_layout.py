@@ -153,3 +153,11 @@ def test_no_sideways_overflow_at_1280_px_in_a_real_browser(tmp_path):
                          capture_output=True, text=True, timeout=120).stdout
     width = int(re.search(r"<title>SW=(\d+)</title>", dom).group(1))
     assert width <= 1280
+
+
+def test_inline_html_cannot_break_out_of_a_link():
+    from dltour.report.datasets import inline_html
+
+    out = inline_html('see https://x.org/a"onmouseover="alert(1) and <script>x</script>')
+    assert 'onmouseover="' not in out and "<script>" not in out
+    assert '<a href="https://x.org/a&quot;onmouseover=&quot;alert(1)">' in out

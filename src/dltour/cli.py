@@ -32,7 +32,7 @@ err = Console(stderr=True)
 def _version() -> str:
     """``dltour X.Y.Z (commit abc1234)``; the commit as ``dltour.execute.git_commit`` gives it, without
     importing torch for it (``--version`` answers at once)."""
-    import subprocess
+    import subprocess  # nosec B404  # fixed git argv only, no shell
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -41,9 +41,9 @@ def _version() -> str:
         from dltour import __version__ as v
     here = Path(__file__).resolve().parent
     try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,  # nosec B603 B607  # constant git argv, no shell
                              timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,  # nosec B603 B607  # constant git argv, no shell
                                capture_output=True, text=True, timeout=5).stdout.strip()
         commit = res.stdout.strip() + ("+dirty" if dirty else "") if res.returncode == 0 else "unknown (not a git checkout)"
     except (OSError, subprocess.SubprocessError):

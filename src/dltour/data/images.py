@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import pickle
+import pickle  # nosec B403  # only _CifarUnpickler (allow-listed NumPy globals) unpickles
 import tarfile
 import zipfile
 from dataclasses import dataclass

@@ -342,7 +342,7 @@ def _file_kind(key: str, path: str | Path) -> tuple[str | None, str]:
     if gzipped and source_file_md5(path) == ref["gz_md5"]:
         return "canonical", ""
     idx = _idx_bytes(path, f"mnist-{key}")
-    md5, sha = hashlib.md5(idx).hexdigest(), hashlib.sha256(idx).hexdigest()
+    md5, sha = hashlib.md5(idx, usedforsecurity=False).hexdigest(), hashlib.sha256(idx).hexdigest()
     if md5 == ref["idx_md5"] and (ref["idx_sha256"] is None or sha == ref["idx_sha256"]):
         return "canonical", ""
     if key == "train-images" and sha == REBUILT_TRAIN_IMAGES_IDX_SHA256:

@@ -864,5 +864,5 @@ def _html(**ctx) -> str:
     env.globals["version_text"] = _version_text
     env.globals["rule_text"] = RULE_TEXT
     from dltour.report.datasets import inline_html
-    env.filters["inline"] = lambda t: markupsafe.Markup(inline_html(str(t)))
+    env.filters["inline"] = lambda t: markupsafe.Markup(inline_html(str(t)))  # nosec B704  # inline_html escapes all input (quotes too) before adding its own tags
     return env.from_string(TEMPLATE.read_text()).render(**ctx)

@@ -44,7 +44,7 @@ def notice_sections(demo_dir: Path = DEMO_DIR) -> list[tuple[str, str]]:
 
 def inline_html(text: str) -> str:
     """Escape ``text``, then render its Markdown code spans, italics and bare URLs."""
-    t = html.escape(text, quote=False)
+    t = html.escape(text)  # quotes too: a URL below becomes an attribute value
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     t = re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<i>\1</i>", t)
     return re.sub(r"(https?://[^\s,;)]+[^\s,;).])", r'<a href="\1">\1</a>', t)
