@@ -185,7 +185,7 @@ def _mlflow_name(name: str) -> str:
         if clean in {".", ".."} or clean.startswith(".."):
             clean = "_" + clean
     if len(clean) > _MAX_KEY:  # keep truncated keys distinct
-        digest = hashlib.sha1(clean.encode(, usedforsecurity=False)).hexdigest()[:8]
+        digest = hashlib.sha1(clean.encode(), usedforsecurity=False).hexdigest()[:8]
         clean = clean[: _MAX_KEY - 9] + "-" + digest
     return clean
 
