@@ -47,3 +47,40 @@ def test_the_report_shows_not_applicable_and_counts_it_apart(tmp_path):
     build_report(tmp_path, default_results=False)
     md = (tmp_path / "report" / "report.md").read_text()
     assert "1 not applicable (the data are not what the claim is about; not counted)" in md
+
+
+def _fashion_like(folder):
+    """Four valid IDX files of MNIST's shapes whose images are not MNIST's (seeded noise with
+    structure: a Fashion-MNIST stand-in, which cannot be shipped here)."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    folder.mkdir()
+    for name, n in (("train", 1000), ("t10k", 300)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        imgs = np.zeros((n, 28, 28), np.uint8)
+        for i, c in enumerate(labels):  # a class-dependent band, so the models have something to learn
+            imgs[i, 2 * c: 2 * c + 8, :] = rng.integers(120, 255, (8, 28))
+        (folder / f"{name}-images-idx3-ubyte.gz").write_bytes(gzip.compress(
+            struct.pack(">IIII", 2051, n, 28, 28) + imgs.tobytes()))
+        (folder / f"{name}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 2049, n)
+                                                                             + labels.tobytes()))
+    return folder
+
+
+def test_fashion_shaped_data_decides_no_mnist_claim(tmp_path):
+    import dltour
+
+    data = _fashion_like(tmp_path / "fashion")
+    doc = dltour.run("mnist-autoencoder", profile="smoke", out=tmp_path / "out", executor="local",
+                     set={"data.path": str(data), "data.train_subset": 1000, "data.test_subset": 300})
+    refs = [f for f in doc["findings"] if f.get("ref")]
+    assert refs and {f["verdict"] for f in refs} == {"not applicable"}
+    assert all("about MNIST digits" in f["test"] for f in refs)
+    assert doc["comparison"]["about"] is False
+    text = " ".join(doc["notes"])
+    assert "under-trained or not the model described" not in text and "R29" not in text
+    assert "not MNIST" in text

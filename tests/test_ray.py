@@ -4,6 +4,7 @@ two studies through one ``reproduce``, and the errors a user meets."""
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -52,6 +53,11 @@ def test_ray_matches_local_executor(tmp_path, local_ray):
     assert len(rows) == 2 and all(r["status"] == "finished" and r["attempts"] == 1 for r in rows)
     assert {r["precision"] for r in rows} == {"fp32"} and {r["device"] for r in rows} == {"cpu"}
     assert not list((tmp_path / "ray" / ".drivers").iterdir())  # the driver's --out token is gone
+    node_id = ray.get_runtime_context().get_node_id()
+    for r in rows:  # each attempt's node, in the ledger and in the run folder
+        assert [(n["host"], n["node_id"]) for n in r["nodes"]] == [(platform.node(), node_id)]
+        run_dir = tmp_path / "ray" / "runs" / "airline-lstm" / r["run_id"]
+        assert json.loads((run_dir / "nodes.json").read_text()) == r["nodes"]
 
 
 def test_reproduce_two_studies_with_ray(tmp_path, local_ray):
@@ -158,3 +164,27 @@ def test_ctrl_c_on_the_driver(tmp_path):
     assert proc.returncode == 130, err
     assert "resume" in err
     assert [r["status"] for r in Ledger(ledger).rows()] == ["interrupted"]
+
+
+def test_connection_failure_is_one_line_with_rays_reason(tmp_path, monkeypatch, capfd):
+    """No cluster at --address auto: one line with Ray's own reason; Ray's log lines are kept back
+    unless DLTOUR_VERBOSE=1."""
+    from dltour.executors import RayExecutor
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(DltourError) as err:
+        RayExecutor(address="auto").connect(ray)
+    msg = str(err.value)
+    assert msg.startswith("cannot join the Ray cluster at 'auto': ") and "running Ray instance" in msg
+    assert "\n" not in msg and "RAY_AUTH" not in msg
+    assert not ray.is_initialized()
+
+
+def test_auth_failure_names_token_auth():
+    from dltour.executors import _ray_reason
+
+    reason = _ray_reason(ConnectionError("Failed to connect to GCS"),
+                         "[2026-12-05 03:00:00] gcs_client.cc:99: RPC error: UNAUTHENTICATED: invalid token\n")
+    assert "Failed to connect to GCS" in reason and "UNAUTHENTICATED" in reason
+    assert "RAY_AUTH_MODE=token" in reason and "RAY_AUTH_TOKEN" in reason and "\n" not in reason
+    assert "RAY_AUTH" not in _ray_reason(ConnectionError("Could not find any running Ray instance"), "")

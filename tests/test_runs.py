@@ -67,7 +67,7 @@ def test_reuse_and_summary_contract(tmp_path):
     assert on_disk["task"] == "T2.1"
     assert set(on_disk["metrics"]["w1"]["test_rmse"]) == {"mean", "std", "ci95", "n", "nan"}
     assert all({"id", "claim", "verdict", "evidence", "test", "source", "ref"} <= set(f) for f in on_disk["findings"])
-    assert set(on_disk["comparison"]) == {"data", "budget", "why"} and on_disk["nan_runs"] == []
+    assert set(on_disk["comparison"]) == {"data", "budget", "why", "about", "about_why"} and on_disk["nan_runs"] == []
     assert all((tmp_path / "airline-lstm" / f).is_file() for f in on_disk["figures"])
     rows = Ledger(tmp_path / "ledger.sqlite").rows("airline-lstm")
     assert len(rows) == 2 and {r["status"] for r in rows} == {"finished"}
@@ -115,7 +115,7 @@ def test_resume_after_kill_gives_same_metrics(tmp_path, sig):
     done_epochs = torch.load(ck[0], weights_only=True)["epoch"]
     assert 0 < done_epochs < 300
     status = Ledger(tmp_path / "killed" / "ledger.sqlite").rows()[0]["status"]
-    assert status == ("interrupted" if sig == signal.SIGINT else "running")
+    assert status == ("interrupted" if sig == signal.SIGINT else "stale")  # its killed owner is gone
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "resume" in proc.stderr.read().decode()
     resumed = subprocess.run(_cli(*args, out=tmp_path / "killed"), env=env, capture_output=True, text=True)

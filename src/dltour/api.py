@@ -6,6 +6,21 @@
     df = dltour.results("dl")                                    # every run: a pandas DataFrame
 
 Errors a user can fix raise :class:`dltour.DltourError` with a one-line message.
+
+**Scripts without a main guard.** ``dltour.run`` and ``dltour.reproduce`` may be called from the
+top level of a plain script, with no ``if __name__ == "__main__":``. The process pool's workers
+are spawned (a fresh interpreter: safe with CUDA), and a spawned worker normally imports the
+caller's ``__main__`` again, which would run the script (and its dltour call) once more in every
+worker. So the API looks at where it is called from: when the call comes from ``__main__``'s top
+level code outside a ``__name__ == "__main__"`` block, the pool's workers are started without
+importing ``__main__`` (they need only dltour's modules), and a study defined in that script
+itself runs in this process instead (``local``). A guarded script, a function called from a
+guarded block, a notebook and the command line are unchanged.
+
+**Interruptions.** SIGINT (Ctrl-C) and SIGTERM stop the driver's workers and record every run it
+leaves as ``interrupted`` (finished runs stay ``finished``); after a SIGTERM the process then exits
+by SIGTERM. A run left ``running`` by a driver that was killed outright shows as ``stale`` in
+:func:`results` and is taken over by the next run of the same id.
 """
 
 from __future__ import annotations
@@ -22,7 +37,52 @@ def _executor(executor: str, workers: int, address: str | None, gpus_per_run: fl
 
     if executor != "ray" and (address is not None or gpus_per_run is not None):
         raise DltourError("--address and --gpus-per-run are for --executor ray")
-    return get_executor(executor, workers, address, gpus_per_run, max_retries)
+    ex = get_executor(executor, workers, address, gpus_per_run, max_retries)
+    if hasattr(ex, "reimport_main") and unguarded_main_call():
+        ex.reimport_main = False  # workers must not run the caller's script again
+    return ex
+
+
+def _guard_test(node) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    import ast
+
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+        return False
+    sides = [node.left, node.comparators[0]]
+    return any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides) and \
+        any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides)
+
+
+def unguarded_main_call() -> bool:
+    """True when this call comes (through any functions) from the top-level code of a
+    ``__main__`` that a spawned worker would import again (it has a file, or a module name) and
+    the line is not inside an ``if __name__ == "__main__":`` block."""
+    import ast
+    import linecache
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path:
+        return False  # a notebook, `python -c`, an interactive session: nothing is imported again
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return False  # `python -m pkg`: a worker does not import pkg/__main__.py
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return False  # not called from __main__'s top level (e.g. the CLI's main(), a test)
+    line = frame.f_lineno
+    try:
+        tree = ast.parse("".join(linecache.getlines(path)) or Path(path).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return True  # cannot tell: the safe side
+    for node in tree.body:
+        if isinstance(node, ast.If) and _guard_test(node.test) and \
+                node.body[0].lineno <= line <= (node.body[-1].end_lineno or line):
+            return False
+    return True
 
 
 def _tracker(track: str | None, out: Path):
@@ -116,8 +176,9 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
 
 def results(out: str | Path = "dltour-out"):
     """Every run recorded under ``out`` as a pandas DataFrame, one row per run: study, variant,
-    seed, profile, status, device, precision, seconds, attempts, run_id, then one column per
-    metric (NaN where a study has no such metric), read from the ledger and the run folders."""
+    seed, profile, status (pending, running, finished, failed, interrupted, or ``stale``: left
+    running by a driver that is gone), device, precision, seconds, attempts, run_id, then one
+    column per metric (NaN where a study has no such metric), read from the ledger and the run folders."""
     import pandas as pd
 
     from dltour.ledger import Ledger

@@ -252,6 +252,35 @@ class Study:
         """Whether results under this config can be compared with the reference's numbers."""
         return self.comparison(cfg).ok
 
+    def preflight(self, cfg, resolve: bool = True) -> None:
+        """Check, in the driver and before any run is submitted, that the runs can have their data:
+        each dataset resolved once (explicit path, cache or download, then its checksum:
+        :func:`dltour.data.resolve.resolve_for`), then whatever the study can read cheaply read
+        (:meth:`check_data`). Raises one :class:`dltour.DltourError` line, naming the file when the
+        user gave one; nothing is written to the ledger or the run folders before it passes.
+        ``resolve=False``: the files were resolved already (the driver resolves every study's
+        datasets once, :func:`dltour.data.resolve.resolve_studies`)."""
+        from dltour import DltourError
+
+        data = getattr(cfg, "data", None)
+        if data is None:
+            return
+        try:
+            if resolve:
+                from dltour.data.resolve import resolve_for
+
+                resolve_for(cfg)
+            self.check_data(cfg)
+        except DltourError as e:
+            msg, path = str(e), getattr(data, "path", None)
+            if path and str(path) not in msg:
+                msg += f" (data.path={path})"
+            raise DltourError(f"{self.name}: {msg}") from None
+
+    def check_data(self, cfg) -> None:
+        """Read what the runs will read, where that is cheap, so a damaged or unsuitable file stops
+        the study before its runs (override in the study; the default reads nothing)."""
+
     #: the data the reference's claims of this study are about, in words (for :func:`data_gate`)
     claims_about: ClassVar[str] = "the reference's data"
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,7 @@ import numpy as np
 
 from dltour import DltourError
 from dltour.ledger import Ledger
-from dltour.registry import Study, Summary, Table
+from dltour.registry import Study, Summary, Table, data_gate
 from dltour.perseed import Results
 from dltour.verdicts import finite_or_none
 from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, git_commit,  # noqa: F401
@@ -52,6 +54,53 @@ def _out_token(out_dir: Path, needed: bool):
         yield token
     finally:
         path.unlink(missing_ok=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the driver: raised where it waits, so every executor's Ctrl-C path records
+    the runs it leaves (``interrupted``); then the driver exits by SIGTERM."""
+
+
+@contextmanager
+def _driver_signals():
+    """SIGINT and SIGTERM in the driver raise (KeyboardInterrupt, :class:`Terminated`) where it
+    is, so the executor stops its workers and the recorder marks the open runs ``interrupted``.
+    After that a SIGTERM is delivered again with the handler the caller had (by default: the
+    process exits by SIGTERM). A second SIGTERM while the runs are recorded is ignored. Outside
+    the main thread (where Python cannot set handlers) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    state = {"term": False}
+
+    def on_term(signum, frame):
+        if state["term"]:
+            return
+        state["term"] = True
+        raise Terminated("SIGTERM")
+
+    def on_int(signum, frame):
+        raise KeyboardInterrupt
+
+    if old_term is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, on_term)
+    if old_int is not signal.SIG_IGN:  # an ignored SIGINT (a background job) stays ignored
+        signal.signal(signal.SIGINT, on_int)
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
+        if old_term in (signal.SIG_DFL, None):
+            sys.stderr.flush()
+            signal.raise_signal(signal.SIGTERM)  # exit as a process killed by SIGTERM
+        elif callable(old_term):
+            old_term(signal.SIGTERM, None)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
 
 
 def run_study(study: Study, cfg, profile: str, out: str | Path, executor=None, device: str = "auto",
@@ -76,7 +125,46 @@ def run_studies(items: list[tuple[Study, Any]], profile: str, out: str | Path, e
     error that is not a user error (a bug) is raised, and so is every error with ``raise_errors``."""
     executor = executor or LocalExecutor()
     out_dir = check_out_dir(out)
+    items, unready = preflight(items, log, raise_errors)  # before the ledger or any run folder is touched
     rec = Recorder(out_dir, tracker, log)  # the ledger exists (in WAL mode) before any worker runs
+    with _driver_signals():
+        try:
+            docs, failed = _run_studies(items, profile, out_dir, executor, device, precision, progress, tracker,
+                                        log, on_summary, raise_errors, rec)
+            return docs, unready + failed
+        finally:
+            rec.release("the driver stopped")  # every way out: no run this driver claimed stays open
+
+
+def preflight(items: list[tuple[Study, Any]], log: Callable[[str], None], raise_errors: bool = False
+              ) -> tuple[list[tuple[Study, Any]], list[tuple[str, str]]]:
+    """Each study's data resolved (every dataset once, however many studies read it) and read
+    where that is cheap (``Study.check_data``), in the driver, before any run: the studies that
+    can run, and (study, one line) for the others, each line printed once. With ``raise_errors``
+    (``dltour run``: one study) the first such line is raised instead."""
+    from dltour.data.resolve import resolve_studies
+
+    ok, bad = resolve_studies([(s.name, cfg) for s, cfg in items])
+    ready, unready = [], []
+    for study, cfg in items:
+        try:
+            if study.name in bad:
+                raise DltourError(bad[study.name].removeprefix(f"{study.name} skipped: ")
+                                  .removeprefix(f"{study.name}: "))
+            study.preflight(cfg, resolve=False)
+        except DltourError as e:
+            msg = str(e) if str(e).startswith(f"{study.name}: ") else f"{study.name}: {e}"
+            if raise_errors:
+                raise DltourError(msg) from None
+            log(f"skipped {msg}")
+            unready.append((study.name, msg.removeprefix(f"{study.name}: ")))
+            continue
+        ready.append((study, cfg))
+    return ready, unready
+
+
+def _run_studies(items, profile, out_dir, executor, device, precision, progress, tracker, log, on_summary,
+                 raise_errors, rec) -> tuple[list[dict], list[tuple[str, str]]]:
     docs, failed = [], []
     with _out_token(out_dir, getattr(executor, "remote", False)) as token:
         plans = {s.name: RunPlan(s.name, cfg.model_dump(), profile, str(out_dir), device, precision, progress, token)
@@ -169,6 +257,8 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     summary_dir = out_dir / study.name
     summary_dir.mkdir(parents=True, exist_ok=True)
     summary: Summary = study.summarize(cfg, results, summary_dir)
+    cmp = study.comparison(cfg)
+    summary.findings = data_gate(summary.findings, cmp, study.claims_about)  # one gate for every study
     per_variant: dict[str, dict[str, list[float]]] = {}
     for r in results:
         for k, v in r.metrics.items():
@@ -178,7 +268,6 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
             per_variant.setdefault(variant, {})[k] = list(vs)
     metrics = {var: {k: aggregate(vs) for k, vs in ms.items()} for var, ms in per_variant.items()}
     per_run = _per_run(study, cfg, results, summary.extra_metrics)
-    cmp = study.comparison(cfg)
     bad = [t for t in summary.tables if not isinstance(t, Table)]
     if bad:
         raise TypeError(f"{study.name}: Summary.tables takes Table objects (data), got {type(bad[0]).__name__}")
@@ -191,7 +280,7 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
         "title": study.title,
         "profile": profile,
         "comparable": cmp.ok,
-        "comparison": {"data": cmp.data, "budget": cmp.budget, "why": cmp.why},
+        "comparison": cmp.as_dict(),
         "config": cfg.model_dump(),
         "metrics": metrics,
         # the raw values behind ``metrics``: variant -> metric -> {seed: value} (NaN as null), so a

@@ -21,7 +21,7 @@ import hashlib
 import json
 import lzma
 import os
-import pickle
+import pickle  # nosec B403  # only for pickle.UnpicklingError; nothing is unpickled here
 import re
 import shutil
 import sys
@@ -187,6 +187,9 @@ def safe_extract(archive: str | Path, dest: str | Path, members: list[str] | Non
 
 def copy_into_cache(src: str | Path, spec: DatasetSpec, folder: Path | None = None) -> Path:
     """Place a file the user already has into the cache (``dltour data fetch NAME --from FILE``)."""
+    if not Path(src).is_file():
+        raise DataUnavailable(f"{src} does not exist or is not a file: give the path of your copy of {spec.name} "
+                              f"({spec.filename}, from {spec.url})")
     folder = folder or cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / spec.filename

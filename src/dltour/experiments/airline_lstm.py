@@ -212,6 +212,23 @@ class AirlineLSTM(Study):
         idx = np.arange(len(x) - w)[:, None] + np.arange(w)[None, :]
         return x[idx], x[w:]
 
+    def check_data(self, cfg: Config) -> None:
+        """The series reads, and leaves enough training months for every window."""
+        _, y = self._series(cfg)
+        for v in self.variants(cfg):
+            self._check_window(cfg, y, int(v[1:]))
+
+    @staticmethod
+    def _check_window(cfg: Config, y: np.ndarray, w: int) -> None:
+        n_fit = int(len(y) * cfg.train_fraction) - cfg.val_months
+        k = 1 if cfg.series_transform != "none" else 0
+        if n_fit - k < w + 2:
+            from dltour import DltourError
+
+            where = f"{cfg.data.path}: " if cfg.data.path else ""
+            raise DltourError(f"{where}{len(y)} months, and val_months {cfg.val_months} leaves {n_fit} training "
+                              f"months: too few for window {w}")
+
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         w = int(variant[1:])
@@ -220,10 +237,7 @@ class AirlineLSTM(Study):
         n_fit = n_train - cfg.val_months  # months the model trains on
         # the modelled series: z[i] is month i + k's count (k = 0) or the change into it (k = 1)
         z, k = modelled_series(y, cfg.series_transform)
-        if n_fit - k < w + 2:
-            from dltour import DltourError
-
-            raise DltourError(f"val_months {cfg.val_months} leaves {n_fit} training months: too few for window {w}")
+        self._check_window(cfg, y, w)
         lo, hi = scale_range(z, n_fit - k, cfg.scaling)
         scaled = (z - lo) / (hi - lo)
         xtr, ytr = self.windows(scaled[:n_fit - k], w)  # targets: months k + w .. n_fit - 1

@@ -371,6 +371,9 @@ class CharTextgen(Study):
     def variants(self, cfg: Config) -> list[str]:
         return [f"lstm{cfg.layers}x{cfg.hidden}"]
 
+    def check_data(self, cfg: Config) -> None:
+        _corpus(cfg.data.corpus, cfg.data.path, cfg.data.source)  # the corpus reads and decodes
+
     def comparison(self, cfg: Config) -> Comparison:
         """The reference's data: the Game of Thrones scripts (identified by their columns and eight
         seasons: no checksum is pinned). Its budget: the reference states none, so only the data

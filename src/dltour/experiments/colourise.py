@@ -382,6 +382,9 @@ class Colourise(Study):
         loss = discriminator_loss(disc, gray, rgb, fake) + generator_loss(disc, gray, rgb, fake, cfg.l1_weight)[0]
         return backward_check(loss, gen, disc)
 
+    def check_data(self, cfg: Config) -> None:
+        images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)
+
     def comparison(self, cfg: Config) -> Comparison:
         data, why_d = reference_data(cfg.data)
         ok_b, why_b = budget(cfg)

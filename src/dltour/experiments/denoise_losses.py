@@ -383,6 +383,9 @@ class DenoiseLosses(Study):
         loss = batch_loss(model, make_loss(variant), add_noise(clean, torch.randn_like(clean), cfg.noise_std), clean)
         return backward_check(loss, model)
 
+    def check_data(self, cfg: Config) -> None:
+        images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)
+
     def comparison(self, cfg: Config) -> Comparison:
         data, why_d = reference_data(cfg.data)
         ok_b, why_b = budget(cfg)

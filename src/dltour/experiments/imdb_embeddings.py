@@ -479,6 +479,10 @@ class ImdbEmbeddings(Study):
         d.pop("variants")  # (random reads the GloVe file too: its neighbourhoods are compared with GloVe's)
         return d
 
+    def check_data(self, cfg: Config) -> None:
+        _reviews(cfg.data.path, cfg.data.source)  # the archive reads (cached: the local executor reuses it)
+        glove.resolve(cfg.data.glove_path, cfg.data.source)
+
     def comparison(self, cfg: Config) -> Comparison:
         """The reference's data: the IMDB archive and GloVe 6B at 300d (by checksum, or our verified
         download); its budget: 10 epochs over all 25k/25k reviews."""

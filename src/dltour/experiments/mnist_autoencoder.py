@@ -219,6 +219,9 @@ class MnistAutoencoder(Study):
 
     claims_about = "MNIST digits"
 
+    def check_data(self, cfg: Config) -> None:
+        mnist.arrays_for(cfg.data)  # the four IDX files (or the pack) decode and have MNIST's shapes
+
     def comparison(self, cfg: Config) -> Comparison:
         return Comparison.check(*mnist.is_reference_data(cfg.data), {"epochs": (cfg.epochs, REF_EPOCHS)},
                                 about=mnist.is_mnist(cfg.data))

@@ -231,6 +231,9 @@ class MnistGenerative(Study):
     version = 4  # v4: the VAE loss from logits (the clamped log of a saturated sigmoid gave NaN gradients)
     small_runs = True
 
+    def check_data(self, cfg: Config) -> None:
+        mnist.arrays_for(cfg.data)  # the four IDX files (or the pack) decode and have MNIST's shapes
+
     def comparison(self, cfg: Config) -> Comparison:
 
         return Comparison.check(*mnist.is_reference_data(cfg.data), {"vae_epochs": (cfg.vae_epochs, REF_VAE_EPOCHS),

@@ -482,6 +482,23 @@ class VGGTransferStudy(Study):
     def build_model(self, cfg: Config, variant: str):
         return self.make_model(cfg, variant, self._n_classes(cfg))
 
+    def check_data(self, cfg: Config) -> None:
+        """A Tiny-ImageNet zip given by path: every member's CRC (decoding 110k JPEGs here would
+        cost what a run costs; the runs decode them into the cache)."""
+        p = cfg.data.path
+        if p and str(p).endswith(".zip") and "://" not in str(p):
+            import zipfile
+
+            from dltour.data.source import reading
+
+            with reading(p, "tiny-imagenet"), zipfile.ZipFile(p) as z:
+                bad = z.testzip()
+            if bad:
+                from dltour import DltourError
+
+                raise DltourError(f"{p}: member {bad} is damaged (CRC mismatch); fetch the archive again "
+                                  "(`dltour data fetch tiny-imagenet`)")
+
     def comparison(self, cfg: Config) -> Comparison:
         """data: Tiny-ImageNet-200 (our md5-checked download, a zip with its md5, or a folder with its
         layout and 200 classes); budget: 20 epochs, every image, 64x64, full-width VGG, ImageNet weights."""

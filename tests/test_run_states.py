@@ -1,0 +1,173 @@
+"""Run states as a state machine the ledger enforces (pending -> running -> finished | failed |
+interrupted), owners and stale rows, old ledgers migrated, and every way a driver stops leaves no
+run `running`: a worker killed in a process pool, SIGTERM to `dltour run`."""
+
+import json
+import os
+import platform
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dltour import DltourError
+from dltour.config import resolve_config
+from dltour.executors import ProcessExecutor
+from dltour.ledger import IllegalTransition, Ledger
+from dltour.registry import get_study
+from dltour.runs import run_study
+
+STUDY = get_study("airline-lstm")
+
+
+def _claim(led, rid="r", **kw):
+    return led.claim(rid, "s", "v", 0, "smoke", "cpu", "fp32", {}, **kw)
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_transitions_are_enforced(tmp_path):
+    led = Ledger(tmp_path / "ledger.sqlite")
+    with pytest.raises(IllegalTransition):
+        led.running("r")  # no row: it must be claimed first
+    assert _claim(led)
+    assert [r["status"] for r in led.rows()] == ["pending"]
+    row = led.rows()[0]
+    assert (row["owner_pid"], row["owner_host"]) == (os.getpid(), platform.node())
+    led.running("r")
+    with pytest.raises(IllegalTransition):
+        led.running("r")  # running -> running
+    led.finish("r", {"m": 1.0}, 1.0, nodes=[{"attempt": 1, "host": "h", "node_id": None}])
+    assert led.rows()[0]["status"] == "finished" and led.rows()[0]["nodes"][0]["host"] == "h"
+    for bad in (lambda: led.running("r"), lambda: led.mark("r", "failed"), lambda: led.mark("r", "interrupted"),
+                lambda: _claim(led)):
+        with pytest.raises(IllegalTransition):
+            bad()
+    assert _claim(led, reclaim=True)  # finished -> pending only as an explicit reclaim
+    led.running("r")
+    led.mark("r", "failed", "boom")
+    assert led.rows()[0]["status"] == "failed"
+    assert _claim(led)  # failed -> pending
+    led.mark("r", "interrupted")
+    assert _claim(led)  # interrupted -> pending
+    with pytest.raises(IllegalTransition):
+        led.mark("r", "running")
+
+
+def test_stale_owner_is_reported_and_reclaimed(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    led = Ledger(path)
+    _claim(led, "dead")
+    led.running("dead")
+    _claim(led, "alive")
+    with sqlite3.connect(path) as con:  # hand the rows to other processes: one gone, one alive
+        con.execute("UPDATE runs SET owner_pid=? WHERE run_id='dead'", (_dead_pid(),))
+        con.execute("UPDATE runs SET owner_pid=? WHERE run_id='alive'", (os.getppid(),))
+    status = {r["run_id"]: r["status"] for r in led.rows()}
+    assert status == {"dead": "stale", "alive": "pending"}
+    assert not _claim(led, "alive") and not led.mark("alive", "interrupted")  # a live driver's run is left to it
+    assert _claim(led, "dead")  # the stale run is taken over
+    row = {r["run_id"]: r for r in led.rows()}["dead"]
+    assert row["status"] == "pending" and row["owner_pid"] == os.getpid()
+
+
+def test_old_ledger_gets_the_new_columns(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("""CREATE TABLE runs (run_id TEXT PRIMARY KEY, study TEXT NOT NULL, variant TEXT NOT NULL,
+                   seed INTEGER NOT NULL, profile TEXT, status TEXT NOT NULL, started REAL, ended REAL, seconds REAL,
+                   device TEXT, dtype TEXT, versions TEXT, config TEXT, metrics TEXT, error TEXT,
+                   attempts INTEGER DEFAULT 0)""")
+    con.execute("INSERT INTO runs(run_id, study, variant, seed, status) VALUES('old', 's', 'v', 0, 'running')")
+    con.execute("INSERT INTO runs(run_id, study, variant, seed, status, metrics) VALUES('ok', 's', 'v', 1, "
+                "'finished', '{\"m\": 2.0}')")
+    con.commit()
+    con.close()
+    led = Ledger(path)
+    rows = {r["run_id"]: r for r in led.rows()}
+    assert rows["old"]["status"] == "stale"  # no owner recorded: nobody is computing it
+    assert rows["ok"]["status"] == "finished" and rows["ok"]["precision"] is None and rows["ok"]["nodes"] is None
+    assert _claim(led, "old")
+
+
+def _cfg(**kw):
+    return resolve_config(STUDY, "smoke", {"windows": [1, 12], "seeds": 2, **kw})
+
+
+def test_pool_whose_worker_dies_leaves_no_run_running(tmp_path, monkeypatch):
+    """Each run SIGKILLs its worker after its epoch-10 checkpoint (once): the pool breaks, the
+    driver says so in one line and records every unfinished run interrupted; repeated, every run
+    resumes and finishes, with its attempts and the node they ran on in the ledger and folder."""
+    cfg = _cfg(epochs=30)
+    monkeypatch.setenv("DLTOUR_TEST_KILL_AT_EPOCH", "10")
+    with pytest.raises(DltourError, match="worker process died.*interrupted.*repeat the command"):
+        run_study(STUDY, cfg, "smoke", tmp_path, ProcessExecutor(2), "cpu", progress=False, log=lambda s: None)
+    rows = Ledger(tmp_path / "ledger.sqlite").rows()
+    assert len(rows) == 4
+    assert {r["status"] for r in rows} <= {"interrupted", "finished"}, rows
+    assert "interrupted" in {r["status"] for r in rows}
+    monkeypatch.delenv("DLTOUR_TEST_KILL_AT_EPOCH")
+    for _ in range(3):  # a second run may hit another run's first kill point
+        try:
+            run_study(STUDY, cfg, "smoke", tmp_path, ProcessExecutor(2), "cpu", progress=False, log=lambda s: None)
+            break
+        except DltourError:
+            continue
+    rows = Ledger(tmp_path / "ledger.sqlite").rows()
+    assert [r["status"] for r in rows] == ["finished"] * 4
+    for r in rows:
+        run_dir = tmp_path / "runs" / "airline-lstm" / r["run_id"]
+        nodes = json.loads((run_dir / "nodes.json").read_text())
+        assert len(nodes) == r["attempts"] == len(r["nodes"]) >= 1
+        assert {n["host"] for n in r["nodes"]} == {platform.node()} and r["nodes"][0]["node_id"] is None
+
+
+def test_sigterm_to_the_driver_records_interrupted(tmp_path):
+    """SIGTERM to `dltour run` with a process pool: the workers are stopped, the driver exits by
+    SIGTERM, and every run is interrupted (or finished), none left running or pending."""
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "dltour.cli", "run", "airline-lstm", "--profile", "smoke", "--device", "cpu",
+            "--executor", "process", "--workers", "2", "--set", "windows=[1,12]", "--set", "seeds=2",
+            "--set", "epochs=20000", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(out.glob("runs/airline-lstm/*/nodes.json"))) < 2:
+        time.sleep(0.2)  # both workers have started a run
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGTERM, err
+    rows = Ledger(out / "ledger.sqlite").rows()
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"interrupted"}, rows
+    attempts = [json.loads(p.read_text()) for p in out.glob("runs/airline-lstm/*/nodes.json")]
+    assert len(attempts) == 2  # two ran (one per worker), two never started
+    time.sleep(1)
+    workers = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
+    assert not workers  # no worker left computing
+
+
+def test_pooled_runs_bar_only_on_a_terminal(tmp_path, monkeypatch):
+    """A pooled executor's runs: a rich bar with the time left when stderr is a terminal, the
+    line per finished run otherwise."""
+    from dltour.execute import Job, Recorder, RunOutcome, RunPlan
+
+    lines = []
+    rec = Recorder(tmp_path, log=lines.append)
+    plan = RunPlan("cartpole-td", {}, "smoke", str(tmp_path))
+    jobs = [Job(plan, "v", i, f"r{i}") for i in range(2)]
+    for led in (rec.ledger,):
+        led.claim("r0", "cartpole-td", "v", 0, "smoke", "cpu", "fp32", {})
+        led.claim("r1", "cartpole-td", "v", 1, "smoke", "cpu", "fp32", {})
+    rec.finished(jobs[0], RunOutcome("r0", "v", 0, False, 0.5, {"m": 1.0}, "cartpole-td"), (1, 2))
+    assert lines == ["[1/2] cartpole-td/v/seed0: 0.5 s"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    rec.finished(jobs[1], RunOutcome("r1", "v", 1, False, 0.5, {"m": 1.0}, "cartpole-td"), (2, 2))
+    assert len(lines) == 1 and rec._bar is None  # shown on the bar, which closed at the last run
+    assert [r["status"] for r in rec.ledger.rows()] == ["finished", "finished"]
