@@ -303,10 +303,11 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
 
     res = api.reproduce(profile, out_dir, only=only, executor=executor, workers=workers, address=address,
                         gpus_per_run=gpus_per_run, max_retries=max_retries, device=device, precision=precision,
-                        track=track, on_summary=done, log=lambda m: err.print(m, highlight=False),
+                        track=track, on_summary=done, log=lambda m: err.print(m, highlight=False, soft_wrap=True),
                         results=list(results or []), no_results=no_results)
-    for name, e in res["skipped"]:  # e.g. data missing offline: reported, the others went on
-        err.print(f"[red]{name} skipped:[/red] {e}")
+    if res["skipped"]:  # e.g. data missing offline: each one's line was printed when it was skipped
+        err.print(f"[red]skipped:[/red] {', '.join(n for n, _ in res['skipped'])} (why: above, and in the report)",
+                  highlight=False, soft_wrap=True)
     paths = res["report"]
     err.print(f"report: {paths[0]} and {paths[1]} ({res['seconds']:.0f} s)")
 

@@ -98,8 +98,8 @@ def verify(spec: DatasetSpec, folder: Path | None = None) -> tuple[bool, str]:
 
 
 def _unavailable_message(spec: DatasetSpec, folder: Path, why: str) -> str:
-    return (f"{spec.filename} for dataset {spec.name!r} is not available ({why}). Download it from "
-            f"{spec.url} and put it in {folder}/ (or set DLTOUR_DATA, or pass --set data.path=FILE).")
+    return (f"{spec.filename} for dataset {spec.name!r} is not available ({why}). Get it from {spec.url}, then "
+            f"`dltour data fetch {spec.name} --from FILE` (or put it in {folder}/, or pass --set data.path=FILE).")
 
 
 def fetch(spec: DatasetSpec | str, path: str | Path | None = None, folder: str | Path | None = None,
@@ -132,6 +132,8 @@ def fetch(spec: DatasetSpec | str, path: str | Path | None = None, folder: str |
     folder.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = sys.stderr.isatty()
+    pooch.get_logger().setLevel("WARNING")  # no "Downloading ..." line: a failure is our one line, a
+    # download in a terminal shows pooch's progress bar
     try:
         got = pooch.retrieve(spec.url, known_hash=spec.known_hash, fname=spec.filename, path=folder,
                              progressbar=progress)
