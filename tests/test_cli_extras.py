@@ -219,3 +219,29 @@ def test_show_wraps_at_80_columns():
     long = [line for line in r.stdout.splitlines() if len(line) > 80]
     assert all(" " not in line.strip() for line in long), long  # only one unbreakable word may run past
     assert any(line.startswith("    ") for line in r.stdout.splitlines())  # wrapped descriptions are indented
+
+
+def test_reproduce_takes_a_config_file_with_per_study_tables(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[airline-lstm]\nepochs = 2\nwindows = [1, 2]\n\n[cartpole-td]\nepisodes = 20\n')
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["dltour", "reproduce", "--profile", "smoke", "--only", "T2.1,T5.1",
+                                      "--config", str(cfg), "--out", str(out), "--no-results"])
+    from dltour.cli import main
+
+    with pytest.raises(SystemExit) as ex:
+        main()
+    assert ex.value.code == 0
+    assert json.loads((out / "airline-lstm" / "summary.json").read_text())["config"]["epochs"] == 2
+    assert json.loads((out / "cartpole-td" / "summary.json").read_text())["config"]["episodes"] == 20
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[airline-lstm]\nepoch = 2\n")
+    monkeypatch.setattr(sys, "argv", ["dltour", "reproduce", "--profile", "smoke", "--only", "T2.1",
+                                      "--config", str(bad), "--out", str(tmp_path / "o2")])
+    with pytest.raises(SystemExit) as ex:
+        main()
+    assert ex.value.code == 2 and str(bad) in capsys.readouterr().err
+    assert not (tmp_path / "o2" / "ledger.sqlite").exists()

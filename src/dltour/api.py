@@ -137,8 +137,10 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
               gpus_per_run: float | None = None, max_retries: int = 2, device: str = "auto",
               precision: str = "auto", track: str | None = None, progress: bool = True,
               log: Callable[[str], None] = _stderr, on_summary: Callable[[dict], None] | None = None,
-              results: Iterable[str | Path] = (), no_results: bool = False) -> dict:
-    """Run every study (or ``only`` some, by name or task id), then write the report. Returns
+              results: Iterable[str | Path] = (), no_results: bool = False,
+              config: str | Path | None = None) -> dict:
+    """Run every study (or ``only`` some, by name or task id), then write the report. ``config``:
+    a TOML or YAML file of config keys (shared, or in a table per study) over each profile. Returns
     ``{"report": (index.html, report.md), "summaries": [...], "skipped": [(study, why), ...],
     "seconds": wall}``; a study whose data is missing is skipped and named, the others go on.
     The report includes the project's results pack (``docs/results/pack.json``) unless
@@ -153,7 +155,13 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
 
     names = [n.strip() for n in only.split(",")] if isinstance(only, str) else list(only or [])
     studies = [get_study(n) for n in names if n] if names else all_studies()
-    cfgs = [(s, resolve_config(s, profile)) for s in studies]  # validate all before running any
+    if config is not None:
+        from dltour.config import config_file_overrides
+
+        cfgs = [(s, resolve_config(s, profile, config_file_overrides(config, s), origin=f"--config {config}"))
+                for s in studies]  # validate all before running any
+    else:
+        cfgs = [(s, resolve_config(s, profile)) for s in studies]
     from dltour.report.pack import packs_for
 
     results = list(results or ())

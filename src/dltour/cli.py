@@ -287,7 +287,7 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
               executor: str = EXECUTOR_OPT, workers: int = WORKERS_OPT, address: Optional[str] = ADDRESS_OPT,
               gpus_per_run: Optional[float] = GPUS_OPT, max_retries: int = RETRIES_OPT,
               track: Optional[str] = TRACK_OPT, results: Optional[List[Path]] = RESULTS_OPT,
-              no_results: bool = NO_RESULTS_OPT):
+              no_results: bool = NO_RESULTS_OPT, config: Optional[Path] = CONFIG_OPT):
     """Run every registered study (or --only some), then write the report.
 
     Example: `dltour reproduce --only airline-lstm,T3.1 --out /tmp/dl`
@@ -304,7 +304,7 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
     res = api.reproduce(profile, out_dir, only=only, executor=executor, workers=workers, address=address,
                         gpus_per_run=gpus_per_run, max_retries=max_retries, device=device, precision=precision,
                         track=track, on_summary=done, log=lambda m: err.print(m, highlight=False, soft_wrap=True),
-                        results=list(results or []), no_results=no_results)
+                        results=list(results or []), no_results=no_results, config=config)
     if res["skipped"]:  # e.g. data missing offline: each one's line was printed when it was skipped
         err.print(f"[red]skipped:[/red] {', '.join(n for n, _ in res['skipped'])} (why: above, and in the report)",
                   highlight=False, soft_wrap=True)
