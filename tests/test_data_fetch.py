@@ -168,3 +168,35 @@ def test_concurrent_cache_writers_leave_a_whole_file(tmp_path):
     with np.load(target) as z:
         assert (z["x"] == x).all() and int(z["i"]) in range(8)
     assert [p.name for p in target.parent.iterdir()] == ["images.npz"]
+
+
+def test_concurrent_fetches_download_once(tmp_path, monkeypatch):
+    """Two workers of one node asking for the same dataset: one download, the other waits for it
+    (issue 22 item 2, once per node on Ray)."""
+    import hashlib
+    import threading
+    import time
+
+    import pooch
+
+    from dltour.data.source import DatasetSpec, fetch
+
+    payload = b"x" * 1000
+    spec = DatasetSpec("once-test", "once.bin", "https://example.invalid/once.bin",
+                       "sha256:" + hashlib.sha256(payload).hexdigest(), 1000, "test", "test")
+    calls = []
+
+    def slow_retrieve(url, known_hash, fname, path, progressbar):
+        calls.append(url)
+        time.sleep(0.5)
+        (Path(path) / fname).write_bytes(payload)
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", slow_retrieve)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(fetch(spec, folder=tmp_path))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 3 and all(p.read_bytes() == payload for p in got)

@@ -135,8 +135,13 @@ def fetch(spec: DatasetSpec | str, path: str | Path | None = None, folder: str |
     pooch.get_logger().setLevel("WARNING")  # no "Downloading ..." line: a failure is our one line, a
     # download in a terminal shows pooch's progress bar
     try:
-        got = pooch.retrieve(spec.url, known_hash=spec.known_hash, fname=spec.filename, path=folder,
-                             progressbar=progress)
+        # one download per cache folder: concurrent workers (a node's Ray workers, two drivers) wait
+        # for the first and then find the file verified in place
+        with file_lock(folder / f".{spec.filename}.download.lock"):
+            if target.exists() and _matches(target, spec.known_hash):
+                return target
+            got = pooch.retrieve(spec.url, known_hash=spec.known_hash, fname=spec.filename, path=folder,
+                                 progressbar=progress)
     except ValueError as e:  # pooch: hash mismatch (the downloaded file is removed)
         if target.exists():
             target.unlink()
