@@ -71,7 +71,7 @@ def test_old_data_keys_name_the_new_key(old, new):
 def test_a_missing_data_path_is_named(tmp_path):
     study = get_study("colourise")
     cfg = resolve_config(study, "smoke", {"data.path": str(tmp_path / "my_images")})
-    with pytest.raises(DltourError, match="my_images' does not exist") as e:
+    with pytest.raises(DltourError, match="my_images'? does not exist") as e:
         run_study(study, cfg, "smoke", tmp_path / "out", progress=False, log=lambda s: None)
     assert "cifar-100-python" not in str(e.value) and "\n" not in str(e.value)
 

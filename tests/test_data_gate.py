@@ -14,7 +14,8 @@ HOLDS = compare([1.0, 2.0, 3.0, 4.0], [2.0, 3.1, 4.3, 5.2], "less")
 
 
 def _findings():
-    return [Finding.of("depth3-is-best", "c", HOLDS, ref="R26"), Finding.of("beats-mean-image", "ours", HOLDS)]
+    return [Finding.of("test-depth3-is-best", "c", HOLDS, ref="R26"),
+            Finding.of("test-beats-mean-image", "ours", HOLDS)]
 
 
 def test_other_data_leaves_every_reference_claim_not_applicable_and_keeps_our_checks():
