@@ -30,24 +30,17 @@ err = Console(stderr=True)
 
 
 def _version() -> str:
-    """``dltour X.Y.Z (commit abc1234)``; the commit as ``dltour.execute.git_commit`` gives it, without
+    """``dltour X.Y.Z (commit abc1234)``; the commit as ``dltour.gitinfo.git_commit`` gives it, without
     importing torch for it (``--version`` answers at once)."""
-    import subprocess  # nosec B404  # fixed git argv only, no shell
     from importlib.metadata import PackageNotFoundError, version
+
+    from dltour.gitinfo import git_commit
 
     try:
         v = version("dltour")
     except PackageNotFoundError:
         from dltour import __version__ as v
-    here = Path(__file__).resolve().parent
-    try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,  # nosec B603 B607  # constant git argv, no shell
-                             timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,  # nosec B603 B607  # constant git argv, no shell
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        commit = res.stdout.strip() + ("+dirty" if dirty else "") if res.returncode == 0 else "unknown (not a git checkout)"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+    commit = git_commit()
     return f"dltour {v} (commit {commit})"
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from dltour import DltourError, __version__
 from dltour.config import config_hash
+from dltour.gitinfo import git_commit  # noqa: F401  (re-exported: runs and the report import it from here)
 from dltour.ledger import Ledger
 from dltour.registry import Study
 from dltour.rundir import (RunContext, atomic_write_json, count_attempt, read_history, read_metrics, run_dir_for,
@@ -32,22 +33,6 @@ def versions() -> dict[str, str]:
 
     return {"dltour": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "platform": platform.platform()}
-
-
-def git_commit() -> str:
-    """The short commit of the dltour checkout this code runs from (``+dirty`` with local changes to
-    tracked files); "unknown ..." outside a git checkout (an installed wheel)."""
-    import subprocess  # nosec B404  # fixed git argv only, no shell
-
-    try:
-        here = Path(__file__).resolve().parent
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,  # nosec B603 B607  # constant git argv, no shell
-                             timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,  # nosec B603 B607  # constant git argv, no shell
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return res.stdout.strip() + ("+dirty" if dirty else "") if res.returncode == 0 else "unknown (not a git checkout)"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def run_id_for(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> str:
