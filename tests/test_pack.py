@@ -145,16 +145,16 @@ class _Tiny(Study):
 
 def test_summary_carries_version_commit_and_per_run_values(tmp_path):
     from dltour.config import StudyConfig
-    from dltour.execute import run_id_for
-    from dltour.rundir import atomic_write_json, run_dir_for
+    from dltour.execute import provenance
+    from dltour.rundir import run_dir_for, write_metrics
     from dltour.runs import summarize_study
 
     st, cfg = _Tiny(), StudyConfig(seeds=3)
     for v, base in (("a", 1.0), ("b", 2.0)):
         for seed in range(3):
-            d = run_dir_for(tmp_path, st.name, run_id_for(st, cfg, v, seed))
-            atomic_write_json(d / "metrics.json", {"err": base + 0.1 * seed + (float("nan") if (v, seed) == ("b", 2)
-                                                                               else 0.0)})
+            prov = provenance(st, cfg, v, seed)
+            write_metrics(run_dir_for(tmp_path, st.name, prov["run_id"]),
+                          {"err": base + 0.1 * seed + (float("nan") if (v, seed) == ("b", 2) else 0.0)}, prov)
     doc = summarize_study(st, cfg, "demo", tmp_path)
     assert doc["study_version"] == 7 and doc["dltour_commit"]
     assert doc["per_run"]["a"]["err"] == {"0": 1.0, "1": 1.1, "2": 1.2}

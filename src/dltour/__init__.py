@@ -8,8 +8,7 @@ __version__ = "0.1.0"
 __all__ = ["DltourError", "run", "reproduce", "results", "__version__"]
 
 
-class DltourError(Exception):
-    """An error a user can fix; the CLI prints its message on one line and exits with code 2."""
+from dltour.errors import DltourError  # noqa: E402  (re-exported as dltour.DltourError)
 
 
 def __getattr__(name: str):  # the API is imported on first use: `import dltour` stays cheap

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 
 def _executor(executor: str, workers: int, address: str | None, gpus_per_run: float | None, max_retries: int):
@@ -190,14 +190,18 @@ def results(out: str | Path = "dltour-out"):
     import pandas as pd
 
     from dltour.ledger import Ledger
-    from dltour.rundir import read_metrics, run_dir_for
+    from dltour.rundir import ForeignMetrics, read_metrics, run_dir_for
 
     path = Path(out) / "ledger.sqlite"
     if not path.exists():
         raise DltourError(f"{out} has no ledger.sqlite: run `dltour run` or `dltour reproduce --out {out}` first")
     rows = []
     for r in Ledger(path).rows():
-        metrics = read_metrics(run_dir_for(out, r["study"], r["run_id"])) or r["metrics"] or {}
+        try:  # the folder's metrics if they are this row's run (a file from before provenance: trusted)
+            metrics = read_metrics(run_dir_for(out, r["study"], r["run_id"]), {"run_id": r["run_id"]},
+                                   lambda _: True) or r["metrics"] or {}
+        except ForeignMetrics:
+            metrics = r["metrics"] or {}
         rows.append({"study": r["study"], "variant": r["variant"], "seed": r["seed"], "profile": r["profile"],
                      "status": r["status"], "device": r["device"], "precision": r["precision"],
                      "seconds": r["seconds"], "attempts": r["attempts"], "run_id": r["run_id"], **metrics})

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                   help="Reproduce, extend and check nine classic deep-learning studies.\n\n"

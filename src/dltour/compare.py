@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 COLUMNS = ("study", "variant", "metric", "mean_a", "n_a", "mean_b", "n_b", "diff", "ci95_low", "ci95_high", "p",
            "source_a", "source_b", "profile_a", "profile_b")

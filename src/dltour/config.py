@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 PROFILES = ("smoke", "demo", "full")
 

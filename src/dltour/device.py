@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -19,13 +19,14 @@ from typing import Callable
 
 import numpy as np
 
-from dltour import DltourError, __version__
+from dltour import __version__
+from dltour.errors import DltourError
 from dltour.config import config_hash
 from dltour.gitinfo import git_commit  # noqa: F401  (re-exported: runs and the report import it from here)
 from dltour.ledger import Ledger
 from dltour.registry import Study
 from dltour.rundir import (RunContext, atomic_write_json, count_attempt, read_history, read_metrics, run_dir_for,
-                           run_lock)
+                           run_lock, write_metrics)
 
 
 def versions() -> dict[str, str]:
@@ -43,6 +44,32 @@ def run_id_for(study: Study, cfg, variant: str, seed: int, precision: str = "aut
     if precision != "auto":
         key["precision"] = precision
     return config_hash(key)
+
+
+def provenance(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> dict:
+    """What a run's ``metrics.json`` carries to say whose metrics they are: the run id and the
+    digest of the configuration that determines the run (the study's ``run_key``)."""
+    return {"run_id": run_id_for(study, cfg, variant, seed, precision),
+            "key_digest": config_hash({"study": study.name, "version": study.version, "variant": variant,
+                                       "key": study.run_key(cfg, variant)})}
+
+
+def legacy_check(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> Callable[[Path], bool]:
+    """For a ``metrics.json`` written before metrics carried their provenance: does the folder's
+    ``config.json`` describe this run (same study, variant, seed and run key)?"""
+    want = provenance(study, cfg, variant, seed, precision)
+
+    def ok(run_dir: Path) -> bool:
+        try:
+            doc = json.loads((Path(run_dir) / "config.json").read_text())
+            if (doc.get("study"), doc.get("variant"), doc.get("seed")) != (study.name, variant, seed):
+                return False
+            theirs = study.Config.model_validate(doc["config"])
+            return provenance(study, theirs, variant, seed, precision) == want
+        except Exception:  # unreadable, or a config this version cannot read: not this run's
+            return False
+
+    return ok
 
 
 # ---------------------------------------------------------------- what a run needs
@@ -164,10 +191,11 @@ def execute_run(plan: RunPlan, variant: str, seed: int, threads: int | None = No
                           f"node mounts at the same path (e.g. NFS)")
     study = get_study(plan.study)
     cfg = study.Config.model_validate(plan.config)
-    run_id = run_id_for(study, cfg, variant, seed, plan.precision)
+    prov = provenance(study, cfg, variant, seed, plan.precision)
+    run_id = prov["run_id"]
     run_dir = run_dir_for(plan.out, study.name, run_id)
     with run_lock(run_dir):
-        metrics = read_metrics(run_dir)
+        metrics = read_metrics(run_dir, prov, legacy_check(study, cfg, variant, seed, plan.precision))
         if metrics is not None:
             return RunOutcome(run_id, variant, seed, True, 0.0, metrics, study.name)
         dev = resolve_device(plan.device, plan.precision)
@@ -183,7 +211,7 @@ def execute_run(plan: RunPlan, variant: str, seed: int, threads: int | None = No
         metrics = study.run(cfg, variant, seed, ctx)
         seconds = time.perf_counter() - t0
         metrics = {k: float(v) for k, v in metrics.items()}
-        atomic_write_json(run_dir / "metrics.json", metrics)
+        write_metrics(run_dir, metrics, prov)
         return RunOutcome(run_id, variant, seed, False, seconds, metrics, study.name, dev.name, dev.dtype_name,
                           dev.precision, versions(), attempts, started, nodes=read_nodes(run_dir))
 

@@ -32,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext, redirect_stderr
 from typing import Iterator
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.execute import Job, Recorder, RunOutcome, execute_run
 
 EXECUTORS = ("auto", "local", "process", "ray")

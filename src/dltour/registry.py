@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.rundir import RunResult  # noqa: F401  (studies read their runs as registry.RunResult)
 
@@ -260,7 +260,7 @@ class Study:
         user gave one; nothing is written to the ledger or the run folders before it passes.
         ``resolve=False``: the files were resolved already (the driver resolves every study's
         datasets once, :func:`dltour.data.resolve.resolve_studies`)."""
-        from dltour import DltourError
+        from dltour.errors import DltourError
 
         data = getattr(cfg, "data", None)
         if data is None:

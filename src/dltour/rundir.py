@@ -30,6 +30,7 @@ import numpy as np
 
 from dltour.data.source import file_lock
 from dltour.device import DeviceInfo
+from dltour.errors import DltourError
 
 
 # ---------------------------------------------------------------- atomic files
@@ -90,10 +91,45 @@ def run_dir_for(out: str | Path, study: str, run_id: str) -> Path:
     return Path(out) / "runs" / study / run_id
 
 
-def read_metrics(run_dir: Path) -> dict[str, float] | None:
-    """The metrics of a finished run, None while it is not finished."""
+PROVENANCE = "_run"  # the key of metrics.json that says whose metrics they are
+
+
+class ForeignMetrics(DltourError):
+    """A run folder's ``metrics.json`` does not belong to the run that would reuse it."""
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, float], provenance: dict) -> None:
+    """Write the run's metrics with its provenance (run id and the digest of the configuration
+    that determines the run) under :data:`PROVENANCE`; written last, it marks the run finished."""
+    atomic_write_json(Path(run_dir) / "metrics.json", {**metrics, PROVENANCE: provenance})
+
+
+def read_metrics(run_dir: Path, expect: dict | None = None, legacy_ok=None) -> dict[str, float] | None:
+    """The metrics of a finished run (without their provenance), None while it is not finished.
+
+    With ``expect`` (``{"run_id": ..., "key_digest": ...}``) the file must say it belongs to that
+    run, else :class:`ForeignMetrics`: a folder copied or renamed from another run, or a
+    ``metrics.json`` put there by hand, is never reused as this run's result. A file written before
+    metrics carried their provenance is accepted only when ``legacy_ok(run_dir)`` says the
+    folder's ``config.json`` describes this run."""
     path = Path(run_dir) / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict):
+        raise ForeignMetrics(f"{path} is not a run's metrics (not a JSON object)")
+    prov = doc.pop(PROVENANCE, None)
+    if expect is not None:
+        if prov is None:
+            if legacy_ok is None or not legacy_ok(run_dir):
+                raise ForeignMetrics(f"{path} carries no run id or config digest and its folder's config.json "
+                                     f"does not describe run {expect.get('run_id')}: move the folder away to "
+                                     f"recompute the run")
+        elif not isinstance(prov, dict) or any(prov.get(k) != v for k, v in expect.items()):
+            got = prov.get("run_id") if isinstance(prov, dict) else prov
+            raise ForeignMetrics(f"{path} holds the metrics of run {got}, not of run {expect.get('run_id')} "
+                                 f"(run id or config digest differ): move the folder away to recompute the run")
+    return doc
 
 
 def run_lock(run_dir: Path):

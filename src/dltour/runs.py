@@ -30,12 +30,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.ledger import Ledger
 from dltour.registry import Study, Summary, Table, data_gate
 from dltour.perseed import Results
 from dltour.verdicts import finite_or_none
-from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, git_commit,  # noqa: F401
+from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, git_commit, legacy_check, provenance,  # noqa: F401
                             jobs_for, run_id_for, versions)
 from dltour.executors import LocalExecutor
 from dltour.rundir import RunContext, RunResult, atomic_write_bytes, atomic_write_json, read_metrics, run_dir_for  # noqa: F401
@@ -240,9 +240,10 @@ def collect_results(study: Study, cfg, out_dir: Path, precision: str = "auto") -
     results = []
     for variant in study.variants(cfg):
         for seed in study.seed_list(cfg):
-            rid = run_id_for(study, cfg, variant, seed, precision)
+            prov = provenance(study, cfg, variant, seed, precision)
+            rid = prov["run_id"]
             run_dir = run_dir_for(out_dir, study.name, rid)
-            metrics = read_metrics(run_dir)
+            metrics = read_metrics(run_dir, prov, legacy_check(study, cfg, variant, seed, precision))
             if metrics is not None:
                 results.append(RunResult(variant, seed, rid, run_dir, metrics))
     return results

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 TRACKERS = ("none", "mlflow", "tensorboard")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.data.source import DataUnavailable
 
 ARCHS = ("vgg16", "vgg19", "vgg16_bn", "vgg19_bn")

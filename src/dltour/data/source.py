@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 
 class DataUnavailable(DltourError):

@@ -223,7 +223,7 @@ class AirlineLSTM(Study):
         n_fit = int(len(y) * cfg.train_fraction) - cfg.val_months
         k = 1 if cfg.series_transform != "none" else 0
         if n_fit - k < w + 2:
-            from dltour import DltourError
+            from dltour.errors import DltourError
 
             where = f"{cfg.data.path}: " if cfg.data.path else ""
             raise DltourError(f"{where}{len(y)} months, and val_months {cfg.val_months} leaves {n_fit} training "

@@ -73,7 +73,7 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data import corpora
 from dltour.data.corpora import CorpusData

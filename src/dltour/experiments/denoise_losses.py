@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
                                 split_indices, test_indices)

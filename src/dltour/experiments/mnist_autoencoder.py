@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data import mnist
 from dltour.data.mnist import MnistData

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data import vgg_pretrain
 from dltour.data.images import ImageSet, demo_path
@@ -494,7 +494,7 @@ class VGGTransferStudy(Study):
             with reading(p, "tiny-imagenet"), zipfile.ZipFile(p) as z:
                 bad = z.testzip()
             if bad:
-                from dltour import DltourError
+                from dltour.errors import DltourError
 
                 raise DltourError(f"{p}: member {bad} is damaged (CRC mismatch); fetch the archive again "
                                   "(`dltour data fetch tiny-imagenet`)")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.device import device_constant
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -186,7 +186,7 @@ def _figure_path(out_dir: Path, doc: dict, f: str, base: Path | None = None) -> 
     folder the summary was read from). Older summaries stored the path the run wrote (relative to
     the working directory then, or absolute): their file name is looked up in the study's folder.
     A listed figure that is not there stops the report with one line naming the file."""
-    from dltour import DltourError
+    from dltour.errors import DltourError
 
     folder = base if base is not None else out_dir / doc["study"]
     p = folder / Path(f).name

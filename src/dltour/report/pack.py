@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 REQUIRED = ("study", "path", "default", "commit", "study_version", "data", "budget", "machine", "wall_seconds",
             "command")

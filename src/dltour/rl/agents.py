@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from dltour import DltourError
+from dltour.errors import DltourError
 from dltour.rl.discretise import Discretiser
 from dltour.rl.policies import log_decay, softmax_p1
 

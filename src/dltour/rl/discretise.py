@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 
 @dataclass

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from dltour import DltourError
+from dltour.errors import DltourError
 
 #: episode cap of each CartPole version (gymnasium's TimeLimit)
 MAX_STEPS = {"v0": 200, "v1": 500}
