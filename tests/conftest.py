@@ -43,7 +43,7 @@ def _record_finding_outcomes():
     """Record the verdict of every Finding built during the session, so
     ``test_zz_finding_outcomes.py`` can check that each finding was seen to hold, not hold and be
     inconclusive (deterministic ones too: e.g. inconclusive when a value they need is missing)."""
-    from dltour.registry import Finding
+    from dltour.summary import Finding
 
     orig = Finding.__post_init__
 
@@ -64,8 +64,8 @@ def step_calls(monkeypatch, tmp_path):
     The check that a study's run and bench share one training step."""
     import dltour.bench as bench
     from dltour.device import resolve_device
-    from dltour.rundir import RunContext
-    from dltour.runs import run_study
+    from dltour.runner.run_folder import RunContext
+    from dltour.runner.driver import run_study
 
     def count(module, study, cfg, bench_steps=None):
         calls = []

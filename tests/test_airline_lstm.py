@@ -15,7 +15,8 @@ from dltour.experiments.airline_lstm import (GOOD_WINDOWS, REF_AVERAGE, average_
                                              decide_windows, findings, relative_errors, start_later_note,
                                              trend_margin)
 from dltour.metrics.regression import rmse
-from dltour.registry import Comparison, get_study
+from dltour.registry import get_study
+from dltour.summary import Comparison
 
 STUDY = get_study("airline-lstm")
 N_TRAIN = 96
@@ -232,7 +233,7 @@ def test_one_seed_decides_nothing_statistical():
 
 # ---------------------------------------------------------------- the summary over real (tiny) runs
 def test_summary_over_seeds(tmp_path, series):
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     cfg = resolve_config(STUDY, "demo", {"windows": [1, 12, 18], "seeds": 2, "epochs": 30})
     doc = run_study(STUDY, cfg, "demo", tmp_path, progress=False, log=lambda s: None)
@@ -384,7 +385,7 @@ def _smoke_runs(tmp_path, overrides: dict):
     metrics and saved arrays (two runs)."""
     import json
 
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     cfg = resolve_config(STUDY, "smoke", overrides)
     doc = run_study(STUDY, cfg, "smoke", tmp_path, progress=False, log=lambda s: None)
@@ -417,7 +418,7 @@ PINNED_RUN_IDS = {("smoke", "w1", 0): "7925167a9eee", ("demo", "w1", 0): "02d7dd
 
 
 def test_run_ids_of_existing_variants_are_unchanged():
-    from dltour.runs import run_id_for
+    from dltour.runner.plan import run_id_for
 
     for (profile, variant, seed), rid in PINNED_RUN_IDS.items():
         cfg = resolve_config(STUDY, profile)
@@ -481,7 +482,7 @@ def test_series_transform_models_changes_and_forecasts_passengers(series):
     with pytest.raises(DltourError, match="series_transform"):
         resolve_config(STUDY, "full", {"series_transform": "log"})
     # at its default the field is not in the run id (the pinned ids above); set, it is
-    from dltour.runs import run_id_for
+    from dltour.runner.plan import run_id_for
 
     assert run_id_for(STUDY, resolve_config(STUDY, "full", {"series_transform": "diff"}), "w1", 0) != \
         PINNED_RUN_IDS[("full", "w1", 0)]
@@ -532,7 +533,7 @@ def test_a_zero_error_baseline_gives_defined_ratios():
 def test_a_perfectly_periodic_series_runs_and_summarises(tmp_path):
     """A series the seasonal baselines forecast exactly used to stop the summary with a
     ZeroDivisionError."""
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     vals = [100 + 10 * (m % 12) for m in range(144)]
     f = _csv(tmp_path / "periodic.csv", "Month,Passengers\n" + "".join(f"{i},{v}\n" for i, v in enumerate(vals)))

@@ -12,7 +12,7 @@ def test_run_then_results_as_a_dataframe(tmp_path):
     doc = dltour.run("airline-lstm", profile="smoke", out=tmp_path, set={"epochs": 2}, device="cpu",
                      progress=False, log=lambda s: None)
     assert doc["study"] == "airline-lstm" and set(doc["metrics"]) >= {"w1", "w12"}
-    importlib.import_module("dltour.perseed")  # a submodule import must not shadow the API's results
+    importlib.import_module("dltour.summary")  # a submodule import must not shadow the API's results
 
     df = dltour.results(tmp_path)
     assert len(df) == 2 and set(df["variant"]) == {"w1", "w12"}

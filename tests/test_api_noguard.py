@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from dltour.ledger import Ledger
+from dltour.runner.ledger import Ledger
 
 SCRIPT = """
 import sys

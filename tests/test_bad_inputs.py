@@ -26,7 +26,7 @@ def _snapshot(out: Path) -> dict[str, str]:
         if p.is_file() and not p.name.startswith("ledger.sqlite"):
             snap[str(p.relative_to(out))] = hashlib.sha256(p.read_bytes()).hexdigest()
     if (out / "ledger.sqlite").exists():
-        from dltour.ledger import Ledger
+        from dltour.runner.ledger import Ledger
 
         rows = Ledger(out / "ledger.sqlite").rows()
         snap["<ledger>"] = repr(sorted((r["run_id"], r["status"], r["attempts"]) for r in rows))

@@ -13,7 +13,8 @@ from dltour import DltourError
 from dltour.config import apply_overrides, resolve_config
 from dltour.device import resolve_device
 from dltour.registry import get_study
-from dltour.runs import RunContext, run_study
+from dltour.runner.driver import run_study
+from dltour.runner.run_folder import RunContext
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_bad_inputs_are_clear(tmp_path):
 
 
 def test_smoke_run_writes_table3_figure4_and_findings(tmp_path):
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     # one thread: the smoke tensors are tiny, and on a loaded 2-core machine two OpenMP threads
     # spin-wait (measured: a BiLSTM step 10x slower with 2 threads than with 1 under load)

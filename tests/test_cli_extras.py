@@ -32,7 +32,7 @@ def test_version():
     r = dltour("--version")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"dltour {version('dltour')} (commit ")
-    from dltour.execute import git_commit
+    from dltour.gitinfo import git_commit
 
     assert r.stdout.strip().endswith(f"(commit {git_commit()})")
 
@@ -134,7 +134,7 @@ def test_runs_lists_the_ledger_in_every_format(out_a):
 
 
 def test_runs_errors(out_a, tmp_path):
-    from dltour.ledger import Ledger
+    from dltour.runner.ledger import Ledger
 
     _one_line_error(dltour("runs", "--out", str(tmp_path)), "has no ledger.sqlite")
     Ledger(tmp_path / "empty" / "ledger.sqlite")

@@ -10,7 +10,7 @@ from dltour import DltourError
 from dltour.config import resolve_config
 from dltour.experiments import colourise as co
 from dltour.registry import get_study
-from dltour.runs import run_study
+from dltour.runner.driver import run_study
 
 
 @pytest.fixture(autouse=True)
@@ -224,7 +224,7 @@ def test_image_grid_prints_captions(tmp_path):
 def test_bench_smoke(monkeypatch):
     import dltour.bench as bench
     from dltour.device import resolve_device
-    from dltour.runs import RunContext
+    from dltour.runner.run_folder import RunContext
 
     real = bench.measure_training
     monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 3, "warmup": 1})))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from dltour.registry import Comparison, Finding, data_gate
+from dltour.summary import Comparison, data_gate, Finding
 from dltour.report import build_report
 from dltour.report.build import claim_counts, claim_rows
 from dltour.verdicts import NOT_APPLICABLE, compare

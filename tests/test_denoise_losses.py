@@ -20,7 +20,7 @@ from dltour.data.source import DataUnavailable
 from dltour.experiments import denoise_losses as dl
 from dltour.train import augment
 from dltour.registry import get_study
-from dltour.runs import run_study
+from dltour.runner.driver import run_study
 from dltour.train import EarlyStopping, fit
 
 
@@ -198,7 +198,7 @@ def test_smoke_run_on_a_cifar100_archive(tmp_path):
 def test_bench_runs_on_the_cpu(monkeypatch):
     import dltour.bench as bench
     from dltour.device import resolve_device
-    from dltour.runs import RunContext
+    from dltour.runner.run_folder import RunContext
 
     study = get_study("denoise-losses")
     cfg = resolve_config(study, "smoke")

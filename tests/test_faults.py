@@ -19,15 +19,15 @@ import json, os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)
 from dltour.config import resolve_config
-from dltour.executors import LocalExecutor
-from dltour.ledger import Ledger
+from dltour.runner.executors import LocalExecutor
+from dltour.runner.ledger import Ledger
 from dltour.registry import get_study
-from dltour.runs import run_study
+from dltour.runner.driver import run_study
 
 root, want, cap, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 STUDY = get_study("cartpole-td")  # the cheapest study: its smoke profile is 4 runs of 40 episodes
 CFG = resolve_config(STUDY, "smoke")
-import matplotlib.pyplot, scipy.stats, dltour.plots, dltour.verdicts, dltour.perseed  # noqa: E401,F401 (once, not per round)
+import matplotlib.pyplot, scipy.stats, dltour.plots, dltour.verdicts, dltour.summary  # noqa: E401,F401 (once, not per round)
 SKIP = {".lock", "attempts", "nodes.json", "checkpoint.pt", ".test-killed"}  # per attempt, not per result
 
 

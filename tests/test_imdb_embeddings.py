@@ -15,8 +15,9 @@ from dltour.data.source import DataUnavailable
 from dltour.experiments.imdb_embeddings import (ImdbEmbeddings, bucketed_batches, embedding_measures, findings,
                                                  history_measures)
 from dltour.models.text import BiLSTMClassifier
-from dltour.registry import RunResult, get_study
-from dltour.perseed import Results
+from dltour.registry import get_study
+from dltour.summary import RunResult
+from dltour.summary import Results
 
 
 def test_bucketed_batches_cover_each_index_once_and_group_lengths():
@@ -108,7 +109,7 @@ def test_comparison_checks_data_by_checksum_and_the_budget(tmp_path):
 
 
 def test_smoke_run_writes_curves_table_and_findings(tmp_path):
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     # one thread: the smoke tensors are tiny, and on a loaded 2-core machine two OpenMP threads
     # spin-wait (measured: a BiLSTM step 10x slower with 2 threads than with 1 under load)

@@ -1,9 +1,12 @@
-"""Layers point one way: data <- models <- studies.
+"""Layers point one way: data <- models <- studies, and the whole package by floors (:data:`FLOORS`).
 
 - no module of ``dltour/data/`` imports ``dltour.models`` or ``dltour.experiments``, and none trains;
 - no module of ``dltour/models/`` imports ``dltour.data`` (models never fetch);
 - no study file imports another study file;
-- ``dltour data list`` works without importing any study.
+- ``dltour data list`` works without importing any study;
+- every module imports only modules on its own floor or below (:data:`FLOORS`), and the studies and
+  the runner, side by side, never import each other;
+- nothing imports the package's ``__init__`` for a name (``DltourError`` lives in ``errors``).
 
 Imports are read with ``ast`` from the source (module level and inside functions, absolute and
 relative), so a lazy import inside a function counts as much as one at the top.
@@ -97,6 +100,88 @@ def test_data_never_trains():
             if isinstance(node, ast.Attribute) and node.attr in ("backward", "optim", "zero_grad"):
                 found.append(f"{p.relative_to(PKG.parent)}:{node.lineno} .{node.attr}")
     assert found == []
+
+
+#: the package's floors, bottom first: a module may import its own floor and the ones below. The
+#: registry loads the studies by ``import_module`` (its plugin loader) and is exempt for that alone.
+FLOORS = [
+    {"errors", "_version", "gitinfo", "fileio", "claims", "seeding", "verdicts", "metrics", "losses", "device",
+     "plots", "tracking"},
+    {"config", "rl", "models", "train", "bench", "data"},
+    {"summary"},
+    {"registry"},
+    {"experiments", "runner"},
+    {"report", "compare"},
+    {"api"},
+    {"cli", "__main__"},
+]
+
+
+def room(module: str) -> str:
+    """A module's top-level name inside dltour (``dltour.runner.plan`` -> ``runner``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def floor_of(module: str) -> int | None:
+    return next((i for i, f in enumerate(FLOORS) if room(module) in f), None)
+
+
+def dltour_imports(p: Path) -> set[str]:
+    """The dltour modules ``p`` imports (``from X import a`` counts X, and X.a when that is a module)."""
+    out = set()
+    for m in imported_modules(p):
+        if not within(m, "dltour") or m == "dltour":
+            continue
+        path = PKG.parent / Path(*m.split("."))
+        if path.with_suffix(".py").exists() or (path / "__init__.py").exists():
+            out.add(m)
+    return out
+
+
+def test_every_module_has_a_floor():
+    rooms = {room(module_name(p)) for p in PKG.rglob("*.py")} - {"__init__"}
+    assert rooms and {r for r in rooms if floor_of(f"dltour.{r}") is None} == set()
+
+
+def test_no_import_runs_back_up():
+    bad = []
+    for p in PKG.rglob("*.py"):
+        me = module_name(p)
+        if me == "dltour":
+            continue
+        mine = floor_of(me)
+        for m in sorted(dltour_imports(p)):
+            if me == "dltour.registry" and m == "dltour.experiments":
+                continue  # the plugin loader
+            if floor_of(m) is None or floor_of(m) > mine:
+                bad.append(f"{me} (floor {mine}) imports {m} (floor {floor_of(m)})")
+    assert bad == []
+
+
+def test_studies_and_the_runner_never_import_each_other():
+    bad = [f"{module_name(p)} imports {m}" for side, other in (("experiments", "dltour.runner"),
+                                                                 ("runner", "dltour.experiments"))
+           for p in modules(side) for m in sorted(dltour_imports(p)) if within(m, other)]
+    assert bad == []
+
+
+def test_nothing_imports_a_name_from_the_package_init():
+    bad = []
+    for p in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "dltour" and node.level == 0:
+                names = [a.name for a in node.names]
+                if not all((PKG / f"{n}.py").exists() or (PKG / n / "__init__.py").exists() for n in names):
+                    bad.append(f"{module_name(p)}:{node.lineno} from dltour import {', '.join(names)}")
+    assert bad == []
+
+
+def test_the_floor_rule_sees_a_planted_upward_import(tmp_path):
+    """The rule can fail: a runner module that imports the report is caught."""
+    fake = PKG / "runner" / "probe.py"
+    assert floor_of(module_name(fake)) < floor_of("dltour.report.build")
+    assert "dltour.report.build" in imported_modules(fake, "from dltour.report.build import build_report\n")
 
 
 def test_no_study_imports_another_study():

@@ -12,10 +12,10 @@ import sys
 import pytest
 
 from dltour.config import resolve_config
-from dltour.execute import provenance
+from dltour.runner.plan import provenance
 from dltour.registry import get_study
-from dltour.rundir import PROVENANCE, ForeignMetrics, read_metrics
-from dltour.runs import collect_results, run_study
+from dltour.runner.run_folder import ForeignMetrics, PROVENANCE, read_metrics
+from dltour.runner.driver import collect_results, run_study
 
 STUDY = get_study("airline-lstm")
 

@@ -121,7 +121,7 @@ def test_comparison_checks_data_identity_and_budget(tmp_path, shared_data):
 
 
 def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     study = get_study("mnist-autoencoder")
     cfg = resolve_config(study, "smoke", {"data.train_subset": 300, "data.test_subset": 200, "tsne_points": 60})
@@ -151,8 +151,8 @@ def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
 import csv  # noqa: E402
 
 from dltour.experiments.mnist_autoencoder import BEST, findings, knn_accuracy, tsne_note  # noqa: E402
-from dltour.registry import RunResult  # noqa: E402
-from dltour.perseed import Results  # noqa: E402
+from dltour.summary import RunResult  # noqa: F401
+from dltour.summary import Results  # noqa: F401
 
 MEAN_IMAGE = 0.067
 
@@ -328,7 +328,7 @@ def test_tutorial_variant_is_the_keras_tutorial_model():
     assert MnistAutoencoder.training_recipe(tf, "tutorial") == ("bce", "adadelta", 1e-3)
     assert MnistAutoencoder.training_recipe(tf, "linear") == ("mse", "adam", None)
     # the deep models' readings do not change the tutorial run's id, and its optimiser does not change theirs
-    from dltour.execute import run_id_for
+    from dltour.runner.plan import run_id_for
 
     base = resolve_config(study, "demo")
     assert run_id_for(study, cfg, "tutorial", 0) == run_id_for(study, base, "tutorial", 0)

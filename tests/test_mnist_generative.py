@@ -100,7 +100,7 @@ def test_more_splits_than_samples_is_a_user_error():
 
 
 def test_smoke_run(tmp_path):
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     study = get_study("mnist-generative")
     cfg = resolve_config(study, "smoke", {"data.train_subset": 300, "data.test_subset": 200,
@@ -142,8 +142,8 @@ import csv  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dltour.experiments.mnist_generative import findings  # noqa: E402
-from dltour.registry import RunResult  # noqa: E402
-from dltour.perseed import Results  # noqa: E402
+from dltour.summary import RunResult  # noqa: F401
+from dltour.summary import Results  # noqa: F401
 
 VARIANTS = ["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra", "gan-z1", "gan-z10"]
 IDS = ["mae-depends-more-on-latent", "extra-layer-raises-is-more", "gan10-far-above-gan1", "gan10-above-vaes",
@@ -393,7 +393,8 @@ def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
     import dltour.bench as bench
     from dltour.device import resolve_device
     from dltour.experiments import mnist_generative as mg
-    from dltour.runs import RunContext, run_study
+    from dltour.runner.driver import run_study
+    from dltour.runner.run_folder import RunContext
 
     calls = {"vae": 0, "gan": 0}
     real_vae, real_gan = mg.vae_train_step, mg.gan_train_step

@@ -33,7 +33,7 @@ def test_offline_full_reproduce_skips_with_one_line_each_and_no_run(tmp_path, mo
         f"skipped {s}" for s in ("vgg-transfer", "mnist-autoencoder", "mnist-generative", "colourise"))
     assert all("ConnectionError" in ln and "--from FILE" in ln and "--set data.path" in ln for ln in skipped)
     assert not any("Downloading" in ln or "Traceback" in ln for ln in err)
-    from dltour.ledger import Ledger
+    from dltour.runner.ledger import Ledger
 
     assert Ledger(out / "ledger.sqlite").rows() == []  # no run started, none left running
     page = (out / "report" / "index.html").read_text()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dltour import DltourError
-from dltour.registry import Comparison, Finding, Study, Summary
+from dltour.registry import Study
+from dltour.summary import Comparison, Finding, Summary
 from dltour.report import build_report
 from dltour.report import pack as pack_mod
 from dltour.report.pack import default_pack_path, read_pack
@@ -145,9 +146,9 @@ class _Tiny(Study):
 
 def test_summary_carries_version_commit_and_per_run_values(tmp_path):
     from dltour.config import StudyConfig
-    from dltour.execute import provenance
-    from dltour.rundir import run_dir_for, write_metrics
-    from dltour.runs import summarize_study
+    from dltour.runner.plan import provenance
+    from dltour.runner.run_folder import run_dir_for, write_metrics
+    from dltour.runner.driver import summarize_study
 
     st, cfg = _Tiny(), StudyConfig(seeds=3)
     for v, base in (("a", 1.0), ("b", 2.0)):

@@ -6,10 +6,11 @@ import torch
 from dltour import DltourError
 from dltour.config import resolve_config
 from dltour.device import resolve_device
-from dltour.executors import LocalExecutor
-from dltour.ledger import Ledger
+from dltour.runner.executors import LocalExecutor
+from dltour.runner.ledger import Ledger
 from dltour.registry import get_study
-from dltour.runs import run_id_for, run_study
+from dltour.runner.driver import run_study
+from dltour.runner.plan import run_id_for
 
 
 def test_precision_resolves():

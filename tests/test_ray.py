@@ -15,10 +15,12 @@ import pytest
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.executors import LocalExecutor, get_executor
-from dltour.ledger import Ledger
+from dltour.runner.executors import get_executor, LocalExecutor
+from dltour.runner.ledger import Ledger
 from dltour.registry import get_study
-from dltour.runs import RunPlan, execute_run, run_study
+from dltour.runner.driver import run_study
+from dltour.runner.execute import execute_run
+from dltour.runner.plan import RunPlan
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'dltour[ray]')")
 
@@ -130,8 +132,9 @@ def test_ray_options_are_checked(tmp_path):
 def test_interrupt_cancels_pending_and_keeps_finished(tmp_path, local_ray):
     """A KeyboardInterrupt reaching the driver while it waits: the run that finished stays
     finished in the ledger, the one still running is cancelled and marked interrupted."""
-    from dltour.executors import RayExecutor
-    from dltour.runs import Recorder, jobs_for
+    from dltour.runner.executors import RayExecutor
+    from dltour.runner.execute import Recorder
+    from dltour.runner.plan import jobs_for
 
     short = resolve_config(STUDY, "smoke", {"epochs": 2, "windows": [1]})
     long = resolve_config(STUDY, "smoke", {"epochs": 20000, "windows": [12]})
@@ -169,7 +172,7 @@ def test_ctrl_c_on_the_driver(tmp_path):
 def test_connection_failure_is_one_line_with_rays_reason(tmp_path, monkeypatch, capfd):
     """No cluster at --address auto: one line with Ray's own reason; Ray's log lines are kept back
     unless DLTOUR_VERBOSE=1."""
-    from dltour.executors import RayExecutor
+    from dltour.runner.executors import RayExecutor
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     with pytest.raises(DltourError) as err:
@@ -181,7 +184,7 @@ def test_connection_failure_is_one_line_with_rays_reason(tmp_path, monkeypatch, 
 
 
 def test_auth_failure_names_token_auth():
-    from dltour.executors import _ray_reason
+    from dltour.runner.executors import _ray_reason
 
     reason = _ray_reason(ConnectionError("Failed to connect to GCS"),
                          "[2026-12-05 03:00:00] gcs_client.cc:99: RPC error: UNAUTHENTICATED: invalid token\n")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from dltour.config import resolve_config
-from dltour.executors import LocalExecutor, get_executor
-from dltour.ledger import Ledger
+from dltour.runner.executors import get_executor, LocalExecutor
+from dltour.runner.ledger import Ledger
 from dltour.registry import get_study
-from dltour.runs import run_study
+from dltour.runner.driver import run_study
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'dltour[ray]')")
 pytestmark = pytest.mark.slow

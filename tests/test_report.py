@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dltour.registry import Comparison, Table
+from dltour.summary import Comparison, Table
 from dltour.report import build_report
 from dltour.report.build import claim_counts, claim_rows, combine, fmt_stat
 from dltour.verdicts import compare, exceeds

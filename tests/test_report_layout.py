@@ -10,7 +10,7 @@ import re
 import pytest
 
 from dltour.claims import CLAIMS, FIGURES, figure_caption
-from dltour.registry import Comparison
+from dltour.summary import Comparison
 from dltour.report import build_report
 from dltour.report.build import fmt_stat
 from dltour.report.forest import forest_rows

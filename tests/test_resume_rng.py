@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from dltour.device import resolve_device
-from dltour.rundir import RunContext
+from dltour.runner.run_folder import RunContext
 from dltour.seeding import seed_everything
 from dltour.train import fit
 from dltour.train.loop import iterate_minibatches, minibatch_epoch

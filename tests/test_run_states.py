@@ -15,10 +15,10 @@ import pytest
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.executors import ProcessExecutor
-from dltour.ledger import IllegalTransition, Ledger
+from dltour.runner.executors import ProcessExecutor
+from dltour.runner.ledger import IllegalTransition, Ledger
 from dltour.registry import get_study
-from dltour.runs import run_study
+from dltour.runner.driver import run_study
 
 STUDY = get_study("airline-lstm")
 
@@ -156,7 +156,8 @@ def test_sigterm_to_the_driver_records_interrupted(tmp_path):
 def test_pooled_runs_bar_only_on_a_terminal(tmp_path, monkeypatch):
     """A pooled executor's runs: a rich bar with the time left when stderr is a terminal, the
     line per finished run otherwise."""
-    from dltour.execute import Job, Recorder, RunOutcome, RunPlan
+    from dltour.runner.execute import Recorder, RunOutcome
+    from dltour.runner.plan import Job, RunPlan
 
     lines = []
     rec = Recorder(tmp_path, log=lines.append)

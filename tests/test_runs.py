@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from dltour.config import resolve_config
-from dltour.ledger import Ledger
+from dltour.runner.ledger import Ledger
 from dltour.registry import get_study
-from dltour.executors import ProcessExecutor
-from dltour.runs import RunPlan, aggregate, atomic_write_json, execute_run, run_id_for, run_study
+from dltour.runner.executors import ProcessExecutor
+from dltour.fileio import atomic_write_json
+from dltour.runner.driver import aggregate, run_study
+from dltour.runner.execute import execute_run
+from dltour.runner.plan import run_id_for, RunPlan
 
 STUDY = get_study("airline-lstm")
 

@@ -6,8 +6,9 @@ import os
 import pytest
 
 from dltour import DltourError
-from dltour.data.source import DatasetSpec, copy_into_cache, file_lock
-from dltour.runs import check_out_dir
+from dltour.data.source import copy_into_cache, DatasetSpec
+from dltour.fileio import file_lock
+from dltour.runner.driver import check_out_dir
 
 
 def test_the_write_probe_leaves_a_planted_link_and_its_target_alone(tmp_path):

@@ -213,7 +213,7 @@ def test_mlflow_parents_without_a_summary_end_killed(tmp_path, mlflow_env):
 
 
 def test_mlflow_training_seconds_is_a_metric_and_the_run_spans_training(tmp_path, mlflow_env):
-    from dltour.ledger import Ledger
+    from dltour.runner.ledger import Ledger
 
     ledger = Ledger(tmp_path / "ledger.sqlite")  # what the driver writes before it logs the run
     ledger.start("r-baseline-1", "mnist_autoencoder", "baseline", 1, "smoke", "cpu", "fp32", {})

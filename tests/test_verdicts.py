@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from dltour import verdicts as V
-from dltour.registry import Finding
+from dltour.summary import Finding
 
 
 # ---------------------------------------------------------------- compare

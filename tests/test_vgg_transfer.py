@@ -25,7 +25,8 @@ from dltour.experiments.vgg_transfer import VGGTransferStudy
 from dltour.train.augment import random_crop_flip
 from dltour.metrics.classification import accuracy, time_inference, top_k_accuracy
 from dltour.data.imagenet_weights import weights_filename
-from dltour.runs import RunContext, run_study
+from dltour.runner.driver import run_study
+from dltour.runner.run_folder import RunContext
 from dltour.seeding import generator
 
 # full-width torchvision VGG with ImageNet-format weights (the reference's code path), on 2 demo classes
@@ -229,8 +230,8 @@ def test_bench_reports_both_rates_and_the_frozen_saving(tmp_path):
 import csv  # noqa: E402
 
 from dltour.experiments.vgg_transfer import curve_metrics, decide, per_seed, select_classes, tables  # noqa: E402
-from dltour.registry import RunResult  # noqa: E402
-from dltour.perseed import Results  # noqa: E402
+from dltour.summary import RunResult  # noqa: F401
+from dltour.summary import Results  # noqa: F401
 
 METRICS = ("test_acc", "val_acc_epoch1", "val_acc_auc", "final_train_acc", "val_acc_change_sd", "train_acc_rise",
            "infer_us", "infer_us_b1", "trainable_params")

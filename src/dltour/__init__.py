@@ -4,11 +4,10 @@ From Python (a notebook): ``dltour.run(...)``, ``dltour.reproduce(...)`` and
 ``dltour.results(out)``, see :mod:`dltour.api`.
 """
 
-__version__ = "0.1.0"
+from dltour._version import __version__
+from dltour.errors import DltourError
+
 __all__ = ["DltourError", "run", "reproduce", "results", "__version__"]
-
-
-from dltour.errors import DltourError  # noqa: E402  (re-exported as dltour.DltourError)
 
 
 def __getattr__(name: str):  # the API is imported on first use: `import dltour` stays cheap

@@ -33,7 +33,7 @@ from dltour.errors import DltourError
 
 
 def _executor(executor: str, workers: int, address: str | None, gpus_per_run: float | None, max_retries: int):
-    from dltour.executors import get_executor
+    from dltour.runner.executors import get_executor
 
     if executor != "ray" and (address is not None or gpus_per_run is not None):
         raise DltourError("--address and --gpus-per-run are for --executor ray")
@@ -117,7 +117,7 @@ def run(study: str, profile: str = "demo", out: str | Path = "dltour-out", *, se
     from dltour.config import resolve_config
     from dltour.device import resolve_device
     from dltour.registry import get_study
-    from dltour.runs import run_study
+    from dltour.runner.driver import run_study
 
     st = get_study(study)
     cfg = resolve_config(st, profile, _overrides(set, seeds))
@@ -151,14 +151,14 @@ def reproduce(profile: str = "demo", out: str | Path = "dltour-out", *, only: It
     from dltour.device import resolve_device
     from dltour.registry import all_studies, get_study
     from dltour.report import build_report
-    from dltour.runs import check_out_dir, run_studies
+    from dltour.runner.driver import check_out_dir, run_studies
 
     names = [n.strip() for n in only.split(",")] if isinstance(only, str) else list(only or [])
     studies = [get_study(n) for n in names if n] if names else all_studies()
     if config is not None:
         from dltour.config import config_file_overrides
 
-        cfgs = [(s, resolve_config(s, profile, config_file_overrides(config, s), origin=f"--config {config}"))
+        cfgs = [(s, resolve_config(s, profile, config_file_overrides(config, s, all_studies()), origin=f"--config {config}"))
                 for s in studies]  # validate all before running any
     else:
         cfgs = [(s, resolve_config(s, profile)) for s in studies]
@@ -189,8 +189,8 @@ def results(out: str | Path = "dltour-out"):
     column per metric (NaN where a study has no such metric), read from the ledger and the run folders."""
     import pandas as pd
 
-    from dltour.ledger import Ledger
-    from dltour.rundir import ForeignMetrics, read_metrics, run_dir_for
+    from dltour.runner.ledger import Ledger
+    from dltour.runner.run_folder import ForeignMetrics, read_metrics, run_dir_for
 
     path = Path(out) / "ledger.sqlite"
     if not path.exists():

@@ -22,6 +22,20 @@ class Claim:
         return self.kind != "X"
 
 
+#: the reference's tasks and the study that reproduces each (the report and ``--config`` sections
+#: read this, not the registry, so they import no study; a test checks it against the registry)
+TASKS: dict[str, str] = {
+    "T1.1": "vgg-transfer", "T2.1": "airline-lstm", "T2.2": "imdb-embeddings", "T2.3": "char-textgen",
+    "T3.1": "mnist-autoencoder", "T3.2": "denoise-losses", "T4.1": "mnist-generative", "T4.2": "colourise",
+    "T5.1": "cartpole-td",
+}
+
+
+def task_key(task: str) -> tuple:
+    """Sort key of a task id: ``"T2.10"`` after ``"T2.9"``."""
+    return tuple(int(p) if p.isdigit() else p for p in task.lstrip("T").split("."))
+
+
 CLAIMS: dict[str, Claim] = {c.id: c for c in [
     Claim('R1', 'T1.1', 'ImageNet weights "jump-start" learning; the model learns the new data quickly', 'T'),
     Claim('R2', 'T1.1', 'All layers trainable → quickly overfits, ~100% train accuracy', 'T'),

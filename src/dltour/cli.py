@@ -39,7 +39,7 @@ def _version() -> str:
     try:
         v = version("dltour")
     except PackageNotFoundError:
-        from dltour import __version__ as v
+        from dltour._version import __version__ as v
     commit = git_commit()
     return f"dltour {v} (commit {commit})"
 
@@ -68,8 +68,9 @@ CONFIG_OPT = typer.Option(None, "--config", "-c", help=CONFIG_HELP, dir_okay=Fal
 def _overrides(study, config: Path | None, sets: list[str] | None) -> tuple[dict, str]:
     """--config FILE, then --set (which wins), as dotted overrides; and how errors should name them."""
     from dltour.config import config_file_overrides, parse_set
+    from dltour.registry import all_studies
 
-    over = config_file_overrides(config, study) if config else {}
+    over = config_file_overrides(config, study, all_studies()) if config else {}
     over.update(parse_set(sets))
     origin = f"--config {config} / --set" if config and sets else (f"--config {config}" if config else "--set")
     return over, origin
@@ -335,7 +336,7 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
     Example: `dltour bench airline-lstm --device cpu`
     """
     from dltour.device import resolve_device
-    from dltour.rundir import RunContext
+    from dltour.runner.run_folder import RunContext
     from dltour.seeding import seed_everything
 
     study, cfg = _resolve(name, profile, set_, config)

@@ -59,7 +59,7 @@ def per_run_values(out: str | Path) -> dict[tuple[str, str, str], dict[str, Any]
                     "values": _finite(values), "source": "summary", "profile": doc.get("profile")}
     ledger = out / "ledger.sqlite"
     if ledger.is_file():
-        from dltour.ledger import Ledger
+        from dltour.runner.ledger import Ledger
 
         for row in Ledger(ledger).rows():
             if row["study"] in summarized or row["status"] != "finished":

@@ -207,16 +207,17 @@ def _leaves(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_file_overrides(path: str | Path, study) -> dict[str, Any]:
+def config_file_overrides(path: str | Path, study, studies=()) -> dict[str, Any]:
     """The dotted overrides a ``--config`` file gives ``study``. Top-level keys are config keys
     (nested tables or dotted names: ``[data]`` / ``path = ...`` or ``"data.path" = ...``) for every
     study; a table named after a study (its name or task id, e.g. ``[airline-lstm]`` or
     ``["T2.1"]``) applies to that study only, after the shared keys; other studies' tables are
-    ignored. Unknown keys are named with the file's path."""
-    from dltour.registry import all_studies
+    ignored (``studies``: every registered study, so that a study added from a script is known
+    too; the nine of the reference always are). Unknown keys are named with the file's path."""
+    from dltour.claims import TASKS
 
     data = load_config_file(path)
-    sections = {n for s in all_studies() for n in (s.name, s.task)}
+    sections = set(TASKS) | set(TASKS.values()) | {n for s in studies for n in (s.name, s.task)}
     mine = {study.name, study.task}
     shared = {k: v for k, v in data.items() if k not in sections}
     over = _leaves(shared)

@@ -19,7 +19,7 @@ def save(fig, out_dir: Path, name: str) -> str:
     unique temporary name and renamed, so a report reading it never sees half a figure."""
     import io
 
-    from dltour.rundir import atomic_write_bytes
+    from dltour.fileio import atomic_write_bytes
 
     fig.tight_layout()
     buf = io.BytesIO()

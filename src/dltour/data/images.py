@@ -30,9 +30,8 @@ import numpy as np
 from pydantic import Field
 
 from dltour.config import SplitData
-from dltour.data.source import (DataUnavailable, DatasetSpec, _matches, cache_dir, check_member_size, check_tar_end,
-                                fetch, file_lock, fix_hint, load_cache, read_capped, reading, register_dataset,
-                                save_cache)
+from dltour.data.source import _matches, cache_dir, check_member_size, check_tar_end, DatasetSpec, DataUnavailable, fetch, fix_hint, load_cache, read_capped, reading, register_dataset, save_cache
+from dltour.fileio import file_lock
 
 #: the image-folder decoder's version, recorded in its decoded caches: bump it when decoding changes
 DECODER_VERSION = "images.folder/2"

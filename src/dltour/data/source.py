@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from dltour.errors import DltourError
+from dltour.fileio import file_lock  # noqa: F401  (the data modules' download lock)
 
 
 class DataUnavailable(DltourError):
@@ -235,31 +236,6 @@ def save_npz_atomic(path: Path, **arrays) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-@contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock on ``path`` (created if missing) for the ``with`` body; a no-op
-    where ``fcntl`` is missing (not POSIX). Processes that would compute the same file take it."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # never truncate, never follow a symlink planted at the lock's name (issue 23)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except OSError as e:
-        if path.is_symlink():
-            raise DltourError(f"{path} is a symbolic link; a lock file must be a plain file: remove the link") from None
-        raise
-    with os.fdopen(fd, "r+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_pinned(path: Path, expected_sha256: str, what: str, rebuild: str) -> tuple[bytes, str]:

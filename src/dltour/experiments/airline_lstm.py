@@ -66,14 +66,16 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
+from dltour.train.optim import adam
 from dltour.config import StudyConfig
 from dltour.data import airline
 from dltour.data.airline import AirlineData
 from dltour.metrics.regression import mse, rmse
 from dltour.models.lstm import LSTMRegressor
 from dltour.plots import new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.train import fit, iterate_minibatches
 from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, inconclusive,
                              near_reference, no_trend, not_checked)
@@ -514,7 +516,7 @@ def model_and_opt(cfg: Config, dev, w: int) -> tuple[LSTMRegressor, torch.optim.
     """The LSTM for windows of ``w`` months and its Adam, as ``run`` and ``bench`` train them."""
     model = LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, w)).to(dev)
     # fused: one kernel for the 6 parameter tensors (a third of a tiny model's step time otherwise)
-    return model, torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
+    return model, adam(model.parameters(), cfg.lr, dev)
 
 
 def batch_loss(model: LSTMRegressor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -68,8 +68,9 @@ from pydantic import Field, field_validator, model_validator
 
 from dltour.config import StudyConfig
 from dltour.plots import band, new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.rl import (AGENTS, MAX_STEPS, Discretiser, Schedule, episodes_to_reach, greedy_returns, make_env,
                        max_drop, moving_average, parse_agent, random_returns, train)
 from dltour.verdicts import (ALPHA, FAILS, HOLDS, INCONCLUSIVE, Decision, describe, did_not_learn, fmt, fmt_p, gate,

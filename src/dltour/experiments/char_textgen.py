@@ -73,6 +73,7 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
+from dltour.train.optim import adam
 from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data import corpora
@@ -82,7 +83,8 @@ from dltour.metrics.text import (CharNgramLM, corpus_bleu, distinct_n, nats_to_b
                                  words_of)
 from dltour.models.text import CharLSTM, generate, single_thread
 from dltour.plots import new_figure, save
-from dltour.registry import Comparison, Finding, RunResult, Study, Summary, Table, register
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, RunResult, Summary, Table
 from dltour.seeding import generator
 from dltour.train import fit
 from dltour.verdicts import (INCONCLUSIVE, Decision, all_of, compare, did_not_learn, fmt, gate, no_trend, not_checked,
@@ -400,7 +402,7 @@ class CharTextgen(Study):
         dev = ctx.device.device
         train_d, val_d = train.to(dev), val.to(dev)
         model = CharLSTM(len(chars), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = adam(model.parameters(), cfg.lr, dev, fused=False)
 
         def train_epoch(epoch: int) -> dict:
             model.train()
@@ -537,7 +539,7 @@ class CharTextgen(Study):
         chars, train, _, _, _ = split_text(cfg)
         dev = ctx.device.device
         model = CharLSTM(len(chars), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = adam(model.parameters(), cfg.lr, dev, fused=False)
         train_d = train.to(dev)
 
         def step(x, y):

@@ -56,6 +56,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from dltour import verdicts as V
+from dltour.train.optim import adam
 from dltour.config import StudyConfig
 from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
                                 split_indices, test_indices)
@@ -66,8 +67,9 @@ from dltour.metrics.image import (colour_variance, colourfulness, distribution_d
 from dltour.models.patchgan import PatchDiscriminator
 from dltour.models.unet import UNet
 from dltour.plots import image_grid, new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop, to_float, to_uint8_nhwc
 
@@ -169,11 +171,11 @@ def new_models(cfg: Config, variant: str, dev: torch.device) -> dict:
     fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
     gen = Colouriser(cfg.width, cfg.depth).to(dev, memory_format=fmt)
     if variant == "unet":
-        return {"model": gen, "opt": torch.optim.Adam(gen.parameters(), lr=cfg.lr_unet, fused=True)}
+        return {"model": gen, "opt": adam(gen.parameters(), cfg.lr_unet, dev)}
     disc = PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers).to(dev, memory_format=fmt)
     return {"model": gen, "disc": disc,
-            "opt": torch.optim.Adam(gen.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999), fused=True),
-            "opt_d": torch.optim.Adam(disc.parameters(), lr=cfg.lr_gan, betas=(0.5, 0.999), fused=True)}
+            "opt": adam(gen.parameters(), cfg.lr_gan, dev, betas=(0.5, 0.999)),
+            "opt_d": adam(disc.parameters(), cfg.lr_gan, dev, betas=(0.5, 0.999))}
 
 
 def unet_loss(gen: nn.Module, gray: torch.Tensor, rgb: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:

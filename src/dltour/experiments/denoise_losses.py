@@ -61,6 +61,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
+from dltour.train.optim import adam
 from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
@@ -70,8 +71,9 @@ from dltour.losses import correntropy_loss, mae_loss, mse_loss
 from dltour.metrics.image import psnr_from_mse
 from dltour.models.unet import UNet
 from dltour.plots import image_grid, new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.train import EarlyStopping, fit, iterate_minibatches
 from dltour.train.augment import centre_crop, random_crop, to_float, to_uint8_nhwc
 
@@ -407,7 +409,7 @@ class DenoiseLosses(Study):
         if dev.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         # fused: one kernel per step instead of a few per parameter (15% of a tiny CPU model's step)
-        return model, torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=True)
+        return model, adam(model.parameters(), cfg.lr, dev, eps=cfg.adam_eps)
 
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:

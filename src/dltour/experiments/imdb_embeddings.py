@@ -72,6 +72,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from dltour.train.optim import adam
 from dltour.config import StudyConfig
 from dltour.data import glove, imdb
 from dltour.data.imdb import ImdbData
@@ -81,8 +82,9 @@ from dltour.metrics.text import (binary_accuracy, nearest_words, neighbour_overl
                                  polarity_scores)
 from dltour.models.text import BiLSTMClassifier, single_thread
 from dltour.plots import new_figure, save
-from dltour.registry import Comparison, Finding, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.seeding import generator
 from dltour.train import EarlyStopping, fit
 from dltour.verdicts import (INCONCLUSIVE, Budget, Decision, all_of, best_of, compare, did_not_learn, equivalent,
@@ -537,7 +539,7 @@ class ImdbEmbeddings(Study):
         model = BiLSTMClassifier(len(vocab), cfg.glove_dim, cfg.units, init=init,
                                  freeze=(variant == "glove-frozen")).to(dev)
         initial = model.embedding.weight.detach().float().cpu().numpy().copy()
-        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+        opt = adam([p for p in model.parameters() if p.requires_grad], cfg.lr, dev, fused=False)
         lens_cpu = {k: torch.as_tensor(d[k][1]) for k in T}
 
         def batch(split, idx):  # idx on the CPU -> (B, L), (B,) on the CPU, (B,)
@@ -650,7 +652,7 @@ class ImdbEmbeddings(Study):
         ids, lens, y = (torch.as_tensor(a) for a in d["train"])
         ids_d, y_d = ids.to(dev), y.to(dev)  # resident on the device, as in run
         model = BiLSTMClassifier(len(d["vocab"]), cfg.glove_dim, cfg.units).to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = adam(model.parameters(), cfg.lr, dev, fused=False)
         bs = cfg.batch_size
 
         def step(x, ln, t):

@@ -65,8 +65,9 @@ from dltour.data.mnist import MnistData
 from dltour.metrics.clustering import hungarian_accuracy, kmeans_cluster_accuracy, majority_vote_accuracy
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.plots import new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.train import adam, fit, iterate_minibatches
 from dltour.verdicts import Budget, all_of, best_of, compare, did_not_learn, exceeds, gate, near_reference
 

@@ -64,8 +64,9 @@ from dltour.models.gan import GAN, discriminator_loss, generator_loss
 from dltour.models.mnist_classifier import load_judge, predict_proba
 from dltour.models.vae import VAE, vae_loss
 from dltour.plots import new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.train import adam, fit, iterate_minibatches
 from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Budget, Decision, best_of, compare, did_not_learn, exceeds,
                              fmt, gate, inconclusive)

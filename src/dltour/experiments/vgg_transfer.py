@@ -68,8 +68,9 @@ from dltour.data.tinyimagenet import TINY_IMAGENET, ImageClassData, is_tinyimage
 from dltour.metrics.classification import accuracy, time_inference
 from dltour.models.vgg import VGGTransfer, count_params, normalize_uint8
 from dltour.plots import new_figure, save
-from dltour.registry import Comparison, Finding, Ref, RunResult, Study, Summary, Table, register
-from dltour.perseed import Results
+from dltour.registry import register, Study
+from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Results
 from dltour.seeding import generator
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop_flip

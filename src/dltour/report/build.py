@@ -23,10 +23,12 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from dltour.ledger import Ledger
-from dltour.execute import git_commit, versions
+from dltour.runner.ledger import Ledger
+from dltour.gitinfo import git_commit
+from dltour.runner.execute import versions
 from dltour.report.pack import current_version, packs_for
-from dltour.rundir import atomic_write_bytes
+from dltour.claims import task_key as _task_key
+from dltour.fileio import atomic_write_bytes
 from dltour.verdicts import finite_or_none, fmt_effect, fmt_pm
 from dltour.verdicts import fmt as fmt_num
 
@@ -176,7 +178,6 @@ def load_summaries(out_dir: Path) -> list[dict]:
             docs.append(json.loads(p.read_text()))
         except (OSError, json.JSONDecodeError):
             continue
-    from dltour.registry import _task_key
 
     return sorted(docs, key=lambda d: _task_key(d.get("task", "T99")))
 
@@ -612,8 +613,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     """Write ``<out>/report/report.md``, ``index.html`` and ``claims.json`` from the saved
     summaries and the results packs: the project's own (``docs/results/pack.json``, unless
     ``default_results`` is False) and each folder of ``results``."""
-    from dltour.claims import CLAIMS, figure_caption
-    from dltour.registry import all_studies
+    from dltour.claims import CLAIMS, TASKS, figure_caption
     out_dir = Path(out_dir)
     packs, packs_note = packs_for(list(results or ()), default_results)
     docs = load_summaries(out_dir)
@@ -643,7 +643,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     demo_counts = claim_counts(list(demo_rows.values()))
     table = [{"id": c.id, "task": c.task, "kind": c.kind, "text": c.text, "ref": claim_cell(ref_rows[c.id]),
               "demo": claim_cell(demo_rows[c.id])} for c in CLAIMS.values()]
-    names = {s.task: s.name for s in all_studies()}
+    names = TASKS
     glance = []
     for t in _tasks():
         here = [s for s in sources if s.doc["task"] == t]
@@ -699,12 +699,6 @@ def _clean_json(o):
     if isinstance(o, (list, tuple)):
         return [_clean_json(v) for v in o]
     return o
-
-
-def _task_key(task: str):
-    from dltour.registry import _task_key as key
-
-    return key(task)
 
 
 def _table(t: dict) -> dict:

@@ -1,9 +1,8 @@
-"""One run, wherever it is carried out: its id, the plan every run of a study shares, the job an
-executor ships, :func:`execute_run` (lock, reuse or compute; writes the run folder only) and the
-driver's :class:`Recorder` (the only writer of the ledger, and the tracker's caller).
+"""One run carried out, wherever: :func:`execute_run` (lock, reuse or compute; writes the run folder
+only) and the driver's :class:`Recorder` (the only writer of the ledger, and the tracker's caller).
 
-Below :mod:`dltour.executors` (which ship jobs) and :mod:`dltour.runs` (which plans them and
-summarizes): neither imports the other's caller.
+Below :mod:`dltour.runner.executors` (which ship jobs) and :mod:`dltour.runner.driver` (which plans
+them and summarizes): neither imports the other's caller.
 """
 
 from __future__ import annotations
@@ -19,14 +18,12 @@ from typing import Callable
 
 import numpy as np
 
-from dltour import __version__
+from dltour._version import __version__
 from dltour.errors import DltourError
-from dltour.config import config_hash
-from dltour.gitinfo import git_commit  # noqa: F401  (re-exported: runs and the report import it from here)
-from dltour.ledger import Ledger
-from dltour.registry import Study
-from dltour.rundir import (RunContext, atomic_write_json, count_attempt, read_history, read_metrics, run_dir_for,
-                           run_lock, write_metrics)
+from dltour.fileio import atomic_write_json
+from dltour.runner.ledger import Ledger
+from dltour.runner.plan import Job, RunPlan, legacy_check, provenance
+from dltour.runner.run_folder import RunContext, count_attempt, read_history, read_metrics, run_dir_for, run_lock, write_metrics
 
 
 def versions() -> dict[str, str]:
@@ -34,82 +31,6 @@ def versions() -> dict[str, str]:
 
     return {"dltour": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "platform": platform.platform()}
-
-
-def run_id_for(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> str:
-    """The run's id. An explicit ``--precision`` (fp32, bf16) is part of it, so a run at another
-    precision is computed, not reused; ``auto`` keeps the ids runs had before the option."""
-    key = {"study": study.name, "version": study.version, "variant": variant, "seed": seed,
-           "key": study.run_key(cfg, variant)}
-    if precision != "auto":
-        key["precision"] = precision
-    return config_hash(key)
-
-
-def provenance(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> dict:
-    """What a run's ``metrics.json`` carries to say whose metrics they are: the run id and the
-    digest of the configuration that determines the run (the study's ``run_key``)."""
-    return {"run_id": run_id_for(study, cfg, variant, seed, precision),
-            "key_digest": config_hash({"study": study.name, "version": study.version, "variant": variant,
-                                       "key": study.run_key(cfg, variant)})}
-
-
-def legacy_check(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> Callable[[Path], bool]:
-    """For a ``metrics.json`` written before metrics carried their provenance: does the folder's
-    ``config.json`` describe this run (same study, variant, seed and run key)?"""
-    want = provenance(study, cfg, variant, seed, precision)
-
-    def ok(run_dir: Path) -> bool:
-        try:
-            doc = json.loads((Path(run_dir) / "config.json").read_text())
-            if (doc.get("study"), doc.get("variant"), doc.get("seed")) != (study.name, variant, seed):
-                return False
-            theirs = study.Config.model_validate(doc["config"])
-            return provenance(study, theirs, variant, seed, precision) == want
-        except Exception:  # unreadable, or a config this version cannot read: not this run's
-            return False
-
-    return ok
-
-
-# ---------------------------------------------------------------- what a run needs
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything every run of one study needs, in one picklable value: executors ship it to
-    workers as it is. ``out_token`` (set by executors whose workers may sit on other machines)
-    names a file the driver wrote under ``out``; a worker that cannot see it fails the run."""
-
-    study: str
-    config: dict
-    profile: str
-    out: str
-    device: str = "auto"
-    precision: str = "auto"
-    progress: bool = True
-    out_token: str | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One run to carry out: the plan, the cell, and what it asks of a worker."""
-
-    plan: RunPlan
-    variant: str
-    seed: int
-    run_id: str
-    small_runs: bool = False
-    resources: dict = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.plan.study}/{self.variant}/seed{self.seed}"
-
-    @property
-    def run_dir(self) -> Path:
-        return run_dir_for(self.plan.out, self.plan.study, self.run_id)
-
-    def finished(self) -> bool:
-        return (self.run_dir / "metrics.json").exists()
 
 
 @dataclass
@@ -131,12 +52,6 @@ class RunOutcome:
     nodes: list = field(default_factory=list)  # per attempt: {attempt, host, node_id, pid, started}
 
 
-def jobs_for(study: Study, cfg, plan: RunPlan) -> list[Job]:
-    return [Job(plan, v, s, run_id_for(study, cfg, v, s, plan.precision), study.small_runs,
-                study.run_resources(plan.profile))
-            for v in study.variants(cfg) for s in study.seed_list(cfg)]
-
-
 def this_node() -> dict:
     """Where this process runs: the host, and the Ray node id inside a Ray worker (else None)."""
     node_id = None
@@ -152,7 +67,7 @@ def this_node() -> dict:
 
 def record_attempt(run_dir: Path, attempt: int) -> None:
     """Add this attempt (its host, Ray node id, pid, start time) to the run folder's ``nodes.json``.
-    Call with the run's lock held (right after :func:`dltour.rundir.count_attempt`)."""
+    Call with the run's lock held (right after :func:`dltour.runner.run_folder.count_attempt`)."""
     path = Path(run_dir) / "nodes.json"
     nodes = read_nodes(run_dir)
     nodes.append({"attempt": attempt, **this_node(), "pid": os.getpid(), "started": time.time()})
@@ -225,7 +140,7 @@ class Recorder:
     :meth:`started` when it hands one to a worker (``running``), then :meth:`finished` or
     :meth:`failed`. Whatever it leaves open (an exception, a broken pool, a signal) is closed by
     :meth:`release`: ``finished`` when the run's metrics reached its folder, else
-    ``interrupted``; :func:`dltour.runs.run_studies` calls it on every way out."""
+    ``interrupted``; :func:`dltour.runner.driver.run_studies` calls it on every way out."""
 
     def __init__(self, out: str | Path, tracker=None, log: Callable[[str], None] | None = None):
         self.out = Path(out)
@@ -323,6 +238,3 @@ class Recorder:
                 self.failed(job, why, "interrupted")
             except Exception:  # one unreadable folder must not leave the other rows open
                 self.open.pop(job.run_id, None)
-
-
-# ---------------------------------------------------------------- one study, or all of them

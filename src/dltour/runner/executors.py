@@ -1,6 +1,6 @@
 """How runs are carried out. Runs are independent, so executors are interchangeable: each takes
-a list of :class:`dltour.execute.Job` and the driver's :class:`dltour.execute.Recorder`, calls
-:func:`dltour.execute.execute_run` for every job wherever it runs, and yields ``(job, outcome)`` as
+a list of :class:`dltour.runner.plan.Job` and the driver's :class:`dltour.runner.execute.Recorder`, calls
+:func:`dltour.runner.execute.execute_run` for every job wherever it runs, and yields ``(job, outcome)`` as
 runs finish. Only the driver writes the ledger (through the recorder).
 
 - ``local``: one after the other, in this process (progress bars shown).
@@ -14,7 +14,7 @@ runs finish. Only the driver writes the ledger (through the recorder).
   Tasks whose worker dies are retried (``--max-retries``) and resume from their checkpoint;
   ``reproduce`` submits the runs of all studies as one pool.
 
-The CLI builds the executor (:func:`get_executor`) and hands it to :func:`dltour.runs.run_study`.
+The CLI builds the executor (:func:`get_executor`) and hands it to :func:`dltour.runner.driver.run_study`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from contextlib import contextmanager, nullcontext, redirect_stderr
 from typing import Iterator
 
 from dltour.errors import DltourError
-from dltour.execute import Job, Recorder, RunOutcome, execute_run
+from dltour.runner.execute import execute_run, Recorder, RunOutcome
+from dltour.runner.plan import Job
 
 EXECUTORS = ("auto", "local", "process", "ray")
 

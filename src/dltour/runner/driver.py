@@ -1,17 +1,17 @@
-"""Runs: ids, execution with resume, the driver's record of them, and the study summary.
+"""The driver: plan a study's runs, hand them to an executor, record them and summarize the study.
 
 A run is one (study, variant, seed). Its id hashes the study's ``run_key`` (the resolved config
 without ``seeds``), the variant, the seed, the study's code version and an explicit
-``--precision``. Its files live in its run folder (:mod:`dltour.rundir`). A file lock on the run
+``--precision``. Its files live in its run folder (:mod:`dltour.runner.run_folder`). A file lock on the run
 folder keeps two processes from computing the same run at once.
 
 The path from the command line to a run is one straight line: the API (:mod:`dltour.api`, which
-the CLI calls) resolves the study and its config and builds an executor (:mod:`dltour.executors`)
+the CLI calls) resolves the study and its config and builds an executor (:mod:`dltour.runner.executors`)
 and hands it to :func:`run_study` (one study) or :func:`run_studies` (``reproduce``), which build
-a :class:`~dltour.execute.RunPlan` per study (study, config, profile, out, device, precision) and
-its jobs. The executor calls :func:`~dltour.execute.execute_run` wherever it runs (this process, a
+a :class:`~dltour.runner.plan.RunPlan` per study (study, config, profile, out, device, precision) and
+its jobs. The executor calls :func:`~dltour.runner.execute.execute_run` wherever it runs (this process, a
 process pool, a Ray worker); only this process, the driver, writes the SQLite ledger (through
-:class:`~dltour.execute.Recorder`), and the tracker.
+:class:`~dltour.runner.execute.Recorder`), and the tracker.
 """
 
 from __future__ import annotations
@@ -31,14 +31,16 @@ from typing import Any, Callable
 import numpy as np
 
 from dltour.errors import DltourError
-from dltour.ledger import Ledger
-from dltour.registry import Study, Summary, Table, data_gate
-from dltour.perseed import Results
+from dltour.fileio import atomic_write_bytes, atomic_write_json
+from dltour.gitinfo import git_commit
+from dltour.registry import Study
+from dltour.runner.execute import Recorder, RunOutcome
+from dltour.runner.executors import LocalExecutor
+from dltour.runner.ledger import Ledger
+from dltour.runner.plan import RunPlan, jobs_for, legacy_check, provenance
+from dltour.runner.run_folder import read_metrics, run_dir_for
+from dltour.summary import Results, RunResult, Summary, Table, data_gate
 from dltour.verdicts import finite_or_none
-from dltour.execute import (Job, Recorder, RunOutcome, RunPlan, execute_run, git_commit, legacy_check, provenance,  # noqa: F401
-                            jobs_for, run_id_for, versions)
-from dltour.executors import LocalExecutor
-from dltour.rundir import RunContext, RunResult, atomic_write_bytes, atomic_write_json, read_metrics, run_dir_for  # noqa: F401
 
 
 @contextmanager

@@ -1,13 +1,10 @@
-"""The run folder: where one run's files live, how they are written and read back.
+"""The run folder: where one run's files live and how they are read back.
 
 A run is one (study, variant, seed); its folder is ``<out>/runs/<study>/<run-id>/`` and holds
-``config.json``, ``metrics.json`` (written last: its presence means "finished"), ``history.csv``,
-``checkpoint.pt``, ``attempts`` and the study's own arrays. Every file is written under a unique
-temporary name and renamed into place, so a reader (another worker, the report) never sees half a
-file, and two writers never clobber each other's temporary file.
-
-This module is shared by the runner (:mod:`dltour.runs`), the report and the studies: a study
-sees a run through :class:`RunContext` while it trains and through :class:`RunResult` when it
+``config.json``, ``metrics.json`` (written last, with the run's provenance: its presence means
+"finished"), ``history.csv``, ``checkpoint.pt``, ``attempts``, ``nodes.json`` and the study's own
+arrays, each written atomically (:mod:`dltour.fileio`). A study sees its run through
+:class:`RunContext` while it trains and through :class:`dltour.summary.RunResult` when it
 summarizes.
 
 Checkpoints hold tensors and plain Python types only (numpy arrays become tensors, numpy scalars
@@ -17,73 +14,23 @@ planted in a shared ``--out`` cannot run code on resume.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dltour.data.source import file_lock
 from dltour.device import DeviceInfo
 from dltour.errors import DltourError
-
-
-# ---------------------------------------------------------------- atomic files
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def write_csv_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
+from dltour.fileio import atomic_write_bytes, atomic_write_json, file_lock, read_csv_rows, write_csv_rows
 
 
 def read_history(run_dir: Path) -> list[dict[str, float]]:
-    path = Path(run_dir) / "history.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    """The run's per-epoch history (``history.csv``), [] before its first epoch."""
+    return read_csv_rows(Path(run_dir) / "history.csv")
 
 
 # ---------------------------------------------------------------- where a run lives
@@ -236,24 +183,3 @@ def _test_kill_point(run_dir: Path, state: dict) -> None:
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-@dataclass
-class RunResult:
-    """A finished run as the summary sees it: read back from its folder."""
-
-    variant: str
-    seed: int
-    run_id: str
-    run_dir: Path
-    metrics: dict[str, float]
-
-    def history(self) -> list[dict[str, float]]:
-        return read_history(self.run_dir)
-
-    def arrays(self, name: str = "arrays") -> dict[str, Any]:
-        with np.load(self.run_dir / f"{name}.npz", allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-
-    def json(self, name: str) -> Any:
-        return json.loads((self.run_dir / f"{name}.json").read_text())
