@@ -2,7 +2,7 @@
 # Mutation testing with mutmut 3 (issue #23 item 8) on a snapshot copy of the tree.
 #
 #   scripts/mutation.sh metrics-verdicts [WORKDIR]   # src/dltour/verdicts.py, src/dltour/metrics/*
-#   scripts/mutation.sh runs-data        [WORKDIR]   # train/loop.py, ledger.py, rundir.py, data/mnist.py
+#   scripts/mutation.sh runs-data        [WORKDIR]   # train/loop.py, runner/ledger.py, runner/run_folder.py, data/mnist.py
 #   then: cd WORKDIR && $MUT_VENV/bin/mutmut results    (or: mutmut browse / mutmut show NAME)
 #
 # Why a copy: mutmut 3 writes a mutants/ tree and its state next to setup.cfg, and the tree keeps
@@ -35,8 +35,8 @@ site=$("$MUT_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()[
 mkdir -p "$WORK"
 (cd "$REPO" && git ls-files -co --exclude-standard | grep -v '^mutants/' | tar cf - -T -) | (cd "$WORK" && tar xf -)
 (cd "$REPO" && date -u && git rev-parse HEAD && git status --short && \
-  sha256sum src/dltour/verdicts.py src/dltour/metrics/*.py src/dltour/train/loop.py src/dltour/ledger.py \
-            src/dltour/rundir.py src/dltour/data/mnist.py) > "$WORK/SNAPSHOT.txt"
+  sha256sum src/dltour/verdicts.py src/dltour/metrics/*.py src/dltour/train/loop.py src/dltour/runner/ledger.py \
+            src/dltour/runner/run_folder.py src/dltour/data/mnist.py) > "$WORK/SNAPSHOT.txt"
 
 case "$GROUP" in
 metrics-verdicts)
@@ -54,8 +54,8 @@ metrics-verdicts)
     DESELECT="" ;;
 runs-data)
     ONLY="    src/dltour/train/loop.py
-    src/dltour/ledger.py
-    src/dltour/rundir.py
+    src/dltour/runner/ledger.py
+    src/dltour/runner/run_folder.py
     src/dltour/data/mnist.py"
     TESTS="    tests/test_resume_rng.py
     tests/test_runs.py

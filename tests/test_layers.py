@@ -255,3 +255,13 @@ def test_the_studies_register_no_dataset_of_their_own():
     p = subprocess.run([sys.executable, "-c", _STUDIES_ADD], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_task_map_the_report_reads_agrees_with_the_registry():
+    """``claims.TASKS`` (read by the report and ``--config`` so that they import no study) names
+    the study that the registry holds for every task, and every task of the claims."""
+    from dltour.claims import CLAIMS, TASKS
+    from dltour.registry import all_studies
+
+    assert TASKS == {s.task: s.name for s in all_studies()}
+    assert set(TASKS) == {c.task for c in CLAIMS.values()}
