@@ -51,3 +51,34 @@ def test_the_sample_count_reaches_the_rate(monkeypatch):
     out = bench.measure_training(lambda x: None, real, (torch.zeros(4),), 4, resolve_device("cpu", "fp32"),
                                  steps=4, warmup=0)
     assert out["end_to_end_samples_per_s"] == 10.0 and out["compute_only_samples_per_s"] == 16.0
+
+
+def test_the_timed_window_is_stretched_to_its_seconds_and_repeated():
+    """A window shorter than ``seconds`` gets more steps; ``repeats`` windows give a median and a
+    min..max spread (50 steps of a small model last a fraction of a second: too short to be stable)."""
+    import time
+
+    import torch
+
+    from dltour.bench import WINDOW, measure_training, timing_window
+    from dltour.device import resolve_device
+
+    dev = resolve_device("cpu", "fp32")
+
+    def step(x):
+        time.sleep(0.002)
+
+    real = endless(lambda e: [(torch.zeros(4),)] * 5)
+    with timing_window(0.1, 3):
+        out = measure_training(step, real, (torch.zeros(4),), 4, dev, steps=5, warmup=0)
+    assert WINDOW == {"seconds": 0.0, "repeats": 1}  # restored after the block
+    # 5 steps of >= 2 ms last >= 10 ms: scaled to reach 0.1 s, i.e. at least 5 * 0.1 / t >= 25 steps
+    # (t is measured, so a bound, not an exact count), and 3 windows timed per loop
+    assert out["steps"] >= 25 and out["windows"] == 3
+    for key in ("end_to_end", "compute_only"):
+        lo, hi = out[f"{key}_spread"]
+        assert lo <= out[f"{key}_samples_per_s"] <= hi
+        assert hi < 4 / 0.002 * 1.01  # no window faster than the sleep allows
+    # the default: one window of exactly the steps asked for
+    out = measure_training(step, real, (torch.zeros(4),), 4, dev, steps=5, warmup=0)
+    assert out["steps"] == 5 and out["windows"] == 1

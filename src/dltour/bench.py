@@ -10,7 +10,10 @@ trains with (a study defines its training step once, at module level, and both c
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 from dltour.device import DeviceInfo
@@ -48,15 +51,53 @@ def _timed(step: Callable, batches: Callable[[], Any], steps: int, warmup: int, 
     return time.perf_counter() - t0, samples
 
 
+#: the timed window: at least ``seconds`` long (the steps are scaled up to reach it) and measured
+#: ``repeats`` times per loop, the rate being the median and the spread min..max. ``dltour bench``
+#: sets 3 s x 3 (50 steps of the MNIST autoencoder last 0.25 s on 2 CPU cores, and such a short
+#: window's rate moved by a third between runs); the default (one window of ``steps``) is for tests.
+WINDOW = {"seconds": 0.0, "repeats": 1}
+
+
+@contextmanager
+def timing_window(seconds: float, repeats: int):
+    """Within the block, :func:`measure_training` times windows of at least ``seconds``,
+    ``repeats`` times per loop."""
+    before = dict(WINDOW)
+    WINDOW.update(seconds=float(seconds), repeats=max(1, int(repeats)))
+    try:
+        yield
+    finally:
+        WINDOW.update(before)
+
+
+def _rates(step: Callable, batches: Callable[[], Any], steps: int, warmup: int, dev: DeviceInfo) -> tuple[list[float], int]:
+    """Samples/s of ``WINDOW["repeats"]`` windows, each at least ``WINDOW["seconds"]`` long, and
+    the steps per window (``steps``, scaled up when one window of ``steps`` is shorter)."""
+    seconds, repeats = WINDOW["seconds"], WINDOW["repeats"]
+    t, n = _timed(step, batches, steps, warmup, dev)
+    rates = []
+    if seconds > 0 and t < seconds:
+        steps = max(steps, math.ceil(steps * seconds / max(t, 1e-9)))
+    else:
+        rates.append(n / t)
+    while len(rates) < repeats:
+        t, n = _timed(step, batches, steps, 0, dev)
+        rates.append(n / t)
+    return rates, steps
+
+
 def measure_training(step: Callable, real: Iterator, synthetic: tuple, batch_size: int, dev: DeviceInfo,
                      steps: int = 50, warmup: int = 5, variant: str = "", note: str = "") -> dict[str, Any]:
-    """Return samples/s end to end and compute-only, their ratio, the device and dtype."""
-    t_real, n_real = _timed(step, lambda: next(real), steps, warmup, dev)
-    t_syn, n_syn = _timed(step, lambda: synthetic, steps, warmup, dev)
-    e2e = n_real / t_real
-    comp = n_syn / t_syn
-    return {"variant": variant, "batch_size": batch_size, "steps": steps, "warmup": warmup,
-            "end_to_end_samples_per_s": e2e, "compute_only_samples_per_s": comp, "ratio": e2e / comp,
+    """Return samples/s end to end and compute-only (medians over the windows, with their
+    min..max spread), their ratio, the device and dtype."""
+    real_rates, steps_real = _rates(step, lambda: next(real), steps, warmup, dev)
+    syn_rates, steps_syn = _rates(step, lambda: synthetic, steps, warmup, dev)
+    e2e = statistics.median(real_rates)
+    comp = statistics.median(syn_rates)
+    return {"variant": variant, "batch_size": batch_size, "steps": max(steps_real, steps_syn), "warmup": warmup,
+            "windows": len(real_rates), "end_to_end_samples_per_s": e2e, "compute_only_samples_per_s": comp,
+            "ratio": e2e / comp, "end_to_end_spread": [min(real_rates), max(real_rates)],
+            "compute_only_spread": [min(syn_rates), max(syn_rates)],
             "host_syncs_per_step": host_syncs_per_step(step, real, dev), "device": dev.name,
             "dtype": dev.dtype_name, "note": note}
 

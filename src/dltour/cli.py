@@ -329,9 +329,15 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
           config: Optional[Path] = CONFIG_OPT,
           device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
           precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+          seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0,
+                                                  help="Shortest timed window; steps are scaled up to fill it "
+                                                       "(default 3, smoke profile 0)"),
+          repeats: Optional[int] = typer.Option(None, "--repeats", min=1,
+                                                help="Timed windows per loop: median, min..max (default 3, smoke 1)"),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
     """Training samples/s end to end (real data pipeline) vs compute-only (synthetic batch on the
-    device), their ratio, the device and dtype.
+    device), their ratio (medians over --repeats windows of at least --seconds, with the spread),
+    the device and dtype.
 
     Example: `dltour bench airline-lstm --device cpu`
     """
@@ -343,12 +349,19 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
     dev = resolve_device(device, precision)
     seed_everything(0)
     ctx = RunContext(study.name, "bench", 0, Path("."), dev, profile, progress=False)
-    res = {**study.bench(cfg, ctx), "precision": dev.precision}
+    from dltour.bench import timing_window
+
+    smoke = profile == "smoke"
+    with timing_window(seconds if seconds is not None else (0.0 if smoke else 3.0),
+                       repeats if repeats is not None else (1 if smoke else 3)):
+        res = {**study.bench(cfg, ctx), "precision": dev.precision}
     if as_json:
         print(json.dumps(res, indent=2))
         return
     t = Table("key", "value", title=f"bench {study.name} ({profile})")
     for k, v in res.items():
+        if isinstance(v, list) and len(v) == 2 and all(isinstance(x, float) for x in v):
+            v = f"{v[0]:,.3f} .. {v[1]:,.3f}"
         t.add_row(k, f"{v:,.3f}" if isinstance(v, float) else str(v))
     out.print(t)
 
