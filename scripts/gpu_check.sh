@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Check and time dltour's GPU path in one call (at most 8 minutes on CUDA); writes
-# OUT_DIR/gpu_check.md and OUT_DIR/gpu_check.json (see scripts/gpu_check.py for the steps).
+# OUT_DIR/gpu_check.md and OUT_DIR/gpu_check.json: `dltour check` (src/dltour/check.py says the steps)
+# run with the project's virtual environment.
 #
 #   scripts/gpu_check.sh OUT_DIR [--device cuda|cpu] [--data DIR] [--precision auto|fp32|bf16]
 #                        [--budget SECONDS] [--steps env,smoke,bench,vgg,full] [--keep-tmp]
@@ -24,4 +25,4 @@ if [ -z "$py" ]; then
         py="python3"
     fi
 fi
-exec "$py" "$here/gpu_check.py" "$@"
+exec "$py" -m dltour.cli check "$@"

@@ -1,8 +1,7 @@
-"""scripts/gpu_check.py: argument parsing, the deadline, timeouts, the report writer (no full run)."""
+"""dltour check (src/dltour/check.py): argument parsing, the deadline, timeouts, the report writer (no full run)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -15,15 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gc = _load()
+import dltour.check as gc  # noqa: E402
 
 
 class FakeClock:

@@ -113,7 +113,7 @@ FLOORS = [
     {"experiments", "runner"},
     {"report", "compare"},
     {"api"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "check"},
 ]
 
 

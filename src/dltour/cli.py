@@ -366,6 +366,19 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
     out.print(t)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def check(ctx: typer.Context):
+    """The GPU check: every study's smoke run and bench, VGG inference timings and the full profile
+    of a few studies, each under its own timeout and one global budget; writes OUT/gpu_check.md and
+    gpu_check.json (`dltour check --help` for the options).
+
+    Example: `dltour check gpu-out --device cuda --budget 480`
+    """
+    from dltour.check import main as check_main
+
+    raise typer.Exit(check_main(list(ctx.args)))
+
+
 @data_app.command("list")
 def data_list():
     """Each dataset's canonical URL, size, licence, cache location and state.

@@ -1,8 +1,10 @@
-#!/usr/bin/env python3
-"""Check and time dltour's GPU path in one call, and write ``gpu_check.md`` + ``gpu_check.json``.
+"""``dltour check``: check and time dltour's GPU path in one call, and write ``gpu_check.md`` +
+``gpu_check.json``.
 
-    python3 scripts/gpu_check.py OUT_DIR [--device cuda|cpu] [--data DIR] [--precision auto|fp32|bf16]
-                                 [--budget SECONDS] [--keep-tmp]
+    dltour check OUT_DIR [--device cuda|cpu] [--data DIR] [--precision auto|fp32|bf16]
+                 [--budget SECONDS] [--steps env,smoke,bench,vgg,full] [--keep-tmp]
+
+(``scripts/gpu_check.sh OUT_DIR ...`` calls the same command with the project's virtual environment.)
 
 Steps, each timed; a failure is recorded in its table and the script goes on (exit 1 at the end
 if anything failed, 0 otherwise):
@@ -42,7 +44,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[1]
+#: the source tree this dltour was imported from (for the default ``../shared/data``)
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("env", "smoke", "bench", "vgg", "full")
 SKIP_BUDGET = "skipped: time budget"
 SKIP_DATA = "skipped: data missing"
@@ -125,7 +128,7 @@ def run_cmd(cmd: list[str], timeout: float, log: Path | None = None) -> dict[str
     """Run ``cmd`` in its own process group; on timeout kill the whole group. Returns rc (None on
     timeout), seconds, stdout, stderr and timed_out."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=_child_env(), start_new_session=True)
     timed_out = False
     try:
@@ -188,7 +191,7 @@ def parse_json_output(text: str) -> Any:
 
 # ---------------------------------------------------------------------------------- arguments
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="gpu_check", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="dltour check", description=__doc__.splitlines()[0].replace("``", ""))
     ap.add_argument("out", type=Path, help="folder for gpu_check.md, gpu_check.json, logs/")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--data", type=Path, default=None,
@@ -354,7 +357,7 @@ class Check:
         if t is None:
             self.r["env"] = {"status": SKIP_BUDGET, "seconds": 0.0, "info": info}
             return
-        res = run_cmd([sys.executable, str(Path(__file__).resolve()), str(self.out), "--device", self.a.device,
+        res = run_cmd([sys.executable, "-m", "dltour.check", str(self.out), "--device", self.a.device,
                        "--worker", "env"], t, self.logs / "env.log")
         st = status_of(res)
         if st == OK:
@@ -429,7 +432,7 @@ class Check:
         if t is None:
             self.r["vgg"] = [{"arch": a, "size": s, "precision": p, "status": SKIP_BUDGET} for a, s, p in expected]
             return
-        res = run_cmd([sys.executable, str(Path(__file__).resolve()), str(self.out), "--device", self.a.device,
+        res = run_cmd([sys.executable, "-m", "dltour.check", str(self.out), "--device", self.a.device,
                        "--worker", "vgg"], t, self.logs / "vgg.log")
         got = {}
         for ln in res["stdout"].splitlines():
@@ -687,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chk = Check(a)
     rc = chk.run()
-    print(f"gpu_check: {chk.r['meta']['failed']} failed item(s) in {chk.deadline.elapsed():.0f} s; "
+    print(f"dltour check: {chk.r['meta']['failed']} failed item(s) in {chk.deadline.elapsed():.0f} s; "
           f"report: {a.out / 'gpu_check.md'}", file=sys.stderr)
     return rc
 
