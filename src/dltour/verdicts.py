@@ -848,8 +848,10 @@ def all_of(parts: Sequence[Decision], *, labels: Sequence[str] | None = None) ->
     (statsmodels ``multipletests(method="holm")``), and a part holds / does not hold only when its
     adjusted p < 0.05 (else it counts as inconclusive); parts without a p (deterministic, not
     checked) keep their verdict. Holds when every part holds, does not hold when any part does not
-    hold, inconclusive otherwise. The combined ``p`` is the largest adjusted p when it holds or is
-    inconclusive (intersection-union), the smallest adjusted p of the failing parts when it fails.
+    hold, inconclusive otherwise. The combined ``p`` is the largest adjusted p when it holds, or when
+    it is inconclusive and every part has a p (intersection-union); None when it is inconclusive
+    and some part has no p (that part's evidence cannot be put in a p); the smallest adjusted p of
+    the failing parts when it fails (None when no failing part has one).
     ``effect``, its CI, unit and g are those of the deciding part (the weakest holding part, or
     the most significant failing one); ``n_runs`` the largest of the parts'."""
     if not parts:

@@ -173,9 +173,15 @@ class CharNgramLM:
     def __init__(self, text: str, n: int = 3, alpha: float = 0.1):
         if n < 1:
             raise ValueError("n must be >= 1")
+        if len(text) < n:
+            raise ValueError(f"a character {n}-gram model needs a training text of at least {n} characters, "
+                             f"got {len(text)}")
         self.n, self.alpha = n, alpha
         self.vocab = np.unique(_codepoints(text))
         self.V = len(self.vocab) + 1  # +1: an unseen character
+        if self.V ** n >= 2 ** 63:  # the n-gram codes are int64: they would wrap and collide
+            raise ValueError(f"{self.V - 1} distinct characters and n={n} overflow the int64 n-gram codes "
+                             f"(V**n >= 2**63): use a smaller n")
         ids = self._ids(text)
         self.full, self.full_counts = np.unique(self._codes(ids, n), return_counts=True)
         self.ctx, self.ctx_counts = np.unique(self._codes(ids[:-1], n - 1), return_counts=True) if n > 1 else (
