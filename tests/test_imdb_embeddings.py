@@ -398,3 +398,32 @@ def test_packing_gives_the_same_logits_in_any_batch_order():
         a = m(ids, lens)
         b = m(ids[perm], lens[perm])
     assert torch.allclose(a[perm], b, atol=1e-6)
+
+
+def test_the_reference_300d_glove_path_with_a_zip_the_test_writes(tmp_path):
+    """The reference's 300-dimensional GloVe (not on this machine: only 50d is mirrored) through
+    the same path as the real ``glove.6B.zip``: a zip holding ``glove.6B.50d.txt`` and
+    ``glove.6B.300d.txt``, the study's init matrix from the 300d member, and a smoke run on it."""
+    import zipfile
+
+    from dltour.runner.driver import run_study
+
+    rng = np.random.default_rng(0)
+    words = ["the", "film", "good", "bad", "movie", "great"]
+    rows300 = {w: rng.normal(size=300).round(4) for w in words}
+    zpath = tmp_path / "glove.6B.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("glove.6B.50d.txt", "".join(f"{w} {' '.join(['0.1'] * 50)}\n" for w in words))
+        z.writestr("glove.6B.300d.txt", "".join(f"{w} {' '.join(map(str, v))}\n" for w, v in rows300.items()))
+    study = ImdbEmbeddings()
+    cfg = resolve_config(study, "smoke", {"data.glove_path": str(zpath), "glove_dim": 300})
+    vocab = imdb.Vocab(["good", "plot", "bad"])
+    mat, cov = study.init_matrix(cfg, vocab, seed=0)
+    assert mat.shape == (5, 300)
+    np.testing.assert_allclose(mat[2], rows300["good"], rtol=0, atol=1e-6)  # index 0 pad, 1 unknown
+    np.testing.assert_allclose(mat[4], rows300["bad"], rtol=0, atol=1e-6)
+    assert cov == {"glove_coverage": pytest.approx(2 / 3), "glove_words_found": 2}
+    doc = run_study(study, resolve_config(study, "smoke", {"data.glove_path": str(zpath), "glove_dim": 300,
+                                                           "variants": ["glove"], "seeds": 1}),
+                    "smoke", tmp_path / "out", progress=False, log=lambda s: None)
+    assert doc["runs"] == 1 and np.isfinite(doc["metrics"]["glove"]["test_acc"]["mean"])
