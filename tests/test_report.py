@@ -226,7 +226,8 @@ def test_headline_opens_with_the_reference_scale_from_the_pack(tmp_path):
     assert cells[2].startswith("holds") and cells[5] == "reference scale; demo: does not hold"  # both scales
     assert "results pack: docs/results/mnist-autoencoder/recomputed, commit 44146b1" in md
     assert "· demo analogue ·" in md and "· reference scale ·" in md  # every finding row shows its scale
-    assert "decided under the rules of commit e03386e (per-run values not in the pack)" in md  # T4.1's, not re-run
+    assert "results pack: docs/results/mnist-generative/recomputed, commit 5845a15" in md  # T4.1 recomputed
+    assert not legacy  # every pack default is decided under the current rules, with per-run values
 
 
 def test_claims_json_lists_the_reference_scale_claims_of_the_pack(tmp_path):
