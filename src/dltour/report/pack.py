@@ -34,9 +34,7 @@ REQUIRED = ("study", "path", "default", "commit", "study_version", "data", "budg
 
 def default_pack_path() -> Path:
     """``docs/results/pack.json`` of the source tree this dltour was imported from."""
-    import dltour
-
-    return Path(dltour.__file__).resolve().parents[2] / "docs" / "results" / "pack.json"
+    return Path(__file__).resolve().parents[3] / "docs" / "results" / "pack.json"  # src/dltour/report/pack.py
 
 
 def current_version(study: str) -> int | None:
