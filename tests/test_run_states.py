@@ -172,3 +172,63 @@ def test_pooled_runs_bar_only_on_a_terminal(tmp_path, monkeypatch):
     rec.finished(jobs[1], RunOutcome("r1", "v", 1, False, 0.5, {"m": 1.0}, "cartpole-td"), (2, 2))
     assert len(lines) == 1 and rec._bar is None  # shown on the bar, which closed at the last run
     assert [r["status"] for r in rec.ledger.rows()] == ["finished", "finished"]
+
+
+def test_owner_alive_tells_live_zombie_and_gone_owners_without_signalling_them():
+    """The stale-row check (found by the mutation run: signal 0 -> 1 and the zombie test survived):
+    a live owner is alive and is not disturbed, a zombie (exited, not yet reaped) and a reaped
+    process are gone, another host cannot be told."""
+    from dltour.runner.ledger import owner_alive
+
+    host = platform.node()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert owner_alive(live.pid, host) is True
+        time.sleep(0.2)
+        assert live.poll() is None  # still running: probing it sent no signal that ends it (SIGHUP would)
+    finally:
+        live.kill()
+        live.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while time.time() < deadline:  # exited but not waited for: a zombie
+        try:
+            if open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        except OSError:
+            break
+        time.sleep(0.05)
+    try:
+        assert owner_alive(zombie.pid, host) is False
+    finally:
+        zombie.wait()
+    assert owner_alive(zombie.pid, host) is False  # reaped
+    assert owner_alive(os.getpid(), host) is True and owner_alive(None, host) is False
+    assert owner_alive(os.getpid(), host + "-elsewhere") is None
+
+
+def test_start_records_the_profile_device_and_precision(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    led.start("r", "s", "v", 0, "smoke", "cpu", "fp32", {"a": 1})
+    row = led.rows()[0]
+    assert (row["status"], row["profile"], row["device"], row["precision"]) == ("running", "smoke", "cpu", "fp32")
+    assert row["config"] == {"a": 1}
+
+
+def test_owner_alive_reads_the_state_after_the_last_parenthesis(tmp_path):
+    """/proc/PID/stat is "pid (name) state ...", and the name may hold ')' and spaces: a live
+    process named "x) Z y" must not be read as the zombie its name seems to say."""
+    from dltour.runner.ledger import owner_alive
+
+    odd = tmp_path / "x) Z y"
+    odd.symlink_to(sys.executable)
+    live = subprocess.Popen([str(odd), "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and ") Z y)" not in open(f"/proc/{live.pid}/stat").read():
+            time.sleep(0.05)  # the name is set once the interpreter has been exec'd
+        assert ") Z y)" in open(f"/proc/{live.pid}/stat").read()
+        assert owner_alive(live.pid, platform.node()) is True
+    finally:
+        live.kill()
+        live.wait()
