@@ -245,7 +245,7 @@ def collect_results(study: Study, cfg, out_dir: Path, precision: str = "auto") -
             prov = provenance(study, cfg, variant, seed, precision)
             rid = prov["run_id"]
             run_dir = run_dir_for(out_dir, study.name, rid)
-            metrics = read_metrics(run_dir, prov, legacy_check(study, cfg, variant, seed, precision))
+            metrics = read_metrics(run_dir, prov, legacy_check(study, variant, seed, prov, precision))
             if metrics is not None:
                 results.append(RunResult(variant, seed, rid, run_dir, metrics))
     return results

@@ -110,7 +110,7 @@ def execute_run(plan: RunPlan, variant: str, seed: int, threads: int | None = No
     run_id = prov["run_id"]
     run_dir = run_dir_for(plan.out, study.name, run_id)
     with run_lock(run_dir):
-        metrics = read_metrics(run_dir, prov, legacy_check(study, cfg, variant, seed, plan.precision))
+        metrics = read_metrics(run_dir, prov, legacy_check(study, variant, seed, prov, plan.precision))
         if metrics is not None:
             return RunOutcome(run_id, variant, seed, True, 0.0, metrics, study.name)
         dev = resolve_device(plan.device, plan.precision)

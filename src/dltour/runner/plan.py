@@ -13,28 +13,33 @@ from dltour.registry import Study
 from dltour.runner.run_folder import run_dir_for
 
 
+def _run_key(study: Study, cfg, variant: str) -> dict:
+    """What determines a run's result besides its seed and precision."""
+    return {"study": study.name, "version": study.version, "variant": variant, "key": study.run_key(cfg, variant)}
+
+
+def _run_id(key: dict, seed: int, precision: str) -> str:
+    payload = {**key, "seed": seed} | ({"precision": precision} if precision != "auto" else {})
+    return config_hash(payload)
+
+
 def run_id_for(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> str:
     """The run's id. An explicit ``--precision`` (fp32, bf16) is part of it, so a run at another
     precision is computed, not reused; ``auto`` keeps the ids runs had before the option."""
-    key = {"study": study.name, "version": study.version, "variant": variant, "seed": seed,
-           "key": study.run_key(cfg, variant)}
-    if precision != "auto":
-        key["precision"] = precision
-    return config_hash(key)
+    return _run_id(_run_key(study, cfg, variant), seed, precision)
 
 
 def provenance(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> dict:
     """What a run's ``metrics.json`` carries to say whose metrics they are: the run id and the
     digest of the configuration that determines the run (the study's ``run_key``)."""
-    return {"run_id": run_id_for(study, cfg, variant, seed, precision),
-            "key_digest": config_hash({"study": study.name, "version": study.version, "variant": variant,
-                                       "key": study.run_key(cfg, variant)})}
+    key = _run_key(study, cfg, variant)
+    return {"run_id": _run_id(key, seed, precision), "key_digest": config_hash(key)}
 
 
-def legacy_check(study: Study, cfg, variant: str, seed: int, precision: str = "auto") -> Callable[[Path], bool]:
+def legacy_check(study: Study, variant: str, seed: int, want: dict, precision: str = "auto") -> Callable[[Path], bool]:
     """For a ``metrics.json`` written before metrics carried their provenance: does the folder's
-    ``config.json`` describe this run (same study, variant, seed and run key)?"""
-    want = provenance(study, cfg, variant, seed, precision)
+    ``config.json`` describe the run whose :func:`provenance` is ``want`` (same study, variant, seed
+    and run key)?"""
 
     def ok(run_dir: Path) -> bool:
         try:
