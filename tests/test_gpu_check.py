@@ -223,3 +223,11 @@ def test_headline_of():
          "metrics": {"v1": {"a": {"mean": 1.0}}, "v2": {"a": {"mean": 2.0}}, "base": {"a": {"mean": 3.0}}}}
     h = gc.headline_of(s)
     assert list(h["headline"]["a"]) == ["v2", "v1", "base"] and h["comparable"] is True
+
+
+def test_bad_arguments_give_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        gc.parse_args(["out", "--steps", "nope"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1
+    assert "unknown step(s) nope" in err and "dltour check --help" in err

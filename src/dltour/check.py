@@ -190,8 +190,16 @@ def parse_json_output(text: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------- arguments
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad arguments give one line (what is wrong, where the help is) and exit 2, as every dltour
+    command does, instead of argparse's usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="dltour check", description=__doc__.splitlines()[0].replace("``", ""))
+    ap = _OneLineParser(prog="dltour check", description=__doc__.splitlines()[0].replace("``", ""))
     ap.add_argument("out", type=Path, help="folder for gpu_check.md, gpu_check.json, logs/")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--data", type=Path, default=None,
