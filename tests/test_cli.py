@@ -34,10 +34,13 @@ def dltour(*args, cwd=None, columns="200"):
     (["run", "airline-lstm", "--set", "data.path=/nonexistent.csv"], "does not exist"),
     (["run", "imdb-embeddings", "--profile", "smoke", "--set", "data.path=/etc/hostname"], "is not a tar archive"),
 ])
-def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path, capsys, monkeypatch):
+    """In this process, through ``dltour.cli.main`` (the console script's entry point): a subprocess per
+    case cost 3 s of imports each; :func:`test_bad_input_through_the_real_process` keeps three cases as
+    real processes (exit status and stderr across the process boundary)."""
     if "--out" not in args and args[0] == "run":
         args = args + ["--out", str(tmp_path)]
-    r = dltour(*args)
+    r = dltour_in_process(args, capsys, monkeypatch)
     if args[-2:] == ["--device", "cuda"] or "cuda" in args:
         import torch
 
@@ -46,6 +49,33 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert needle in r.stderr
     assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def dltour_in_process(args, capsys, monkeypatch, columns="200") -> subprocess.CompletedProcess:
+    """``dltour ARGS`` run by the console script's ``main`` in this process: its exit status, stdout and
+    stderr, as :func:`dltour` returns them."""
+    from dltour.cli import main
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setattr(sys, "argv", ["dltour", *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main()
+    out, err = capsys.readouterr()
+    code = e.value.code
+    return subprocess.CompletedProcess(args, code if isinstance(code, int) else (0 if code is None else 1), out, err)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "no-such-study"], "unknown study 'no-such-study'"),
+    (["run", "airline-lstm", "--set", "epochs=lots"], "invalid value 'lots' for epochs"),
+    (["run", "airline-lstm", "--no-such-flag"], "No such option"),
+])
+def test_bad_input_through_the_real_process(args, needle, tmp_path):
+    r = dltour(*args, "--out", str(tmp_path))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 

@@ -84,7 +84,7 @@ def test_reproduce_two_studies_with_ray(tmp_path, local_ray):
 def test_killed_worker_is_retried_and_resumes(tmp_path):
     """The run SIGKILLs its own worker after its epoch-10 checkpoint (once); Ray retries the task,
     which resumes from the checkpoint and ends with the metrics of a run never interrupted."""
-    cfg = resolve_config(STUDY, "smoke", {"epochs": 40, "windows": [12]})
+    cfg = resolve_config(STUDY, "smoke", {"epochs": 40, "windows": [12], "batch_size": 96})  # full-batch epochs
     run_study(STUDY, cfg, "smoke", tmp_path / "straight", LocalExecutor(threads=1), "cpu", progress=False,
               log=lambda s: None)
     _init(DLTOUR_TEST_KILL_AT_EPOCH="10")

@@ -31,8 +31,9 @@ def _metrics(out: Path) -> dict:
 def test_a_lost_worker_node_is_retried_on_the_other_and_resumes(tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 
-    # long enough to lose the node between its first checkpoint (epoch 30 of 120) and the end
-    cfg = resolve_config(STUDY, "smoke", {"epochs": 120, "windows": [12, 13]})
+    # long enough to lose the node between its first checkpoint (epoch 250 of 1,000) and the end; full-batch
+    # epochs of a few ms (the smoke default, batch 1, makes each epoch 84 steps and the test twice as long)
+    cfg = resolve_config(STUDY, "smoke", {"epochs": 1000, "windows": [12, 13], "batch_size": 96})
     run_study(STUDY, cfg, "smoke", tmp_path / "straight", LocalExecutor(threads=1), "cpu", progress=False,
               log=lambda s: None)
     # notice the lost node in ~1.5 s instead of Ray's default ~30 s (its GCS health check settings)

@@ -97,8 +97,9 @@ def _cli(*args, out):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_resume_after_kill_gives_same_metrics(tmp_path, sig):
-    # 300 epochs of about 5 ms: the run outlives the first checkpoint (epoch 10) by over a second
-    args = ["--set", "epochs=300", "--set", "windows=[12]"]
+    # 1,000 full-batch epochs of a few ms (batch 1, the smoke default, made each epoch 84 steps and the
+    # test 70 s): checkpoints every 250 epochs, so the run outlives the first one by seconds
+    args = ["--set", "epochs=1000", "--set", "windows=[12]", "--set", "batch_size=96"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # SIGINT's default action back in the child: a parent (a CI shell, pytest after a process pool) may
     # have it ignored, and an ignored SIGINT is inherited, so Python would never raise KeyboardInterrupt
@@ -116,7 +117,7 @@ def test_resume_after_kill_gives_same_metrics(tmp_path, sig):
     import torch
 
     done_epochs = torch.load(ck[0], weights_only=True)["epoch"]
-    assert 0 < done_epochs < 300
+    assert 0 < done_epochs < 1000
     status = Ledger(tmp_path / "killed" / "ledger.sqlite").rows()[0]["status"]
     assert status == ("interrupted" if sig == signal.SIGINT else "stale")  # its killed owner is gone
     if sig == signal.SIGINT:
