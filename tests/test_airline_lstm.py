@@ -11,9 +11,9 @@ import pytest
 
 from dltour.config import resolve_config
 from dltour.data import airline
-from dltour.experiments.airline_lstm import (GOOD_WINDOWS, REF_AVERAGE, average_over_windows, decide_no_pattern,
-                                             decide_windows, findings, relative_errors, start_later_note,
-                                             trend_margin)
+from dltour.experiments.airline_lstm_findings import (GOOD_WINDOWS, REF_AVERAGE, average_over_windows,
+                                                      decide_no_pattern, decide_windows, findings, relative_errors,
+                                                      start_later_note, trend_margin)
 from dltour.metrics.regression import rmse
 from dltour.registry import get_study
 from dltour.summary import Comparison
@@ -409,7 +409,7 @@ def test_smoke_run_with_the_window_as_features(tmp_path, series):
 
 
 # ---------------------------------------------------------------- beyond the reference (issue 19): 47.53
-from dltour.experiments.airline_lstm import TUTORIAL_BEST, decide_tutorial_best  # noqa: E402
+from dltour.experiments.airline_lstm_findings import TUTORIAL_BEST, decide_tutorial_best  # noqa: E402
 
 # run ids of cells already computed (docs/results/airline-lstm; /work/fullruns): any new config field must leave
 # them as they are (the embedded series here; the shipped runs used data.path, whose ids move the same way)
@@ -524,7 +524,7 @@ def test_a_file_with_two_unnamed_numeric_columns_gets_one_line_naming_them(tmp_p
 
 
 def test_a_zero_error_baseline_gives_defined_ratios():
-    from dltour.experiments.airline_lstm import relative_errors
+    from dltour.experiments.airline_lstm_findings import relative_errors
 
     rel = relative_errors({1: {0: 0.0, 1: 2.0}, 2: {0: 4.0}}, {1: 0.0, 2: 2.0})
     assert rel[1][0] == 1.0 and rel[1][1] == math.inf and rel[2][0] == 2.0

@@ -184,12 +184,36 @@ def test_the_floor_rule_sees_a_planted_upward_import(tmp_path):
     assert "dltour.report.build" in imported_modules(fake, "from dltour.report.build import build_report\n")
 
 
+def study_of(module: str) -> str:
+    """The study a module of ``dltour/experiments/`` belongs to: ``x`` (the science file) and
+    ``x_findings`` (its findings, tables and figures) are one study."""
+    return module.removesuffix("_findings")
+
+
+def bad_study_imports(p: Path, mods: set[str], source: str | None = None) -> list[str]:
+    """The imports of ``p`` (a module of experiments/) that break the study rule."""
+    me = module_name(p)
+    return [f"{me} imports {m}" for m in sorted(imported_modules(p, source))
+            if m in mods and m != me and m != me + "_findings"]
+
+
 def test_no_study_imports_another_study():
-    studies = {module_name(p) for p in modules("experiments") if p.name != "__init__.py"}
-    assert len(studies) >= 9
-    bad = [f"{module_name(p)} imports {m}" for p in modules("experiments") if p.name != "__init__.py"
-           for m in sorted(imported_modules(p)) if m in studies and m != module_name(p)]
+    """A study's science file may import its own findings file; nothing else inside experiments/
+    imports another module there, and a findings file never imports its science file (the findings
+    sit below the science: no circle)."""
+    mods = {module_name(p) for p in modules("experiments") if p.name != "__init__.py"}
+    assert len({study_of(m) for m in mods}) >= 9
+    bad = [b for p in modules("experiments") if p.name != "__init__.py" for b in bad_study_imports(p, mods)]
     assert bad == []
+
+
+def test_the_study_rule_sees_planted_imports():
+    """The rule can fail: a findings file importing its science file, or a study importing another."""
+    mods = {"dltour.experiments.a", "dltour.experiments.a_findings", "dltour.experiments.b"}
+    fin, sci = PKG / "experiments" / "a_findings.py", PKG / "experiments" / "a.py"
+    assert bad_study_imports(fin, mods, "from dltour.experiments.a import train_step\n")
+    assert bad_study_imports(sci, mods, "from dltour.experiments import b\n")
+    assert not bad_study_imports(sci, mods, "from dltour.experiments import a_findings\n")
 
 
 def test_every_module_that_registers_a_dataset_is_imported_by_the_data_package():
