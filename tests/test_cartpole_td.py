@@ -167,7 +167,7 @@ def test_bench_reports_rates(study):
 
 
 # ---------------------------------------------------------------- findings from simulated runs
-from dltour.experiments.cartpole_td import after_learning, decide_reach, decide_stability, findings  # noqa: E402
+from dltour.experiments.cartpole_td_findings import after_learning, decide_reach, decide_stability, findings  # noqa: E402
 
 SEEDS = range(5)
 
