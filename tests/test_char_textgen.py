@@ -8,7 +8,8 @@ import torch
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.experiments.char_textgen import CharTextgen, findings, random_windows, split_text, stream_loss
+from dltour.experiments.char_textgen import CharTextgen, random_windows, split_text, stream_loss
+from dltour.experiments.char_textgen_findings import findings
 from dltour.models.text import CharLSTM, generate
 
 

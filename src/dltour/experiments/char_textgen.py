@@ -35,39 +35,16 @@ Landing walking through fields an", temperatures 0, 0.5 and 1.0, and BLEU per te
   each is continued for 200 characters per temperature and scored against the 200 characters that
   really follow it: one sacrebleu corpus BLEU per temperature (Figure 4) and one sentence BLEU per
   sample (default 13a tokenisation, one reference, newlines read as spaces; signature recorded);
-- beyond the reference, per temperature over the 50 samples: distinct-2 (distinct word bigrams
-  over all bigrams), the bits per character of the samples under a character 3-gram model fitted
-  on the training text (an independent judge of how surprising they are), and over their words
-  (lower-cased letter runs): mean length, the share among the 100 most frequent training words
-  ("common words") and the share that occur in the training text at all ("real words", our
-  proxy for meaningfulness).
-
-How the claims are decided (seeds, i.e. independent runs, are the unit: each run's measures over
-the temperatures are reduced to one number per run before any test):
-
-- R21 (low T: predictable, shorter, more common words): 3-gram bits/char and mean word length rise
-  with T and the common-word share falls, all three (``per_run_trend``: per seed, Spearman's rho
-  over the temperatures; a one-sample t-test of the per-seed rhos against 0, the exact sign test
-  when they tie, e.g. every seed perfectly monotone; Holm within the three);
-- R22 (high T: more surprising, richer vocabulary, less meaningful): 3-gram bits/char and
-  distinct-2 rise with T, the real-word share falls (three findings, each ``per_run_trend``);
-- R23 (BLEU shows no correlation with T; the reference's Figure 4 plots corpus BLEU): per seed, the
-  OLS slope of the corpus BLEU (one per temperature) on T, in BLEU points per unit of T; TOST of the
-  mean slope within ±margin (``no_trend``). The margin: a change of less than 1 BLEU point across
-  the temperatures swept (differences of 1-2 BLEU points often disagree with human judgements of
-  MT systems, Mathur et al. 2020, "Tangled up in BLEU"). A BLEU constant within every run (e.g.
-  all zero) measures nothing, and a BLEU that never reaches 1 point sits at its floor, where it
-  cannot move by the margin: both are undecided, never "no correlation".
+- beyond the reference, per temperature over the samples: distinct-2, their bits per character
+  under a character 3-gram model of the training text, and word measures (defined, with how
+  each claim is decided, in ``char_textgen_findings``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from collections import Counter
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -79,23 +56,16 @@ from dltour.config import StudyConfig
 from dltour.data import corpora
 from dltour.data.corpora import CorpusData
 from dltour.device import to_device
+from dltour.experiments import char_textgen_findings as findings
 from dltour.metrics.text import (CharNgramLM, corpus_bleu, distinct_n, nats_to_bits, sentence_bleu, word_measures,
                                  words_of)
 from dltour.models.text import CharLSTM, generate, single_thread
-from dltour.plots import new_figure, save
 from dltour.registry import register, Study
-from dltour.summary import Comparison, Finding, RunResult, Summary, Table
 from dltour.seeding import generator
 from dltour.train import fit
-from dltour.verdicts import (INCONCLUSIVE, Decision, all_of, compare, did_not_learn, fmt, gate, no_trend, not_checked,
-                             per_run_trend)
 
 JAIME = "JAIME: Do you know how long it's going to take us to get to King's Landing walking through fields an"
-COMMON_WORDS = 100  # "common words": the 100 most frequent words of the training text
-BLEU_CHANGE = 1.0  # R23: "no correlation" read as: corpus BLEU changes by less than 1 point across the sweep
-BLEU_MARGIN_SOURCE = ("1 BLEU point across the temperatures swept: differences of 1-2 BLEU points often disagree "
-                      "with human judgements (Mathur et al. 2020, 'Tangled up in BLEU')")
-MEASURES = ("bleu", "distinct2", "ngram_bpc", "mean_word_len", "common_words", "in_vocab_words")
+
 
 class Config(StudyConfig):
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
@@ -170,7 +140,7 @@ def _train_words(text_key: tuple) -> tuple[set[str], set[str]]:
     cfg_corpus, path, source, val_fraction = text_key
     text = _corpus(cfg_corpus, path, source)
     c = Counter(words_of(text[:int(len(text) * (1 - val_fraction))]))
-    return set(c), {w for w, _ in c.most_common(COMMON_WORDS)}
+    return set(c), {w for w, _ in c.most_common(findings.COMMON_WORDS)}
 
 
 @functools.lru_cache(maxsize=2)
@@ -249,103 +219,6 @@ def default_seed_text(val_text: str, n: int) -> str:
     return val_text[start:start + n]
 
 
-def sweep_points(samples: list[dict], key: str) -> tuple[list[float], list[float]]:
-    """(temperature, value) points: one per seed and temperature, from each run's ``samples.json``
-    (for figures and tables only: the findings reduce per run, :func:`per_seed`)."""
-    xs, ys = [], []
-    for smp in samples:
-        for row in smp["sweep"]:
-            xs.append(row["temperature"])
-            ys.append(row[key])
-    return xs, ys
-
-
-def per_seed(samples: list[dict], key: str) -> tuple[list[float], dict[int, list[float]]]:
-    """(the temperatures swept, run -> ``key`` at each of them; NaN where a run lacks one): the
-    per-run curves the findings decide on (runs in the order given, numbered 0..)."""
-    temps = sorted({row["temperature"] for smp in samples for row in smp["sweep"]})
-    y = {}
-    for i, smp in enumerate(samples):
-        at = {row["temperature"]: row[key] for row in smp["sweep"]}
-        y[i] = [float(at.get(t, math.nan)) for t in temps]
-    return temps, y
-
-
-def decide_bleu_no_trend(samples: list[dict]) -> Decision:
-    """R23: corpus BLEU shows no trend with temperature, seeds as the unit: per seed the OLS slope of
-    its corpus BLEU (one per temperature) on T; TOST of the mean slope within ±1 BLEU point over the
-    temperature range swept. A BLEU that never reaches the margin's 1 point sits at its floor and
-    cannot show a trend of that size: undecided."""
-    temps, y = per_seed(samples, "bleu")
-    span = (max(temps) - min(temps)) if len(temps) > 1 else 1.0
-    margin = BLEU_CHANGE / span
-    top = max((v for ys in y.values() for v in ys if math.isfinite(v)), default=math.nan)
-    d = no_trend(temps, y, margin, margin_source=BLEU_MARGIN_SOURCE, name="corpus BLEU", xname="unit of temperature",
-                 unit="BLEU points", what="per seed: corpus BLEU of its samples at each temperature")
-    if d.verdict != INCONCLUSIVE and not top >= BLEU_CHANGE:
-        d = replace(d, verdict=INCONCLUSIVE, test=f"not decided: corpus BLEU never reaches {fmt(BLEU_CHANGE)} point "
-                    f"(its largest value is {fmt(top)}): at its floor it cannot change by the margin, so a flat line "
-                    f"says nothing about a correlation; the test alone said {d.verdict!r}: {d.test}",
-                    reasons=d.reasons + [f"corpus BLEU at its floor (at most {fmt(top)} < {fmt(BLEU_CHANGE)})"])
-    return d
-
-
-def findings(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float) -> list[Finding]:
-    """Every finding of T2.3 from each seed's sample measures (``samples.json`` of each run, in seed
-    order), its held-out bits per character and the unigram baseline (hand-made in the tests).
-    Seeds are the unit: each run's measures over the temperatures are reduced per run first."""
-    failed = did_not_learn({"lstm": val_bpc}, unigram_bpc, "less")
-    sec = "§2.3, Table 3"
-    out = []
-
-    def tr(key, direction, label, unit):
-        temps, y = per_seed(samples, key)
-        means = {t: float(np.nanmean([ys[j] for ys in y.values()])) for j, t in enumerate(temps)}
-        return per_run_trend(temps, y, direction, name=label, xname="unit of temperature", unit=unit,
-                             what="mean over seeds by T: " + ", ".join(f"{t:g}: {fmt(m)}" for t, m in means.items()))
-
-    bpc = ("ngram_bpc", "greater", "3-gram bits/char", "bits/char")
-    d = all_of([tr(*bpc), tr("mean_word_len", "greater", "mean word length", "characters"),
-                tr("common_words", "less", f"share of the {COMMON_WORDS} most common words", "share of words")],
-               labels=["predictable: 3-gram bits/char rise with T", "shorter: word length rises with T",
-                       "more common: the common-word share falls with T"])
-    out.append(Finding.of("low-temp-predictable-common-words", "Lower temperature gives predictable text with shorter, "
-                          "more common words (3-gram bits/char and word length rise with T, the share of the "
-                          f"{COMMON_WORDS} most common training words falls; per seed, over the temperatures)",
-                          gate(d, failed, ["lstm"]), ref="R21", section=sec))
-    out.append(Finding.of("ngram-bpc-tracks-temperature", "Higher temperature gives more surprising text: bits per "
-                          "character under a character 3-gram model of the training text rise with T",
-                          gate(tr(*bpc), failed, ["lstm"]), ref="R22",
-                          section=sec))
-    out.append(Finding.of("distinct2-tracks-temperature", "Higher temperature gives a richer vocabulary: distinct-2 "
-                          "(distinct word bigrams over all) rises with T",
-                          gate(tr("distinct2", "greater", "distinct-2", "distinct-2"), failed, ["lstm"]), ref="R22",
-                          section=sec))
-    out.append(Finding.of("high-temp-less-meaningful", "Higher temperature gives less meaningful text: the share of "
-                          "generated words that are real words (occur in the training text) falls with T",
-                          gate(tr("in_vocab_words", "less", "real-word share", "share of words"), failed, ["lstm"]),
-                          ref="R22", section=sec))
-
-    # R23: BLEU shows no correlation with temperature (corpus BLEU per seed and temperature, as Figure 4)
-    temps, y = per_seed(samples, "bleu")
-    out.append(Finding.of("bleu-no-correlation", f"BLEU shows no correlation with temperature: corpus BLEU changes by "
-                          f"less than {BLEU_CHANGE:g} point across the temperatures swept (per seed, the slope of "
-                          f"corpus BLEU on T; equivalence test)", gate(decide_bleu_no_trend(samples), failed, ["lstm"]),
-                          ref="R23", section="§2.3, Figure 4", evidence="corpus BLEU by temperature (mean over seeds): "
-                          + ", ".join(f"{t:g}: {fmt(float(np.nanmean([ys[j] for ys in y.values()])))}"
-                                      for j, t in enumerate(temps))))
-
-    # ours: greedy decoding repeats itself
-    d2 = {i: {row["temperature"]: row["distinct2"] for row in smp["sweep"]} for i, smp in enumerate(samples)}
-    if all(0.0 in r and 1.0 in r for r in d2.values()) and d2:
-        d = compare({i: r[0.0] for i, r in d2.items()}, {i: r[1.0] for i, r in d2.items()}, "less",
-                    names=("distinct-2 at T=0", "at T=1"), unit="distinct-2")
-    else:
-        d = not_checked("temperatures 0 and 1 not both in the sweep")
-    out.append(Finding.of("greedy-loops", "Greedy sampling (T = 0) repeats itself: fewer distinct word bigrams than at "
-                          "T = 1 (paired by seed)", gate(d, failed, ["lstm"])))
-    return out
-
 
 @register
 class CharTextgen(Study):
@@ -367,7 +240,9 @@ class CharTextgen(Study):
                  "seeds": 6, "seed_text": None, "bleu_prompts": 40},
         "full": {"data.corpus": "got", "seeds": 3},
     }
-    reference = []  # Table 3 is text and Figure 4 gives no numbers; the claims are checked as findings
+    reference = findings.reference
+    comparison = findings.comparison  # is a run comparable with the reference (data, budget)
+    summarize = findings.summarize  # figures, tables and the findings: char_textgen_findings.py
     headline_metrics = ["val_bpc", "unigram_bpc", "val_loss_nats", "bleu_t0", "bleu_t0.5", "bleu_t1", "distinct2_t1"]
 
     def variants(self, cfg: Config) -> list[str]:
@@ -375,17 +250,6 @@ class CharTextgen(Study):
 
     def check_data(self, cfg: Config) -> None:
         _corpus(cfg.data.corpus, cfg.data.path, cfg.data.source)  # the corpus reads and decodes
-
-    def comparison(self, cfg: Config) -> Comparison:
-        """The reference's data: the Game of Thrones scripts (identified by their columns and eight
-        seasons: no checksum is pinned). Its budget: the reference states none, so only the data
-        can differ."""
-        if cfg.data.corpus != "got":
-            return Comparison(False, True, f"corpus {cfg.data.corpus} instead of the Game of Thrones scripts; the reference "
-                                           "states no training budget")
-        ok, why = corpora.got_identity(cfg.data.path)
-        seen = f"data: {corpora.got_label(cfg.data.path)}" if ok else why
-        return Comparison(ok, True, "; ".join([w for w in (seen, "the reference states no training budget") if w]))
 
     def build_model(self, cfg: Config, variant: str):
         V = 65 if cfg.data.corpus == "tinyshakespeare" else 90  # for `describe` only (the corpus is not read)
@@ -462,65 +326,6 @@ class CharTextgen(Study):
             out[f"distinct2_{k}"] = row["distinct2"]
             out[f"ngram_bpc_{k}"] = row["ngram_bpc"]
         return out
-
-    # ------------------------------------------------------------------ summary
-    def summarize(self, cfg: Config, results: list[RunResult], out_dir: Path) -> Summary:
-        s = Summary()
-        if not results:
-            return s
-        runs = sorted(results, key=lambda r: r.seed)
-        samples = [r.json("samples") for r in runs]
-        temps = [row["temperature"] for row in samples[0]["sweep"]]
-        per = {k: np.array([[row[k] for row in smp["sweep"]] for smp in samples]) for k in MEASURES}  # (seeds, T)
-
-        # Figure 4: BLEU against temperature, with the measures that do track it (each seed a thin line)
-        fig, axes = new_figure(10, 3.4, ncols=3)
-        for ax, k, lab, c in ((axes[0], "bleu", "corpus BLEU vs held-out continuation", "C0"),
-                              (axes[1], "distinct2", "distinct-2 (word bigrams)", "C1"),
-                              (axes[2], "ngram_bpc", "bits/char under a char 3-gram model", "C2")):
-            for row in per[k]:
-                ax.plot(temps, row, color=c, alpha=0.35, lw=0.8)
-            ax.plot(temps, per[k].mean(axis=0), marker="o", color=c, label=f"mean of {len(samples)} seeds")
-            ax.set_ylabel(lab)
-            ax.set_xlabel("temperature")
-            ax.legend(fontsize=7)
-        axes[0].set_title("BLEU (cf. reference Figure 4)", fontsize=9)
-        axes[1].set_title("diversity (beyond the reference)", fontsize=9)
-        axes[2].set_title("surprise (beyond the reference)", fontsize=9)
-        s.figures.append(save(fig, out_dir, "fig4_bleu_vs_temperature.png"))
-
-        # Table 3 (lowest seed) and the Figure 4 data
-        lowest = samples[0]
-        rows = [["seed text", lowest["seed_text"].replace("\n", " / ")]]
-        rows += [[t, txt.replace("\n", " / ")] for t, txt in lowest["table"].items()]
-        s.tables.append(Table(f"Table 3: text generated at different temperatures (seed {runs[0].seed})",
-                              ["temperature", "generated text (' / ' is a line break)"], rows))
-
-        def cell(k, j):
-            col = per[k][:, j]
-            return f"{fmt(float(col.mean()))} ± {fmt(float(col.std(ddof=1)))}" if len(col) > 1 else fmt(float(col[0]))
-
-        s.tables.append(Table(
-            f"Figure 4 data: sample measures by temperature (mean ± sd over {len(samples)} seeds)",
-            ["temperature", "corpus BLEU", "distinct-2", "3-gram bits/char", "mean word length",
-             f"share of the {COMMON_WORDS} most common words", "real-word share"],
-            [[f"{t:g}"] + [cell(k, j) for k in MEASURES] for j, t in enumerate(temps)]))
-
-        vb = {r.seed: r.metrics["val_bpc"] for r in runs}
-        uni = float(np.mean([r.metrics["unigram_bpc"] for r in runs]))
-        s.findings.extend(findings(samples, vb, uni))
-        m = runs[0].metrics
-        s.notes.append(f"Corpus {cfg.data.corpus}: {int(m['train_chars'])} training and {int(m['val_chars'])} held-out "
-                       f"characters, {int(m['vocab_chars'])} distinct; model {int(m['params'])} parameters. Held-out "
-                       f"loss {np.mean(list(vb.values())) * math.log(2):.3f} nats = {np.mean(list(vb.values())):.3f} "
-                       f"bits per character (mean of {len(vb)} seeds; the character-unigram baseline: {uni:.3f} bits; "
-                       "nanoGPT's character transformer: about 1.47 nats = 2.12 bits on Tiny Shakespeare).")
-        s.notes.append(f"BLEU protocol: {cfg.bleu_prompts} held-out prompts of {cfg.prompt_len} characters, "
-                       f"{cfg.gen_length}-character continuations scored against the true continuations, as one corpus "
-                       f"BLEU per temperature and seed (Figure 4 and R23) and one sentence BLEU per sample (kept in "
-                       f"samples.json, effective order); sacrebleu signature of the corpus BLEU "
-                       f"{samples[0]['signature']}.")
-        return s
 
     def check_model(self, cfg: Config, variant: str) -> float:
         """The variant's model (``build_model``'s vocabulary) on two made-up windows, through ``batch_loss``."""
