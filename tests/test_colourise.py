@@ -9,6 +9,7 @@ import torch
 from dltour import DltourError
 from dltour.config import resolve_config
 from dltour.experiments import colourise as co
+from dltour.experiments import colourise_findings as cof
 from dltour.registry import get_study
 from dltour.runner.driver import run_study
 
@@ -158,7 +159,7 @@ def simulate(true, n=5, rng=0):
 
 
 def decide_sim(true, n=5, rng=0):
-    return {f.id: f for f in co.decide(simulate(true, n, rng), GRAY_MAE, GRAY_DIST, GT_C, GT_CV)}
+    return {f.id: f for f in cof.decide(simulate(true, n, rng), GRAY_MAE, GRAY_DIST, GT_C, GT_CV)}
 
 
 IDS = {"unet-mae-le-cgan", "cgan-more-vivid", "cgan-more-realistic", "cgan-wrong-colours", "mae-misses-quality",
@@ -193,7 +194,7 @@ def test_r46_needs_the_unet_nearer_no_colour_than_the_truth():
     bad = {"unet": (0.0500, 12.5, 0.0011, 17.5, 0.61, 21.0), "cgan": AS_THE_REFERENCE["cgan"]}
     f = decide_sim(bad)["unet-conservative"]
     assert f.verdict == "inconclusive" and "did not learn" in f.test
-    gray_truth = co.decide(simulate(AS_THE_REFERENCE), GRAY_MAE, GRAY_DIST, 0.0, 0.0)
+    gray_truth = cof.decide(simulate(AS_THE_REFERENCE), GRAY_MAE, GRAY_DIST, 0.0, 0.0)
     assert {x.id: x.verdict for x in gray_truth}["unet-conservative"] == "inconclusive"
 
 

@@ -27,27 +27,13 @@ as in T3.2 and the test MAE. Where it is silent we follow pix2pix (Isola et al. 
   lr 2e-4, betas (0.5, 0.999), no noise input (our generator is deterministic);
 - both train for ``epochs`` epochs with the same batches; no early stopping (the reference does
   not mention one for T4.2);
-- metrics on the test set, per seed: MAE on [0, 1]; *vividness*: Hasler-Suesstrunk colourfulness
-  (0..255 scale) and colour variance (mean squared distance of each pixel from its gray level);
-  *realism* of the colours as a distribution: the Wasserstein-1 distance between the per-image
-  colourfulness of a model's images and of the ground truth, and the intersection of the HSV
-  saturation histograms (1 = same); *wrong colours*: the hue error, the angle between predicted
-  and true chroma, weighted by the predicted chroma (``dltour.metrics.image.hue_error``).
-  ``gray-input`` (Y copied to R, G, B) is the trivial baseline: the U-Net must beat its MAE, the
-  cGAN its colourfulness distance to the truth (a run that does not carries no verdict about how
-  it colours);
-- decisions: per-seed values through ``dltour.verdicts`` (paired by seed). R46 ("the U-Net
-  learns a conservative colouring") has a control that can fail (issue 18): "less colourful than
-  the truth" holds for any L1 model that is not perfect, so the claim is read as *nearer no colour
-  than the truth's colour*: the U-Net's colourfulness below half the ground truth's, half-way
-  between the gray input (colourfulness 0, the no-colour control) and the truth. The reference
-  states no epochs for T4.2, so no finding here has a reference budget to be short of.
+
+What each metric measures and how each claim is decided: ``colourise_findings``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -55,23 +41,19 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from dltour import verdicts as V
-from dltour.train.optim import adam
 from dltour.config import StudyConfig
-from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
-                                split_indices, test_indices)
+from dltour.data.images import ImageData, images_for, panel_indices, split_indices, test_indices
 from dltour.device import device_constant
+from dltour.experiments import colourise_findings as findings
 from dltour.losses import gan_discriminator_loss, gan_generator_loss, mae_loss
 from dltour.metrics.image import (colour_variance, colourfulness, distribution_distance, histogram_intersection,
                                   hue_error, saturation, saturation_histogram)
 from dltour.models.patchgan import PatchDiscriminator
 from dltour.models.unet import UNet
-from dltour.plots import image_grid, new_figure, save
 from dltour.registry import register, Study
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
-from dltour.summary import Results
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop, to_float, to_uint8_nhwc
+from dltour.train.optim import adam
 
 VARIANTS = ("unet", "cgan")
 SAT_BINS = 20
@@ -80,42 +62,6 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 # YUV (BT.601, analogue form): U = 0.492 (B - Y), V = 0.877 (R - Y); their ranges for RGB in [0, 1]
 U_MAX, V_MAX = 0.436, 0.615
-
-
-def to_gray(rgb: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 1, H, W) luma."""
-    w = device_constant(LUMA, rgb.device, rgb.dtype).view(1, 3, 1, 1)  # made once per device: no copy per step
-    return (rgb * w).sum(dim=1, keepdim=True)
-
-
-def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) each -> (B, 3, H, W), the exact inverse of Y = 0.299 R + 0.587 G + 0.114 B,
-    U = 0.492 (B - Y), V = 0.877 (R - Y); clipped to [0, 1]."""
-    r = y + v / 0.877
-    b = y + u / 0.492
-    g = (y - LUMA[0] * r - LUMA[2] * b) / LUMA[1]
-    return torch.cat([r, g, b], dim=1).clamp(0.0, 1.0)
-
-
-class Colouriser(nn.Module):
-    """A U-Net that predicts the two chroma channels (U, V) of an image from its luma Y; the RGB
-    output is assembled from the given Y and the predicted U, V, so brightness is the input's and the
-    network only has to find colours. Chroma 0 (the sigmoid's midpoint) is the gray image, and the
-    U-Net's last 1x1 convolution starts at zero, so training starts from the gray image exactly (a
-    random head would start from random colours, worse than gray; its gradients still flow: the
-    head's weight gradients are the features times the error)."""
-
-    def __init__(self, width: int, depth: int):
-        super().__init__()
-        self.unet = UNet(1, 2, width, depth)
-        nn.init.zeros_(self.unet.head.weight)
-        nn.init.zeros_(self.unet.head.bias)
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        s = self.unet(y).float()  # (B, 2, H, W) in [0, 1]
-        u = (2 * s[:, :1] - 1) * U_MAX
-        v = (2 * s[:, 1:] - 1) * V_MAX
-        return yuv_to_rgb(y.float(), u, v)
 
 
 class Config(StudyConfig):
@@ -156,12 +102,41 @@ class Config(StudyConfig):
         return models
 
 
-def budget(cfg: Config) -> tuple[bool, str]:
-    """Whether the config trains on every image, whole (the reference does not state its epochs)."""
-    diff = cfg.data.cuts()
-    if cfg.train_crop is not None:
-        diff.append(f"{cfg.train_crop}x{cfg.train_crop} training crops (reference: whole images)")
-    return not diff, ("budget: " + "; ".join(diff)) if diff else "budget: the reference's"
+# ================================================================ the data and the model
+def to_gray(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 1, H, W) luma."""
+    w = device_constant(LUMA, rgb.device, rgb.dtype).view(1, 3, 1, 1)  # made once per device: no copy per step
+    return (rgb * w).sum(dim=1, keepdim=True)
+
+
+def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) each -> (B, 3, H, W), the exact inverse of Y = 0.299 R + 0.587 G + 0.114 B,
+    U = 0.492 (B - Y), V = 0.877 (R - Y); clipped to [0, 1]."""
+    r = y + v / 0.877
+    b = y + u / 0.492
+    g = (y - LUMA[0] * r - LUMA[2] * b) / LUMA[1]
+    return torch.cat([r, g, b], dim=1).clamp(0.0, 1.0)
+
+
+class Colouriser(nn.Module):
+    """A U-Net that predicts the two chroma channels (U, V) of an image from its luma Y; the RGB
+    output is assembled from the given Y and the predicted U, V, so brightness is the input's and the
+    network only has to find colours. Chroma 0 (the sigmoid's midpoint) is the gray image, and the
+    U-Net's last 1x1 convolution starts at zero, so training starts from the gray image exactly (a
+    random head would start from random colours, worse than gray; its gradients still flow: the
+    head's weight gradients are the features times the error)."""
+
+    def __init__(self, width: int, depth: int):
+        super().__init__()
+        self.unet = UNet(1, 2, width, depth)
+        nn.init.zeros_(self.unet.head.weight)
+        nn.init.zeros_(self.unet.head.bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        s = self.unet(y).float()  # (B, 2, H, W) in [0, 1]
+        u = (2 * s[:, :1] - 1) * U_MAX
+        v = (2 * s[:, 1:] - 1) * V_MAX
+        return yuv_to_rgb(y.float(), u, v)
 
 
 # ================================================================ the training step (run and bench)
@@ -234,102 +209,6 @@ def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_
         yield to_gray(rgb), rgb
 
 
-def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gray_distance: float,
-           gt_colourfulness: float, gt_colour_variance: float) -> list[Finding]:
-    """The findings of T4.2 from plain per-seed values.
-
-    ``metrics[name][variant] = {seed: value}`` for ``test_mae``, ``colourfulness``,
-    ``colour_variance``, ``colourfulness_distance`` (Wasserstein-1 to the truth's per-image
-    colourfulness), ``saturation_overlap`` and ``hue_error``; the rest are the same for every run
-    (one test set): the gray input's MAE and colourfulness distance (the trivial baselines) and the
-    ground truth's mean colourfulness and colour variance.
-    """
-    sec = "§4.2, Figure 7"
-    out: list[Finding] = []
-    mae, dist = metrics["test_mae"], metrics["colourfulness_distance"]
-    failed = V.did_not_learn({k: v for k, v in mae.items() if k == "unet"}, gray_mae, "less")
-    failed |= V.did_not_learn({k: v for k, v in dist.items() if k == "cgan"}, gray_distance, "less")
-    if "unet" in failed:
-        failed["unet"] += " (test MAE)"
-    if "cgan" in failed:
-        failed["cgan"] += " (colourfulness distance to the truth: the gray input's)"
-    both = ["unet", "cgan"]
-    if "unet" in mae and "cgan" in mae:
-        g = lambda k: (metrics[k]["unet"], metrics[k]["cgan"])  # noqa: E731
-        u, c = g("test_mae")
-        mae_d = V.compare(u, c, "less", names=("unet", "cgan"), what="test MAE", unit="test MAE")
-        out.append(Finding.of("unet-mae-le-cgan", "By test MAE the U-Net is (slightly) better than the cGAN "
-                              "(reference: 0.045 vs 0.046)", V.gate(mae_d, failed, ["unet"]), ref="R42", section=sec))
-        u, c = g("colourfulness")
-        out.append(Finding.of(
-            "cgan-more-vivid", "The cGAN's colours are more vivid than the U-Net's: higher colourfulness (Hasler and "
-            "Suesstrunk)", V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="colourfulness",
-                                            unit="colourfulness (0..255)"), failed, both),
-            ref="R43", section=sec, evidence=f"ground truth {V.fmt(gt_colourfulness)}"))
-        ud, cd = g("colourfulness_distance")
-        uo, co_ = g("saturation_overlap")
-        real = V.all_of([V.compare(cd, ud, "less", names=("cgan", "unet"),
-                                   what="Wasserstein-1 distance of per-image colourfulness to the truth's",
-                                   unit="W1 distance of colourfulness"),
-                         V.compare(co_, uo, "greater", names=("cgan", "unet"),
-                                   what="saturation-histogram overlap with the truth", unit="histogram overlap")],
-                        labels=["colourfulness distribution closer to the truth",
-                                "saturation distribution closer to the truth"])
-        out.append(Finding.of(
-            "cgan-more-realistic", "The cGAN's colours are more realistic than the U-Net's: their colourfulness and "
-            "saturation distributions are closer to the ground truth's", V.gate(real, failed, both), ref="R43",
-            section=sec))
-        u, c = g("hue_error")
-        out.append(Finding.of(
-            "cgan-wrong-colours", "The cGAN pays for its vividness with wrong colours: its hue error (angle between "
-            "predicted and true chroma, weighted by predicted chroma) is larger than the U-Net's",
-            V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="hue error, degrees", unit="degrees"),
-                   failed, both),
-            ref="R44", section=sec))
-        miss = V.all_of([mae_d, real], labels=["MAE ranks the U-Net better", "the colour distributions rank the "
-                                                                              "cGAN more realistic"])
-        u, c = g("colour_variance")
-        out.append(Finding.of(
-            "mae-misses-quality", "MAE does not capture the quality difference: it ranks the U-Net better while the "
-            "colour distributions rank the cGAN more realistic (colour variance reported beside)",
-            V.gate(miss, failed, both), ref="R45", section=sec,
-            evidence=f"colour variance {V.describe('unet', u)} vs {V.describe('cgan', c)}, ground truth "
-                     f"{V.fmt(gt_colour_variance)}"))
-    if "unet" in mae:
-        col = metrics["colourfulness"].get("unet", {})
-        cv = metrics["colour_variance"].get("unet", {})
-        if gt_colourfulness > 0:
-            ratio = {sd: x / gt_colourfulness for sd, x in col.items()}
-            d = V.exceeds(ratio, 0.5, "less", name="unet colourfulness / the truth's",
-                          unit="fraction of the truth's colourfulness",
-                          what="'conservative' read as nearer no colour than the truth's: below half the truth's "
-                               "colourfulness, half-way between the gray input (0) and the truth")
-        else:
-            d = V.inconclusive(f"the ground truth has no colour (colourfulness {V.fmt(gt_colourfulness)}): nothing "
-                               "to be conservative against")
-        out.append(Finding.of(
-            "unet-conservative", "The U-Net learns a conservative, smooth, uniform colouring: its colours are nearer "
-            "no colour than the truth's (colourfulness below half the ground truth's)", V.gate(d, failed, ["unet"]),
-            ref="R46", section=sec,
-            evidence=f"ground truth colourfulness {V.fmt(gt_colourfulness)}, gray input 0; colour variance "
-                     f"{V.describe('unet', cv)} vs the truth's {V.fmt(gt_colour_variance)}"))
-    parts, labels = [], []
-    if "unet" in mae:
-        parts.append(V.exceeds(mae["unet"], gray_mae, "less", name="unet", what="test MAE vs the gray input's",
-                               unit="test MAE"))
-        labels.append("U-Net MAE below the gray input's")
-    if "cgan" in dist:
-        parts.append(V.exceeds(dist["cgan"], gray_distance, "less", name="cgan",
-                               what="colourfulness distance to the truth vs the gray input's",
-                               unit="W1 distance of colourfulness"))
-        labels.append("cGAN colours closer to the truth's than no colour at all")
-    if parts:
-        out.append(Finding.of("beats-gray-input", "Both models learned: the U-Net's MAE is below the gray input's, "
-                              "the cGAN's colourfulness distribution is closer to the truth's than the gray input's",
-                              V.all_of(parts, labels=labels), section=sec))
-    return out
-
-
 @register
 class Colourise(Study):
     name = "colourise"
@@ -346,51 +225,12 @@ class Colourise(Study):
         "full": {"data.source": "download", "width": 64, "depth": 3, "ndf": 64, "epochs": 20, "batch_size": 128,
                  "seeds": 3},
     }
-    reference = [
-        Ref("Section 4.2", "unet", "test_mae", 0.045, "the reference's text; its Figure 7 shows the images"),
-        Ref("Section 4.2", "cgan", "test_mae", 0.046, "the reference's text; its Figure 7 shows the images"),
-    ]
+    reference = findings.REFERENCE
     headline_metrics = ["test_mae", "colourfulness", "colour_variance", "colourfulness_distance", "hue_error"]
 
-    def variants(self, cfg: Config) -> list[str]:
-        return list(cfg.models)  # checked by Config
-
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("models")
-        if variant == "unet":  # the U-Net does not depend on the GAN's settings
-            for k in ("lr_gan", "l1_weight", "ndf", "d_layers"):
-                d.pop(k)
-        else:
-            d.pop("lr_unet")
-        return d
-
-    def build_model(self, cfg: Config, variant: str):
-        gen = Colouriser(cfg.width, cfg.depth)
-        if variant == "unet":
-            return gen
-        return torch.nn.ModuleDict({"generator": gen, "discriminator": PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers)})
-
-    def check_model(self, cfg: Config, variant: str) -> float:
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        rgb = torch.rand(2, 3, 16, 16)
-        gray = to_gray(rgb)
-        if variant == "unet":
-            return backward_check(unet_loss(model, gray, rgb), model)
-        gen, disc = model["generator"], model["discriminator"]
-        fake = gen(gray)
-        loss = discriminator_loss(disc, gray, rgb, fake) + generator_loss(disc, gray, rgb, fake, cfg.l1_weight)[0]
-        return backward_check(loss, gen, disc)
-
-    def check_data(self, cfg: Config) -> None:
-        images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)
-
-    def comparison(self, cfg: Config) -> Comparison:
-        data, why_d = reference_data(cfg.data)
-        ok_b, why_b = budget(cfg)
-        return Comparison(data, ok_b, f"{why_d}; {why_b} (the reference does not state its epochs)")
+    # what the runs mean (findings, table, figures; comparable with the reference?): colourise_findings
+    summarize = findings.summarize
+    comparison = findings.comparison
 
     # ------------------------------------------------------------------ data
     def _data(self, cfg: Config, dev: torch.device):
@@ -458,83 +298,29 @@ class Colourise(Study):
                 "gray_colourfulness_distance": distribution_distance(np.zeros_like(c_true), c_true),
                 "n_train": len(Xtr), "n_test": len(Xte)}
 
-    # ------------------------------------------------------------------ summary
-    def summarize(self, cfg: Config, results: list[RunResult], out_dir: Path) -> Summary:
-        s = Summary()
-        if not results:
-            return s
-        res = Results(results)
-        names = [v for v in cfg.models if v in res]
-        m0 = results[0].metrics  # ground truth and gray input: the same test images in every run
-        gt = {"colourfulness": m0["gt_colourfulness"], "colour_variance": m0["gt_colour_variance"],
-              "mean_saturation": m0["gt_mean_saturation"]}
-        s.extra_metrics["ground-truth"] = {k: [v] for k, v in gt.items()} | {
-            "test_mae": [0.0], "saturation_overlap": [1.0], "colourfulness_distance": [0.0], "hue_error": [0.0]}
-        s.extra_metrics["gray-input"] = {"test_mae": [m0["gray_input_mae"]], "colourfulness": [0.0],
-                                         "colour_variance": [0.0], "mean_saturation": [0.0],
-                                         "colourfulness_distance": [m0["gray_colourfulness_distance"]]}
+    # ------------------------------------------------------------------ runs, checks and bench
+    def variants(self, cfg: Config) -> list[str]:
+        return list(cfg.models)  # checked by Config
 
-        ref = {(r.variant, r.metric): r.value for r in self.reference}
-        cols = ["test_mae", "colourfulness", "colour_variance", "colourfulness_distance", "saturation_overlap",
-                "hue_error"]
-        rows = [[v, V.describe("", res.values(v, "test_mae")).strip(), ref.get((v, "test_mae"), "-")]
-                + [res.mean(v, k) for k in cols[1:]] for v in names]
-        rows.append(["ground truth", 0.0, "-", gt["colourfulness"], gt["colour_variance"], 0.0, 1.0, 0.0])
-        rows.append(["gray input (Y in R, G, B)", m0["gray_input_mae"], "-", 0.0, 0.0,
-                     m0["gray_colourfulness_distance"], "-", "-"])
-        s.tables.append(Table(
-            "T4.2: U-Net (MAE) vs cGAN: test MAE, vividness and realism of the colours (mean over seeds)",
-            ["model", "test MAE", "ref. test MAE", "colourfulness", "colour variance",
-             "colourfulness distance to truth (W1)", "saturation overlap with truth", "hue error (deg)"], rows,
-            note="colourfulness: Hasler and Suesstrunk, 0..255 scale; W1: Wasserstein-1 distance between the "
-                 "per-image colourfulness of the model's images and the truth's; hue error: angle between predicted "
-                 "and true chroma, weighted by the predicted chroma."))
+    def run_key(self, cfg: Config, variant: str) -> dict:
+        d = super().run_key(cfg, variant)
+        d.pop("models")
+        if variant == "unet":  # the U-Net does not depend on the GAN's settings
+            for k in ("lr_gan", "l1_weight", "ndf", "d_layers"):
+                d.pop(k)
+        else:
+            d.pop("lr_unet")
+        return d
 
-        # Figure 7: gray input, U-Net, cGAN, ground truth (lowest seed), per-image MAE and colour variance
-        first = {v: res.first(v).arrays("panel") for v in names}
-        a0 = first[names[0]]
-        rows_img = [("gray input", a0["gray"])] + [(v, first[v]["pred"]) for v in names] + [("ground truth", a0["true"])]
-        caps = {0: [f"MAE {e:.3f}\nvar 0" for e in a0["mae_gray"]]}
-        for i, v in enumerate(names, start=1):
-            caps[i] = [f"MAE {e:.3f}\nvar {c:.4f}" for e, c in zip(first[v]["mae"], first[v]["colour_variance"])]
-        caps[len(names) + 1] = [f"MAE 0\nvar {c:.4f}" for c in a0["colour_variance_true"]]
-        s.figures.append(image_grid(rows_img, out_dir, "fig7_colourisation.png",
-                                    "T4.2 (cf. reference Figure 7): gray input, U-Net (MAE), cGAN, ground truth "
-                                    "(lowest seed); per image: MAE and colour variance", captions=caps))
+    def check_data(self, cfg: Config) -> None:
+        images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)
 
-        # what MAE does not show: saturation histograms and per-image colourfulness
-        fig, (ax1, ax2) = new_figure(10, 3.6, ncols=2)
-        edges = a0["sat_edges"]
-        centers = 0.5 * (edges[1:] + edges[:-1])
-        ax1.plot(centers, a0["sat_hist_true"], color="black", lw=2, label="ground truth")
-        for v in names:
-            ax1.plot(centers, first[v]["sat_hist"], marker=".", label=v)
-        ax1.set_yscale("log")
-        ax1.set_xlabel("HSV saturation")
-        ax1.set_ylabel("density (all test pixels)")
-        ax1.legend(fontsize=7)
-        data = [a0["colourfulness_true"]] + [first[v]["colourfulness"] for v in names]
-        ax2.boxplot(data, showfliers=False)
-        ax2.set_xticks(range(1, len(data) + 1), ["ground truth"] + names)
-        ax2.set_ylabel("colourfulness per test image (0..255 scale)")
-        fig.suptitle("T4.2 vividness: saturation histogram and Hasler-Suesstrunk colourfulness (lowest seed)",
-                     fontsize=9)
-        s.figures.append(save(fig, out_dir, "fig7b_vividness.png"))
+    def build_model(self, cfg: Config, variant: str):
+        gen = Colouriser(cfg.width, cfg.depth)
+        if variant == "unet":
+            return gen
+        return torch.nn.ModuleDict({"generator": gen, "discriminator": PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers)})
 
-        keys = ("test_mae", "colourfulness", "colour_variance", "colourfulness_distance", "saturation_overlap",
-                "hue_error")
-        metrics = {k: res.table(k, names) for k in keys}
-        s.findings.extend(decide(metrics, m0["gray_input_mae"], m0["gray_colourfulness_distance"],
-                                 gt["colourfulness"], gt["colour_variance"]))
-        kind = data_kind(cfg.data)
-        s.notes.append(f"Data: {source_label(kind)}, {int(m0['n_train'])} training images, {int(m0['n_test'])} test "
-                       f"images; U-Net width {cfg.width}, depth {cfg.depth}; {cfg.epochs} epochs; cGAN lambda "
-                       f"{cfg.l1_weight:g}, discriminator ndf {cfg.ndf}, {cfg.d_layers} stride-2 layers.")
-        s.notes.append("R45 is checked for MAE; colour variance is reported beside it: a higher colour variance is "
-                       "not by itself more realistic (random vivid colours have a high variance too).")
-        return s
-
-    # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
         from dltour.bench import endless, measure_training
 
@@ -551,3 +337,16 @@ class Colourise(Study):
         synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
         return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant="cgan",
                                 note="uint8 images live on the device; conversion to float and gray happens there")
+
+    def check_model(self, cfg: Config, variant: str) -> float:
+        from dltour.train.loop import backward_check
+
+        model = self.build_model(cfg, variant)
+        rgb = torch.rand(2, 3, 16, 16)
+        gray = to_gray(rgb)
+        if variant == "unet":
+            return backward_check(unet_loss(model, gray, rgb), model)
+        gen, disc = model["generator"], model["discriminator"]
+        fake = gen(gray)
+        loss = discriminator_loss(disc, gray, rgb, fake) + generator_loss(disc, gray, rgb, fake, cfg.l1_weight)[0]
+        return backward_check(loss, gen, disc)
