@@ -18,6 +18,7 @@ from dltour.data import images
 from dltour.data.images import ImageData
 from dltour.data.source import DataUnavailable
 from dltour.experiments import denoise_losses as dl
+from dltour.experiments import denoise_losses_findings as fl
 from dltour.train import augment
 from dltour.registry import get_study
 from dltour.runner.driver import run_study
@@ -65,8 +66,8 @@ def test_parse_loss_and_bad_names():
     assert dl.parse_loss("mse") == ("mse", None, None)
     assert dl.parse_loss("corr-bw-1e4") == ("correntropy", 1e4, "bandwidth")
     assert dl.parse_loss("corr-prec-1e2") == ("correntropy", 1e2, "precision")
-    assert dl.sigma_variants(["mse", "corr-prec-1e6", "corr-bw-1e2", "corr-prec-1e2"], "precision") == [
-        (1e2, "corr-prec-1e2"), (1e6, "corr-prec-1e6")]
+    assert fl.sigma_variants(get_study("denoise-losses"), ["mse", "corr-prec-1e6", "corr-bw-1e2", "corr-prec-1e2"],
+                             "precision") == [(1e2, "corr-prec-1e2"), (1e6, "corr-prec-1e6")]
     for bad in ("huber", "corr-bw-", "corr-prec-abc", "corr-bw--5", "corr-prec-inf", "corr-kernel-1e2",
                 "correntropy-1e2"):
         with pytest.raises(DltourError, match="unknown loss"):
@@ -278,6 +279,11 @@ def falling_curves(metrics, epochs):
             for v, runs in metrics["test_mse"].items()}
 
 
+def decide(*args):
+    """The study's findings (``fl.decide``) from simulated per-seed values."""
+    return fl.decide(get_study("denoise-losses"), *args)
+
+
 def verdicts(findings):
     return {f.id: f.verdict for f in findings}
 
@@ -288,7 +294,7 @@ ALL = ["mae-lowest-mse", "mae-closely-followed", "bandwidth-reproduces-table5", 
 
 
 def test_findings_hold_on_simulated_runs_like_the_reference_table_read_as_precision():
-    fs = {f.id: f for f in dl.decide(simulate(world()), NOISY, 15)}
+    fs = {f.id: f for f in decide(simulate(world()), NOISY, 15)}
     assert {k: f.verdict for k, f in fs.items()} == {
         "mae-lowest-mse": "holds", "mae-closely-followed": "holds", "bandwidth-reproduces-table5": "does not hold",
         "precision-reproduces-table5": "holds", "sigma-harms-training": "holds", "sigma-stops-earlier": "holds",
@@ -303,7 +309,7 @@ def test_findings_hold_on_simulated_runs_like_the_reference_table_read_as_precis
 
 
 def test_findings_fail_on_simulated_runs_that_go_the_other_way():
-    got = verdicts(dl.decide(simulate(CONTRARY, rng=1), NOISY, 15))
+    got = verdicts(decide(simulate(CONTRARY, rng=1), NOISY, 15))
     assert got == {"mae-lowest-mse": "does not hold", "mae-closely-followed": "does not hold",
                    "bandwidth-reproduces-table5": "holds", "precision-reproduces-table5": "does not hold",
                    "sigma-harms-training": "does not hold", "sigma-stops-earlier": "does not hold",
@@ -313,12 +319,12 @@ def test_findings_fail_on_simulated_runs_that_go_the_other_way():
 
 def test_findings_are_inconclusive_on_simulated_null_runs():
     # no loss differs: every directional claim is undecided, and "followed closely" (no difference) holds
-    got = verdicts(dl.decide(simulate(NULL, rng=2), NOISY, 15))
+    got = verdicts(decide(simulate(NULL, rng=2), NOISY, 15))
     assert got == {k: "inconclusive" for k in ALL} | {"beats-noisy-input": "holds", "mae-closely-followed": "holds"}
     # MSE and 1e2 a margin's width above MAE (10% of its gain, 0.00043): "closely" can be neither shown nor refuted
     gap = world(mae=(0.005, 15, 0.1, 0.02, 14.5), mse=(0.00543, 15, 0.1, 0.02, 14.5),
                 **{"corr-prec-1e2": (0.00543, 15, 0.3, 0.02, 14.5)})
-    assert verdicts(dl.decide(simulate(gap, rng=3), NOISY, 15))["mae-closely-followed"] == "inconclusive"
+    assert verdicts(decide(simulate(gap, rng=3), NOISY, 15))["mae-closely-followed"] == "inconclusive"
 
 
 @pytest.fixture
@@ -334,29 +340,29 @@ def test_null_runs_are_rarely_decided(fast_holm):
     """20 simulated null studies: of their 140 directional findings (R31, "no difference", is not
     one) at most 10% are decided (alpha 0.05)."""
     decided = sum(f.verdict != "inconclusive" for k in range(20)
-                  for f in dl.decide(simulate(NULL, rng=100 + k), NOISY, 15)
+                  for f in decide(simulate(NULL, rng=100 + k), NOISY, 15)
                   if f.id not in ("beats-noisy-input", "mae-closely-followed"))
     assert decided <= 14
 
 
 def test_three_monotone_seeds_cannot_decide_a_trend():
     # every run perfectly monotone: the per-run rhos tie, the exact sign test's smallest p is 0.25 with 3 seeds
-    fs = {f.id: f for f in dl.decide(simulate(world(), n=3), NOISY, 15)}
+    fs = {f.id: f for f in decide(simulate(world(), n=3), NOISY, 15)}
     assert fs["sigma-larger-gradients"].verdict == "inconclusive"
     assert "exact sign test" in fs["sigma-larger-gradients"].test and "more seeds" in fs["sigma-larger-gradients"].test
-    one = verdicts(dl.decide(simulate(world(), n=1), NOISY, 15))  # one seed decides nothing
+    one = verdicts(decide(simulate(world(), n=1), NOISY, 15))  # one seed decides nothing
     assert one == {k: "inconclusive" for k in ALL}
 
 
 def test_a_short_budget_with_falling_curves_makes_failures_inconclusive():
     m = simulate(CONTRARY, rng=1)
     m["epochs_trained"] = {v: {sd: min(x, 5.0) for sd, x in r.items()} for v, r in m["epochs_trained"].items()}
-    short = {f.id: f for f in dl.decide(m, NOISY, 5, falling_curves(m, 5))}
+    short = {f.id: f for f in decide(m, NOISY, 5, falling_curves(m, 5))}
     for k in ("mae-lowest-mse", "mae-closely-followed", "sigma-harms-training", "sigma-faster-overfits-sooner"):
         assert short[k].verdict == "inconclusive", k
         assert "only 5 of the reference's 15 epochs" in short[k].test, k
     assert short["sigma-larger-gradients"].verdict == "does not hold"  # epoch 1: no budget
-    full = verdicts(dl.decide(simulate(CONTRARY, rng=1), NOISY, 15, falling_curves(m, 15)))
+    full = verdicts(decide(simulate(CONTRARY, rng=1), NOISY, 15, falling_curves(m, 15)))
     assert full["mae-lowest-mse"] == full["sigma-harms-training"] == "does not hold"
 
 
@@ -364,11 +370,11 @@ def test_the_close_margin_comes_from_maes_gain_not_from_the_reference_gaps():
     # MSE 20% above MAE, as in the reference, but MAE barely denoises: 10% of its small gain is a tight margin
     m = simulate(world(mae=(0.0085, 15, 0.1, 0.02, 14.5), mse=(0.0102, 15, 0.1, 0.02, 14.5),
                        **{"corr-prec-1e2": (0.0101, 15, 0.3, 0.02, 14.5)}), rel_sd=0.01)
-    f = {x.id: x for x in dl.decide(m, NOISY, 15)}["mae-closely-followed"]
+    f = {x.id: x for x in decide(m, NOISY, 15)}["mae-closely-followed"]
     assert f.verdict == "inconclusive" and "did not learn" in f.test  # MSE and 1e2 no better than the noisy input
     m = simulate(world(mae=(0.0050, 15, 0.1, 0.02, 14.5), mse=(0.0060, 15, 0.1, 0.02, 14.5),
                        **{"corr-prec-1e2": (0.0061, 15, 0.3, 0.02, 14.5)}), rel_sd=0.01)
-    f = {x.id: x for x in dl.decide(m, NOISY, 15)}["mae-closely-followed"]
+    f = {x.id: x for x in decide(m, NOISY, 15)}["mae-closely-followed"]
     assert f.verdict == "does not hold" and f.stats["margin"] == pytest.approx(0.1 * (NOISY - 0.005), rel=0.02)
 
 
@@ -377,7 +383,7 @@ def test_a_run_that_did_not_learn_carries_no_verdict_on_how_it_learned():
     # the epochs alone would say "holds"
     m = simulate(world(**{"corr-prec-1e4": (0.066, 4, 0.5, 0.05, 1), "corr-prec-1e6": (0.068, 4, 1.1, 0.05, 1)}),
                  epoch_sd=0.0)
-    fs = {f.id: f for f in dl.decide(m, NOISY, 15)}
+    fs = {f.id: f for f in decide(m, NOISY, 15)}
     assert fs["sigma-stops-earlier"].verdict == "inconclusive"
     assert "did not learn" in fs["sigma-stops-earlier"].test and "holds" in fs["sigma-stops-earlier"].test
     assert fs["sigma-faster-overfits-sooner"].verdict == "inconclusive"

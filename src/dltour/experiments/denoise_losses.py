@@ -15,11 +15,7 @@ CIFAR-100 and test MSE. Where it is silent we assume:
   definition (Santamaria et al. 2006, ``dltour.losses``) has sigma as a kernel *bandwidth*,
   ``1 - exp(-e^2 / (2 sigma^2))`` (variants ``corr-bw-<sigma>``); the reference's explanation ("a
   larger sigma scales up the error terms, leading to larger gradients") describes sigma as a
-  *precision*, ``1 - exp(-sigma e^2)`` (``corr-prec-<sigma>``). The findings
-  ``bandwidth-reproduces-table5`` and ``precision-reproduces-table5`` say which reading gives the
-  reference's ordering; its claims about sigma (R31-R35) are decided on the precision reading, the
-  bandwidth rows shown beside them. A run that does not learn (test MSE not below the noisy
-  input's) carries no verdict about *how* it learned;
+  *precision*, ``1 - exp(-sigma e^2)`` (``corr-prec-<sigma>``);
 - data: ``val_fraction`` of the training images (a fixed permutation, the same for every seed) is
   the validation set early stopping watches; ``demo`` trains on random ``train_crop`` crops and
   validates on ``val_crop`` centre crops (the U-Net is fully convolutional), and scores test images
@@ -33,28 +29,17 @@ CIFAR-100 and test MSE. Where it is silent we assume:
   the small demo model uses lr 3e-3. Early stopping on the validation value of the training loss
   (Keras' default monitor ``val_loss``), ``patience`` 3, best weights restored; "epochs trained"
   counts the epochs run before stopping;
-- metrics: test MSE and PSNR; the noisy input is the floor row a denoiser must beat; the mean
-  gradient norm of the first epoch checks "larger sigma, larger gradients"; the validation MSE
-  after epoch 1 ("trains faster") and the best epoch ("overfits sooner") check R35;
-- decisions: per-seed values through ``dltour.verdicts``, seeds as the unit (issue 18): paired by
-  seed; a trend over sigma is Spearman's rho *per run* (one run = one seed's losses at every sigma),
-  the runs' rhos tested against 0 (``per_run_trend``; when every run is perfectly monotone the rhos
-  tie and the exact sign test decides, so 3 seeds give at best p = 0.25: inconclusive); "followed
-  closely" (R31) is a TOST with a margin of ``CLOSE_FRACTION`` = 10% of MAE's gain over the noisy
-  input (noisy-input MSE - MAE's test MSE): a loss that keeps 90% of the best loss's denoising
-  follows it closely. The margin comes from the task (how much denoising there is to share), not
-  from the reference's gaps (its earlier 30% of MAE's MSE was set from them). The findings about
-  test MSE, epochs and best epochs (R30-R33, R35) declare the per-epoch validation MSE as their
-  budget: a "does not hold" from runs below the reference's 15 epochs whose validation MSE was
-  still falling or had its minimum at the last epoch is inconclusive (``verdicts.budget_gate``).
+- metrics: test MSE and PSNR, and the noisy input's (the floor); the mean gradient norm of the
+  first epoch; the validation MSE after epoch 1 and the best epoch.
+
+What the runs mean (the claims and how each is decided, Table 5, the figures) is in
+``denoise_losses_findings``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import replace
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -64,25 +49,20 @@ from pydantic import Field, field_validator
 from dltour.train.optim import adam
 from dltour.errors import DltourError
 from dltour.config import StudyConfig
-from dltour.data.images import (ImageData, data_kind, images_for, panel_indices, reference_data, source_label,
-                                split_indices, test_indices)
-from dltour import verdicts as V
+from dltour.data.images import ImageData, images_for, panel_indices, split_indices, test_indices
+from dltour.experiments import denoise_losses_findings as findings
+from dltour.experiments.denoise_losses_findings import READINGS, REF_EPOCHS
 from dltour.losses import correntropy_loss, mae_loss, mse_loss
 from dltour.metrics.image import psnr_from_mse
 from dltour.models.unet import UNet
-from dltour.plots import image_grid, new_figure, save
 from dltour.registry import register, Study
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
-from dltour.summary import Results
 from dltour.train import EarlyStopping, fit, iterate_minibatches
 from dltour.train.augment import centre_crop, random_crop, to_float, to_uint8_nhwc
 
 VAL_NOISE_SEED, TEST_NOISE_SEED, PANEL_NOISE_SEED = 1001, 2002, 3003
-READINGS = {"bw": "bandwidth", "prec": "precision"}
-REF_EPOCHS = 15
-CLOSE_FRACTION = 0.1  # "followed closely": within 10% of MAE's gain over the noisy input (see the docstring)
 
 
+# ================================================================ the data: noisy images
 def fixed_noise(shape: tuple[int, ...], seed: int, start: int) -> torch.Tensor:
     """Noise for images ``start..start+B`` of a fixed evaluation set: generated on the CPU from
     (seed, start) so every device, loss and seed sees the same noisy images."""
@@ -93,6 +73,32 @@ def fixed_noise(shape: tuple[int, ...], seed: int, start: int) -> torch.Tensor:
 def add_noise(clean: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Tensor:
     """The noisy image: ``clean + std * noise``, clipped to [0, 1]."""
     return (clean + std * noise).clamp_(0.0, 1.0)
+
+
+# ================================================================ the loss
+def parse_loss(name: str) -> tuple[str, float | None, str | None]:
+    """``"mse" -> ("mse", None, None)``, ``"corr-prec-1e4" -> ("correntropy", 1e4, "precision")``."""
+    if name in ("mse", "mae"):
+        return name, None, None
+    parts = name.split("-", 2)
+    if len(parts) == 3 and parts[0] == "corr" and parts[1] in READINGS:
+        try:
+            sigma = float(parts[2])
+        except ValueError:
+            sigma = -1.0
+        if sigma > 0 and math.isfinite(sigma):
+            return "correntropy", sigma, READINGS[parts[1]]
+    raise DltourError(f"unknown loss {name!r}: use mse, mae, corr-bw-<sigma> or corr-prec-<sigma> "
+                      "(e.g. corr-prec-1e2)")
+
+
+def make_loss(name: str):
+    kind, sigma, scaling = parse_loss(name)
+    if kind == "mse":
+        return mse_loss
+    if kind == "mae":
+        return mae_loss
+    return lambda pred, target: correntropy_loss(pred, target, sigma, scaling)
 
 
 class Config(StudyConfig):
@@ -141,15 +147,6 @@ class Config(StudyConfig):
         return losses
 
 
-def budget(cfg: Config) -> tuple[bool, str]:
-    """Whether the config trains the reference's budget: every image, whole, for 15 epochs."""
-    diff = [] if cfg.epochs == REF_EPOCHS else [f"{cfg.epochs} epochs (reference {REF_EPOCHS})"]
-    diff += cfg.data.cuts()
-    if cfg.train_crop is not None:
-        diff.append(f"{cfg.train_crop}x{cfg.train_crop} training crops (reference: whole images)")
-    return not diff, ("budget: " + "; ".join(diff)) if diff else "budget: the reference's"
-
-
 # ================================================================ the training step (run and bench)
 def batch_loss(model: torch.nn.Module, loss_fn: Callable, noisy: torch.Tensor, clean: torch.Tensor,
                autocast=contextlib.nullcontext) -> torch.Tensor:
@@ -183,161 +180,6 @@ def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_
 
 
 # ================================================================ the study
-def parse_loss(name: str) -> tuple[str, float | None, str | None]:
-    """``"mse" -> ("mse", None, None)``, ``"corr-prec-1e4" -> ("correntropy", 1e4, "precision")``."""
-    if name in ("mse", "mae"):
-        return name, None, None
-    parts = name.split("-", 2)
-    if len(parts) == 3 and parts[0] == "corr" and parts[1] in READINGS:
-        try:
-            sigma = float(parts[2])
-        except ValueError:
-            sigma = -1.0
-        if sigma > 0 and math.isfinite(sigma):
-            return "correntropy", sigma, READINGS[parts[1]]
-    raise DltourError(f"unknown loss {name!r}: use mse, mae, corr-bw-<sigma> or corr-prec-<sigma> "
-                      "(e.g. corr-prec-1e2)")
-
-
-def make_loss(name: str):
-    kind, sigma, scaling = parse_loss(name)
-    if kind == "mse":
-        return mse_loss
-    if kind == "mae":
-        return mae_loss
-    return lambda pred, target: correntropy_loss(pred, target, sigma, scaling)
-
-
-def sigma_variants(names, reading: str) -> list[tuple[float, str]]:
-    """(sigma, variant) of one reading (``bandwidth``/``precision``), by sigma."""
-    out = []
-    for v in names:
-        kind, sigma, scaling = parse_loss(v)
-        if kind == "correntropy" and scaling == reading:
-            out.append((sigma, v))
-    return sorted(out)
-
-
-def _by_seed(table: dict[str, dict[int, float]], sig: list[tuple[float, str]]):
-    """The levels log10 sigma and, per seed, its values at them (NaN where a sigma lacks that
-    seed): the runs of a per-run trend over sigma."""
-    x = [math.log10(sigma) for sigma, _ in sig]
-    seeds = sorted({sd for _, v in sig for sd in table.get(v, {})})
-    return x, {sd: [table.get(v, {}).get(sd, float("nan")) for _, v in sig] for sd in seeds}
-
-
-def _trend(table, sig, direction, name, unit):
-    x, ys = _by_seed(table, sig)
-    return V.per_run_trend(x, ys, direction, name=name, xname="log10 sigma", unit=unit)
-
-
-def _mean(vals: dict[int, float]) -> float:
-    f = [x for x in vals.values() if math.isfinite(x)]
-    return float(np.mean(f)) if f else float("nan")
-
-
-def decide(metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: float, epochs: int = REF_EPOCHS,
-           curves: dict[str, dict[int, list[float]]] | None = None) -> list[Finding]:
-    """The findings of T3.2 from plain per-seed values.
-
-    ``metrics[name][variant] = {seed: value}`` for ``test_mse``, ``epochs_trained``,
-    ``first_epoch_grad_norm``, ``val_mse_first`` (validation MSE after epoch 1) and ``best_epoch``;
-    ``noisy_mse``: the noisy input's test MSE (the trivial baseline, the same for every run);
-    ``epochs``: the epoch budget; ``curves[variant][seed]``: the per-epoch validation MSE (the
-    budget of the findings about training; None: not checked). The reference's sigma claims are
-    decided on the precision reading.
-    """
-    mse = metrics["test_mse"]
-    names = list(mse)
-    failed = V.did_not_learn(mse, noisy_mse, "less")
-    out: list[Finding] = []
-    sec = "§3.2, Table 5"
-
-    def budget(variants):
-        cs = {v: curves[v] for v in variants if curves and curves.get(v)}
-        return V.Budget(cs, "lower", epochs, REF_EPOCHS, name="validation MSE") if cs else None
-
-    # R30: MAE gives the best test MSE
-    if "mae" in mse:
-        d = V.best_of(mse, "mae", "less", what="test MSE", unit="test MSE")
-        out.append(Finding.of("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5",
-                              V.gate(d, failed, ["mae"]), ref="R30", section=sec, budget=budget(names)))
-    prec = sigma_variants(names, "precision")
-    lowest = prec[0][1] if prec else None
-    # R31: followed closely by correntropy sigma 1e2 and MSE
-    if "mae" in mse and "mse" in mse and lowest:
-        gain = noisy_mse - _mean(mse["mae"])
-        margin = CLOSE_FRACTION * gain
-        src = (f"{CLOSE_FRACTION:.0%} of MAE's gain over the noisy input ({V.fmt(noisy_mse)} - "
-               f"{V.fmt(_mean(mse['mae']))} = {V.fmt(gain)}): a loss that keeps {1 - CLOSE_FRACTION:.0%} of the best loss's denoising follows "
-               "it closely")
-        if gain > 0:
-            parts = [V.equivalent(mse[o], mse["mae"], margin, margin_source=src, names=(o, "mae"), what="test MSE",
-                                  unit="test MSE") for o in ("mse", lowest)]
-            d = V.all_of(parts, labels=[f"{o} vs mae" for o in ("mse", lowest)])
-            flips = [x.flip_margin for x in parts if x.flip_margin is not None]  # both must be inside the margin
-            d = replace(d, margin=margin, margin_source=src, flip_margin=max(flips) if flips else None)
-        else:
-            d = V.inconclusive(f"MAE's test MSE {V.fmt(_mean(mse['mae']))} is not below the noisy input's "
-                               f"{V.fmt(noisy_mse)}: no denoising gain to set the margin from")
-        out.append(Finding.of(
-            "mae-closely-followed", f"MSE and correntropy with the smallest sigma ({lowest}) follow MAE closely: "
-            f"their test MSE is within {CLOSE_FRACTION:.0%} of MAE's gain over the noisy input",
-            V.gate(d, failed, ["mae", "mse", lowest]), ref="R31", section=sec,
-            evidence=f"margin {V.fmt(margin)} = {src}", budget=budget(["mae", "mse", lowest])))
-    for reading in ("bandwidth", "precision"):
-        sig = sigma_variants(names, reading)
-        if len(sig) < 2:
-            continue
-        parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, what="test MSE vs the noisy input's", unit="test MSE")
-                 for _, v in sig]
-        parts += [_trend(metrics["epochs_trained"], sig, "less", "epochs trained", "epochs"),
-                  _trend(mse, sig, "greater", "test MSE", "test MSE")]
-        labels = [f"{v} learned" for _, v in sig] + ["epochs fall with sigma", "test MSE rises with sigma"]
-        out.append(Finding.of(
-            f"{reading}-reproduces-table5", f"The {reading} reading of correntropy reproduces the reference's "
-            "Table 5 ordering: every sigma learns (test MSE below the noisy input's), epochs trained fall and "
-            "test MSE rises with sigma (reference: 15, 9, 5 epochs; 0.0018, 0.0023, 0.0063)",
-            V.all_of(parts, labels=labels), section=sec))
-    if len(prec) >= 2:
-        involved = [v for _, v in prec]
-        # R32: increasing sigma harms training. A run that did not learn counts as harmed, so no gate.
-        out.append(Finding.of(
-            "sigma-harms-training", "Increasing correntropy's sigma harms training: test MSE rises with sigma "
-            "(precision reading)", _trend(mse, prec, "greater", "test MSE", "test MSE"),
-            ref="R32", section=sec, budget=budget(involved)))
-        # R33: larger sigma -> early stopping before the budget
-        top = prec[-1][1]
-        d = V.all_of([_trend(metrics["epochs_trained"], prec, "less", "epochs trained", "epochs"),
-                      V.exceeds(metrics["epochs_trained"][top], epochs, "less", name=f"{top} epochs",
-                                what="the epoch budget", unit="epochs")],
-                     labels=["epochs fall with sigma", f"{top} stops before {epochs} epochs"])
-        out.append(Finding.of(
-            "sigma-stops-earlier", "A larger sigma makes early stopping end training sooner, before the "
-            f"{epochs}-epoch budget (reference: 15, 9, 5 epochs for sigma 1e2, 1e4, 1e6; precision reading)",
-            V.gate(d, failed, involved), ref="R33", section=sec, budget=budget(involved)))
-        # R34: larger sigma -> larger gradients (epoch 1: no budget)
-        out.append(Finding.of(
-            "sigma-larger-gradients", "A larger sigma gives larger gradients (mean gradient L2 norm in epoch 1; "
-            "precision reading)", _trend(metrics["first_epoch_grad_norm"], prec, "greater", "gradient norm",
-                                         "gradient L2 norm"),
-            ref="R34", section=sec))
-        # R35: ...so the network trains faster and overfits sooner
-        d = V.all_of([_trend(metrics["val_mse_first"], prec, "less", "validation MSE after epoch 1", "validation MSE"),
-                      _trend(metrics["best_epoch"], prec, "less", "best epoch", "epochs")],
-                     labels=["trains faster (epoch-1 validation MSE falls with sigma)",
-                             "overfits sooner (the best validation epoch comes earlier)"])
-        out.append(Finding.of(
-            "sigma-faster-overfits-sooner", "With a larger sigma the network trains faster (lower validation MSE "
-            "after epoch 1) and overfits sooner (its best validation epoch comes earlier; precision reading)",
-            V.gate(d, failed, involved), ref="R35", section=sec, budget=budget(involved)))
-    parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, unit="test MSE") for v in names]
-    out.append(Finding.of("beats-noisy-input", "Every loss denoises: its test MSE is below the noisy input's",
-                          V.all_of(parts, labels=names), section=sec,
-                          evidence=f"noisy input {V.fmt(noisy_mse)}"))
-    return out
-
-
 @register
 class DenoiseLosses(Study):
     name = "denoise-losses"
@@ -356,15 +198,11 @@ class DenoiseLosses(Study):
                  "width": 8, "depth": 1, "batch_size": 16, "train_crop": 8, "val_crop": 16, "lr": 3e-3, "seeds": 6},
         "full": {"data.source": "download", "width": 64, "depth": 3, "batch_size": 128, "seeds": 3},
     }
-    reference = [
-        Ref("Table 5", f"corr-{r}-{s}", m, val, "the reference's correntropy row; it does not say which reading")
-        for r in READINGS for s, e, t in (("1e2", 15, 0.0018), ("1e4", 9, 0.0023), ("1e6", 5, 0.0063))
-        for m, val in (("epochs_trained", e), ("test_mse", t))
-    ] + [
-        Ref("Table 5", "mse", "epochs_trained", 15), Ref("Table 5", "mse", "test_mse", 0.0019),
-        Ref("Table 5", "mae", "epochs_trained", 15), Ref("Table 5", "mae", "test_mse", 0.0015),
-    ]
+    reference = findings.REFERENCE
     headline_metrics = ["test_mse", "test_psnr", "epochs_trained"]
+    parse_loss = staticmethod(parse_loss)
+    comparison = findings.comparison
+    summarize = findings.summarize
 
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.losses)  # checked by Config
@@ -387,11 +225,6 @@ class DenoiseLosses(Study):
 
     def check_data(self, cfg: Config) -> None:
         images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)
-
-    def comparison(self, cfg: Config) -> Comparison:
-        data, why_d = reference_data(cfg.data)
-        ok_b, why_b = budget(cfg)
-        return Comparison(data, ok_b, f"{why_d}; {why_b}")
 
     # ------------------------------------------------------------------ data on the device
     def _data(self, cfg: Config, dev: torch.device):
@@ -465,83 +298,6 @@ class DenoiseLosses(Study):
                 "epochs_trained": res.epochs_trained, "best_epoch": res.best_epoch,
                 "stopped_early": float(res.stopped_early), "first_epoch_grad_norm": res.history[0]["grad_norm"],
                 "val_mse_first": res.history[0]["val_mse"], "n_train": len(Xtr), "n_test": len(Xte)}
-
-    # ------------------------------------------------------------------ summary
-    def summarize(self, cfg: Config, results: list[RunResult], out_dir: Path) -> Summary:
-        s = Summary()
-        if not results:
-            return s
-        res = Results(results)
-        names = [v for v in cfg.losses if v in res]
-        floor_mse = results[0].metrics["noisy_input_mse"]  # the same fixed test noise in every run
-        s.extra_metrics["noisy-input"] = {"test_mse": [floor_mse], "test_psnr": [psnr_from_mse(floor_mse)]}
-        keys = ("test_mse", "epochs_trained", "first_epoch_grad_norm", "val_mse_first", "best_epoch")
-        metrics = {k: res.table(k, names) for k in keys}
-        failed = V.did_not_learn(metrics["test_mse"], floor_mse, "less")
-
-        # Table 5 beside the reference, both correntropy readings as rows of one table
-        ref = {(r.variant, r.metric): r.value for r in self.reference}
-        rows, bold = [], []
-        for v in names:
-            _, sigma, scaling = parse_loss(v)
-            rows.append([v, scaling or "-", v.split("-", 2)[2] if sigma else "-",
-                         V.describe("", res.values(v, "epochs_trained")).strip(),
-                         ref.get((v, "epochs_trained"), "-"), V.describe("", res.values(v, "test_mse")).strip(),
-                         ref.get((v, "test_mse"), "-"), res.mean(v, "test_psnr"), res.mean(v, "first_epoch_grad_norm"),
-                         "no" if v in failed else "yes"])
-        means = res.means("test_mse", names)
-        if means:
-            bold.append((names.index(min(means, key=means.get)), 5))
-        rows.append(["noisy input (floor)", "-", "-", "-", "-", floor_mse, "-", psnr_from_mse(floor_mse), "-", "-"])
-        s.tables.append(Table(
-            f"Table 5 (T3.2): test MSE by training loss, both readings of correntropy; noise std {cfg.noise_std}; "
-            "mean ± sd over seeds",
-            ["loss", "correntropy reading", "sigma", "epochs trained", "ref. epochs", "test MSE", "ref. test MSE",
-             "test PSNR (dB)", "first-epoch grad norm", "learned (below the noisy input)"], rows, bold=bold,
-            note="bandwidth: 1 - exp(-e^2/(2 sigma^2)), correntropy's definition; precision: 1 - exp(-sigma e^2), "
-                 "the reading of the reference's 'a larger sigma scales up the error terms'. The reference's sigma "
-                 "rows are set beside both readings; it does not say which it used."))
-
-        # Example panel (lowest seed of each loss): noisy, denoised per loss, clean
-        first = {v: res.first(v).arrays("panel") for v in names}
-        p0 = first[names[0]]
-        s.figures.append(image_grid([("noisy", p0["noisy"])] + [(v, first[v]["denoised"]) for v in names]
-                                    + [("clean", p0["clean"])], out_dir, "t3_2_denoise_panel.png",
-                                    "T3.2 test images: noisy input, U-Net output per training loss, clean"))
-
-        # validation curves: where early stopping acted
-        fig, axes = new_figure(10, 3.6, ncols=2)
-        for v in names:
-            h = res.first(v).history()
-            ep = [row["epoch"] for row in h]
-            ls = "--" if parse_loss(v)[2] == "bandwidth" else "-"
-            axes[0].plot(ep, [row["val_mse"] for row in h], marker=".", ls=ls, label=v)
-            axes[1].plot(ep, [row["grad_norm"] for row in h], marker=".", ls=ls, label=v)
-        axes[0].axhline(floor_mse, color="gray", ls=":", lw=1, label="noisy input")
-        axes[0].set_yscale("log")
-        axes[0].set_xlabel("epoch")
-        axes[0].set_ylabel("validation MSE")
-        axes[1].set_yscale("log")
-        axes[1].set_xlabel("epoch")
-        axes[1].set_ylabel("mean gradient L2 norm")
-        axes[0].legend(fontsize=6)
-        fig.suptitle("T3.2 validation MSE and gradient size per loss (lowest seed; dashed: bandwidth reading)",
-                     fontsize=9)
-        s.figures.append(save(fig, out_dir, "t3_2_curves.png"))
-
-        s.findings.extend(decide(metrics, floor_mse, cfg.epochs, {v: res.curves(v, "val_mse") for v in names}))
-        kind = data_kind(cfg.data)
-        n_tr, n_te = int(results[0].metrics["n_train"]), int(results[0].metrics["n_test"])
-        s.notes.append(f"Data: {source_label(kind)}, {n_tr} training images (+ validation), {n_te} test images; "
-                       f"U-Net width {cfg.width}, depth {cfg.depth}; early stopping on val_loss, patience {cfg.patience}.")
-        if failed:
-            s.notes.append("Did not learn (test MSE not below the noisy input's; no verdict about how they learned): "
-                           + "; ".join(failed.values()) + ".")
-        s.notes.append("Under the bandwidth reading (the definition) 1 - exp(-e^2/(2 sigma^2)) is MSE/(2 sigma^2) for "
-                       "|e| << sigma: a larger sigma gives a flatter loss and smaller gradients, and with Adam the "
-                       "gradients of large sigmas fall below its epsilon, so the steps shrink. The reference's "
-                       "'larger sigma, larger gradients' fits the precision reading 1 - exp(-sigma e^2).")
-        return s
 
     # ------------------------------------------------------------------ bench
     def bench(self, cfg: Config, ctx) -> dict:
