@@ -62,16 +62,19 @@ def test_pca_mse_is_the_linear_optimum():
     basis = rng.normal(size=(3, 20))
     train = rng.normal(size=(200, 3)) @ basis + 5
     test = rng.normal(size=(50, 3)) @ basis + 5
-    study = get_study("mnist-autoencoder")
-    assert study.pca_mse(train, test, 3) < 1e-20
-    assert study.pca_mse(train, test, 2) > 1e-3
+    from dltour.experiments.mnist_autoencoder_findings import pca_mse
+
+    assert pca_mse(train, test, 3) < 1e-20
+    assert pca_mse(train, test, 2) > 1e-3
     # k = 0 gives the mean-image error
-    assert study.pca_mse(train, test, 0) == pytest.approx(float(((test - train.mean(0)) ** 2).mean()))
+    assert pca_mse(train, test, 0) == pytest.approx(float(((test - train.mean(0)) ** 2).mean()))
 
 
 def test_chance_accuracy_near_ten_percent():
+    from dltour.experiments.mnist_autoencoder_findings import chance_accuracy
+
     labels = np.random.default_rng(1).integers(0, 10, 10000)
-    assert 0.09 < get_study("mnist-autoencoder").chance_accuracy(labels) < 0.13
+    assert 0.09 < chance_accuracy(labels) < 0.13
 
 
 def test_bad_settings_are_user_errors():
@@ -150,7 +153,8 @@ def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
 # ---------------------------------------------------------------- findings from hand-made results
 import csv  # noqa: E402
 
-from dltour.experiments.mnist_autoencoder import BEST, findings, knn_accuracy, tsne_note  # noqa: E402
+from dltour.experiments.mnist_autoencoder import knn_accuracy  # noqa: E402
+from dltour.experiments.mnist_autoencoder_findings import BEST, findings, tsne_note  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
 
