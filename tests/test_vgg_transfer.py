@@ -229,7 +229,8 @@ def test_bench_reports_both_rates_and_the_frozen_saving(tmp_path):
 # ---------------------------------------------------------------- decisions from hand-made results
 import csv  # noqa: E402
 
-from dltour.experiments.vgg_transfer import curve_metrics, decide, per_seed, select_classes, tables  # noqa: E402
+from dltour.experiments.vgg_transfer import curve_metrics, select_classes  # noqa: E402
+from dltour.experiments.vgg_transfer_findings import decide, per_seed, tables  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
 
