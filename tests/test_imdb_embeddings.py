@@ -12,8 +12,8 @@ from dltour import DltourError
 from dltour.config import resolve_config
 from dltour.data import imdb
 from dltour.data.source import DataUnavailable
-from dltour.experiments.imdb_embeddings import (ImdbEmbeddings, bucketed_batches, embedding_measures, findings,
-                                                 history_measures)
+from dltour.experiments.imdb_embeddings import ImdbEmbeddings, bucketed_batches, embedding_measures, history_measures
+from dltour.experiments.imdb_embeddings_findings import findings
 from dltour.models.text import BiLSTMClassifier
 from dltour.registry import get_study
 from dltour.summary import RunResult
