@@ -141,7 +141,7 @@ import csv  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dltour.experiments.mnist_generative import findings  # noqa: E402
+from dltour.experiments.mnist_generative_findings import findings  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
 
