@@ -174,3 +174,24 @@ def test_report_names_a_missing_figure_in_one_line(tmp_path):
     (tmp_path / "airline-lstm" / doc["figures"][0]).unlink()
     r = dltour("report", "--out", str(tmp_path))
     assert r.returncode == 2 and doc["figures"][0] in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bench_times_the_variant_asked_for(tmp_path, capsys, monkeypatch):
+    """`dltour bench --variant V` times V (the study's default otherwise); a variant the study does
+    not run, or cannot bench, is one line and exit 2."""
+    base = ["bench", "airline-lstm", "--profile", "smoke", "--device", "cpu", "--json", "--set", "windows=[1,2]"]
+    r = dltour_in_process(base, capsys, monkeypatch)
+    assert r.returncode == 0 and json.loads(r.stdout)["variant"] == "w2", r.stderr  # the middle window
+    r = dltour_in_process([*base, "--variant", "w1"], capsys, monkeypatch)
+    assert r.returncode == 0 and json.loads(r.stdout)["variant"] == "w1", r.stderr
+    # the GAN could not be timed before --variant (the VAE always was): its step is a D and a G update
+    r = dltour_in_process(["bench", "mnist-generative", "--profile", "smoke", "--device", "cpu", "--json",
+                           "--variant", "gan-z10", "--set", "gan_batch_size=8", "--set", "data.train_subset=100"],
+                          capsys, monkeypatch)
+    res = json.loads(r.stdout)
+    assert res["variant"] == "gan-z10" and res["end_to_end_samples_per_s"] > 0, r.stderr
+    for bad, study in (("w7", "airline-lstm"), ("vgg16-frozen", "vgg-transfer"), ("no-such", "mnist-generative")):
+        r = dltour_in_process(["bench", study, "--profile", "smoke", "--device", "cpu", "--variant", bad],
+                              capsys, monkeypatch)
+        assert r.returncode == 2 and f"--variant {bad!r} cannot be benched" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1

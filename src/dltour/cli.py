@@ -334,12 +334,14 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
                                                        "(default 3, smoke profile 0)"),
           repeats: Optional[int] = typer.Option(None, "--repeats", min=1,
                                                 help="Timed windows per loop: median, min..max (default 3, smoke 1)"),
+          variant: Optional[str] = typer.Option(None, "--variant",
+                                                help="The variant to time (default: the study's own choice)"),
           as_json: bool = typer.Option(False, "--json", help="Machine-readable output")):
     """Training samples/s end to end (real data pipeline) vs compute-only (synthetic batch on the
     device), their ratio (medians over --repeats windows of at least --seconds, with the spread),
     the device and dtype.
 
-    Example: `dltour bench airline-lstm --device cpu`
+    Example: `dltour bench airline-lstm --device cpu`, `dltour bench mnist-generative --variant gan-10`
     """
     from dltour.device import resolve_device
     from dltour.runner.run_folder import RunContext
@@ -354,7 +356,7 @@ def bench(name: str = typer.Argument(..., help="Study name or task id"),
     smoke = profile == "smoke"
     with timing_window(seconds if seconds is not None else (0.0 if smoke else 3.0),
                        repeats if repeats is not None else (1 if smoke else 3)):
-        res = {**study.bench(cfg, ctx), "precision": dev.precision}
+        res = {**study.bench(cfg, ctx, variant), "precision": dev.precision}
     if as_json:
         print(json.dumps(res, indent=2))
         return

@@ -59,8 +59,21 @@ class Study:
         """The variant's model (an ``nn.Module``) for ``dltour describe``; None if it has none."""
         return None
 
-    def bench(self, cfg, ctx) -> dict[str, Any]:
+    def bench(self, cfg, ctx, variant: str | None = None) -> dict[str, Any]:
+        """Training throughput of ``variant`` (one of ``variants(cfg)``; None: the study's default, the
+        costliest or most typical one) end to end vs compute-only (``dltour bench``)."""
         raise DltourError(f"study {self.name!r} has no benchmark")
+
+    def bench_variant(self, cfg, variant: str | None, default: str, benchable=None) -> str:
+        """The variant ``bench`` times: ``variant`` checked against the study's variants (and
+        ``benchable`` when only some can be timed), or ``default``; one line when it cannot be."""
+        if variant is None:
+            return default
+        valid = [v for v in self.variants(cfg) if benchable is None or benchable(v)]
+        if variant not in valid:
+            raise DltourError(f"--variant {variant!r} cannot be benched for {self.name} with this configuration; "
+                              f"choose one of {', '.join(valid)}")
+        return variant
 
     def check_model(self, cfg, variant: str) -> float | None:
         """One forward and backward pass of the variant's model (``build_model``) on a tiny

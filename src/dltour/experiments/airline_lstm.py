@@ -281,10 +281,10 @@ class AirlineLSTM(Study):
         w = int(variant[1:])
         return backward_check(batch_loss(model, as_inputs(np.random.rand(2, w), cfg, "cpu"), torch.rand(2)), model)
 
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         from dltour.bench import endless, measure_training
 
-        w = cfg.windows[len(cfg.windows) // 2]
+        w = int(self.bench_variant(cfg, variant, f"w{cfg.windows[len(cfg.windows) // 2]}")[1:])  # the middle window
         _, y = self._series(cfg)
         n_fit = int(len(y) * cfg.train_fraction) - cfg.val_months
         z, k = modelled_series(y, cfg.series_transform)

@@ -206,11 +206,11 @@ class CartPoleTD(Study):
         return None  # a Q-table, not a neural network (72 states x 2 actions with the default bins)
 
     # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         """Steps/s of the learning loop (end to end), of the agent alone (the same loop replaying the
         recorded transitions: discretise, choose, update) and of the environment alone (the same
         actions, no agent), on the same episodes; ``compute_only`` is the agent alone."""
-        variant = cfg.agents[0]
+        variant = self.bench_variant(cfg, variant, cfg.agents[0])
         episodes = min(cfg.episodes, 300)
         disc, sched = self.discretiser(cfg), self.schedule(cfg)
         rec = _Recorder(make_env(cfg.env, cfg.version, 0))

@@ -338,9 +338,10 @@ class CharTextgen(Study):
         return backward_check(batch_loss(model, w[:, :-1], w[:, 1:]), model)
 
     # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         from dltour.bench import endless, measure_training
 
+        variant = self.bench_variant(cfg, variant, self.variants(cfg)[0])  # (one variant: the configured LSTM)
         chars, train, _, _, _ = split_text(cfg)
         dev = ctx.device.device
         model = CharLSTM(len(chars), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).to(dev)
@@ -357,6 +358,6 @@ class CharTextgen(Study):
 
         syn = random_windows(train_d, cfg.batch_size, cfg.seq_len, generator(1, 0))
         return measure_training(step, endless(epoch_batches), syn, cfg.batch_size, ctx.device,
-                                variant=self.variants(cfg)[0],
+                                variant=variant,
                                 note=f"samples are {cfg.seq_len}-character windows sliced from the corpus, which lives on "
                                      "the device as one id tensor")

@@ -321,13 +321,14 @@ class Colourise(Study):
             return gen
         return torch.nn.ModuleDict({"generator": gen, "discriminator": PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers)})
 
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         from dltour.bench import endless, measure_training
 
+        variant = self.bench_variant(cfg, variant, "cgan")  # by default the costlier variant
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, _, _ = self._data(cfg, dev)
-        state = new_models(cfg, "cgan", dev)  # the costlier variant
+        state = new_models(cfg, variant, dev)
         cfg = cfg.model_copy(update={"batch_size": min(cfg.batch_size, len(Xtr))})
 
         def step(gray, rgb):  # measure_training runs it under the device's autocast
@@ -335,7 +336,7 @@ class Colourise(Study):
 
         real = endless(lambda epoch: train_batches(Xtr, cfg, 0, epoch, cl, drop_last=True))
         synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
-        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant="cgan",
+        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant=variant,
                                 note="uint8 images live on the device; conversion to float and gray happens there")
 
     def check_model(self, cfg: Config, variant: str) -> float:

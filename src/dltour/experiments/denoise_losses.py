@@ -300,9 +300,11 @@ class DenoiseLosses(Study):
                 "val_mse_first": res.history[0]["val_mse"], "n_train": len(Xtr), "n_test": len(Xte)}
 
     # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         from dltour.bench import endless, measure_training
 
+        variant = self.bench_variant(cfg, variant, "mse")
+        loss_fn = make_loss(variant)
         dev = ctx.device.device
         cl = dev.type == "cuda"
         Xtr, _, _, _ = self._data(cfg, dev)
@@ -310,10 +312,10 @@ class DenoiseLosses(Study):
         cfg = cfg.model_copy(update={"batch_size": min(cfg.batch_size, len(Xtr))})
 
         def step(noisy, clean):  # measure_training runs it under the device's autocast
-            train_step(model, opt, mse_loss, noisy, clean, ctx.device.autocast)
+            train_step(model, opt, loss_fn, noisy, clean, ctx.device.autocast)
 
         # the training pipeline: slice uint8 on the device, convert, add noise there (whole batches only)
         real = endless(lambda epoch: train_batches(Xtr, cfg, 0, epoch, cl, drop_last=True))
         synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
-        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant="mse",
+        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant=variant,
                                 note="uint8 images live on the device; conversion and noise happen there per batch")

@@ -373,14 +373,16 @@ class ImdbEmbeddings(Study):
         return backward_check(loss, model)
 
     # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         from dltour.bench import endless, measure_training
 
+        variant = self.bench_variant(cfg, variant, "random")  # (the frozen variant skips the embedding's update)
         d = prepare(cfg)
         dev = ctx.device.device
         ids, lens, y = (torch.as_tensor(a) for a in d["train"])
         ids_d, y_d = ids.to(dev), y.to(dev)  # resident on the device, as in run
-        model = BiLSTMClassifier(len(d["vocab"]), cfg.glove_dim, cfg.units).to(dev)
+        model = BiLSTMClassifier(len(d["vocab"]), cfg.glove_dim, cfg.units,
+                                 freeze=(variant == "glove-frozen")).to(dev)
         opt = adam(model.parameters(), cfg.lr, dev, fused=False)
         bs = cfg.batch_size
 
@@ -391,6 +393,6 @@ class ImdbEmbeddings(Study):
         # lengths stay on the CPU, as in the real pipeline
         syn = (ids[:bs].clamp(min=1).to(dev), torch.full((bs,), cfg.max_len), y[:bs].float().to(dev))
         return measure_training(step, endless(lambda epoch: train_batches(ids_d, lens, y_d, bs, 0, epoch)), syn, bs,
-                                ctx.device, variant="random",
+                                ctx.device, variant=variant,
                                 note="real: length-bucketed batches cut to their longest review; compute-only: "
                                      f"full {cfg.max_len}-token batches, so the ratio can exceed 1")

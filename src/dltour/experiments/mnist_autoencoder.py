@@ -365,15 +365,17 @@ class MnistAutoencoder(Study):
         loss_fn = recon_loss(self.training_recipe(cfg, variant)[0])
         return backward_check(batch_loss(model, loss_fn, torch.rand(2, 784)), model)
 
-    def bench(self, cfg: Config, ctx) -> dict:
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         from dltour.bench import endless, measure_training
 
+        variant = self.bench_variant(cfg, variant, BEST)
         dev = ctx.device.device
         X = mnist.tensors_for(cfg.data, dev)["train_x"]
-        model = self.build_model(cfg, BEST).to(dev)
-        opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, dev)
+        model = self.build_model(cfg, variant).to(dev)
+        loss_name, opt_name, lr = self.training_recipe(cfg, variant)  # what run trains the variant with
+        opt = make_optimizer(model.parameters(), opt_name, lr, dev)
         bs = min(cfg.batch_size, len(X))  # whole batches only, and at least one
-        loss_fn = recon_loss(cfg.loss)
+        loss_fn = recon_loss(loss_name)
 
         def step(xb):  # measure_training runs it under the device's autocast
             train_step(model, opt, loss_fn, xb)
@@ -384,5 +386,5 @@ class MnistAutoencoder(Study):
                     yield (X[idx],)
 
         return measure_training(step, endless(epoch_batches), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
-                                variant=BEST, note="MNIST held as one float tensor on the device; batches are "
+                                variant=variant, note="MNIST held as one float tensor on the device; batches are "
                                 "index slices")

@@ -380,18 +380,29 @@ class MnistGenerative(Study):
         loss_d, fake = gan_d_loss(G, D, x, torch.randn(4, G.noise), cfg.gan_real_label)
         return backward_check(loss_d + gan_g_loss(D, fake), model)
 
-    def bench(self, cfg: Config, ctx) -> dict:
-        """Training throughput of the largest VAE (vae-z20-extra), one optimizer step per batch."""
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
+        """Training throughput of a variant (default: the largest VAE, vae-z20-extra), one step per
+        batch as ``run`` takes it (a GAN: a discriminator and a generator update on fresh noise)."""
         from dltour.bench import endless, measure_training
 
+        variant = self.bench_variant(cfg, variant, "vae-z20-extra")
         dev = ctx.device.device
         X = mnist.tensors_for(cfg.data, dev)["train_x"]
-        model = VAE(20, True).to(dev)
-        opt = adam(model.parameters(), cfg.vae_lr, dev)
-        bs = min(cfg.vae_batch_size, len(X))  # whole batches only, and at least one
+        model = self.build_model(cfg, variant).to(dev)
+        if isinstance(model, VAE):
+            opt = adam(model.parameters(), cfg.vae_lr, dev)
+            bs = min(cfg.vae_batch_size, len(X))  # whole batches only, and at least one
 
-        def step(xb):  # measure_training runs it under the device's autocast
-            vae_train_step(model, opt, xb)
+            def step(xb):  # measure_training runs it under the device's autocast
+                vae_train_step(model, opt, xb)
+        else:
+            G, D = model.generator, model.discriminator
+            opt_g = adam(G.parameters(), cfg.gan_lr, dev, betas=(cfg.gan_beta1, 0.999))
+            opt_d = adam(D.parameters(), cfg.gan_lr, dev, betas=(cfg.gan_beta1, 0.999))
+            bs = min(cfg.gan_batch_size, len(X))
+
+            def step(xb):
+                gan_train_step(G, D, opt_g, opt_d, xb, torch.randn(len(xb), G.noise, device=dev), cfg.gan_real_label)
 
         def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensor
             for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev):
@@ -399,6 +410,6 @@ class MnistGenerative(Study):
                     yield (X[idx],)
 
         return measure_training(step, endless(epoch_batches), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
-                                variant="vae-z20-extra", note="MNIST held as one float tensor on the device; "
+                                variant=variant, note="MNIST held as one float tensor on the device; "
                                 "batches are index slices")
 

@@ -497,13 +497,16 @@ class VGGTransferStudy(Study):
         return backward_check(loss, net)
 
     # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx) -> dict:
-        """Training samples/s of ``<arch>-random`` end to end (uint8 dataset on the device, batches
+    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
+        """Training samples/s of ``<arch>-random`` (or ``variant``: a whole network trained with the
+        plain SGD recipe, ``random`` or ``imagenet``) end to end (uint8 dataset on the device, batches
         sliced, normalised there) vs compute-only (one fixed uint8 batch), plus the frozen-variant
         saving: one head step on precomputed features vs the frozen forward + head step it replaces."""
         from dltour.bench import endless, measure_training
 
-        arch = cfg.archs[0]
+        variant = self.bench_variant(cfg, variant, f"{cfg.archs[0]}-random",
+                                     benchable=lambda v: self.parse(v)[1] in ("random", "imagenet"))
+        arch = self.parse(variant)[0]
         data = self.splits(cfg)
         dev = ctx.device
         cl = cfg.channels_last and dev.device.type == "cuda"
@@ -511,7 +514,7 @@ class VGGTransferStudy(Study):
         X = torch.from_numpy(data["train"].x).to(dev.device)  # (N, H, W, 3) uint8 on the device
         Y = torch.from_numpy(data["train"].y).to(dev.device)
         bs = cfg.batch_size
-        model = self.make_model(cfg, f"{arch}-random", n_classes).to(dev.device)
+        model = self.make_model(cfg, variant, n_classes).to(dev.device)
         if cl:
             model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
@@ -527,7 +530,7 @@ class VGGTransferStudy(Study):
         synthetic = (X[:bs].clone(), Y[:bs].clone())
         warm = 1 if cfg.bench_steps < 5 else 5
         res = measure_training(step, endless(epoch_batches), synthetic, bs, dev, steps=cfg.bench_steps, warmup=warm,
-                               variant=f"{arch}-random",
+                               variant=variant,
                                note="uint8 dataset resident on the device, batches sliced and normalised there "
                                     "(whole batches only)")
 
