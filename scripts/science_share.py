@@ -1,0 +1,99 @@
+"""How much of each study's science file is science (issue 20 item 1: "every study's science file
+under 300 lines with at least two thirds science; say how counted").
+
+    python scripts/science_share.py            # a table over src/dltour/experiments/<study>.py
+
+How it counts, from the file's syntax tree (lines with `wc -l`'s meaning, blank lines going to the
+part they sit in, comments to the statement after them):
+
+- docstring: the module docstring;
+- config: ``class Config`` and its validators (the study's parameters with their docstrings);
+- declarations: imports, module constants, the study class's attributes (name, task, profiles,
+  bindings of the findings file's functions) and its ``variants``, ``run_key``, ``check_data``,
+  ``comparison``, ``skipped_variants``, ``claims_about``;
+- bench hooks: ``bench`` and ``check_model`` (and helper classes only they use: named ``_Recorder``,
+  ``_Replay``);
+- science: everything else: the data it trains on, models, losses, training steps, metrics computed
+  in a run, baselines, ``run`` and its helpers.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "src" / "dltour" / "experiments"
+DECLARATION_METHODS = {"variants", "run_key", "check_data", "comparison", "skipped_variants", "bench_variant",
+                       "weights_available", "label"}
+BENCH = {"bench", "check_model", "_Recorder", "_Replay"}
+
+
+def _start(node: ast.AST) -> int:
+    decos = getattr(node, "decorator_list", [])
+    return min([node.lineno] + [d.lineno for d in decos])
+
+
+def parts(path: Path) -> dict[str, int]:
+    src = path.read_text()
+    lines = src.splitlines()
+    tree = ast.parse(src)
+    owner = [""] * (len(lines) + 2)  # 1-based: the part each line belongs to
+
+    def mark(a: int, b: int, part: str) -> None:
+        for i in range(a, b + 1):
+            owner[i] = part
+
+    body = list(tree.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        mark(1, body[0].end_lineno, "docstring")
+        body = body[1:]
+    for node in body:
+        a, b = _start(node), node.end_lineno
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)):
+            mark(a, b, "declarations")
+        elif isinstance(node, ast.ClassDef) and node.name == "Config":
+            mark(a, b, "config")
+        elif isinstance(node, ast.ClassDef) and node.name in BENCH:
+            mark(a, b, "bench hooks")
+        elif isinstance(node, ast.ClassDef) and any(isinstance(d, ast.Name) and d.id == "register"
+                                                     for d in node.decorator_list):
+            mark(a, node.body[0].lineno - 1, "declarations")  # the class line and its decorator
+            for m in node.body:
+                ma, mb = _start(m), m.end_lineno
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    part = ("bench hooks" if m.name in BENCH else
+                            "declarations" if m.name in DECLARATION_METHODS else "science")
+                else:
+                    part = "declarations"
+                mark(ma, mb, part)
+        else:
+            mark(a, b, "science")
+    # blank lines and comments go to the next statement's part (the file's tail to the last one)
+    nxt = "declarations"
+    for i in range(len(lines), 0, -1):
+        if owner[i]:
+            nxt = owner[i]
+        else:
+            owner[i] = nxt
+    out = {k: 0 for k in ("docstring", "config", "declarations", "bench hooks", "science")}
+    for i in range(1, len(lines) + 1):
+        out[owner[i]] += 1
+    return out
+
+
+def main() -> int:
+    files = sorted(p for p in ROOT.glob("*.py") if p.name != "__init__.py" and not p.stem.endswith("_findings"))
+    print(f"{'study file':<24} {'lines':>5} {'docstr':>6} {'config':>6} {'decl':>5} {'bench':>5} {'science':>7} "
+          f"{'share':>5}   findings file")
+    for p in files:
+        c = parts(p)
+        n = sum(c.values())
+        f = p.with_name(p.stem + "_findings.py")
+        fl = len(f.read_text().splitlines()) if f.exists() else 0
+        print(f"{p.name:<24} {n:>5} {c['docstring']:>6} {c['config']:>6} {c['declarations']:>5} "
+              f"{c['bench hooks']:>5} {c['science']:>7} {c['science'] / n:>5.0%}   {fl}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
