@@ -45,6 +45,15 @@ class Study:
     #: a GPU). Unset: one CPU, and one GPU unless the runs are ``small_runs``; ``--gpus-per-run``
     #: overrides the GPUs.
     resources: ClassVar[dict[str, dict[str, float]]] = {}
+    #: config keys that list the sweep (``windows``, ``losses``): kept out of the run id, so adding a
+    #: cell to the sweep reuses the runs already computed
+    sweep: ClassVar[tuple[str, ...]] = ()
+    #: config keys no run's result depends on (summary-only choices, checkpointing, bench settings,
+    #: where files are looked for; ``data.x`` for a data field): kept out of the run id
+    not_in_results: ClassVar[tuple[str, ...]] = ()
+    #: keys added after runs were computed, with the value they had implicitly: at that value they stay
+    #: out of the run id, so the older runs keep their ids
+    added_later: ClassVar[dict[str, Any]] = {}
 
     def variants(self, cfg) -> list[str]:
         raise NotImplementedError
@@ -123,11 +132,23 @@ class Study:
         return Comparison(True, True)
 
     def run_key(self, cfg, variant: str) -> dict[str, Any]:
-        """What identifies a run's result (hashed into the run id). Default: the whole config
-        except ``seeds``; studies drop keys that list the sweep so adding a cell reuses the rest."""
+        """What identifies a run's result (hashed into the run id): the whole config except
+        ``seeds``, the declared ``sweep``, ``not_in_results``, ``added_later`` keys at their implicit
+        value, and the keys :meth:`unused_keys` names for this variant."""
         d = cfg.model_dump()
         d.pop("seeds", None)
+        for k in (*self.sweep, *self.not_in_results, *self.unused_keys(cfg, variant)):
+            part, _, leaf = k.rpartition(".")
+            (d[part] if part else d).pop(leaf)
+        for k, implicit in self.added_later.items():
+            if d[k] == implicit:
+                d.pop(k)
         return d
+
+    def unused_keys(self, cfg, variant: str) -> tuple[str, ...]:
+        """Config keys this variant's result does not depend on (a U-Net run ignores the GAN's
+        settings): kept out of its run id. Default: none."""
+        return ()
 
     def run_resources(self, profile: str) -> dict[str, float]:
         return {"num_cpus": 1, "num_gpus": 0 if self.small_runs else 1, **self.resources.get(profile, {})}

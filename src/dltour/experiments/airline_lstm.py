@@ -152,16 +152,13 @@ class AirlineLSTM(Study):
     comparison = findings.comparison
     summarize = findings.summarize
 
+    sweep = ("windows",)  # adding a window reuses the others
+    not_in_results = ("tutorial_check_window",)  # a summary-only finding: the runs are the same
+    added_later = {"series_transform": "none"}  # the runs computed before it keep their ids
+
     def variants(self, cfg: Config) -> list[str]:  # windows checked by Config
         return [f"w{w}" for w in cfg.windows]
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("windows")  # the sweep list: adding a window reuses the others
-        d.pop("tutorial_check_window")  # a summary-only finding: the runs are the same
-        if d["series_transform"] == "none":  # added later: the runs computed before it keep their ids
-            d.pop("series_transform")
-        return d
 
     def build_model(self, cfg: Config, variant: str):
         return LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, int(variant[1:])))

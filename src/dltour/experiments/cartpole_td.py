@@ -193,14 +193,12 @@ class CartPoleTD(Study):
         return m
 
     # ------------------------------------------------------------------ declarations
+    sweep = ("agents",)  # adding an agent reuses the others
+    not_in_results = ("checkpoint_every",)  # checkpointing does not change results (resume is exact)
+
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.agents)
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("agents")  # the sweep list: adding an agent reuses the others
-        d.pop("checkpoint_every")  # checkpointing does not change results (resume is exact)
-        return d
 
     def build_model(self, cfg: Config, variant: str):
         return None  # a Q-table, not a neural network (72 states x 2 actions with the default bins)

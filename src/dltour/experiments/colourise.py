@@ -299,18 +299,14 @@ class Colourise(Study):
                 "n_train": len(Xtr), "n_test": len(Xte)}
 
     # ------------------------------------------------------------------ runs, checks and bench
+    sweep = ("models",)
+
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.models)  # checked by Config
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("models")
-        if variant == "unet":  # the U-Net does not depend on the GAN's settings
-            for k in ("lr_gan", "l1_weight", "ndf", "d_layers"):
-                d.pop(k)
-        else:
-            d.pop("lr_unet")
-        return d
+    def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
+        """The U-Net does not depend on the GAN's settings, nor the cGAN on the U-Net's lr."""
+        return ("lr_gan", "l1_weight", "ndf", "d_layers") if variant == "unet" else ("lr_unet",)
 
     def check_data(self, cfg: Config) -> None:
         images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)

@@ -204,13 +204,11 @@ class DenoiseLosses(Study):
     comparison = findings.comparison
     summarize = findings.summarize
 
+    sweep = ("losses",)  # adding a loss reuses the others
+
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.losses)  # checked by Config
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("losses")  # the sweep list: adding a loss reuses the others
-        return d
 
     def build_model(self, cfg: Config, variant: str):
         return UNet(3, 3, cfg.width, cfg.depth)

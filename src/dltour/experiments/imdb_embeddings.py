@@ -260,13 +260,11 @@ class ImdbEmbeddings(Study):
     summarize = findings.summarize
     comparison = findings.comparison
 
+    sweep = ("variants",)  # (random reads the GloVe file too: its neighbourhoods are compared with GloVe's)
+
     def variants(self, cfg: Config) -> list[str]:
         return list(dict.fromkeys(cfg.variants))
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("variants")  # (random reads the GloVe file too: its neighbourhoods are compared with GloVe's)
-        return d
 
     def check_data(self, cfg: Config) -> None:
         _reviews(cfg.data.path, cfg.data.source)  # the archive reads (cached: the local executor reuses it)

@@ -250,23 +250,19 @@ class MnistAutoencoder(Study):
     reference = findings.REFERENCE
     headline_metrics = ["test_mse", "kmeans_acc_majority", "kmeans_acc_hungarian", "params"]
 
+    sweep = ("depths", "codes")  # adding a cell reuses the others
+    not_in_results = ("baseline",)  # which baseline the findings compare with: no run depends on it
+
     def variants(self, cfg: Config) -> list[str]:  # depths and code sizes are checked by Config
         return ([f"depth{d}" for d in cfg.depths] + [code_variant(c) for c in cfg.codes if c != cfg.code]
                 + ["linear", TUTORIAL])
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("depths")  # the sweep lists: adding a cell reuses the others
-        d.pop("codes")
-        d.pop("baseline")  # which baseline the findings compare with: no run depends on it
-        if variant == TUTORIAL:  # the tutorial's own recipe: the deep models' readings do not reach it
-            for k in ("loss", "code_activation", "init", "optimizer", "lr", "code"):
-                d.pop(k)
-        else:
-            d.pop("tutorial_optimizer")
-        if variant != BEST:
-            d.pop("tsne_points")  # only the depth-3 run embeds its codes in 2-D
-        return d
+    def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
+        """The tutorial's own recipe is not reached by the deep models' readings (and they not by its
+        optimiser); only the depth-3 run embeds its codes in 2-D (``tsne_points``)."""
+        keys = (("loss", "code_activation", "init", "optimizer", "lr", "code") if variant == TUTORIAL
+                else ("tutorial_optimizer",))
+        return keys if variant == BEST else (*keys, "tsne_points")
 
     claims_about = "MNIST digits"
 

@@ -235,16 +235,15 @@ class MnistGenerative(Study):
     version = 4  # v4: the VAE loss from logits (the clamped log of a saturated sigmoid gave NaN gradients)
     small_runs = True
 
+    sweep = ("models",)  # adding a model reuses the others
+
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.models)  # checked by Config
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        d.pop("models")  # the sweep list: adding a model reuses the others
-        kind = parse_variant(variant)[0]
-        for k in [k for k in d if k.startswith("gan_" if kind == "vae" else "vae_")]:
-            d.pop(k)  # a GAN's result does not depend on the VAE settings and vice versa
-        return d
+    def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
+        """A GAN's result does not depend on the VAE settings, and vice versa."""
+        other = "gan_" if parse_variant(variant)[0] == "vae" else "vae_"
+        return tuple(k for k in type(cfg).model_fields if k.startswith(other))
 
     def check_data(self, cfg: Config) -> None:
         mnist.arrays_for(cfg.data)  # the four IDX files (or the pack) decode and have MNIST's shapes

@@ -235,6 +235,10 @@ class VGGTransferStudy(Study):
     summarize = findings.summarize
 
     # ------------------------------------------------------------------ variants, models
+    sweep = ("archs", "inits")
+    # where weights are found, and settings that do not change a run's result
+    not_in_results = ("imagenet", "bench_steps", "checkpoint_every", "data.imagenet_weights_dir")
+
     def variants(self, cfg: Config) -> list[str]:
         out = []
         for a in cfg.archs:
@@ -266,13 +270,6 @@ class VGGTransferStudy(Study):
             raise DltourError(f"unknown variant {variant!r}: expected <{'|'.join(ARCHS)}>-<{'|'.join(INITS)}>")
         return arch, init
 
-    def run_key(self, cfg: Config, variant: str) -> dict:
-        d = super().run_key(cfg, variant)
-        # the sweep lists, where weights are found, and settings that do not change a run's result
-        for k in ("archs", "inits", "imagenet", "bench_steps", "checkpoint_every"):
-            d.pop(k)
-        d["data"].pop("imagenet_weights_dir")
-        return d
 
     def _n_classes(self, cfg: Config) -> int:
         if cfg.data.class_names is not None:
