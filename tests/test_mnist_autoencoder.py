@@ -456,3 +456,48 @@ def test_run_and_bench_train_with_the_same_step(step_calls):
     assert ran > 0
     assert benched == 2 * (3 + 1)  # end to end and compute only, each 1 warm-up + 3 steps
     assert out["end_to_end_samples_per_s"] > 0
+
+
+# ---------------------------------------------------------------------- ours beyond the reference: the dec variant
+def _dec(tmp_path, manifold, kmeans=None, mse=(0.010, 0.011, 0.0105)):
+    table = dict(HOLDS)
+    table["dec"] = {"test_mse": list(mse)[:len(manifold)], "manifold_acc_hungarian": list(manifold),
+                    "kmeans_acc_hungarian": list(kmeans or [0.80] * len(manifold))}
+    return _decide(tmp_path, table)["dec-clustering-85"]
+
+
+def test_dec_clustering_finding_three_outcomes(tmp_path):
+    assert _dec(tmp_path / "a", [0.93, 0.95, 0.94]).verdict == "holds"
+    f = _dec(tmp_path / "b", [0.70, 0.72, 0.69])
+    assert f.verdict == "does not hold" and f.ref is None  # ours, never one of the reference's claims
+    assert _dec(tmp_path / "c", [0.80, 0.95, 0.86]).verdict == "inconclusive"  # the mean near 85%, seeds spread
+    assert _dec(tmp_path / "d", [0.95]).verdict == "inconclusive"  # one seed
+    # a dec run that did not learn (no better than the mean image) decides nothing
+    assert _dec(tmp_path / "e", [0.95, 0.96, 0.94], mse=(MEAN_IMAGE * 2,) * 3).verdict == "inconclusive"
+    assert "K-Means on the raw dec codes" in _dec(tmp_path / "f", [0.93, 0.95, 0.94]).evidence
+
+
+def test_dec_variant_is_decs_shape_and_keeps_every_other_run_id():
+    from dltour.experiments.mnist_autoencoder import parse_variant
+    from dltour.runner.plan import run_id_for
+
+    study = get_study("mnist-autoencoder")
+    cfg, with_dec = resolve_config(study, "demo"), resolve_config(study, "demo", {"clustering": True})
+    assert parse_variant("dec", cfg) == ([784, 500, 500, 2000, 10], True)
+    assert study.variants(with_dec) == [*study.variants(cfg), "dec"]
+    assert all(run_id_for(study, cfg, v, 0) == run_id_for(study, with_dec, v, 0) for v in study.variants(cfg))
+    model = study.build_model(with_dec, "dec")
+    assert model.code_activation == "linear" and sum(p.numel() for p in model.parameters()) > 3_000_000
+    assert np.isfinite(study.check_model(with_dec, "dec"))
+
+
+def test_manifold_clusters_recovers_separated_classes():
+    from dltour.experiments.mnist_autoencoder import manifold_clusters
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 30)
+    codes = rng.normal(size=(10, 10))[labels] * 20 + rng.normal(size=(300, 10))  # ten well-separated blobs
+    out = manifold_clusters(codes, labels, seed=0)
+    assert out["manifold_acc_hungarian"] > 0.95 and out["manifold_acc_majority"] > 0.95
+    shuffled = manifold_clusters(codes, rng.permutation(labels), seed=0)  # labels unrelated to the codes
+    assert shuffled["manifold_acc_hungarian"] < 0.4

@@ -50,7 +50,7 @@ from dltour.config import StudyConfig
 from dltour.data import mnist
 from dltour.data.mnist import MnistData
 from dltour.experiments import mnist_autoencoder_findings as findings
-from dltour.experiments.mnist_autoencoder_findings import BASELINES, BEST, REF_EPOCHS, TUTORIAL
+from dltour.experiments.mnist_autoencoder_findings import BASELINES, BEST, DEC, REF_EPOCHS, TUTORIAL
 from dltour.metrics.clustering import kmeans_cluster_accuracy
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.registry import register, Study
@@ -112,6 +112,12 @@ class Config(StudyConfig):
     """K-Means on the codes of every variant; False: only depth3 and linear (what R28 compares)."""
     tsne_points: int = Field(2000, ge=50)
     """Test codes embedded in 2-D by PCA and t-SNE (Figures 6, 15 and the R29 measure)."""
+    clustering: bool = False
+    """Our check beyond the reference (issue 19): also run ``dec``, DEC's 784-500-500-2000-10
+    autoencoder (ReLU, linear 10-d code, MSE, ``optimizer``/``lr``/``init`` as the others, ``epochs``),
+    and cluster its test codes twice: K-Means on the codes, and a 10-component Gaussian mixture on a
+    2-D t-SNE of them (N2D's manifold step, with scikit-learn's t-SNE for UMAP); finding
+    ``dec-clustering-85``. Adding it reuses every other run."""
 
     @field_validator("depths")
     @classmethod
@@ -140,13 +146,15 @@ def parse_variant(v: str, cfg: Config) -> tuple[list[int], bool]:
         return [784, cfg.linear_code], False
     if v == TUTORIAL:
         return [784, cfg.linear_code], True
+    if v == DEC:  # DEC's (Xie et al. 2016) encoder: d-500-500-2000-10
+        return [784, 500, 500, 2000, 10], True
     if v.startswith("depth"):
         head, _, code = v.partition("-code")
         if head[5:].isdigit() and (not code or code.isdigit()) and (code or not _):
             c = int(code) if code else cfg.code
             if 2 <= c < 784 and int(head[5:]) >= 1:
                 return depth_sizes(int(head[5:]), 784, c), True
-    raise DltourError(f"unknown variant {v!r}: depth<N>, depth3-code<N>, linear or tutorial")
+    raise DltourError(f"unknown variant {v!r}: depth<N>, depth3-code<N>, linear, tutorial or dec")
 
 
 # ---------------------------------------------------------------------- loss and optimiser
@@ -226,6 +234,21 @@ def knn_accuracy(xy: np.ndarray, labels: np.ndarray, seed: int, k: int = 5, fold
     return float(cross_val_score(KNeighborsClassifier(k), xy, labels, cv=cv).mean())
 
 
+def manifold_clusters(codes: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, float]:
+    """N2D's recipe with t-SNE for UMAP: the codes in 2-D (t-SNE, perplexity 30), a 10-component
+    Gaussian mixture there, its clusters scored against the labels (majority vote and Hungarian)."""
+    from sklearn.manifold import TSNE
+    from sklearn.mixture import GaussianMixture
+
+    from dltour.metrics.clustering import hungarian_accuracy, majority_vote_accuracy
+
+    n = len(codes)
+    xy = TSNE(2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(codes)
+    clusters = GaussianMixture(10, covariance_type="full", n_init=3, random_state=seed).fit_predict(xy)
+    return {"manifold_acc_majority": majority_vote_accuracy(labels, clusters),
+            "manifold_acc_hungarian": hungarian_accuracy(labels, clusters)}
+
+
 @register
 class MnistAutoencoder(Study):
     name = "mnist-autoencoder"
@@ -250,17 +273,18 @@ class MnistAutoencoder(Study):
     reference = findings.REFERENCE
     headline_metrics = ["test_mse", "kmeans_acc_majority", "kmeans_acc_hungarian", "params"]
 
-    sweep = ("depths", "codes")  # adding a cell reuses the others
+    sweep = ("depths", "codes", "clustering")  # adding a cell reuses the others
     not_in_results = ("baseline",)  # which baseline the findings compare with: no run depends on it
 
     def variants(self, cfg: Config) -> list[str]:  # depths and code sizes are checked by Config
         return ([f"depth{d}" for d in cfg.depths] + [code_variant(c) for c in cfg.codes if c != cfg.code]
-                + ["linear", TUTORIAL])
+                + ["linear", TUTORIAL] + ([DEC] if cfg.clustering else []))
 
     def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
         """The tutorial's own recipe is not reached by the deep models' readings (and they not by its
         optimiser); only the depth-3 run embeds its codes in 2-D (``tsne_points``)."""
         keys = (("loss", "code_activation", "init", "optimizer", "lr", "code") if variant == TUTORIAL
+                else ("tutorial_optimizer", "loss", "code_activation", "code") if variant == DEC
                 else ("tutorial_optimizer",))
         return keys if variant == BEST else (*keys, "tsne_points")
 
@@ -273,6 +297,8 @@ class MnistAutoencoder(Study):
         sizes, nonlinear = parse_variant(variant, cfg)
         if variant == TUTORIAL:  # Keras Dense(32, relu) -> Dense(784, sigmoid), Keras's init
             return MLPAutoencoder(sizes, nonlinear=True, code_activation="relu", init="glorot")
+        if variant == DEC:  # DEC's: ReLU hidden layers, a linear code
+            return MLPAutoencoder(sizes, nonlinear=True, code_activation="linear", init=cfg.init)
         return MLPAutoencoder(sizes, nonlinear=nonlinear, code_activation=cfg.code_activation, init=cfg.init)
 
     @staticmethod
@@ -281,6 +307,8 @@ class MnistAutoencoder(Study):
         cross-entropy and ``tutorial_optimizer``), the linear one MSE, the deep ones ``cfg``'s."""
         if variant == TUTORIAL:
             return ("bce", *TUTORIAL_LR[cfg.tutorial_optimizer])
+        if variant == DEC:
+            return "mse", cfg.optimizer, cfg.lr
         return (cfg.loss if parse_variant(variant, cfg)[1] else "mse"), cfg.optimizer, cfg.lr
 
     # ------------------------------------------------------------------ one run
@@ -318,7 +346,9 @@ class MnistAutoencoder(Study):
             recon = model(Xte[:10]).cpu().numpy()
         labels = yte.cpu().numpy()
         acc = (kmeans_cluster_accuracy(codes, labels, k=10, seed=seed, n_init=cfg.kmeans_restarts)
-               if cfg.kmeans_every or variant in (BEST, *BASELINES) else {})
+               if cfg.kmeans_every or variant in (BEST, DEC, *BASELINES) else {})
+        if variant == DEC:  # ours beyond the reference: N2D's manifold step on the codes
+            acc.update(manifold_clusters(codes.astype(np.float64), labels, seed))
         arrays = {"labels": labels.astype(np.uint8), "recon10": recon.astype(np.float32)}
         out = {"test_mse": float(per_image.mean()), **acc,
                "params": sum(p.numel() for p in model.parameters()), "code_size": codes.shape[1]}
