@@ -345,8 +345,11 @@ class ImdbEmbeddings(Study):
             return {"val_loss": loss, "val_acc": binary_accuracy(yv, logits)}
 
         stop = EarlyStopping(monitor="val_acc", mode="max", patience=cfg.epochs + 1)  # never stops: full curves
+        # every epoch on the whole data (minutes each on a CPU: a run killed at a session's end loses at most one;
+        # resume is exact, so the frequency changes no result), every half run on a subset (seconds an epoch)
+        every = 1 if cfg.data.train_subset is None else max(1, cfg.epochs // 2)
         res = fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, evaluate,
-                  early_stopping=stop, restore_best=True, checkpoint_every=max(1, cfg.epochs // 2))
+                  early_stopping=stop, restore_best=True, checkpoint_every=every)
         test_acc = binary_accuracy(d["test"][2], predict("test"))
 
         emb = model.embedding.weight.detach().float().cpu().numpy()
