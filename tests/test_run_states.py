@@ -232,3 +232,30 @@ def test_owner_alive_reads_the_state_after_the_last_parenthesis(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+SIGTERM_WHILE_RESTORING = r'''
+import signal, sys
+from dltour.runner import driver
+real, landed = signal.signal, []
+def spy(sig, handler):
+    # the SIGTERM lands just as the driver puts its caller's handler back, after the work ended: the
+    # driver's own handler is still the one Python calls
+    if sig == signal.SIGTERM and handler is signal.SIG_DFL and not landed:
+        landed.append(1)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    return real(sig, handler)
+signal.signal = spy
+with driver._driver_signals():
+    pass
+print("returned", landed)
+'''
+
+
+def test_sigterm_as_the_driver_restores_its_handlers_exits_by_sigterm():
+    """A SIGTERM that lands after the work ended, while the handlers are put back, exits the way the
+    caller's handler says (killed by SIGTERM), not as an error escaping the driver (the seeded-kills
+    test once saw such a driver end with exit status 3)."""
+    p = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_RESTORING], capture_output=True, text=True, timeout=120)
+    assert p.returncode == -signal.SIGTERM, (p.returncode, p.stdout, p.stderr[-2000:])
+    assert "Traceback" not in p.stderr and "returned" not in p.stdout

@@ -74,12 +74,25 @@ def _driver_signals():
         yield
         return
     old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    state = {"term": False}
+    state = {"term": False, "done": False}
+
+    def deliver_to_caller():
+        """A SIGTERM, handled as the caller's handler would (by default: exit by SIGTERM)."""
+        signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
+        if old_term in (signal.SIG_DFL, None):
+            sys.stderr.flush()
+            signal.raise_signal(signal.SIGTERM)  # exit as a process killed by SIGTERM
+        elif callable(old_term):
+            old_term(signal.SIGTERM, None)
 
     def on_term(signum, frame):
         if state["term"]:
             return
         state["term"] = True
+        if state["done"]:  # the work has ended and the handlers are being put back: nothing to record, so the
+            deliver_to_caller()  # signal goes where it would have gone (raising here escaped as an error)
+            return
         raise Terminated("SIGTERM")
 
     def on_int(signum, frame):
@@ -91,16 +104,12 @@ def _driver_signals():
         signal.signal(signal.SIGINT, on_int)
     try:
         yield
+        state["done"] = True
     except Terminated:
-        signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
-        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
-        if old_term in (signal.SIG_DFL, None):
-            sys.stderr.flush()
-            signal.raise_signal(signal.SIGTERM)  # exit as a process killed by SIGTERM
-        elif callable(old_term):
-            old_term(signal.SIGTERM, None)
+        deliver_to_caller()
         raise
     finally:
+        state["done"] = True
         signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
         signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
 
