@@ -37,7 +37,10 @@ def drive(out):
         code = 0
         try:
             run_study(STUDY, CFG, "smoke", out, LocalExecutor(threads=1), "cpu", progress=False, log=lambda s: None)
-        except BaseException:
+        except BaseException:  # what escaped, for the problem line
+            import traceback
+            with open(os.path.join(root, f"exc-{os.getpid()}.txt"), "w") as f:
+                f.write(traceback.format_exc())
             code = 3
         os._exit(code)
     return pid
@@ -98,7 +101,9 @@ while kills < want and rnd < cap:
     ended = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig and not spare
     if not (ended or killed):
-        problems.append(f"round {rnd}: driver ended with status {status}")
+        exc = os.path.join(root, f"exc-{pid}.txt")
+        why = open(exc).read().strip().splitlines()[-1] if os.path.exists(exc) else ""
+        problems.append(f"round {rnd}: driver ended with status {status} ({why})")
     kills += killed
     path = os.path.join(out, "ledger.sqlite")
     rows = Ledger(path).rows() if os.path.exists(path) else []
