@@ -14,9 +14,63 @@ import math
 import statistics
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from dltour.device import DeviceInfo
+
+
+@dataclass
+class Trainer:
+    """One variant's training exactly as the study's ``run`` does it, built by ``Study.trainer``;
+    ``run``, ``dltour bench`` and the model check all use it, so a study writes its set-up once.
+
+    - ``step(*batch)``: one optimisation step on a batch (the very function ``run`` trains with);
+    - ``epoch_batches(epoch)``: the run's own pipeline, one epoch of batches (shuffled as the run
+      shuffles them); bench's end-to-end loop reads it through :func:`endless`;
+    - ``batch_size``: samples per step (whole batches: bench times no short last batch);
+    - ``loss(*batch)``: the training loss of a batch without a step (for the model check);
+    - ``modules``: the trainable modules the step updates (the model check asks each for a finite
+      gradient on every trainable weight);
+    - ``synthetic``: one batch already on the device for the compute-only loop (None: a copy of
+      the pipeline's first batch, so both loops see the same shapes);
+    - ``note``: what bench's reader should know about the pipeline.
+    """
+
+    step: Callable[..., Any]
+    epoch_batches: Callable[[int], Iterable[tuple]]
+    batch_size: int
+    loss: Callable[..., Any] | None = None
+    modules: tuple = ()
+    synthetic: tuple | None = None
+    note: str = ""
+    state: dict = field(default_factory=dict)  # what else ``run`` needs of the set-up (its model, optimizer, tensors)
+
+    def first_batch(self) -> tuple:
+        for batch in self.epoch_batches(0):
+            return tuple(batch)
+        raise ValueError("an epoch yielded no batch (is the batch larger than the data?)")
+
+
+def bench_trainer(trainer: Trainer, dev: DeviceInfo, variant: str) -> dict[str, Any]:
+    """``dltour bench`` of any study: the trainer's step over its own pipeline and over one
+    synthetic batch on the device (:func:`measure_training`)."""
+    synthetic = trainer.synthetic if trainer.synthetic is not None else trainer.first_batch()
+    return measure_training(trainer.step, endless(trainer.epoch_batches), synthetic, trainer.batch_size, dev,
+                            variant=variant, note=trainer.note)
+
+
+def check_trainer(trainer: Trainer, rows: int = 2) -> float:
+    """The model check of any study: the training loss of the first ``rows`` samples of the
+    pipeline's first batch, backpropagated; every trainable weight of ``trainer.modules`` must get a
+    finite gradient (:func:`dltour.train.loop.backward_check`). Returns the loss."""
+    from dltour.train.loop import backward_check
+
+    if trainer.loss is None:
+        raise ValueError("this trainer has no loss to check")
+    batch = tuple(b[:rows] if hasattr(b, "__getitem__") and getattr(b, "ndim", 1) > 0 else b
+                  for b in trainer.first_batch())
+    return backward_check(trainer.loss(*batch), *trainer.modules)
 
 
 def endless(epoch_batches: Callable[[int], Iterable]) -> Iterator:

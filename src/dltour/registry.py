@@ -68,10 +68,33 @@ class Study:
         """The variant's model (an ``nn.Module``) for ``dltour describe``; None if it has none."""
         return None
 
+    def trainer(self, cfg, variant: str, seed: int, device):
+        """The variant's training as ``run`` does it (a :class:`dltour.bench.Trainer`: the step, the
+        run's batches, the loss and the trained modules) on ``device`` (a
+        :class:`dltour.device.DeviceInfo`). ``dltour bench`` and the model check are built on it, so a
+        study that defines it has both. None: the study trains no network by steps and batches."""
+        return None
+
+    def bench_default(self, cfg) -> str:
+        """The variant ``dltour bench`` times when none is named (override: the costliest or most
+        typical one); here the first that :meth:`benchable` accepts."""
+        return next(v for v in self.variants(cfg) if self.benchable(v))
+
+    def benchable(self, variant: str) -> bool:
+        """Whether ``dltour bench`` can time this variant (override when only some train by steps)."""
+        return True
+
     def bench(self, cfg, ctx, variant: str | None = None) -> dict[str, Any]:
-        """Training throughput of ``variant`` (one of ``variants(cfg)``; None: the study's default, the
-        costliest or most typical one) end to end vs compute-only (``dltour bench``)."""
-        raise DltourError(f"study {self.name!r} has no benchmark")
+        """Training throughput of ``variant`` (one of ``variants(cfg)``; None: ``bench_default``) end to
+        end vs compute-only (``dltour bench``): the study's :meth:`trainer` timed by
+        :func:`dltour.bench.bench_trainer`."""
+        from dltour.bench import bench_trainer
+
+        variant = self.bench_variant(cfg, variant, self.bench_default(cfg), self.benchable)
+        trainer = self.trainer(cfg, variant, 0, ctx.device)
+        if trainer is None:
+            raise DltourError(f"study {self.name!r} has no benchmark")
+        return bench_trainer(trainer, ctx.device, variant)
 
     def bench_variant(self, cfg, variant: str | None, default: str, benchable=None) -> str:
         """The variant ``bench`` times: ``variant`` checked against the study's variants (and
@@ -85,11 +108,15 @@ class Study:
         return variant
 
     def check_model(self, cfg, variant: str) -> float | None:
-        """One forward and backward pass of the variant's model (``build_model``) on a tiny
-        synthetic batch, through the same training step ``run`` uses; returns the loss (the
-        registry-wide model test checks it is finite and that gradients reached the weights).
-        None: the study has no neural model."""
-        return None
+        """One forward and backward pass of the variant's training loss on the first two samples of
+        its pipeline, on the CPU, through the :meth:`trainer` ``run`` uses; returns the loss (the
+        model tests check it is finite and that every trainable weight got a finite gradient).
+        None: the study has no trainer (no neural model)."""
+        from dltour.bench import check_trainer
+        from dltour.device import resolve_device
+
+        trainer = self.trainer(cfg, variant, 0, resolve_device("cpu"))
+        return None if trainer is None else check_trainer(trainer)
 
     def comparable(self, cfg) -> bool:
         """Whether results under this config can be compared with the reference's numbers."""

@@ -53,6 +53,7 @@ from dltour.experiments import airline_lstm_findings as findings
 from dltour.metrics.regression import mse, rmse
 from dltour.models.lstm import LSTMRegressor
 from dltour.registry import register, Study
+from dltour.bench import Trainer
 from dltour.train import fit, iterate_minibatches
 from dltour.train.optim import adam
 
@@ -159,6 +160,9 @@ class AirlineLSTM(Study):
     def variants(self, cfg: Config) -> list[str]:  # windows checked by Config
         return [f"w{w}" for w in cfg.windows]
 
+    def bench_default(self, cfg: Config) -> str:
+        return f"w{cfg.windows[len(cfg.windows) // 2]}"  # the middle window
+
 
     def build_model(self, cfg: Config, variant: str):
         return LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, int(variant[1:])))
@@ -191,34 +195,58 @@ class AirlineLSTM(Study):
                               f"months: too few for window {w}")
 
     # ------------------------------------------------------------------ one run
-    def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
-        w = int(variant[1:])
-        months, y = self._series(cfg)
+    def _scaled(self, cfg: Config, w: int):
+        """The series y, the modelled series scaled to [0, 1] (z[i] is month i + k's count, k = 0, or
+        the change into it, k = 1), its (lo, hi), the months up to the test part (n_train) and those
+        the model trains on (n_fit)."""
+        _, y = self._series(cfg)
         n_train = int(len(y) * cfg.train_fraction)
-        n_fit = n_train - cfg.val_months  # months the model trains on
-        # the modelled series: z[i] is month i + k's count (k = 0) or the change into it (k = 1)
+        n_fit = n_train - cfg.val_months
         z, k = modelled_series(y, cfg.series_transform)
         self._check_window(cfg, y, w)
         lo, hi = scale_range(z, n_fit - k, cfg.scaling)
-        scaled = (z - lo) / (hi - lo)
+        return y, (z - lo) / (hi - lo), k, lo, hi, n_train, n_fit
+
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The LSTM of window ``variant`` and its Adam, trained on the scaled training windows in
+        minibatches shuffled by (seed, epoch): what ``run``, ``dltour bench`` and the model check use."""
+        w = int(variant[1:])
+        _, scaled, k, _, _, _, n_fit = self._scaled(cfg, w)
         xtr, ytr = self.windows(scaled[:n_fit - k], w)  # targets: months k + w .. n_fit - 1
-        xte, yte = self.windows(scaled[n_train - k:], w)  # targets: months n_train + w .. the last
-        dev = ctx.device.device
+        dev = device.device
         Xtr = as_inputs(xtr, cfg, dev)  # (N, w, 1), or (N, 1, w) under input_layout="features"
         Ytr = torch.tensor(ytr, dtype=torch.float32, device=dev)
-        Xte = as_inputs(xte, cfg, dev)
         model, opt = model_and_opt(cfg, dev, w)
+
+        def epoch_batches(epoch: int):
+            for idx in iterate_minibatches(len(Xtr), cfg.batch_size, seed, epoch, device=dev):
+                yield Xtr[idx], Ytr[idx]
+
+        return Trainer(lambda x, t: train_step(model, opt, x, t), epoch_batches, min(cfg.batch_size, len(Xtr)),
+                       loss=lambda x, t: batch_loss(model, x, t), modules=(model,),
+                       state={"model": model, "opt": opt, "train_x": Xtr},
+                       note="the real pipeline slices in-memory tensors; the LSTM at batch 1 is latency-bound, "
+                            "so both rates are Python-overhead dominated")
+
+    def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+        w = int(variant[1:])
+        y, scaled, k, lo, hi, n_train, n_fit = self._scaled(cfg, w)
+        dev = ctx.device.device
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        model, Xtr = tr.state["model"], tr.state["train_x"]
+        xte, _ = self.windows(scaled[n_train - k:], w)  # targets: months n_train + w .. the last
+        Xte = as_inputs(xte, cfg, dev)
 
         def train_epoch(epoch: int) -> dict:
             model.train()
             total = torch.zeros((), device=dev)  # summed on the device: one host sync per epoch
-            for idx in iterate_minibatches(len(Xtr), cfg.batch_size, seed, epoch, device=dev):
-                total += train_step(model, opt, Xtr[idx], Ytr[idx]) * len(idx)
+            for x, t in tr.epoch_batches(epoch):
+                total += tr.step(x, t) * len(x)
             return {"train_loss": float(total) / len(Xtr)}
 
         # a checkpoint every ~1/4 of the run (>= 10 epochs): a killed run resumes, and a 300-step demo
         # run does not spend a fifth of its time writing (and fsync-ing) them
-        fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, checkpoint_every=max(10, cfg.epochs // 4))
+        fit(ctx, {"model": model, "opt": tr.state["opt"]}, cfg.epochs, train_epoch, checkpoint_every=max(10, cfg.epochs // 4))
         model.eval()
         with torch.no_grad():  # forecasts in passengers: month t from its own scaled prediction and y[t - 1]
             pred_te = to_levels(model(Xte).cpu().numpy() * (hi - lo) + lo, y[n_train + w - 1:-1], cfg.series_transform)
@@ -268,43 +296,6 @@ class AirlineLSTM(Study):
                  "mean": np.full(len(y) - n_train, float(y[:n_train].mean()))}
         return {k: {w: rmse(y[n_train + w:], p[w:]) for w in windows} for k, p in preds.items()}
 
-
-    # ------------------------------------------------------------------ bench
-    def check_model(self, cfg: Config, variant: str) -> float:
-        """The LSTM on two made-up windows of the variant's length, through ``batch_loss``."""
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        w = int(variant[1:])
-        return backward_check(batch_loss(model, as_inputs(np.random.rand(2, w), cfg, "cpu"), torch.rand(2)), model)
-
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        from dltour.bench import endless, measure_training
-
-        w = int(self.bench_variant(cfg, variant, f"w{cfg.windows[len(cfg.windows) // 2]}")[1:])  # the middle window
-        _, y = self._series(cfg)
-        n_fit = int(len(y) * cfg.train_fraction) - cfg.val_months
-        z, k = modelled_series(y, cfg.series_transform)
-        lo, hi = scale_range(z, n_fit - k, cfg.scaling)
-        xtr, ytr = self.windows((z[:n_fit - k] - lo) / (hi - lo), w)
-        dev = ctx.device.device
-        Xtr = as_inputs(xtr, cfg, dev)
-        Ytr = torch.tensor(ytr, dtype=torch.float32, device=dev)
-        model, opt = model_and_opt(cfg, dev, w)
-        bs = min(cfg.batch_size, len(Xtr))
-
-        def step(x, t):
-            train_step(model, opt, x, t)
-
-        def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensors
-            for idx in iterate_minibatches(len(Xtr), bs, 0, epoch, device=dev):
-                if len(idx) == bs:
-                    yield Xtr[idx], Ytr[idx]
-
-        synthetic = (torch.rand(bs, *Xtr.shape[1:], device=dev), torch.rand(bs, device=dev))
-        return measure_training(step, endless(epoch_batches), synthetic, bs, ctx.device,
-                                variant=f"w{w}", note="the real pipeline slices in-memory tensors; the LSTM at "
-                                "batch 1 is latency-bound, so both rates are Python-overhead dominated")
 
 
 # ---------------------------------------------------------------------- what the LSTM models
