@@ -85,3 +85,17 @@ def test_fashion_shaped_data_decides_no_mnist_claim(tmp_path):
     text = " ".join(doc["notes"])
     assert "under-trained or not the model described" not in text and "R29" not in text
     assert "not MNIST" in text
+
+
+def test_the_terminal_prints_a_not_applicable_finding(capsys):
+    """``dltour run`` on data the claims are not about prints its findings: "not applicable" has a
+    colour like every other verdict (it was a KeyError that stopped the command after its runs)."""
+    from dltour import cli
+    from dltour.verdicts import VERDICTS
+
+    doc = {"study": "mnist-autoencoder", "task": "T3.1", "profile": "smoke", "metrics": {},
+           "findings": [{"id": f"f{i}", "claim": "c", "verdict": v, "evidence": "", "test": "t", "ref": None}
+                        for i, v in enumerate(VERDICTS)]}
+    cli._print_summary(doc)
+    printed = capsys.readouterr().out
+    assert all(v in printed for v in VERDICTS)

@@ -120,7 +120,7 @@ def test_a_claim_decided_by_another_studys_runs_counts_for_its_task(tmp_path):
     ae = _doc("T3.1", "mnist-autoencoder", [_finding("latent-matters-more", HOLDS, "R37")])
     gen = _doc("T4.1", "mnist-generative", [])
     rows = {r["id"]: r for r in claim_rows(gen, "T4.1", [ae, gen])}
-    assert rows["R37"]["verdict"] == "holds" and "from mnist-autoencoder" in rows["R37"]["findings"][0]["section"]
+    assert rows["R37"]["verdict"] == "holds" and "from mnist-autoencoder" in rows["R37"]["findings"][0].section
     assert all(r["id"] != "R37" for r in claim_rows(ae, "T3.1", [ae, gen]))
     _write(tmp_path, ae)
     _write(tmp_path, gen)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dltour import DltourError
+from dltour.summary import StudySummary
 from dltour.tracking import TRACKERS, Tracker, make_tracker
 
 CONFIG = {
@@ -25,7 +26,7 @@ HISTORY = [
     {"epoch": 3.0, "loss": 0.3, "val_loss": 0.6},
 ]
 METRICS = {"test_loss": 0.55, "psnr": 21.5, "ssim": float("nan")}
-DOC = {
+DOC = StudySummary.from_dict({
     "study": "mnist_autoencoder",
     "metrics": {
         "baseline": {"psnr": {"mean": 21.0, "std": 0.5, "ci95": 1.2, "n": 3, "nan": 0}},
@@ -34,7 +35,7 @@ DOC = {
             "ssim": {"mean": None, "std": None, "ci95": None, "n": 0, "nan": 3},
         },
     },
-}
+})
 
 
 def _run_kwargs(variant: str = "baseline", seed: int = 0) -> dict:

@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from dltour.errors import DltourError
+
+if TYPE_CHECKING:
+    from dltour.summary import StudySummary
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                   help="Reproduce, extend and check nine classic deep-learning studies.\n\n"
@@ -242,26 +245,33 @@ def run(name: str = typer.Argument(..., help="Study name or task id (e.g. airlin
     doc = api.run(name, profile, out_dir, seeds=seeds, set=over, executor=executor, workers=workers,
                   address=address, gpus_per_run=gpus_per_run, max_retries=max_retries, device=device,
                   precision=precision, track=track)
-    _print_summary(doc)
-    err.print(f"[dim]{doc['study']}: {time.perf_counter() - t0:.1f} s; summary in {out_dir / doc['study'] / 'summary.json'}[/dim]")
+    summ = _print_summary(doc)
+    err.print(f"[dim]{summ.study}: {time.perf_counter() - t0:.1f} s; summary in {out_dir / summ.study / 'summary.json'}[/dim]")
 
 
-def _print_summary(doc: dict) -> None:
-    t = Table(title=f"{doc['study']} ({doc['task']}), profile {doc['profile']}")
-    metrics = doc["metrics"]
-    keys = [k for k in doc.get("headline_metrics", []) if any(k in m for m in metrics.values())]
+def _print_summary(doc: dict | StudySummary) -> StudySummary:
+    """A study's metrics table and findings on the terminal; ``doc``: its summary (a dict, as
+    :func:`dltour.run` returns, or a :class:`~dltour.summary.StudySummary`), returned typed."""
+    from dltour.summary import StudySummary
+
+    s = StudySummary.of(doc)
+    t = Table(title=f"{s.study} ({s.task}), profile {s.profile}")
+    metrics = s.metrics
+    keys = [k for k in s.headline_metrics or [] if any(k in m for m in metrics.values())]
     keys = keys or sorted({k for m in metrics.values() for k in m})[:4]
     t.add_column("variant", overflow="fold")
     for k in keys:
         t.add_column(k, justify="right", overflow="fold")
-    for v in [v for v in doc.get("variant_order", []) if v in metrics] or list(metrics):
+    for v in [v for v in s.variant_order if v in metrics] or list(metrics):
         t.add_row(v, *[_fmt_stat(metrics[v].get(k)) for k in keys])
     out.print(t)
-    colour = {"holds": "green", "does not hold": "red", "inconclusive": "yellow", "not checked": "dim"}
-    for f in doc["findings"]:
-        who = f["ref"] if f.get("ref") else "ours"
-        out.print(f"  [{colour[f['verdict']]}]{f['verdict']}[/{colour[f['verdict']]}] ({who}): {f['claim']} "
-                  f"[dim]({f['test']})[/dim]", highlight=False)
+    colour = {"holds": "green", "does not hold": "red", "inconclusive": "yellow", "not checked": "dim",
+              "not applicable": "dim"}
+    for f in s.findings:
+        who = f.ref if f.ref else "ours"
+        out.print(f"  [{colour[f.verdict]}]{f.verdict}[/{colour[f.verdict]}] ({who}): {f.claim} "
+                  f"[dim]({f.test})[/dim]", highlight=False)
+    return s
 
 
 def _fmt_stat(s: dict | None) -> str:
@@ -291,8 +301,8 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
     clock = {"t": time.perf_counter()}
 
     def done(doc: dict) -> None:
-        _print_summary(doc)
-        err.print(f"[dim]{doc['study']}: {time.perf_counter() - clock['t']:.1f} s[/dim]")
+        summ = _print_summary(doc)
+        err.print(f"[dim]{summ.study}: {time.perf_counter() - clock['t']:.1f} s[/dim]")
         clock["t"] = time.perf_counter()
 
     res = api.reproduce(profile, out_dir, only=only, executor=executor, workers=workers, address=address,

@@ -12,6 +12,13 @@ means, so the decision rules of :mod:`dltour.verdicts` can pair arms by seed::
 
 NaN metrics stay in ``values`` (the decision rules drop and count them); ``nan_runs`` names them
 so the summary can say which runs produced NaN.
+
+:class:`StudySummary` is what ``<out>/<study>/summary.json`` holds, typed: the runner builds the file
+through it and the report, the CLI and the trackers read it back with :meth:`StudySummary.load` /
+:meth:`StudySummary.from_dict` and use its attributes (findings as :class:`Finding`, tables as
+:class:`Table`, ...). A summary read back keeps the keys it was read with, so ``to_dict`` gives the
+same dict again: older files lack newer keys (they get defaults and stay absent), unknown keys are
+kept.
 """
 
 from __future__ import annotations
@@ -24,11 +31,97 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dltour.errors import DltourError
 from dltour.fileio import read_csv_rows
 
 
+class _Record:
+    """Round trip of a record read from JSON: :meth:`_remember` notes the keys it was read with
+    (their order), the known keys it lacked (with the value they took) and unknown keys, so that
+    :meth:`to_dict` gives back the dict it was read from, changed only where an attribute was
+    changed since. A record built in code (or by ``dataclasses.replace``) writes every known key
+    (:meth:`_full`)."""
+
+    _keys: tuple[str, ...] | None = None  # set per instance by _remember
+
+    def _full(self) -> dict:  # every known key, as the runner writes it
+        raise NotImplementedError
+
+    def _remember(self, d: dict) -> None:
+        full = self._full()
+        self._keys = tuple(d)
+        self._extra = {k: v for k, v in d.items() if k not in full}  # unknown keys, kept as read
+        # known keys read in a form the writer would not give (an older or hand-made file): kept as
+        # read while the attribute is unchanged
+        self._kept = {k: (d[k], full[k]) for k in d if k in full and not _same(full[k], d[k])}
+        self._absent = {k: v for k, v in full.items() if k not in d}  # left out while unchanged
+
+    def to_dict(self) -> dict:
+        """The record as JSON-ready data (``summary.json``'s form)."""
+        full = self._full()
+        if self._keys is None:
+            return full
+        out = {}
+        for k in self._keys:
+            if k in self._extra:
+                out[k] = self._extra[k]
+            elif k in self._kept and _same(self._kept[k][1], full[k]):
+                out[k] = self._kept[k][0]
+            else:
+                out[k] = full[k]
+        for k, v in full.items():
+            if k not in out and not (k in self._absent and _same(self._absent[k], v)):
+                out[k] = v
+        return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON data (NaN equal to NaN; a tuple equal to the list of its items)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+_WHAT = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "an integer",
+         float: "a number", type(None): "null"}
+
+
+def _type_name(v: Any) -> str:
+    return _WHAT.get(type(v), type(v).__name__)
+
+
+def _get(d: dict, key: str, types: tuple, default: Any, where: str, required: bool = False) -> Any:
+    """``d[key]`` checked to be one of ``types`` (``default`` when absent); a wrong type (or an
+    absent required key) is one :class:`DltourError` line naming ``where`` and the key."""
+    if key not in d:
+        if required:
+            raise DltourError(f"{where}: {key!r} is missing")
+        return default
+    v = d[key]
+    ok = isinstance(v, types) and not (isinstance(v, bool) and bool not in types)
+    if not ok:
+        what = " or ".join(dict.fromkeys(_WHAT.get(t, t.__name__) for t in types))
+        raise DltourError(f"{where}: {key!r} must be {what}, got {_type_name(v)}")
+    return v
+
+
+def _items(d: dict, key: str, where: str, cls) -> list:
+    """``d[key]``: a list of objects, each read with ``cls.from_dict``."""
+    vs = _get(d, key, (list,), [], where)
+    out = []
+    for i, v in enumerate(vs):
+        if not isinstance(v, dict):
+            raise DltourError(f"{where}: {key}[{i}] must be an object, got {_type_name(v)}")
+        out.append(cls.from_dict(v, where=f"{where}: {key}[{i}]"))
+    return out
+
+
 @dataclass
-class Ref:
+class Ref(_Record):
     """One number of the reference report."""
 
     source: str  # "Table 7", "Figure 13"
@@ -37,9 +130,22 @@ class Ref:
     value: float
     note: str = ""
 
+    def _full(self) -> dict:
+        return {"source": self.source, "variant": self.variant, "metric": self.metric, "value": self.value,
+                "note": self.note}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "reference") -> "Ref":
+        num = (int, float, type(None))
+        r = cls(_get(d, "source", (str,), "", where), _get(d, "variant", (str,), "", where),
+                _get(d, "metric", (str,), "", where), _get(d, "value", num, None, where),
+                _get(d, "note", (str,), "", where))
+        r._remember(d)
+        return r
+
 
 @dataclass
-class Finding:
+class Finding(_Record):
     """A claim checked over our results, decided by one rule of :mod:`dltour.verdicts`.
 
     ``ref`` names the reference claim it decides (``"R30"``, see :mod:`dltour.claims`): such a
@@ -49,7 +155,8 @@ class Finding:
     Build one from a decision with :meth:`Finding.of`. ``stats`` holds the decision's numbers
     (``p``, ``effect`` with ``effect_ci`` and ``unit``, Hedges' ``g`` with ``g_ci``, ``n_runs``,
     ``margin``, ``margin_source``, ``flip_margin``, ``reasons``) for the report's adjustments and
-    ``claims.json``.
+    ``claims.json``. Read back from a summary (:meth:`from_dict`), ``stats`` is None when the
+    summary was written before findings kept their numbers.
     """
 
     id: str
@@ -59,7 +166,7 @@ class Finding:
     test: str = ""
     ref: str | None = None
     section: str = ""  # where the reference says it ("§3.2, Table 5")
-    stats: dict = field(default_factory=dict)
+    stats: dict | None = field(default_factory=dict)
 
     def __post_init__(self):
         from dltour.verdicts import VERDICTS
@@ -103,11 +210,34 @@ class Finding:
     def as_dict(self) -> dict:
         return {"id": self.id, "claim": self.claim, "verdict": self.verdict, "holds": self.holds,
                 "evidence": self.evidence, "test": self.test, "source": self.source, "ref": self.ref,
-                "section": self.section, "stats": dict(self.stats)}
+                "section": self.section, "stats": None if self.stats is None else dict(self.stats)}
+
+    _full = as_dict
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "finding") -> "Finding":
+        """A finding as a summary holds it, read back as written: not checked again against this
+        dltour's verdicts and claims (a results pack may come from another version). A summary
+        from before ``verdict`` has it from ``holds``."""
+        where = f"{where} ({d['id']})" if isinstance(d.get("id"), str) else where
+        f = cls.__new__(cls)  # no __post_init__: read back, not decided here
+        f.id = _get(d, "id", (str,), "", where, required=True)
+        f.claim = _get(d, "claim", (str,), "", where)
+        holds = _get(d, "holds", (bool, type(None)), None, where)
+        f.verdict = d["verdict"] if "verdict" in d else \
+            {True: "holds", False: "does not hold", None: "not checked"}[holds]
+        _get(d, "verdict", (str, type(None)), None, where)
+        f.evidence = _get(d, "evidence", (str,), "", where)
+        f.test = _get(d, "test", (str, type(None)), "", where)
+        f.ref = _get(d, "ref", (str, type(None)), None, where)
+        f.section = _get(d, "section", (str,), "", where)
+        f.stats = _get(d, "stats", (dict, type(None)), None, where)
+        f._remember(d)
+        return f
 
 
 @dataclass
-class Table:
+class Table(_Record):
     """A table as data: the report renders it to Markdown and HTML. ``bold`` lists (row, column)
     cells to emphasise (e.g. the best value per column)."""
 
@@ -122,6 +252,19 @@ class Table:
                 "rows": [[_cell(c) for c in r] for r in self.rows], "bold": [list(b) for b in self.bold],
                 "note": self.note}
 
+    _full = as_dict
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "table") -> "Table":
+        rows = _get(d, "rows", (list,), [], where)
+        bold = _get(d, "bold", (list,), [], where)
+        if not all(isinstance(r, list) for r in rows) or not all(isinstance(b, list) and len(b) == 2 for b in bold):
+            raise DltourError(f"{where}: 'rows' must be a list of lists and 'bold' a list of [row, column] pairs")
+        t = cls(_get(d, "title", (str,), "", where), list(_get(d, "header", (list,), [], where)),
+                [list(r) for r in rows], [tuple(b) for b in bold], _get(d, "note", (str,), "", where))
+        t._remember(d)
+        return t
+
 
 def _cell(c: Any) -> str:
     if isinstance(c, float):
@@ -132,7 +275,7 @@ def _cell(c: Any) -> str:
 
 
 @dataclass
-class Comparison:
+class Comparison(_Record):
     """Whether a config's results can be set beside the reference's numbers: the reference's data
     (``data``) and its budget (``budget``: epochs, subset sizes). ``why`` says what differs."""
 
@@ -152,6 +295,16 @@ class Comparison:
     def as_dict(self) -> dict:
         return {"data": self.data, "budget": self.budget, "why": self.why, "about": self.about,
                 "about_why": self.about_why}
+
+    _full = as_dict
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "comparison") -> "Comparison":
+        c = cls(_get(d, "data", (bool,), True, where, required=True),
+                _get(d, "budget", (bool,), True, where, required=True), _get(d, "why", (str,), "", where),
+                _get(d, "about", (bool,), True, where), _get(d, "about_why", (str,), "", where))
+        c._remember(d)
+        return c
 
     @classmethod
     def check(cls, data_ok: bool, data_why: str, budget: dict[str, tuple[float, float]],
@@ -204,6 +357,97 @@ class Summary:
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra_metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # baselines
+
+
+@dataclass
+class StudySummary(_Record):
+    """``<out>/<study>/summary.json``, typed: what :func:`dltour.runner.driver.summarize_study`
+    writes and the report, the CLI and the trackers read. Every key but ``study`` may be absent
+    (older summaries lack the newer ones: ``study_version``, ``dltour_commit``, ``per_run``,
+    ``comparison.about``, ``stats`` of a finding, ...): an absent key takes its default here and
+    stays absent in :meth:`to_dict`; unknown keys are kept. Read one with :meth:`load` (a file) or
+    :meth:`from_dict`; a malformed one is one :class:`DltourError` line."""
+
+    study: str
+    study_version: int | None = None  # the study's ``version`` that computed it
+    dltour_commit: str | None = None  # the dltour commit that wrote it
+    task: str = ""
+    title: str = ""
+    profile: str = ""
+    comparable: bool = True  # comparison.ok (older summaries have only this)
+    comparison: Comparison | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    #: variant -> metric -> {mean, std, ci95, n, nan} over the runs (and the study's baselines)
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: the raw values behind ``metrics``: variant -> metric -> {seed (or "#i"): value or None}
+    per_run: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+    variant_order: list[str] = field(default_factory=list)
+    headline_metrics: list[str] | None = field(default_factory=list)
+    reference: list[Ref] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)  # file names in the study's folder
+    tables: list[Table] = field(default_factory=list)
+    nan_runs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    runs: int = 0
+    seconds: float = 0.0  # training seconds of its runs, from the ledger
+    devices: list[str] = field(default_factory=list)
+    precisions: list[str] = field(default_factory=list)
+
+    def _full(self) -> dict:
+        return {
+            "study": self.study, "study_version": self.study_version, "dltour_commit": self.dltour_commit,
+            "task": self.task, "title": self.title, "profile": self.profile, "comparable": self.comparable,
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "config": self.config, "metrics": self.metrics, "per_run": self.per_run,
+            "variant_order": self.variant_order, "headline_metrics": self.headline_metrics,
+            "reference": [r.to_dict() for r in self.reference],
+            "findings": [f.to_dict() for f in self.findings],
+            "figures": self.figures, "tables": [t.to_dict() for t in self.tables], "nan_runs": self.nan_runs,
+            "notes": self.notes, "runs": self.runs, "seconds": self.seconds, "devices": self.devices,
+            "precisions": self.precisions,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "summary") -> "StudySummary":
+        """A summary from its JSON data; what is not a summary is one :class:`DltourError` line
+        naming ``where`` (e.g. the file) and the key."""
+        if not isinstance(d, dict):
+            raise DltourError(f"{where}: a summary must be a JSON object, got {_type_name(d)}")
+        lists = {k: list(_get(d, k, (list,), [], where)) for k in
+                 ("variant_order", "figures", "nan_runs", "notes", "devices", "precisions")}
+        cmp = _get(d, "comparison", (dict, type(None)), None, where)
+        s = cls(study=_get(d, "study", (str,), "", where, required=True),
+                study_version=_get(d, "study_version", (int, type(None)), None, where),
+                dltour_commit=_get(d, "dltour_commit", (str, type(None)), None, where),
+                task=_get(d, "task", (str,), "", where), title=_get(d, "title", (str,), "", where),
+                profile=_get(d, "profile", (str,), "", where),
+                comparable=_get(d, "comparable", (bool,), True, where),
+                comparison=None if cmp is None else Comparison.from_dict(cmp, f"{where}: comparison"),
+                config=_get(d, "config", (dict,), {}, where), metrics=_get(d, "metrics", (dict,), {}, where),
+                per_run=_get(d, "per_run", (dict,), {}, where),
+                headline_metrics=_get(d, "headline_metrics", (list, type(None)), [], where),
+                reference=_items(d, "reference", where, Ref), findings=_items(d, "findings", where, Finding),
+                tables=_items(d, "tables", where, Table), runs=_get(d, "runs", (int,), 0, where),
+                seconds=_get(d, "seconds", (int, float), 0.0, where), **lists)
+        s._remember(d)
+        return s
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StudySummary":
+        """``path`` (a ``summary.json``) read back; unreadable, not JSON or not a summary: one
+        :class:`DltourError` line naming the file."""
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DltourError(f"summary {path} cannot be read: {e}") from None
+        return cls.from_dict(doc, where=f"summary {path}")
+
+    @classmethod
+    def of(cls, doc: "StudySummary | dict") -> "StudySummary":
+        """``doc`` as a :class:`StudySummary` (a dict, as :func:`dltour.run` returns, is read)."""
+        return doc if isinstance(doc, cls) else cls.from_dict(doc)
 
 
 @dataclass

@@ -64,7 +64,7 @@ import posixpath
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from dltour.errors import DltourError
@@ -77,6 +77,16 @@ _log = logging.getLogger(__name__)
 _MAX_KEY = 250
 _MAX_PARAM_VALUE = 6000
 _MAX_TAG_VALUE = 8000
+
+
+class SummaryDoc(Protocol):
+    """What a tracker reads of a study's summary: a :class:`dltour.summary.StudySummary` (the
+    package's floors keep this module below ``dltour.summary``, so it is named by what it has)."""
+
+    metrics: dict[str, dict[str, dict[str, Any]]]
+
+    def to_dict(self) -> dict: ...
+
 
 TRAIN_SECONDS = "train_seconds"
 """The metric (MLflow) / scalar (TensorBoard) holding a run's training time in seconds, as the
@@ -123,8 +133,9 @@ class Tracker:
         """Record one finished run: its config, per-epoch ``history`` and final ``metrics``;
         ``seconds``/``started`` (training time, its start in epoch seconds) default to the ledger's."""
 
-    def log_summary(self, *, study: str, profile: str, doc: dict, figures: list[Path]) -> None:
-        """Record a study's summary: ``doc["metrics"][variant][metric]["mean"]`` and its figures."""
+    def log_summary(self, *, study: str, profile: str, doc: SummaryDoc, figures: list[Path]) -> None:
+        """Record a study's summary (a :class:`dltour.summary.StudySummary`):
+        ``doc.metrics[variant][metric]["mean"]`` and its figures."""
 
     def close(self) -> None:
         """Flush and release whatever the tracker holds."""
@@ -412,7 +423,7 @@ class MlflowTracker(Tracker):
 
         points, skipped = [], []
         now = int(time.time() * 1000)
-        for variant, per_metric in (doc.get("metrics") or {}).items():
+        for variant, per_metric in (doc.metrics or {}).items():
             on_variant = []
             for metric, stats in (per_metric or {}).items():
                 found = _summary_stats(stats)
@@ -429,7 +440,7 @@ class MlflowTracker(Tracker):
         existing = [Path(p) for p in figures if Path(p).is_file()]
         for path in set(map(Path, figures)) - set(existing):
             _log.warning("tracking: summary figure %s does not exist; not logged", path)
-        text = json.dumps(_plain(doc), indent=2, default=str)
+        text = json.dumps(_plain(doc.to_dict()), indent=2, default=str)
         tags = {"study": study, "profile": profile, "dltour.level": "summary",
                 "mlflow.parentRunId": self._parent(study, profile)}
         self._log("summary", study, tags, metrics=points, skipped=skipped, artifacts=existing,
@@ -487,7 +498,7 @@ class TensorBoardTracker(Tracker):
         from PIL import Image
 
         with self._writer_cls(log_dir=str(self.root / _path_part(study) / "summary")) as writer:
-            for variant, per_metric in (doc.get("metrics") or {}).items():
+            for variant, per_metric in (doc.metrics or {}).items():
                 for metric, stats in (per_metric or {}).items():
                     mean = _number(stats.get("mean")) if isinstance(stats, dict) else None
                     if mean is not None:

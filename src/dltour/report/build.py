@@ -14,10 +14,11 @@ data and budget" (``scale = "demo"`` in claims.json): neither is a verdict on th
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import jinja2
@@ -29,6 +30,7 @@ from dltour.runner.execute import versions
 from dltour.report.pack import current_version, packs_for
 from dltour.claims import task_key as _task_key
 from dltour.fileio import atomic_write_bytes
+from dltour.summary import Comparison, Finding, StudySummary, Table
 from dltour.verdicts import finite_or_none, fmt_effect, fmt_pm
 from dltour.verdicts import fmt as fmt_num
 
@@ -50,44 +52,56 @@ def fmt_stat(s: dict | None) -> str:
     return txt + ")"
 
 
-def comparison_text(doc: dict) -> str | None:
+def _summary(doc: StudySummary | dict) -> StudySummary:
+    """A summary as :class:`StudySummary` (a dict, e.g. a hand-made one, is read as one)."""
+    return StudySummary.of(doc)
+
+
+def _comparison(doc: StudySummary) -> Comparison:
+    """The summary's comparison; a summary from before it has ``comparable`` only (the data)."""
+    return doc.comparison or Comparison(doc.comparable, True, "")
+
+
+def comparison_text(doc: StudySummary | dict) -> str | None:
     """None when the study's results can be compared with the reference's numbers, else which of
     data and budget differs."""
-    cmp = doc.get("comparison") or {"data": doc.get("comparable", True), "budget": True, "why": ""}
-    if cmp["data"] and cmp["budget"]:
+    cmp = _comparison(_summary(doc))
+    if cmp.data and cmp.budget:
         return None
     parts = []
-    if not cmp["data"]:
+    if not cmp.data:
         parts.append("the data differs from the reference's")
-    if not cmp["budget"]:
+    if not cmp.budget:
         parts.append("the training budget differs from the reference's")
     txt = " and ".join(parts)
-    return txt + (f" ({cmp['why']})" if cmp.get("why") else "")
+    return txt + (f" ({cmp.why})" if cmp.why else "")
 
 
-def reference_rows(doc: dict) -> list[dict]:
+def reference_rows(doc: StudySummary | dict) -> list[dict]:
+    doc = _summary(doc)
     rows = []
     differs = comparison_text(doc)
-    for ref in doc["reference"]:
-        ours = doc["metrics"].get(ref["variant"], {}).get(ref["metric"])
+    for ref in doc.reference:
+        ours = doc.metrics.get(ref.variant, {}).get(ref.metric)
         mean = ours.get("mean") if ours else None
         if differs:
             delta = "not compared: " + differs.split(" (")[0]
         elif mean is None:
             delta = "not run in this profile"
         else:
-            delta = f"{mean - ref['value']:+.4g}"
-        rows.append({"source": ref["source"], "variant": ref["variant"], "metric": ref["metric"],
-                     "reference": fmt_num(ref["value"]), "ours": fmt_stat(ours), "delta": delta,
-                     "note": ref.get("note", "")})
+            delta = f"{mean - ref.value:+.4g}"
+        rows.append({"source": ref.source, "variant": ref.variant, "metric": ref.metric,
+                     "reference": fmt_num(ref.value), "ours": fmt_stat(ours), "delta": delta,
+                     "note": ref.note})
     return rows
 
 
-def metric_table(doc: dict) -> tuple[list[str], list[list[str]]]:
-    metrics = doc["metrics"]
-    keys = [k for k in doc.get("headline_metrics") or [] if any(k in m for m in metrics.values())]
+def metric_table(doc: StudySummary | dict) -> tuple[list[str], list[list[str]]]:
+    doc = _summary(doc)
+    metrics = doc.metrics
+    keys = [k for k in doc.headline_metrics or [] if any(k in m for m in metrics.values())]
     keys += sorted({k for m in metrics.values() for k in m} - set(keys))
-    order = [v for v in doc.get("variant_order", []) if v in metrics] or list(metrics)
+    order = [v for v in doc.variant_order if v in metrics] or list(metrics)
     rows = [[v] + [fmt_stat(metrics[v].get(k)) if k in metrics[v] else "" for k in keys] for v in order]
     return ["variant"] + keys, rows
 
@@ -116,27 +130,51 @@ def combine(verdicts: list[str]) -> str:
     return "inconclusive"
 
 
-def _verdict(f: dict) -> str:
-    if "verdict" in f:
-        return f["verdict"]
-    return {True: "holds", False: "does not hold", None: "not checked"}[f.get("holds")]
+def _verdict(f: Finding) -> str:
+    """A finding's verdict (one read from a summary from before ``verdict`` has it from ``holds``)."""
+    return f.verdict
 
 
-def claim_rows(doc: dict | None, task: str, others: list[dict] = ()) -> list[dict]:
+@dataclass(eq=False)
+class Shown(Finding):
+    """A finding as the report shows it: ``verdict`` after Benjamini-Hochberg,
+    ``verdict_unadjusted`` the study's, and ``rpt`` the report's numbers (scale, p, adjusted p,
+    display text...). Not checked again (:meth:`Finding.from_dict` reads findings as written)."""
+
+    verdict_unadjusted: str | None = None
+    rpt: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        pass
+
+    @classmethod
+    def of(cls, f: Finding, **extra) -> "Shown":
+        return cls(**{k.name: getattr(f, k.name) for k in fields(Finding)}, **extra)
+
+
+def _with_section(f: Finding, section: str) -> Finding:
+    """``f`` with another ``section``, not checked again (it may come from a results pack)."""
+    g = copy.copy(f)
+    g.section = section
+    return g
+
+
+def claim_rows(doc: StudySummary | dict | None, task: str, others: list[StudySummary | dict] = ()) -> list[dict]:
     """Every claim of the reference for ``task`` with its findings and combined verdict. A claim
     may be decided by another study's runs (R37, a T4.1 claim, needs T3.1's code-size sweep):
     findings of ``others`` that name it count too, marked with their study."""
     from dltour.claims import for_task
 
-    findings = list((doc or {}).get("findings", []))
+    findings = list(_summary(doc).findings if doc is not None else [])
     for o in others:
         if o is not doc:
-            findings += [{**f, "section": f"from {o['study']}" + (f", {f['section']}" if f.get("section") else "")}
-                         for f in o.get("findings", []) if f.get("ref") and f["ref"] not in
-                         {c.id for c in for_task(o["task"])}]
+            o = _summary(o)
+            findings += [_with_section(f, f"from {o.study}" + (f", {f.section}" if f.section else ""))
+                         for f in o.findings if f.ref and f.ref not in
+                         {c.id for c in for_task(o.task)}]
     rows = []
     for c in for_task(task):
-        fs = [f for f in findings if f.get("ref") == c.id]
+        fs = [f for f in findings if f.ref == c.id]
         verdict = combine([_verdict(f) for f in fs]) if c.testable else "explanation (no verdict)"
         rows.append({"id": c.id, "kind": c.kind, "text": c.text, "verdict": verdict, "findings": fs})
     return rows
@@ -163,44 +201,52 @@ def counts_line(c: dict[str, int]) -> str:
             + (f"; {na} not applicable (the data are not what the claim is about; not counted)" if na else ""))
 
 
-def ours_counts(findings: list[dict]) -> dict[str, int]:
+def ours_counts(findings: list[Finding]) -> dict[str, int]:
     c = {"holds": 0, "does not hold": 0, "inconclusive": 0, "not checked": 0, "not applicable": 0}
     for f in findings:
-        if not f.get("ref"):
+        if not f.ref:
             c[_verdict(f)] += 1
     return c
 
 
-def load_summaries(out_dir: Path) -> list[dict]:
+def _task_of(doc: StudySummary) -> tuple:
+    """Sort key of a summary by its task (one without a task last)."""
+    return _task_key(doc.task or "T99")
+
+
+def load_summaries(out_dir: Path) -> list[StudySummary]:
+    """This run's summaries (``<out>/<study>/summary.json``) by task; an unreadable file is passed
+    over, one that is not a summary stops the report with one line."""
     docs = []
     for p in sorted(out_dir.glob("*/summary.json")):
         try:
-            docs.append(json.loads(p.read_text()))
+            doc = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        docs.append(StudySummary.from_dict(doc, where=f"summary {p}"))
 
-    return sorted(docs, key=lambda d: _task_key(d.get("task", "T99")))
+    return sorted(docs, key=_task_of)
 
 
-def _figure_path(out_dir: Path, doc: dict, f: str, base: Path | None = None) -> Path:
+def _figure_path(out_dir: Path, doc: StudySummary, f: str, base: Path | None = None) -> Path:
     """A summary's figure: a file name in the study's folder (``<out>/<study>/``, or ``base``, the
     folder the summary was read from). Older summaries stored the path the run wrote (relative to
     the working directory then, or absolute): their file name is looked up in the study's folder.
     A listed figure that is not there stops the report with one line naming the file."""
     from dltour.errors import DltourError
 
-    folder = base if base is not None else out_dir / doc["study"]
+    folder = base if base is not None else out_dir / doc.study
     p = folder / Path(f).name
     if p.suffix.lower() != ".png":
-        raise DltourError(f"{doc['study']}'s summary lists {f!r} as a figure: only PNG files in the study's folder are "
+        raise DltourError(f"{doc.study}'s summary lists {f!r} as a figure: only PNG files in the study's folder are "
                           "embedded; refusing it (was the summary edited by hand or planted?)")
     if p.is_file() and not (p.resolve().is_relative_to(folder.resolve()) and _is_png(p)):
-        raise DltourError(f"the figure {str(p)!r} of {doc['study']} is a link out of its folder or not a PNG image; "
+        raise DltourError(f"the figure {str(p)!r} of {doc.study} is a link out of its folder or not a PNG image; "
                           "refusing to embed it")
     if not p.is_file():
-        fix = (f"rerun `dltour run {doc['study']}` with the same --out to write it again" if base is None else
+        fix = (f"rerun `dltour run {doc.study}` with the same --out to write it again" if base is None else
                "the results pack entry is incomplete: restore the file beside its summary.json")
-        raise DltourError(f"the report cannot find the figure {str(p)!r} that {doc['study']}'s summary lists; {fix}")
+        raise DltourError(f"the report cannot find the figure {str(p)!r} that {doc.study}'s summary lists; {fix}")
     return p
 
 
@@ -233,25 +279,25 @@ def _fmt_p(p: float | None) -> str:
     return "< 1e-4" if p < 1e-4 else f"{p:.3g}"
 
 
-def scale_of(doc: dict) -> dict:
+def scale_of(doc: StudySummary | dict) -> dict:
     """The scale a summary decides its findings at, from its ``comparison``: ``scale`` is
     ``reference`` (the reference's data and budget) or ``demo``; ``label`` is ``reference scale``,
     ``reduced scale`` (the reference's data, a smaller budget) or ``demo analogue``."""
-    cmp = doc.get("comparison") or {"data": doc.get("comparable", True), "budget": True, "why": ""}
-    why = cmp.get("why") or ""
-    if cmp.get("data") and cmp.get("budget"):
+    cmp = _comparison(_summary(doc))
+    why = cmp.why or ""
+    if cmp.data and cmp.budget:
         return {"scale": REFERENCE, "label": "reference scale", "why": why,
                 "data": "the reference's", "budget": "the reference's"}
-    return {"scale": DEMO, "label": "reduced scale" if cmp.get("data") else "demo analogue", "why": why,
-            "data": "the reference's" if cmp.get("data") else "not the reference's",
-            "budget": "the reference's" if cmp.get("budget") else "less than the reference's"}
+    return {"scale": DEMO, "label": "reduced scale" if cmp.data else "demo analogue", "why": why,
+            "data": "the reference's" if cmp.data else "not the reference's",
+            "budget": "the reference's" if cmp.budget else "less than the reference's"}
 
 
 @dataclass
 class Source:
     """One summary in the report: this run's (``origin = "run"``) or a results pack entry's."""
 
-    doc: dict  # the summary, its findings annotated (``rpt``) and verdicts after BH
+    doc: StudySummary  # the summary; after :func:`annotate` its findings are :class:`Shown`
     origin: str
     base: Path  # the folder its figures are in
     where: str  # "this run: <out>/<study>/summary.json" or "results pack: <folder>, commit X, study version V"
@@ -274,7 +320,7 @@ class Source:
                 f"the current code is version {self.version_now}")
 
 
-def gather(out_dir: Path, docs: list[dict], packs: list) -> tuple[list[Source], list[dict]]:
+def gather(out_dir: Path, docs: list[StudySummary], packs: list) -> tuple[list[Source], list[dict]]:
     """This run's summaries, then the default entries of the packs, one summary per study and scale:
     this run first, then the packs from the last given to the first (``--results`` before the
     project's own). Returns the sources and a row per pack entry saying whether it is included."""
@@ -282,18 +328,18 @@ def gather(out_dir: Path, docs: list[dict], packs: list) -> tuple[list[Source], 
     taken: dict[tuple[str, str], str] = {}
     for d in docs:
         sc = scale_of(d)
-        sources.append(Source(d, "run", out_dir / d["study"], f"this run: {out_dir / d['study'] / 'summary.json'}",
-                              sc, d["study"], version=d.get("study_version"),
-                              version_now=current_version(d["study"]),
-                              rules=d.get("dltour_commit") or "unknown (the summary does not say)"))
-        taken[(d["study"], sc["scale"])] = f"this run's {sc['label']} summary"
+        sources.append(Source(d, "run", out_dir / d.study, f"this run: {out_dir / d.study / 'summary.json'}",
+                              sc, d.study, version=d.study_version,
+                              version_now=current_version(d.study),
+                              rules=d.dltour_commit or "unknown (the summary does not say)"))
+        taken[(d.study, sc["scale"])] = f"this run's {sc['label']} summary"
     status: dict[int, str] = {}
     for pack in reversed(packs):
         for e in pack.entries:
             if not e.default:
                 status[id(e)] = "not included (not the default entry for its study)"
                 continue
-            doc = e.summary()
+            doc = e.study_summary()
             sc = scale_of(doc)
             key = (e.study, sc["scale"])
             if key in taken:
@@ -301,14 +347,13 @@ def gather(out_dir: Path, docs: list[dict], packs: list) -> tuple[list[Source], 
                 continue
             taken[key] = f"the results pack entry {e.where}"
             status[id(e)] = f"included ({sc['label']})"
-            version = doc.get("study_version", e.study_version)
+            version = e.study_version if doc.study_version is None else doc.study_version
             sources.append(Source(doc, "pack", e.folder,
                                   f"results pack: {e.where}, commit {e.commit}, study version {version}", sc,
                                   f"{e.study}-pack" + ("" if sc["scale"] == REFERENCE else "-demo"),
                                   e, version, e.current_version(), e.commit))
     rows = [{"entry": e, "status": status.get(id(e), ""), "pack": p} for p in packs for e in p.entries]
-    sources.sort(key=lambda s: (_task_key(s.doc.get("task", "T99")), s.scale["scale"] != REFERENCE,
-                                s.origin != "run"))
+    sources.sort(key=lambda s: (_task_of(s.doc), s.scale["scale"] != REFERENCE, s.origin != "run"))
     return sources, rows
 
 
@@ -326,35 +371,34 @@ def annotate(sources: list[Source]) -> None:
 
     for s in sources:
         fs = []
-        for f in s.doc.get("findings", []):
-            st = f.get("stats")
-            has = isinstance(st, dict)
-            st = st if has else {}
+        for f in s.doc.findings:
+            has = isinstance(f.stats, dict)
+            st = f.stats if has else {}
             v0 = _verdict(f)
-            fs.append({**f, "verdict_unadjusted": v0,
-                       "rpt": {"p": finite_or_none(st.get("p")), "p_adj": None, "bh": False, "has_stats": has,
-                               "scale": s.scale["scale"], "scale_label": s.scale["label"], "source": s.where,
-                               "rules": "" if has else s.rules, "origin": s.origin,
-                               "version_note": s.version_note}})
-        s.doc = {**s.doc, "findings": fs}
+            fs.append(Shown.of(f, verdict_unadjusted=v0,
+                               rpt={"p": finite_or_none(st.get("p")), "p_adj": None, "bh": False, "has_stats": has,
+                                    "scale": s.scale["scale"], "scale_label": s.scale["label"], "source": s.where,
+                                    "rules": "" if has else s.rules, "origin": s.origin,
+                                    "version_note": s.version_note}))
+        s.doc = copy.copy(s.doc)  # the summary read stays as it was
+        s.doc.findings = fs
     for scale in (REFERENCE, DEMO):
-        fam = [f for s in sources if s.scale["scale"] == scale for f in s.doc["findings"]
-               if f.get("ref") and f["rpt"]["p"] is not None]
+        fam = [f for s in sources if s.scale["scale"] == scale for f in s.doc.findings
+               if f.ref and f.rpt["p"] is not None]
         if not fam:
             continue
-        adj = multipletests([f["rpt"]["p"] for f in fam], method="fdr_bh")[1]
+        adj = multipletests([f.rpt["p"] for f in fam], method="fdr_bh")[1]
         for f, pa in zip(fam, adj):
-            r = f["rpt"]
+            r = f.rpt
             r["p_adj"] = float(pa)
-            if f["verdict_unadjusted"] in ("holds", "does not hold") and r["p"] < ALPHA <= pa:
-                f["verdict"], f["holds"], r["bh"] = "inconclusive", None, True
+            if f.verdict_unadjusted in ("holds", "does not hold") and r["p"] < ALPHA <= pa:
+                f.verdict, r["bh"] = "inconclusive", True  # (and f.holds is None)
     for s in sources:
-        for f in s.doc["findings"]:
-            f["verdict"] = f.get("verdict") or _verdict(f)
-            r = f["rpt"]
-            r["display"] = (f"inconclusive after BH (unadjusted: {f['verdict_unadjusted']})" if r["bh"]
-                            else f["verdict"])
-            r["cls"] = _cls(f["verdict"])
+        for f in s.doc.findings:
+            r = f.rpt
+            r["display"] = (f"inconclusive after BH (unadjusted: {f.verdict_unadjusted})" if r["bh"]
+                            else f.verdict)
+            r["cls"] = _cls(f.verdict)
             r["numbers"] = numbers_text(f)
 
 
@@ -362,18 +406,18 @@ def _cls(v: str) -> str:
     return {"holds": "holds", "does not hold": "fails", "inconclusive": "inc"}.get(v, "nc")
 
 
-def numbers_text(f: dict) -> str:
+def numbers_text(f: Shown) -> str:
     """The finding's p (and BH-adjusted p), effect with its CI, Hedges' g, runs and margin."""
-    r = f["rpt"]
+    r = f.rpt
     scope = "the pack" if r["origin"] == "pack" else "the summary"
     if not r["has_stats"]:
         return f"decided under the rules of commit {r['rules']} (per-run values not in {scope})"
-    st = f.get("stats") or {}
+    st = f.stats or {}
     parts = []
     if r["p"] is not None:
         parts.append(f"p = {_fmt_p(r['p'])}" + (f", BH-adjusted p = {_fmt_p(r['p_adj'])}" if r["p_adj"] is not None
                                                  else ""))
-    elif f.get("verdict_unadjusted") in ("holds", "does not hold"):
+    elif f.verdict_unadjusted in ("holds", "does not hold"):
         parts.append("no p-value (decided without a test of sampling variation)")
     else:
         parts.append("no p-value")
@@ -410,7 +454,7 @@ def _tasks() -> list[str]:
 def scale_rows(sources: list[Source], scale: str) -> dict[str, dict]:
     """R-number -> its claim row (claim_rows) at one scale, over the summaries of that scale."""
     docs = [s.doc for s in sources if s.scale["scale"] == scale]
-    by_task = {d["task"]: d for d in docs}
+    by_task = {d.task: d for d in docs}
     return {r["id"]: r for t in _tasks() for r in claim_rows(by_task.get(t), t, docs)}
 
 
@@ -423,10 +467,10 @@ def claim_cell(row: dict) -> dict:
     if not fs:
         return {"text": "—", "cls": "nc", "decided": False}
     v = row["verdict"]
-    v0 = combine([f.get("verdict_unadjusted", _verdict(f)) for f in fs])
+    v0 = combine([getattr(f, "verdict_unadjusted", _verdict(f)) for f in fs])
     text = f"{v} after BH (unadjusted: {v0})" if v != v0 else v
-    notes = sorted({f["rpt"]["version_note"] for f in fs if f.get("rpt", {}).get("version_note")})
-    rules = sorted({f["rpt"]["rules"] for f in fs if f.get("rpt") and not f["rpt"]["has_stats"]})
+    notes = sorted({f.rpt["version_note"] for f in fs if getattr(f, "rpt", {}).get("version_note")})
+    rules = sorted({f.rpt["rules"] for f in fs if getattr(f, "rpt", None) and not f.rpt["has_stats"]})
     notes += [f"decided under the rules of commit {r}" for r in rules]
     if notes:
         text += " (" + "; ".join(notes) + ")"
@@ -434,16 +478,16 @@ def claim_cell(row: dict) -> dict:
             "legacy": bool(rules), "old": any("study version" in n for n in notes)}
 
 
-def _effect_line(f: dict) -> dict:
+def _effect_line(f: Finding) -> dict:
     """One finding's effect for the claims table: its 95% CI in the metric's units, and n."""
-    st = f.get("stats") if isinstance(f.get("stats"), dict) else {}
+    st = f.stats if isinstance(f.stats, dict) else {}
     if not st:
-        return {"id": f["id"], "text": "— (an earlier commit's rules: per-run values not kept)", "n": ""}
+        return {"id": f.id, "text": "— (an earlier commit's rules: per-run values not kept)", "n": ""}
     eff = finite_or_none(st.get("effect"))
     ci = st.get("effect_ci")
     ci = (finite_or_none(ci[0]), finite_or_none(ci[1])) if ci else None
     text = fmt_effect(eff, ci if ci and None not in ci else None, st.get("unit") or "") if eff is not None else "—"
-    return {"id": f["id"], "text": text, "n": "" if st.get("n_runs") is None else str(st["n_runs"])}
+    return {"id": f.id, "text": text, "n": "" if st.get("n_runs") is None else str(st["n_runs"])}
 
 
 def claims_overview(ref_rows: dict[str, dict], demo_rows: dict[str, dict]) -> list[dict]:
@@ -462,7 +506,7 @@ def claims_overview(ref_rows: dict[str, dict], demo_rows: dict[str, dict]) -> li
             also = f"demo: {dc['verdict']}" if d["findings"] and dc.get("verdict") else ""
         elif d["findings"]:
             row, cell = d, dc
-            labels = sorted({f["rpt"]["scale_label"] for f in d["findings"] if f.get("rpt")})
+            labels = sorted({f.rpt["scale_label"] for f in d["findings"] if getattr(f, "rpt", None)})
             scale = " / ".join(labels) or "demo analogue"
             also = ""
         else:
@@ -484,7 +528,7 @@ def forest_figures(sources: list[Source], report_dir: Path) -> list[dict]:
     for scale, title, name in ((REFERENCE, "at the reference's data and budget", "forest_reference.png"),
                                (DEMO, "on the demo's data and budget (not a verdict on the reference)",
                                 "forest_demo.png")):
-        fs = [f for s in sources if s.scale["scale"] == scale for f in s.doc["findings"] if f.get("ref")]
+        fs = [f for s in sources if s.scale["scale"] == scale for f in s.doc.findings if f.ref]
         rows, left = forest_rows(fs)
         stale = report_dir / name
         made = forest_plot(rows, report_dir, name, f"Reference claims' effects {title}")
@@ -549,9 +593,9 @@ def headline_notes(c: dict[str, int], sources: list[Source]) -> list[str]:
 def _ours(sources: list[Source], task: str) -> str:
     parts = []
     for s in sources:
-        if s.doc["task"] != task:
+        if s.doc.task != task:
             continue
-        o = ours_counts(s.doc["findings"])
+        o = ours_counts(s.doc.findings)
         txt = ", ".join(f"{k} {v}" for k, v in o.items() if v)
         if txt:
             parts.append(f"{s.scale['label']}: {txt}")
@@ -564,13 +608,13 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
 
     entries = []
     for s in sources:
-        for f in s.doc["findings"]:
-            ref = f.get("ref")
+        for f in s.doc.findings:
+            ref = f.ref
             if not ref:
                 continue
             c = CLAIMS.get(ref)
-            st = f.get("stats") if isinstance(f.get("stats"), dict) else {}
-            r = f["rpt"]
+            st = f.stats if isinstance(f.stats, dict) else {}
+            r = f.rpt
             entry_data = s.entry.data if s.entry is not None else s.scale["data"]
             entry_budget = s.entry.budget if s.entry is not None else s.scale["budget"]
 
@@ -578,12 +622,12 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
                 return [finite_or_none(v[0]), finite_or_none(v[1])] if v and len(v) == 2 else None
 
             entries.append({
-                "ref": ref, "task": c.task if c else s.doc.get("task"), "claim": c.text if c else "",
-                "kind": c.kind if c else "", "finding": f["id"], "finding_claim": f.get("claim", ""),
-                "study": s.doc["study"], "section": f.get("section", ""),
+                "ref": ref, "task": c.task if c else s.doc.task, "claim": c.text if c else "",
+                "kind": c.kind if c else "", "finding": f.id, "finding_claim": f.claim,
+                "study": s.doc.study, "section": f.section,
                 "scale": s.scale["scale"], "scale_label": s.scale["label"], "data": entry_data, "budget": entry_budget,
-                "why": s.scale["why"], "profile": s.doc.get("profile"),
-                "verdict": f["verdict"], "verdict_unadjusted": f["verdict_unadjusted"],
+                "why": s.scale["why"], "profile": s.doc.profile,
+                "verdict": f.verdict, "verdict_unadjusted": f.verdict_unadjusted,
                 "p": r["p"], "p_adjusted": r["p_adj"],
                 "effect": {"value": finite_or_none(st.get("effect")), "ci": pair(st.get("effect_ci")), "unit": st.get("unit", ""),
                            "g": finite_or_none(st.get("g")), "g_ci": pair(st.get("g_ci"))},
@@ -591,7 +635,7 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
                 "margin_source": st.get("margin_source", ""),
                 "flip_margin": finite_or_none(st.get("flip_margin")), "reasons": list(st.get("reasons") or []),
                 "scale_note": st.get("scale_note", ""),
-                "test": f.get("test", ""), "evidence": f.get("evidence", ""),
+                "test": f.test, "evidence": f.evidence,
                 "source": s.where, "decided_under": ("this dltour's rules" if r["has_stats"] else
                                                      f"the rules of commit {r['rules']} (per-run values not in "
                                                      f"{'the pack' if s.origin == 'pack' else 'the summary'})"),
@@ -628,7 +672,7 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     if packs_note:
         pack_line += f"; {packs_note}"
     header = {
-        "profile": ", ".join(sorted({d["profile"] for d in docs})) or "n/a",
+        "profile": ", ".join(sorted({d.profile for d in docs})) or "n/a",
         "device / precision": ", ".join(devices) or "n/a",
         "versions": ", ".join(f"{k} {v}" for k, v in versions().items() if k != "platform"),
         "platform": versions()["platform"],
@@ -646,13 +690,13 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     names = TASKS
     glance = []
     for t in _tasks():
-        here = [s for s in sources if s.doc["task"] == t]
+        here = [s for s in sources if s.doc.task == t]
         rr = {k: v for k, v in ref_rows.items() if CLAIMS[k].task == t}
         rc = decided_counts(rr)
         dr = [v for k, v in demo_rows.items() if CLAIMS[k].task == t]
         ran_demo = any(s.scale["scale"] == DEMO for s in here)
         glance.append({
-            "task": t, "study": here[0].doc["study"] if here else names.get(t, "?"),
+            "task": t, "study": here[0].doc.study if here else names.get(t, "?"),
             "links": [(s.anchor, s.scale["label"] + (" (pack)" if s.origin == "pack" else "")) for s in here],
             "reference": ((f"{rc['decided']} decided — holds {rc['holds']}, does not hold {rc['does not hold']}, "
                            f"inconclusive {rc['inconclusive']}") if rc["decided"] else "—")
@@ -667,10 +711,10 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         studies.append({"doc": d, "src": s, "refs": reference_rows(d), "metric_header": head, "metric_rows": mrows,
                         "figures": [{"path": p, "caption": figure_caption(p.name)} for p in
                                     (_figure_path(out_dir, d, f, s.base if s.origin == "pack" else None)
-                                     for f in d["figures"])],
-                        "claims": claim_rows(d, d["task"], group), "differs": comparison_text(d),
-                        "ours": [f for f in d["findings"] if not f.get("ref")],
-                        "tables": [_table(t) for t in d["tables"]]})
+                                     for f in d.figures)],
+                        "claims": claim_rows(d, d.task, group), "differs": comparison_text(d),
+                        "ours": [f for f in d.findings if not f.ref],
+                        "tables": [_table(t) for t in d.tables]})
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     from dltour.report import datasets
@@ -701,10 +745,10 @@ def _clean_json(o):
     return o
 
 
-def _table(t: dict) -> dict:
-    """A summary table as data (title, header, rows, bold, note)."""
-    return {"title": t["title"], "header": t["header"], "rows": t["rows"],
-            "bold": {tuple(b) for b in t.get("bold", [])}, "note": t.get("note", "")}
+def _table(t: Table) -> dict:
+    """A summary table as the report renders it (title, header, rows, bold cells, note)."""
+    return {"title": t.title, "header": t.header, "rows": t.rows, "bold": {tuple(b) for b in t.bold},
+            "note": t.note}
 
 
 RULE_TEXT = ("Each claim is decided from per-seed results by one rule (`dltour.verdicts`: paired t-test by seed "
@@ -714,11 +758,11 @@ RULE_TEXT = ("Each claim is decided from per-seed results by one rule (`dltour.v
              "counted apart.")
 
 
-def _finding_md(f: dict) -> str:
-    r = f["rpt"]
-    sec = f" ({_e(f['section'])})" if f.get("section") else ""
-    return (f"  - `{_e(f['id'])}`{sec} — **{_e(r['display'])}** · {_e(r['scale_label'])} · {_e(r['numbers'])}. "
-            f"{_e(f['claim'])}. Evidence: {_e(f['evidence'])}. Test: {_e(f.get('test') or 'none')}.")
+def _finding_md(f: Shown) -> str:
+    r = f.rpt
+    sec = f" ({_e(f.section)})" if f.section else ""
+    return (f"  - `{_e(f.id)}`{sec} — **{_e(r['display'])}** · {_e(r['scale_label'])} · {_e(r['numbers'])}. "
+            f"{_e(f.claim)}. Evidence: {_e(f.evidence)}. Test: {_e(f.test or 'none')}.")
 
 
 def _pack_md(rows: list[dict]) -> list[str]:
@@ -782,8 +826,8 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
     out += _pack_md(pack_rows)
     for s in studies:
         d, src = s["doc"], s["src"]
-        out += ["", f"## {_e(d['task'])} {_e(d['study'])}: {_e(d['title'])} — {src.scale['label']}", "",
-                f"Source: {_e(src.where)}. Profile `{_e(d['profile'])}`, {d['runs']} runs, {d['seconds']:.0f} s of "
+        out += ["", f"## {_e(d.task)} {_e(d.study)}: {_e(d.title)} — {src.scale['label']}", "",
+                f"Source: {_e(src.where)}. Profile `{_e(d.profile)}`, {d.runs} runs, {d.seconds:.0f} s of "
                 "training."]
         if src.entry is not None:
             e = src.entry
@@ -793,16 +837,16 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
         if src.old_version:
             out.append(f"\n**Older study version:** {_e(src.version_note)}. Its numbers and verdicts are that "
                        "version's, not this code's.")
-        if any(not f["rpt"]["has_stats"] for f in d["findings"]):
+        if any(not f.rpt["has_stats"] for f in d.findings):
             scope = "the pack" if src.origin == "pack" else "the summary"
             out.append(f"\n*Its findings were decided under the rules of commit {_e(src.rules)} (per-run values not "
                        f"in {scope}): no adjusted p for them.*")
         if s["differs"]:
             out.append(f"\n*Not comparable with the reference: {_e(s['differs'])}. The reference numbers are "
                        "shown for orientation; no deltas are computed.*")
-        if d.get("nan_runs"):
-            out.append(f"\n**{len(d['nan_runs'])} run(s) produced NaN** (excluded from means, counted in n): "
-                       + _e("; ".join(d["nan_runs"])))
+        if d.nan_runs:
+            out.append(f"\n**{len(d.nan_runs)} run(s) produced NaN** (excluded from means, counted in n): "
+                       + _e("; ".join(d.nan_runs)))
         out += ["", "### The reference's claims", ""]
         for c in s["claims"]:
             cell = claim_cell(c)
@@ -812,11 +856,11 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
         if s["ours"]:
             out += ["", "### Our own checks (not the reference's claims)", ""]
             out += [_finding_md(f).lstrip() for f in s["ours"]]
-        for n in d["notes"]:
+        for n in d.notes:
             out.append(f"\n{_e(n)}")
         for fig in s["figures"]:
             f = fig["path"]
-            link = f"../{d['study']}/{f.name}" if src.origin == "run" else str(f.resolve())
+            link = f"../{d.study}/{f.name}" if src.origin == "run" else str(f.resolve())
             out.append(f"\n![{_e(fig['caption'])}]({link})\n\n*{_e(fig['caption'])}*")
         if s["refs"]:
             out += ["", "### Reference vs this run" if src.origin == "run" else "### Reference vs this pack entry", ""]

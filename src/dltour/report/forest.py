@@ -13,15 +13,19 @@ CLIP = 10.0  # the x axis ends here; larger |g| (tiny spreads between runs) are 
 COLOURS = {"holds": "#1b7a1b", "does not hold": "#b3171b", "inconclusive": "#b08900", "not checked": "#888888"}
 
 
-def forest_rows(findings: list[dict]) -> tuple[list[dict], int]:
-    """The plottable rows of ``findings`` (report-annotated finding dicts of reference claims) and
-    the number left out (no finite g with a CI: decided by a rate, a per-run correlation, a
-    deterministic value or an earlier commit's rules)."""
+def forest_rows(findings: list) -> tuple[list[dict], int]:
+    """The plottable rows of ``findings`` (the report's annotated :class:`~dltour.summary.Finding`
+    objects of reference claims; a finding's dict is read as one) and the number left out (no
+    finite g with a CI: decided by a rate, a per-run correlation, a deterministic value or an
+    earlier commit's rules)."""
+    from dltour.summary import Finding
     from dltour.verdicts import finite_or_none
 
     rows, left = [], 0
     for f in findings:
-        st = f.get("stats") if isinstance(f.get("stats"), dict) else {}
+        if isinstance(f, dict):
+            f = Finding.from_dict(f)
+        st = f.stats if isinstance(f.stats, dict) else {}
         g = finite_or_none(st.get("g"))
         ci = st.get("g_ci") or [None, None]
         lo, hi = finite_or_none(ci[0]), finite_or_none(ci[1])
@@ -29,19 +33,20 @@ def forest_rows(findings: list[dict]) -> tuple[list[dict], int]:
             left += 1
             continue
         eff, margin = finite_or_none(st.get("effect")), finite_or_none(st.get("margin"))
-        verdict = f.get("verdict", "not checked")
+        verdict = f.verdict
         direction = st.get("direction")
         if not direction and margin is None and "direction" not in st and eff:
             # a summary written before decisions recorded their direction: a decided claim shows it
             # (holds: the effect's sign is the claimed one; does not hold: the opposite)
             pos = eff > 0
             direction = {"holds": "greater" if pos else "less",
-                         "does not hold": "less" if pos else "greater"}.get(f.get("verdict_unadjusted", verdict), "")
+                         "does not hold": "less" if pos else "greater"}.get(getattr(f, "verdict_unadjusted", verdict),
+                                                                             "")
         sign = -1.0 if direction == "less" else 1.0
         g, lo, hi = sign * g, *sorted((sign * lo, sign * hi))
         band = abs(margin * g / (sign * eff)) if margin is not None and eff and g else None
         kind = "equivalence" if margin is not None else ("directed" if direction else "unknown")
-        rows.append({"label": f"{f['ref']} {f['id']}", "g": g, "lo": lo, "hi": hi, "band": band,
+        rows.append({"label": f"{f.ref} {f.id}", "g": g, "lo": lo, "hi": hi, "band": band,
                      "verdict": verdict, "kind": kind})
     return rows, left
 

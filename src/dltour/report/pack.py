@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dltour.errors import DltourError
+from dltour.summary import StudySummary
 
 REQUIRED = ("study", "path", "default", "commit", "study_version", "data", "budget", "machine", "wall_seconds",
             "command")
@@ -71,8 +72,9 @@ class PackEntry:
         """The entry's folder as a reader finds it: ``docs/results/airline-lstm/features-train``."""
         return f"{self.pack.name.rstrip('/')}/{self.path}"
 
-    def summary(self) -> dict:
-        """The entry's ``summary.json``; a missing or unreadable one stops the report with one line."""
+    def study_summary(self) -> StudySummary:
+        """The entry's ``summary.json``, typed; a missing, unreadable or malformed one, or one of
+        another study, stops the report with one line."""
         p = self.folder / "summary.json"
         try:
             doc = json.loads(p.read_text())
@@ -81,10 +83,15 @@ class PackEntry:
                               f"(looked for {p})") from None
         except (OSError, json.JSONDecodeError) as e:
             raise DltourError(f"results pack {self.pack.path}: {p} cannot be read ({e})") from None
-        if doc.get("study") != self.study:
+        summ = StudySummary.from_dict(doc, where=f"results pack {self.pack.path}: {p}")
+        if summ.study != self.study:
             raise DltourError(f"results pack {self.pack.path}: entry {self.path!r} says study {self.study!r} "
-                              f"but its summary.json is {doc.get('study')!r}'s")
-        return doc
+                              f"but its summary.json is {summ.study!r}'s")
+        return summ
+
+    def summary(self) -> dict:
+        """The entry's ``summary.json`` as data (:meth:`study_summary`, as the file has it)."""
+        return self.study_summary().to_dict()
 
     def current_version(self) -> int | None:
         """The study's ``version`` in this dltour (None: no such study here)."""

@@ -39,7 +39,7 @@ from dltour.runner.executors import LocalExecutor
 from dltour.runner.ledger import Ledger
 from dltour.runner.plan import RunPlan, jobs_for, legacy_check, provenance
 from dltour.runner.run_folder import read_metrics, run_dir_for
-from dltour.summary import Results, RunResult, Summary, Table, data_gate
+from dltour.summary import Ref, Results, RunResult, StudySummary, Summary, Table, data_gate
 from dltour.verdicts import finite_or_none
 
 
@@ -197,8 +197,9 @@ def _run_studies(items, profile, out_dir, executor, device, precision, progress,
             log(f"{name}: {len(outcomes) - reused} run(s) computed, {reused} reused from {out_dir / 'runs' / name}")
             doc = summarize_study(study, cfg, profile, out_dir, precision)
             if tracker is not None:
-                tracker.log_summary(study=name, profile=profile, doc=doc,
-                                    figures=[out_dir / name / f for f in doc["figures"]])
+                summ = StudySummary.from_dict(doc)
+                tracker.log_summary(study=name, profile=profile, doc=summ,
+                                    figures=[out_dir / name / f for f in summ.figures])
             docs.append(doc)
             if on_summary:
                 on_summary(doc)
@@ -283,38 +284,25 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     bad = [t for t in summary.tables if not isinstance(t, Table)]
     if bad:
         raise TypeError(f"{study.name}: Summary.tables takes Table objects (data), got {type(bad[0]).__name__}")
-    tables = [t.as_dict() for t in summary.tables]
-    doc = {
-        "study": study.name,
-        "study_version": study.version,
-        "dltour_commit": git_commit(),
-        "task": study.task,
-        "title": study.title,
-        "profile": profile,
-        "comparable": cmp.ok,
-        "comparison": cmp.as_dict(),
-        "config": cfg.model_dump(),
-        "metrics": metrics,
+    summ = StudySummary(
+        study=study.name, study_version=study.version, dltour_commit=git_commit(), task=study.task,
+        title=study.title, profile=profile, comparable=cmp.ok, comparison=cmp, config=cfg.model_dump(),
+        metrics=metrics,
         # the raw values behind ``metrics``: variant -> metric -> {seed: value} (NaN as null), so a
         # results pack can be decided again later from the summary alone
-        "per_run": per_run,
+        per_run=per_run,
         # the study's own order (variants, then its baselines): JSON objects are written key-sorted
-        "variant_order": list(dict.fromkeys([*study.variants(cfg), *summary.extra_metrics, *metrics])),
-        "headline_metrics": study.headline_metrics,
-        "reference": [
-            {"source": r.source, "variant": r.variant, "metric": r.metric, "value": r.value, "note": r.note}
-            for r in study.reference
-        ],
-        "findings": [f.as_dict() for f in summary.findings],
+        variant_order=list(dict.fromkeys([*study.variants(cfg), *summary.extra_metrics, *metrics])),
+        headline_metrics=study.headline_metrics,
+        reference=[Ref(r.source, r.variant, r.metric, r.value, r.note) for r in study.reference],
+        findings=summary.findings,
         # file names relative to the study folder (``<out>/<study>/``), so the summary means the same
         # whatever the working directory and wherever the folder is copied
-        "figures": [Path(f).name for f in summary.figures],
-        "tables": tables,
-        "nan_runs": Results(results).nan_runs(),
-        "notes": summary.notes,
-        "runs": len(results),
+        figures=[Path(f).name for f in summary.figures],
+        tables=list(summary.tables), nan_runs=Results(results).nan_runs(), notes=summary.notes, runs=len(results),
         **_ledger_facts(out_dir, study.name, {r.run_id for r in results}),
-    }
+    )
+    doc = summ.to_dict()
     atomic_write_json(summary_dir / "summary.json", doc)
     return doc
 
