@@ -10,7 +10,8 @@ part they sit in, comments to the statement after them):
 - config: ``class Config`` and its validators (the study's parameters with their docstrings);
 - declarations: imports, module constants, the study class's attributes (name, task, profiles,
   bindings of the findings file's functions) and its ``variants``, ``run_key``, ``check_data``,
-  ``unused_keys``, ``comparison``, ``skipped_variants``, ``claims_about``;
+  ``unused_keys``, ``comparison``, ``skipped_variants``, ``claims_about``, ``bench_default``,
+  ``benchable``;
 - bench hooks: ``bench`` and ``check_model`` (and helper classes only they use: named ``_Recorder``,
   ``_Replay``);
 - science: everything else: the data it trains on, models, losses, training steps, metrics computed
@@ -24,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "dltour" / "experiments"
 DECLARATION_METHODS = {"variants", "run_key", "unused_keys", "check_data", "comparison", "skipped_variants",
-                       "bench_variant", "weights_available", "label"}
+                       "bench_variant", "weights_available", "label", "bench_default", "benchable"}
 BENCH = {"bench", "check_model", "_Recorder", "_Replay"}
 
 

@@ -151,7 +151,7 @@ def test_run_and_bench_train_with_the_same_step(step_calls):
 
 
 
-def test_check_model_runs_the_training_loss_on_a_made_up_batch():
+def test_check_model_runs_the_training_loss_on_the_first_two_samples_of_the_pipeline():
     import math
 
     study = CharTextgen()

@@ -215,15 +215,22 @@ def test_time_inference_reports_what_it_measured():
         time_inference(model, (3, 2, 2), dev, batch_size=0)
 
 
-def test_bench_reports_both_rates_and_the_frozen_saving(tmp_path):
+def test_bench_reports_both_rates(tmp_path, monkeypatch):
+    import dltour.bench as bench
+
+    real = bench.measure_training
+    monkeypatch.setattr(bench, "measure_training", lambda *a, **k: real(*a, **(k | {"steps": 2, "warmup": 1})))
     st = VGGTransferStudy()
     cfg = cfg_with(st, **TINY)
     ctx = RunContext(st.name, "bench", 0, tmp_path, resolve_device("cpu"), "smoke", progress=False)
     r = st.bench(cfg, ctx)
-    for k in ("end_to_end_samples_per_s", "compute_only_samples_per_s", "frozen_head_step_samples_per_s",
-              "frozen_forward_plus_head_samples_per_s", "frozen_train_time_saving"):
+    for k in ("end_to_end_samples_per_s", "compute_only_samples_per_s"):
         assert r[k] > 0 and math.isfinite(r[k]), k
-    assert "precomputing the frozen features" in r["note"]
+    assert r["variant"] == "vgg16-random" and "normalised there" in r["note"]
+    assert [st.benchable(f"vgg16-{i}") for i in ("random", "imagenet", "frozen", "frozen224", "tuned")] == \
+        [True, True, False, False, False]  # a whole network with the plain SGD recipe, as before the trainer
+    with pytest.raises(DltourError, match="cannot be benched"):
+        st.bench(cfg, ctx, "vgg16-tuned")
 
 
 # ---------------------------------------------------------------- decisions from hand-made results

@@ -4,8 +4,9 @@ compute-only (one synthetic batch already on the device), and their ratio.
 A ratio near 1 means the device never waits for data. Both loops run the same ``step`` function
 (forward, backward, optimizer step) for the same number of steps after the same warm-up, with
 device synchronisation before each clock read. ``step`` is the very function the study's ``run``
-trains with (a study defines its training step once, at module level, and both call it), and
-:func:`endless` turns the study's own epoch of batches into the endless stream the loop reads.
+trains with, called as ``run`` calls it (its own mixed precision inside: bench adds no autocast
+around it, so a loss kept in fp32 stays so); a study's :class:`Trainer` holds it with the run's own
+batches, and :func:`endless` turns an epoch of them into the endless stream the loop reads.
 """
 
 from __future__ import annotations
@@ -91,16 +92,14 @@ def _timed(step: Callable, batches: Callable[[], Any], steps: int, warmup: int, 
     """Seconds for ``steps`` steps after ``warmup`` untimed ones, and the samples they trained on
     (the first tensor's length per batch: a short last batch counts as what it holds)."""
     for _ in range(warmup):
-        with dev.autocast():
-            step(*batches())
+        step(*batches())
     dev.sync()
     samples = 0
     t0 = time.perf_counter()
     for _ in range(steps):
-        with dev.autocast():
-            batch = batches()
-            samples += len(batch[0])
-            step(*batch)
+        batch = batches()
+        samples += len(batch[0])
+        step(*batch)
     dev.sync()
     return time.perf_counter() - t0, samples
 
@@ -173,8 +172,7 @@ def host_syncs_per_step(step: Callable, real: Iterator, dev: DeviceInfo, steps: 
         torch.cuda.set_sync_debug_mode("warn")
         try:
             for _ in range(steps):
-                with dev.autocast():
-                    step(*next(real))
+                step(*next(real))
         finally:
             torch.cuda.set_sync_debug_mode(before)
     dev.sync()

@@ -107,14 +107,22 @@ class Study:
                               f"choose one of {', '.join(valid)}")
         return variant
 
+    #: dotted settings under which the model check reads the embedded demo pack instead of the
+    #: config's data (the ``full`` profile's files need not be here, and a check downloads nothing);
+    #: the model's own settings stay the config's
+    check_offline: ClassVar[dict[str, Any]] = {}
+
     def check_model(self, cfg, variant: str) -> float | None:
         """One forward and backward pass of the variant's training loss on the first two samples of
-        its pipeline, on the CPU, through the :meth:`trainer` ``run`` uses; returns the loss (the
-        model tests check it is finite and that every trainable weight got a finite gradient).
-        None: the study has no trainer (no neural model)."""
+        its pipeline, on the CPU, through the :meth:`trainer` ``run`` uses (on the embedded data:
+        ``check_offline``); returns the loss (the model tests check it is finite and that every
+        trainable weight got a finite gradient). None: the study has no trainer (no neural model)."""
         from dltour.bench import check_trainer
+        from dltour.config import apply_overrides
         from dltour.device import resolve_device
 
+        if self.check_offline:
+            cfg = apply_overrides(cfg, self.check_offline, origin=f"{self.name}.check_offline")
         trainer = self.trainer(cfg, variant, 0, resolve_device("cpu"))
         return None if trainer is None else check_trainer(trainer)
 

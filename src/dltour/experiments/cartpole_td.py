@@ -204,38 +204,49 @@ class CartPoleTD(Study):
         return None  # a Q-table, not a neural network (72 states x 2 actions with the default bins)
 
     # ------------------------------------------------------------------ bench
+    # (its own: tabular agents learn by episodes, so the study has no trainer of steps and batches)
     def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
         """Steps/s of the learning loop (end to end), of the agent alone (the same loop replaying the
         recorded transitions: discretise, choose, update) and of the environment alone (the same
         actions, no agent), on the same episodes; ``compute_only`` is the agent alone."""
+        from types import SimpleNamespace as Env
+
         variant = self.bench_variant(cfg, variant, cfg.agents[0])
-        episodes = min(cfg.episodes, 300)
-        disc, sched = self.discretiser(cfg), self.schedule(cfg)
-        rec = _Recorder(make_env(cfg.env, cfg.version, 0))
-        train(variant, rec, disc, episodes, cfg.gamma, sched, 0)  # record what the timed runs repeat
-        steps = len(rec.steps)
+        episodes, disc, sched = min(cfg.episodes, 300), self.discretiser(cfg), self.schedule(cfg)
+        env, tape, actions = make_env(cfg.env, cfg.version, 0), [], []  # every reset's and step's output
 
-        t0 = time.perf_counter()
-        train(variant, make_env(cfg.env, cfg.version, 0), disc, episodes, cfg.gamma, sched, 0)
-        t_e2e = time.perf_counter() - t0
+        def reset():
+            actions.append([])
+            tape.append(env.reset())
+            return tape[-1]
 
-        t0 = time.perf_counter()
-        train(variant, _Replay(rec, make_env(cfg.env, cfg.version, 0).max_steps), disc, episodes, cfg.gamma,
-              sched, 0)
-        t_agent = time.perf_counter() - t0
+        def step(a):
+            actions[-1].append(a)
+            tape.append(env.step(a))
+            return tape[-1]
 
-        def env_only(impl: str) -> float:
-            env = make_env(impl, cfg.version, 0)
+        def seconds(fn, *args) -> float:
             t0 = time.perf_counter()
-            for actions in rec.actions:
-                env.reset()
-                for a in actions:
-                    env.step(a)
+            fn(*args)
             return time.perf_counter() - t0
 
-        t_env = env_only(cfg.env)
+        def learn(e) -> None:
+            train(variant, e, disc, episodes, cfg.gamma, sched, 0)
+
+        def env_only(impl: str) -> None:  # the recorded actions on a fresh env
+            e = make_env(impl, cfg.version, 0)
+            for acts in actions:
+                e.reset()
+                for a in acts:
+                    e.step(a)
+
+        learn(Env(max_steps=env.max_steps, reset=reset, step=step, get_state=env.get_state, set_state=env.set_state))
+        played, steps = iter(tape), sum(map(len, actions))  # what the timed runs repeat
+        t_e2e = seconds(learn, make_env(cfg.env, cfg.version, 0))
+        t_agent = seconds(learn, Env(max_steps=env.max_steps, reset=played.__next__, step=lambda a: next(played),
+                                     get_state=dict, set_state=lambda d: None))  # the tape, whatever the actions
         other = "gymnasium" if cfg.env == "fast" else "fast"
-        t_other = env_only(other)
+        t_env, t_other = seconds(env_only, cfg.env), seconds(env_only, other)
         return {"variant": variant, "episodes": episodes, "env_steps": steps,
                 "end_to_end_samples_per_s": steps / t_e2e, "compute_only_samples_per_s": steps / t_agent,
                 "ratio": t_agent / t_e2e, "env_only_samples_per_s": steps / t_env,
@@ -246,51 +257,3 @@ class CartPoleTD(Study):
                 "note": f"samples = environment steps of {episodes} training episodes of {variant} (env={cfg.env}); "
                         "compute_only = the agent alone (discretise + choose + TD update) replaying the same "
                         "transitions; ratio = agent time / end-to-end time"}
-
-
-class _Recorder:
-    """Wraps an env and records every transition and action (for the bench's replays)."""
-
-    def __init__(self, env):
-        self.env, self.max_steps = env, env.max_steps
-        self.resets: list = []
-        self.steps: list = []
-        self.actions: list[list[int]] = []
-
-    def reset(self):
-        obs = self.env.reset()
-        self.resets.append(obs)
-        self.actions.append([])
-        return obs
-
-    def step(self, a):
-        out = self.env.step(a)
-        self.steps.append(out)
-        self.actions[-1].append(a)
-        return out
-
-    def get_state(self):
-        return self.env.get_state()
-
-    def set_state(self, d):
-        self.env.set_state(d)
-
-
-class _Replay:
-    """Plays back a ``_Recorder``'s transitions whatever the actions (the agent-only timing)."""
-
-    def __init__(self, rec: _Recorder, max_steps: int):
-        self.max_steps = max_steps
-        self._resets, self._steps = iter(rec.resets), iter(rec.steps)
-
-    def reset(self):
-        return next(self._resets)
-
-    def step(self, a):
-        return next(self._steps)
-
-    def get_state(self):
-        return {}
-
-    def set_state(self, d):
-        pass

@@ -51,6 +51,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 
 from dltour.train.optim import adam
+from dltour.bench import Trainer
 from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data import corpora
@@ -240,6 +241,7 @@ class CharTextgen(Study):
                  "seeds": 6, "seed_text": None, "bleu_prompts": 40},
         "full": {"data.corpus": "got", "seeds": 3},
     }
+    check_offline = {"data.corpus": "tinyshakespeare", "data.source": "embedded"}  # the model check on the embedded text
     reference = findings.reference
     comparison = findings.comparison  # is a run comparable with the reference (data, budget)
     summarize = findings.summarize  # figures, tables and the findings: char_textgen_findings.py
@@ -261,21 +263,39 @@ class CharTextgen(Study):
         with single_thread(ctx.device.device, enabled=cfg.hidden * cfg.layers <= 256):
             return self._run(cfg, variant, seed, ctx)
 
-    def _run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The LSTM and its Adam on the device-resident training text, trained on random windows
+        drawn by (seed, epoch): what ``run``, ``dltour bench`` and the model check use."""
         chars, train, val, train_text, val_text = split_text(cfg)
-        dev = ctx.device.device
-        train_d, val_d = train.to(dev), val.to(dev)
+        dev = device.device
+        train_d = train.to(dev)
         model = CharLSTM(len(chars), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).to(dev)
         opt = adam(model.parameters(), cfg.lr, dev, fused=False)
 
+        def epoch_batches(epoch: int):  # windows sliced from the device-resident corpus
+            g = generator(seed, epoch)
+            for _ in range(cfg.steps_per_epoch):
+                yield random_windows(train_d, cfg.batch_size, cfg.seq_len, g)
+
+        return Trainer(lambda x, y: train_step(model, opt, x, y, cfg.grad_clip, device.autocast), epoch_batches,
+                       cfg.batch_size, loss=lambda x, y: batch_loss(model, x, y), modules=(model,),
+                       state={"model": model, "opt": opt, "split": (chars, train, val, train_text, val_text)},
+                       note=f"samples are {cfg.seq_len}-character windows sliced from the corpus, which lives on "
+                            "the device as one id tensor")
+
+    def _run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        chars, train, val, train_text, val_text = tr.state["split"]
+        dev = ctx.device.device
+        val_d = val.to(dev)
+        model = tr.state["model"]
+
         def train_epoch(epoch: int) -> dict:
             model.train()
-            g = generator(seed, epoch)
             # summed on the device in float64 (the same sum a Python float would make): one host sync per epoch
             tot = torch.zeros((), dtype=torch.float64, device=dev)
-            for _ in range(cfg.steps_per_epoch):
-                x, y = random_windows(train_d, cfg.batch_size, cfg.seq_len, g)
-                tot += train_step(model, opt, x, y, cfg.grad_clip, ctx.device.autocast).double()
+            for x, y in tr.epoch_batches(epoch):
+                tot += tr.step(x, y).double()
             return {"train_loss": float(tot) / cfg.steps_per_epoch}
 
         def evaluate(epoch: int) -> dict:
@@ -283,7 +303,7 @@ class CharTextgen(Study):
                 v = stream_loss(model, val_d, cfg.seq_len)
             return {"val_loss": v, "val_bpc": nats_to_bits(v)}
 
-        res = fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, evaluate)
+        res = fit(ctx, {"model": model, "opt": tr.state["opt"]}, cfg.epochs, train_epoch, evaluate)
         val_loss = res.history[-1]["val_loss"]
 
         # ---- samples: Table 3 and the temperature sweep (fixed generator per temperature)
@@ -326,38 +346,3 @@ class CharTextgen(Study):
             out[f"distinct2_{k}"] = row["distinct2"]
             out[f"ngram_bpc_{k}"] = row["ngram_bpc"]
         return out
-
-    def check_model(self, cfg: Config, variant: str) -> float:
-        """The variant's model (``build_model``'s vocabulary) on two made-up windows, through ``batch_loss``."""
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        V = model.head.out_features
-        g = torch.Generator().manual_seed(0)
-        w = torch.randint(0, V, (2, 9), generator=g)
-        return backward_check(batch_loss(model, w[:, :-1], w[:, 1:]), model)
-
-    # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, self.variants(cfg)[0])  # (one variant: the configured LSTM)
-        chars, train, _, _, _ = split_text(cfg)
-        dev = ctx.device.device
-        model = CharLSTM(len(chars), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).to(dev)
-        opt = adam(model.parameters(), cfg.lr, dev, fused=False)
-        train_d = train.to(dev)
-
-        def step(x, y):
-            train_step(model, opt, x, y, cfg.grad_clip)  # (measure_training wraps each step in the device's autocast)
-
-        def epoch_batches(epoch: int):  # the run's pipeline: windows sliced from the device-resident corpus
-            g = generator(0, epoch)
-            for _ in range(cfg.steps_per_epoch):
-                yield random_windows(train_d, cfg.batch_size, cfg.seq_len, g)
-
-        syn = random_windows(train_d, cfg.batch_size, cfg.seq_len, generator(1, 0))
-        return measure_training(step, endless(epoch_batches), syn, cfg.batch_size, ctx.device,
-                                variant=variant,
-                                note=f"samples are {cfg.seq_len}-character windows sliced from the corpus, which lives on "
-                                     "the device as one id tensor")

@@ -54,6 +54,7 @@ from dltour.registry import register, Study
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop, to_float, to_uint8_nhwc
 from dltour.train.optim import adam
+from dltour.bench import Trainer
 
 VARIANTS = ("unet", "cgan")
 SAT_BINS = 20
@@ -139,9 +140,9 @@ class Colouriser(nn.Module):
         return yuv_to_rgb(y.float(), u, v)
 
 
-# ================================================================ the training step (run and bench)
+# ================================================================ the training step (run, bench, model check)
 def new_models(cfg: Config, variant: str, dev: torch.device) -> dict:
-    """The training state of a variant, as ``run`` and ``bench`` build it: the ``Colouriser`` and its
+    """The training state of a variant, as ``Colourise.trainer`` builds it: the ``Colouriser`` and its
     Adam; for ``cgan`` also the discriminator and its Adam (pix2pix: lr 2e-4, betas 0.5, 0.999)."""
     fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
     gen = Colouriser(cfg.width, cfg.depth).to(dev, memory_format=fmt)
@@ -199,12 +200,10 @@ def train_step(state: dict, gray: torch.Tensor, rgb: torch.Tensor, l1_weight: fl
     return {"train_l1": l1.detach(), "d_loss": d_loss.detach(), "g_adv": adv.detach()}
 
 
-def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_last: bool, drop_last: bool = False):
+def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_last: bool):
     """One epoch of (gray, rgb) float batches from uint8 images on the device: shuffled by (seed,
     epoch), randomly cropped."""
     for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=X.device):
-        if drop_last and len(idx) < cfg.batch_size:
-            continue
         rgb = to_float(random_crop(X[idx], cfg.train_crop), channels_last)
         yield to_gray(rgb), rgb
 
@@ -225,6 +224,7 @@ class Colourise(Study):
         "full": {"data.source": "download", "width": 64, "depth": 3, "ndf": 64, "epochs": 20, "batch_size": 128,
                  "seeds": 3},
     }
+    check_offline = {"data.source": "embedded"}  # the model check on the embedded images
     reference = findings.REFERENCE
     headline_metrics = ["test_mae", "colourfulness", "colour_variance", "colourfulness_distance", "hue_error"]
 
@@ -240,12 +240,37 @@ class Colourise(Study):
         as_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
         return as_dev(train.x[tr_idx]), as_dev(test.x[te_idx]), kind
 
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The ``Colouriser`` and its Adam (``cgan``: also the discriminator and its Adam) trained on
+        (gray, RGB) batches of the training images (uint8 on the device) shuffled by (seed, epoch)
+        and randomly cropped: what ``run``, ``dltour bench`` and the model check use. ``state``: the
+        models and optimizers (what ``run`` checkpoints) and the test images."""
+        dev = device.device
+        cl = dev.type == "cuda"
+        Xtr, Xte, _ = self._data(cfg, dev)
+        state = new_models(cfg, variant, dev)
+        gen, disc = state["model"], state.get("disc")
+
+        def loss(gray, rgb):  # the U-Net's MAE; the cGAN's D loss + G loss (on one generated batch)
+            if disc is None:
+                return unet_loss(gen, gray, rgb, device.autocast)
+            with device.autocast():
+                fake = gen(gray)
+            return (discriminator_loss(disc, gray, rgb, fake, device.autocast)
+                    + generator_loss(disc, gray, rgb, fake, cfg.l1_weight, device.autocast)[0])
+
+        return Trainer(lambda gray, rgb: train_step(state, gray, rgb, cfg.l1_weight, device.autocast),
+                       lambda epoch: train_batches(Xtr, cfg, seed, epoch, cl), min(cfg.batch_size, len(Xtr)),
+                       loss=loss, modules=(gen,) if disc is None else (gen, disc),
+                       state={"models": state, "train": Xtr, "test": Xte},
+                       note="uint8 images live on the device; conversion to float and gray happens there")
+
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         dev = ctx.device.device
         cl = dev.type == "cuda"
-        Xtr, Xte, kind = self._data(cfg, dev)
-        state = new_models(cfg, variant, dev)
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        state, Xtr, Xte = tr.state["models"], tr.state["train"], tr.state["test"]
         gen = state["model"]
 
         def train_epoch(epoch: int) -> dict:
@@ -253,8 +278,8 @@ class Colourise(Study):
                 if isinstance(m, nn.Module):
                     m.train()
             sums = {}
-            for gray, rgb in train_batches(Xtr, cfg, seed, epoch, cl):
-                for k, v in train_step(state, gray, rgb, cfg.l1_weight, ctx.device.autocast).items():
+            for gray, rgb in tr.epoch_batches(epoch):
+                for k, v in tr.step(gray, rgb).items():
                     sums[k] = sums.get(k, 0) + v * len(rgb)
             return {k: float(v) / len(Xtr) for k, v in sums.items()}
 
@@ -298,11 +323,14 @@ class Colourise(Study):
                 "gray_colourfulness_distance": distribution_distance(np.zeros_like(c_true), c_true),
                 "n_train": len(Xtr), "n_test": len(Xte)}
 
-    # ------------------------------------------------------------------ runs, checks and bench
+    # ------------------------------------------------------------------ runs and checks
     sweep = ("models",)
 
     def variants(self, cfg: Config) -> list[str]:
         return list(cfg.models)  # checked by Config
+
+    def bench_default(self, cfg: Config) -> str:
+        return "cgan" if "cgan" in cfg.models else cfg.models[0]  # by default the costlier variant
 
     def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
         """The U-Net does not depend on the GAN's settings, nor the cGAN on the U-Net's lr."""
@@ -316,34 +344,3 @@ class Colourise(Study):
         if variant == "unet":
             return gen
         return torch.nn.ModuleDict({"generator": gen, "discriminator": PatchDiscriminator(1, 3, cfg.ndf, cfg.d_layers)})
-
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, "cgan")  # by default the costlier variant
-        dev = ctx.device.device
-        cl = dev.type == "cuda"
-        Xtr, _, _ = self._data(cfg, dev)
-        state = new_models(cfg, variant, dev)
-        cfg = cfg.model_copy(update={"batch_size": min(cfg.batch_size, len(Xtr))})
-
-        def step(gray, rgb):  # measure_training runs it under the device's autocast
-            train_step(state, gray, rgb, cfg.l1_weight, ctx.device.autocast)
-
-        real = endless(lambda epoch: train_batches(Xtr, cfg, 0, epoch, cl, drop_last=True))
-        synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
-        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant=variant,
-                                note="uint8 images live on the device; conversion to float and gray happens there")
-
-    def check_model(self, cfg: Config, variant: str) -> float:
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        rgb = torch.rand(2, 3, 16, 16)
-        gray = to_gray(rgb)
-        if variant == "unet":
-            return backward_check(unet_loss(model, gray, rgb), model)
-        gen, disc = model["generator"], model["discriminator"]
-        fake = gen(gray)
-        loss = discriminator_loss(disc, gray, rgb, fake) + generator_loss(disc, gray, rgb, fake, cfg.l1_weight)[0]
-        return backward_check(loss, gen, disc)

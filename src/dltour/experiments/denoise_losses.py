@@ -47,6 +47,7 @@ import torch
 from pydantic import Field, field_validator
 
 from dltour.train.optim import adam
+from dltour.bench import Trainer
 from dltour.errors import DltourError
 from dltour.config import StudyConfig
 from dltour.data.images import ImageData, images_for, panel_indices, split_indices, test_indices
@@ -147,7 +148,7 @@ class Config(StudyConfig):
         return losses
 
 
-# ================================================================ the training step (run and bench)
+# ================================================================ the training step (run, bench, model check)
 def batch_loss(model: torch.nn.Module, loss_fn: Callable, noisy: torch.Tensor, clean: torch.Tensor,
                autocast=contextlib.nullcontext) -> torch.Tensor:
     """The training loss of one batch: the U-Net's output (under ``autocast``) against the clean
@@ -169,12 +170,10 @@ def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn: Call
     return loss.detach(), gnorm
 
 
-def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_last: bool, drop_last: bool = False):
+def train_batches(X: torch.Tensor, cfg: Config, seed: int, epoch: int, channels_last: bool):
     """One epoch of (noisy, clean) float batches from uint8 images on the device: shuffled by
     (seed, epoch), randomly cropped, fresh noise (global RNG)."""
     for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=X.device):
-        if drop_last and len(idx) < cfg.batch_size:
-            continue
         clean = to_float(random_crop(X[idx], cfg.train_crop), channels_last)
         yield add_noise(clean, torch.randn_like(clean), cfg.noise_std), clean
 
@@ -198,6 +197,7 @@ class DenoiseLosses(Study):
                  "width": 8, "depth": 1, "batch_size": 16, "train_crop": 8, "val_crop": 16, "lr": 3e-3, "seeds": 6},
         "full": {"data.source": "download", "width": 64, "depth": 3, "batch_size": 128, "seeds": 3},
     }
+    check_offline = {"data.source": "embedded"}  # the model check on the embedded images
     reference = findings.REFERENCE
     headline_metrics = ["test_mse", "test_psnr", "epochs_trained"]
     parse_loss = staticmethod(parse_loss)
@@ -213,13 +213,8 @@ class DenoiseLosses(Study):
     def build_model(self, cfg: Config, variant: str):
         return UNet(3, 3, cfg.width, cfg.depth)
 
-    def check_model(self, cfg: Config, variant: str) -> float:
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        clean = torch.rand(2, 3, 16, 16)
-        loss = batch_loss(model, make_loss(variant), add_noise(clean, torch.randn_like(clean), cfg.noise_std), clean)
-        return backward_check(loss, model)
+    def bench_default(self, cfg: Config) -> str:
+        return "mse"
 
     def check_data(self, cfg: Config) -> None:
         images_for(cfg.data)  # the archive or folder decodes (into its provenance-checked cache)
@@ -233,29 +228,40 @@ class DenoiseLosses(Study):
         as_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
         return as_dev(train.x[tr_idx]), as_dev(train.x[va_idx]), as_dev(test.x[te_idx]), kind
 
-    @staticmethod
-    def _model_and_opt(cfg: Config, dev: torch.device):
-        """The U-Net (channels_last on CUDA) and its Adam, as both ``run`` and ``bench`` train them."""
-        model = UNet(3, 3, cfg.width, cfg.depth).to(dev)
-        if dev.type == "cuda":
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The U-Net (channels_last on CUDA) and its Adam, trained on loss ``variant`` over the
+        training images (uint8 on the device) in batches shuffled by (seed, epoch), randomly cropped,
+        with fresh noise: what ``run``, ``dltour bench`` and the model check use."""
+        dev = device.device
+        cl = dev.type == "cuda"
+        Xtr, Xva, Xte, _ = self._data(cfg, dev)
+        model = self.build_model(cfg, variant).to(dev)
+        if cl:
             model = model.to(memory_format=torch.channels_last)
         # fused: one kernel per step instead of a few per parameter (15% of a tiny CPU model's step)
-        return model, adam(model.parameters(), cfg.lr, dev, eps=cfg.adam_eps)
+        opt = adam(model.parameters(), cfg.lr, dev, eps=cfg.adam_eps)
+        loss_fn = make_loss(variant)
+        return Trainer(lambda noisy, clean: train_step(model, opt, loss_fn, noisy, clean, device.autocast),
+                       lambda epoch: train_batches(Xtr, cfg, seed, epoch, cl), min(cfg.batch_size, len(Xtr)),
+                       loss=lambda noisy, clean: batch_loss(model, loss_fn, noisy, clean, device.autocast),
+                       modules=(model,),
+                       state={"model": model, "opt": opt, "loss_fn": loss_fn, "train": Xtr, "val": Xva, "test": Xte},
+                       note="uint8 images live on the device; conversion and noise happen there per batch")
 
     # ------------------------------------------------------------------ one run
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         dev = ctx.device.device
         cl = dev.type == "cuda"
-        Xtr, Xva, Xte, kind = self._data(cfg, dev)
-        Xva = centre_crop(Xva, cfg.val_crop)
-        model, opt = self._model_and_opt(cfg, dev)
-        loss_fn = make_loss(variant)
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        model, opt, loss_fn = tr.state["model"], tr.state["opt"], tr.state["loss_fn"]
+        Xtr, Xte = tr.state["train"], tr.state["test"]
+        Xva = centre_crop(tr.state["val"], cfg.val_crop)
 
         def train_epoch(epoch: int) -> dict:
             model.train()
             total, gnorm, steps = torch.zeros((), device=dev), torch.zeros((), device=dev), 0
-            for noisy, clean in train_batches(Xtr, cfg, seed, epoch, cl):
-                loss, norm = train_step(model, opt, loss_fn, noisy, clean, ctx.device.autocast)
+            for noisy, clean in tr.epoch_batches(epoch):
+                loss, norm = tr.step(noisy, clean)
                 gnorm += norm
                 total += loss * len(clean)
                 steps += 1
@@ -296,24 +302,3 @@ class DenoiseLosses(Study):
                 "epochs_trained": res.epochs_trained, "best_epoch": res.best_epoch,
                 "stopped_early": float(res.stopped_early), "first_epoch_grad_norm": res.history[0]["grad_norm"],
                 "val_mse_first": res.history[0]["val_mse"], "n_train": len(Xtr), "n_test": len(Xte)}
-
-    # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, "mse")
-        loss_fn = make_loss(variant)
-        dev = ctx.device.device
-        cl = dev.type == "cuda"
-        Xtr, _, _, _ = self._data(cfg, dev)
-        model, opt = self._model_and_opt(cfg, dev)
-        cfg = cfg.model_copy(update={"batch_size": min(cfg.batch_size, len(Xtr))})
-
-        def step(noisy, clean):  # measure_training runs it under the device's autocast
-            train_step(model, opt, loss_fn, noisy, clean, ctx.device.autocast)
-
-        # the training pipeline: slice uint8 on the device, convert, add noise there (whole batches only)
-        real = endless(lambda epoch: train_batches(Xtr, cfg, 0, epoch, cl, drop_last=True))
-        synthetic = next(train_batches(Xtr, cfg, 0, 0, cl, drop_last=True))
-        return measure_training(step, real, synthetic, cfg.batch_size, ctx.device, variant=variant,
-                                note="uint8 images live on the device; conversion and noise happen there per batch")

@@ -48,6 +48,7 @@ import torch
 from pydantic import Field
 
 from dltour.train.optim import adam
+from dltour.bench import Trainer
 from dltour.config import StudyConfig
 from dltour.data import glove, imdb
 from dltour.data.imdb import ImdbData
@@ -253,6 +254,7 @@ class ImdbEmbeddings(Study):
                  "max_vocab": 10000, "max_len": 64, "units": 16, "epochs": 6, "lr": 3e-3, "seeds": 3},
         "full": {"data.source": "download", "glove_dim": 300, "epochs": 10, "seeds": 3},
     }
+    check_offline = {"data.source": "embedded", "glove_dim": 50}  # the model check on the embedded reviews and 50d GloVe rows
     reference = findings.REFERENCE
     headline_metrics = ["test_acc", "peak_val_acc", "best_epoch", "max_train_acc", "val_roughness", "glove_overlap",
                         "polarity_align", "polarity_align_init"]
@@ -265,6 +267,8 @@ class ImdbEmbeddings(Study):
     def variants(self, cfg: Config) -> list[str]:
         return list(dict.fromkeys(cfg.variants))
 
+    def bench_default(self, cfg: Config) -> str:
+        return "random"  # (the frozen variant skips the embedding's update)
 
     def check_data(self, cfg: Config) -> None:
         _reviews(cfg.data.path, cfg.data.source)  # the archive reads (cached: the local executor reuses it)
@@ -291,26 +295,44 @@ class ImdbEmbeddings(Study):
         with single_thread(ctx.device.device, enabled=cfg.units <= 32):
             return self._run(cfg, variant, seed, ctx)
 
-    def _run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The BiLSTM with the variant's embedding (random, GloVe, or GloVe frozen) and its Adam,
+        trained on length-bucketed batches shuffled by (seed, epoch) from the device-resident reviews:
+        what ``run``, ``dltour bench`` and the model check use."""
         d = prepare(cfg)
         vocab = d["vocab"]
-        dev = ctx.device.device
+        dev = device.device
         T = {k: tuple(torch.as_tensor(a).to(dev) for a in d[k]) for k in ("train", "val", "test")}
-        yv = d["val"][2]
-        extra: dict[str, float] = {"vocab_size": len(vocab), "n_train": len(d["train"][2]),
-                                   "n_val": len(yv), "n_test": len(d["test"][2]),
-                                   "val_majority": float(max(yv.mean(), 1 - yv.mean()))}
         glove_mat, cov = self.init_matrix(cfg, vocab, seed)
-        glove_rows, found = _glove_rows(cfg.data.glove_path, cfg.data.source, cfg.glove_dim, tuple(vocab.itos))
-        init = None
-        if variant != "random":
-            init = glove_mat
-            extra.update(cov)
-        model = BiLSTMClassifier(len(vocab), cfg.glove_dim, cfg.units, init=init,
+        model = BiLSTMClassifier(len(vocab), cfg.glove_dim, cfg.units, init=None if variant == "random" else glove_mat,
                                  freeze=(variant == "glove-frozen")).to(dev)
         initial = model.embedding.weight.detach().float().cpu().numpy().copy()
         opt = adam([p for p in model.parameters() if p.requires_grad], cfg.lr, dev, fused=False)
         lens_cpu = {k: torch.as_tensor(d[k][1]) for k in T}
+        ids, y, bs = T["train"][0], T["train"][2], cfg.batch_size
+        # compute-only: one full-length batch resident on the device (an upper bound on padding work);
+        # lengths stay on the CPU, as in the real pipeline
+        syn = (ids[:bs].clamp(min=1), torch.full((bs,), cfg.max_len), y[:bs].float())
+        return Trainer(lambda x, lens, t: train_step(model, opt, x, lens, t, device.autocast),
+                       lambda epoch: train_batches(ids, lens_cpu["train"], y, bs, seed, epoch), bs,
+                       loss=lambda x, lens, t: batch_loss(model, x, lens, t)[0], modules=(model,), synthetic=syn,
+                       state={"data": d, "tensors": T, "lens": lens_cpu, "model": model, "opt": opt,
+                              "initial": initial, "glove_mat": glove_mat, "coverage": cov},
+                       note="real: length-bucketed batches cut to their longest review; compute-only: "
+                            f"full {cfg.max_len}-token batches, so the ratio can exceed 1")
+
+    def _run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        d, T, lens_cpu, model = tr.state["data"], tr.state["tensors"], tr.state["lens"], tr.state["model"]
+        vocab, glove_mat = d["vocab"], tr.state["glove_mat"]
+        dev = ctx.device.device
+        yv = d["val"][2]
+        extra: dict[str, float] = {"vocab_size": len(vocab), "n_train": len(d["train"][2]),
+                                   "n_val": len(yv), "n_test": len(d["test"][2]),
+                                   "val_majority": float(max(yv.mean(), 1 - yv.mean()))}
+        glove_rows, found = _glove_rows(cfg.data.glove_path, cfg.data.source, cfg.glove_dim, tuple(vocab.itos))
+        if variant != "random":
+            extra.update(tr.state["coverage"])
 
         def batch(split, idx):  # idx on the CPU -> (B, L), (B,) on the CPU, (B,)
             return cut_batch(T[split][0], lens_cpu[split], T[split][2], idx)
@@ -320,9 +342,8 @@ class ImdbEmbeddings(Study):
             tot = torch.zeros((), dtype=torch.float64, device=dev)  # summed on the device: one host sync per epoch
             correct = torch.zeros((), dtype=torch.int64, device=dev)
             n = 0
-            for x, lens, y in train_batches(T["train"][0], lens_cpu["train"], T["train"][2], cfg.batch_size, seed,
-                                            epoch):
-                loss, logits = train_step(model, opt, x, lens, y, ctx.device.autocast)
+            for x, lens, y in tr.epoch_batches(epoch):
+                loss, logits = tr.step(x, lens, y)
                 tot += loss.double() * len(y)
                 correct += ((logits > 0).float() == y).sum()
                 n += len(y)
@@ -348,7 +369,7 @@ class ImdbEmbeddings(Study):
         # every epoch on the whole data (minutes each on a CPU: a run killed at a session's end loses at most one;
         # resume is exact, so the frequency changes no result), every half run on a subset (seconds an epoch)
         every = 1 if cfg.data.train_subset is None else max(1, cfg.epochs // 2)
-        res = fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, evaluate,
+        res = fit(ctx, {"model": model, "opt": tr.state["opt"]}, cfg.epochs, train_epoch, evaluate,
                   early_stopping=stop, restore_best=True, checkpoint_every=every)
         test_acc = binary_accuracy(d["test"][2], predict("test"))
 
@@ -360,40 +381,4 @@ class ImdbEmbeddings(Study):
             neigh["initial"] = nearest_words(glove_mat, words, QUERY, K, exclude={"<pad>", "<unk>"})
         ctx.save_json("neighbours", neigh)
         return {"test_acc": test_acc, **history_measures(res.history),
-                **embedding_measures(emb, initial, glove_rows, found, d["polarity"]), **extra}
-
-    # ------------------------------------------------------------------ model check
-    def check_model(self, cfg: Config, variant: str) -> float:
-        """The variant's model (vocabulary ``max_vocab`` + 2) on two made-up reviews, through ``batch_loss``."""
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        g = torch.Generator().manual_seed(0)
-        x = torch.randint(2, cfg.max_vocab + 2, (2, 8), generator=g)
-        loss, _ = batch_loss(model, x, torch.tensor([8, 5]), torch.tensor([1.0, 0.0]))
-        return backward_check(loss, model)
-
-    # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, "random")  # (the frozen variant skips the embedding's update)
-        d = prepare(cfg)
-        dev = ctx.device.device
-        ids, lens, y = (torch.as_tensor(a) for a in d["train"])
-        ids_d, y_d = ids.to(dev), y.to(dev)  # resident on the device, as in run
-        model = BiLSTMClassifier(len(d["vocab"]), cfg.glove_dim, cfg.units,
-                                 freeze=(variant == "glove-frozen")).to(dev)
-        opt = adam(model.parameters(), cfg.lr, dev, fused=False)
-        bs = cfg.batch_size
-
-        def step(x, ln, t):
-            train_step(model, opt, x, ln, t)  # (measure_training wraps each step in the device's autocast)
-
-        # compute-only: one full-length batch resident on the device (an upper bound on padding work);
-        # lengths stay on the CPU, as in the real pipeline
-        syn = (ids[:bs].clamp(min=1).to(dev), torch.full((bs,), cfg.max_len), y[:bs].float().to(dev))
-        return measure_training(step, endless(lambda epoch: train_batches(ids_d, lens, y_d, bs, 0, epoch)), syn, bs,
-                                ctx.device, variant=variant,
-                                note="real: length-bucketed batches cut to their longest review; compute-only: "
-                                     f"full {cfg.max_len}-token batches, so the ratio can exceed 1")
+                **embedding_measures(emb, tr.state["initial"], glove_rows, found, d["polarity"]), **extra}

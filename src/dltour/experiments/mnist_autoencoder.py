@@ -54,6 +54,7 @@ from dltour.experiments.mnist_autoencoder_findings import BASELINES, BEST, DEC, 
 from dltour.metrics.clustering import kmeans_cluster_accuracy
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.registry import register, Study
+from dltour.bench import Trainer
 from dltour.train import adam, fit, iterate_minibatches
 
 TUTORIAL_LR = {"adam": ("adam", 1e-3), "adadelta": ("adadelta", 1.0), "adadelta-tf": ("adadelta", 1e-3)}
@@ -190,7 +191,7 @@ def make_optimizer(params, name: str, lr: float | None, dev) -> torch.optim.Opti
     raise DltourError(f"unknown optimizer {name!r}: adam, adadelta or rmsprop")
 
 
-# ---------------------------------------------------------------------- the training step (run and bench)
+# ---------------------------------------------------------------------- the training step (the trainer's)
 def batch_loss(model: torch.nn.Module, loss_fn, xb: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
     """The reconstruction loss of a batch: the forward pass under ``autocast``, the loss in fp32
     outside it (BCE is not autocast-safe)."""
@@ -270,6 +271,7 @@ class MnistAutoencoder(Study):
         # init and a linear code layer land nearest the reference (docs/results/mnist-autoencoder)
         "full": {"seeds": 3, "init": "glorot", "code_activation": "linear"},
     }
+    check_offline = {"data.source": "embedded"}  # the model check on the embedded digits
     reference = findings.REFERENCE
     headline_metrics = ["test_mse", "kmeans_acc_majority", "kmeans_acc_hungarian", "params"]
 
@@ -279,6 +281,9 @@ class MnistAutoencoder(Study):
     def variants(self, cfg: Config) -> list[str]:  # depths and code sizes are checked by Config
         return ([f"depth{d}" for d in cfg.depths] + [code_variant(c) for c in cfg.codes if c != cfg.code]
                 + ["linear", TUTORIAL] + ([DEC] if cfg.clustering else []))
+
+    def bench_default(self, cfg: Config) -> str:
+        return BEST  # the reference's best model
 
     def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
         """The tutorial's own recipe is not reached by the deep models' readings (and they not by its
@@ -312,11 +317,13 @@ class MnistAutoencoder(Study):
         return (cfg.loss if parse_variant(variant, cfg)[1] else "mse"), cfg.optimizer, cfg.lr
 
     # ------------------------------------------------------------------ one run
-    def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
-        dev = ctx.device.device
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The variant's autoencoder and its optimiser (``training_recipe``), trained on the training
+        images (less the validation split) on the device in minibatches shuffled by (seed, epoch):
+        what ``run``, ``dltour bench`` and the model check use."""
+        dev = device.device
         d = mnist.tensors_for(cfg.data, dev)
-        X, Xte, yte = d["train_x"], d["test_x"], d["test_y"]
-        Xval = yval = None
+        X, Xval, yval = d["train_x"], None, None
         if cfg.val_size:
             if cfg.val_size >= len(X):
                 raise DltourError(f"val_size {cfg.val_size} leaves no training images (of {len(X)})")
@@ -326,11 +333,27 @@ class MnistAutoencoder(Study):
         opt = make_optimizer(model.parameters(), opt_name, lr, dev)
         loss_fn = recon_loss(loss_name)
 
+        def epoch_batches(epoch: int):
+            for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=dev):
+                yield (X[idx],)
+
+        return Trainer(lambda xb: train_step(model, opt, loss_fn, xb, device.autocast), epoch_batches,
+                       min(cfg.batch_size, len(X)), loss=lambda xb: batch_loss(model, loss_fn, xb, device.autocast),
+                       modules=(model,), state={"model": model, "opt": opt, "train_x": X, "val": (Xval, yval),
+                                                "test": (d["test_x"], d["test_y"])},
+                       note="MNIST held as one float tensor on the device; batches are index slices")
+
+    def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+        dev = ctx.device.device
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        model, X = tr.state["model"], tr.state["train_x"]
+        (Xte, yte), (Xval, yval) = tr.state["test"], tr.state["val"]
+
         def train_epoch(epoch: int) -> dict:
             model.train()
             total = torch.zeros((), device=dev)  # summed on the device: one host sync per epoch
-            for idx in iterate_minibatches(len(X), cfg.batch_size, seed, epoch, device=dev):
-                total += train_step(model, opt, loss_fn, X[idx], ctx.device.autocast) * len(idx)
+            for (xb,) in tr.epoch_batches(epoch):
+                total += tr.step(xb) * len(xb)
             return {"train_mse": float(total) / len(X)}
 
         def evaluate(epoch: int) -> dict:
@@ -339,7 +362,7 @@ class MnistAutoencoder(Study):
                 ev["val_mse"] = float(self._recon_mse(model, Xval).mean())
             return ev
 
-        fit(ctx, {"model": model, "opt": opt}, cfg.epochs, train_epoch, evaluate, checkpoint_every=5)
+        fit(ctx, {"model": model, "opt": tr.state["opt"]}, cfg.epochs, train_epoch, evaluate, checkpoint_every=5)
         per_image = self._recon_mse(model, Xte)
         with torch.no_grad():
             codes = torch.cat([model.encode(Xte[i:i + 2000]) for i in range(0, len(Xte), 2000)]).cpu().numpy()
@@ -381,36 +404,3 @@ class MnistAutoencoder(Study):
     parse_variant = staticmethod(parse_variant)  # the findings' tables and notes name each variant's sizes
     summarize = findings.summarize
     comparison = findings.comparison
-
-    # ------------------------------------------------------------------ bench
-    def check_model(self, cfg: Config, variant: str) -> float:
-        """The variant's autoencoder on two made-up images, through ``batch_loss`` (the run's loss)."""
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        loss_fn = recon_loss(self.training_recipe(cfg, variant)[0])
-        return backward_check(batch_loss(model, loss_fn, torch.rand(2, 784)), model)
-
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, BEST)
-        dev = ctx.device.device
-        X = mnist.tensors_for(cfg.data, dev)["train_x"]
-        model = self.build_model(cfg, variant).to(dev)
-        loss_name, opt_name, lr = self.training_recipe(cfg, variant)  # what run trains the variant with
-        opt = make_optimizer(model.parameters(), opt_name, lr, dev)
-        bs = min(cfg.batch_size, len(X))  # whole batches only, and at least one
-        loss_fn = recon_loss(loss_name)
-
-        def step(xb):  # measure_training runs it under the device's autocast
-            train_step(model, opt, loss_fn, xb)
-
-        def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensor
-            for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev):
-                if len(idx) == bs:
-                    yield (X[idx],)
-
-        return measure_training(step, endless(epoch_batches), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
-                                variant=variant, note="MNIST held as one float tensor on the device; batches are "
-                                "index slices")

@@ -53,6 +53,7 @@ from dltour.models.gan import GAN, discriminator_loss, generator_loss
 from dltour.models.mnist_classifier import load_judge, predict_proba
 from dltour.models.vae import VAE, vae_loss
 from dltour.registry import register, Study
+from dltour.bench import Trainer
 from dltour.train import adam, fit, iterate_minibatches
 
 
@@ -158,7 +159,7 @@ def score(images: torch.Tensor, device, n: int, splits: int) -> dict:
     return out
 
 
-# ---------------------------------------------------------------------- the training steps (run and bench)
+# ---------------------------------------------------------------------- the training steps (the trainer's)
 def vae_batch_loss(model: VAE, xb: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
     """The VAE loss of a batch (BCE summed over pixels + KL): the forward pass under ``autocast``,
     the loss in fp32."""
@@ -229,6 +230,7 @@ class MnistGenerative(Study):
         # under the two judges, 3 seeds) where the default recipe reached 7.29 / 8.17 (issue 13)
         "full": {"seeds": 3, "gan_arch": "mlp-bn", "gan_d_dropout": 0.0},
     }
+    check_offline = {"data.source": "embedded"}  # the model check on the embedded digits
     reference = findings.REFERENCE  # Table 6
     headline_metrics = ["inception_score", "test_mae", "inception_score_std"]
     claims_about = "MNIST digits"
@@ -248,21 +250,65 @@ class MnistGenerative(Study):
     def check_data(self, cfg: Config) -> None:
         mnist.arrays_for(cfg.data)  # the four IDX files (or the pack) decode and have MNIST's shapes
 
+    def bench_default(self, cfg: Config) -> str:
+        return "vae-z20-extra"  # the largest VAE
+
     def build_model(self, cfg: Config, variant: str):
         kind, z, extra = parse_variant(variant)
         return VAE(z, extra) if kind == "vae" else GAN(z, cfg.gan_arch, cfg.gan_d_dropout)
 
     # ------------------------------------------------------------------ one run
+    def trainer(self, cfg: Config, variant: str, seed: int, device) -> Trainer:
+        """The variant's VAE and its Adam, or its GAN and one Adam per network (a step: a discriminator
+        and a generator update on fresh noise), trained on the training images on the device in
+        minibatches shuffled by (seed, epoch): what ``run``, ``dltour bench`` and the model check use."""
+        dev = device.device
+        d = mnist.tensors_for(cfg.data, dev)
+        X = d["train_x"]
+        model = self.build_model(cfg, variant).to(dev)
+        if isinstance(model, VAE):
+            opt = adam(model.parameters(), cfg.vae_lr, dev)
+            bs, modules, opts = cfg.vae_batch_size, (model,), {"opt": opt}
+
+            def step(xb):
+                return vae_train_step(model, opt, xb, device.autocast)
+
+            def loss(xb):
+                return vae_batch_loss(model, xb, device.autocast)
+        else:
+            G, D = model.generator, model.discriminator
+            betas = (cfg.gan_beta1, 0.999)
+            opt_g = adam(G.parameters(), cfg.gan_lr, dev, betas=betas)
+            opt_d = adam(D.parameters(), cfg.gan_lr, dev, betas=betas)
+            bs, modules, opts = cfg.gan_batch_size, (G, D), {"opt_g": opt_g, "opt_d": opt_d}
+
+            def step(xb):
+                noise = torch.randn(len(xb), G.noise, device=dev)
+                return gan_train_step(G, D, opt_g, opt_d, xb, noise, cfg.gan_real_label, device.autocast)
+
+            def loss(xb):  # the discriminator's loss plus the generator's, as the step computes them
+                loss_d, fake = gan_d_loss(G, D, xb, torch.randn(len(xb), G.noise, device=dev), cfg.gan_real_label,
+                                          device.autocast)
+                return loss_d + gan_g_loss(D, fake, device.autocast)
+
+        def epoch_batches(epoch: int):
+            for idx in iterate_minibatches(len(X), bs, seed, epoch, device=dev):
+                yield (X[idx],)
+
+        return Trainer(step, epoch_batches, min(bs, len(X)), loss=loss, modules=modules,
+                       state={"model": model, "data": d, "opts": opts},
+                       note="MNIST held as one float tensor on the device; batches are index slices")
+
     def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
         kind, z, extra = parse_variant(variant)
         dev = ctx.device.device
-        d = mnist.tensors_for(cfg.data, dev)
-        model = self.build_model(cfg, variant).to(dev)
+        tr = self.trainer(cfg, variant, seed, ctx.device)
+        model, d = tr.state["model"], tr.state["data"]
         if kind == "vae":
-            metrics = self._train_vae(cfg, model, d, seed, ctx)
+            metrics = self._train_vae(cfg, tr, ctx)
             sample = model.decode
         else:
-            metrics = self._train_gan(cfg, model, d, seed, ctx)
+            metrics = self._train_gan(cfg, tr, ctx)
             sample = model.generator
         model.eval()
         g = torch.Generator().manual_seed(10_000 + seed)
@@ -287,21 +333,21 @@ class MnistGenerative(Study):
                         "params": sum(p.numel() for p in model.parameters())})
         return metrics
 
-    def _train_vae(self, cfg: Config, model: VAE, d: dict, seed: int, ctx) -> dict:
-        X, Xte, dev = d["train_x"], d["test_x"], ctx.device.device
-        opt = adam(model.parameters(), cfg.vae_lr, dev)
+    def _train_vae(self, cfg: Config, tr: Trainer, ctx) -> dict:
+        model, d, dev = tr.state["model"], tr.state["data"], ctx.device.device
+        X, Xte = d["train_x"], d["test_x"]
 
         def train_epoch(epoch: int) -> dict:
             model.train()
             total = torch.zeros((), device=dev)  # summed on the device: one host sync per epoch
-            for idx in iterate_minibatches(len(X), cfg.vae_batch_size, seed, epoch, device=dev):
-                total += vae_train_step(model, opt, X[idx], ctx.device.autocast) * len(idx)
+            for (xb,) in tr.epoch_batches(epoch):
+                total += tr.step(xb) * len(xb)
             return {"train_loss": float(total) / len(X)}
 
         def evaluate(epoch: int) -> dict:
             return {"test_mae": self._vae_mae(model, Xte)}
 
-        fit(ctx, {"model": model, "opt": opt}, cfg.vae_epochs, train_epoch, evaluate, checkpoint_every=5)
+        fit(ctx, {"model": model, **tr.state["opts"]}, cfg.vae_epochs, train_epoch, evaluate, checkpoint_every=5)
         model.eval()
         with torch.no_grad():
             logits, mu, logvar = model(Xte[:2000])
@@ -318,12 +364,9 @@ class MnistGenerative(Study):
                   for i in range(0, len(X), 2000))
         return err / X.numel()
 
-    def _train_gan(self, cfg: Config, model: GAN, d: dict, seed: int, ctx) -> dict:
-        X, dev = d["train_x"], ctx.device.device
+    def _train_gan(self, cfg: Config, tr: Trainer, ctx) -> dict:
+        model, dev = tr.state["model"], ctx.device.device
         G, D = model.generator, model.discriminator
-        betas = (cfg.gan_beta1, 0.999)
-        opt_g = adam(G.parameters(), cfg.gan_lr, dev, betas=betas)
-        opt_d = adam(D.parameters(), cfg.gan_lr, dev, betas=betas)
 
         def train_epoch(epoch: int) -> dict:
             G.train()
@@ -331,17 +374,14 @@ class MnistGenerative(Study):
             ld = torch.zeros((), device=dev)
             lg = torch.zeros((), device=dev)
             n = 0
-            for idx in iterate_minibatches(len(X), cfg.gan_batch_size, seed, epoch, device=dev):
-                noise = torch.randn(len(idx), G.noise, device=dev)
-                loss_d, loss_g = gan_train_step(G, D, opt_g, opt_d, X[idx], noise, cfg.gan_real_label,
-                                                ctx.device.autocast)
+            for (xb,) in tr.epoch_batches(epoch):
+                loss_d, loss_g = tr.step(xb)
                 ld += loss_d
                 lg += loss_g
                 n += 1
             return {"d_loss": float(ld) / n, "g_loss": float(lg) / n}
 
-        hist = fit(ctx, {"model": model, "opt_g": opt_g, "opt_d": opt_d}, cfg.gan_epochs, train_epoch,
-                   checkpoint_every=5).history
+        hist = fit(ctx, {"model": model, **tr.state["opts"]}, cfg.gan_epochs, train_epoch, checkpoint_every=5).history
         return {"final_d_loss": hist[-1]["d_loss"], "final_g_loss": hist[-1]["g_loss"]}
 
     # ------------------------------------------------------------------ baselines (for the summary)
@@ -364,51 +404,3 @@ class MnistGenerative(Study):
     parse_variant = staticmethod(parse_variant)  # for the summary's table
     comparison = findings.comparison
     summarize = findings.summarize
-
-    # ------------------------------------------------------------------ bench
-    def check_model(self, cfg: Config, variant: str) -> float:
-        """The variant's VAE (its loss) or GAN (the discriminator's loss plus the generator's, as the
-        GAN step computes them) on four made-up images."""
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        x = torch.rand(4, 784)
-        if parse_variant(variant)[0] == "vae":
-            return backward_check(vae_batch_loss(model, x), model)
-        G, D = model.generator, model.discriminator
-        loss_d, fake = gan_d_loss(G, D, x, torch.randn(4, G.noise), cfg.gan_real_label)
-        return backward_check(loss_d + gan_g_loss(D, fake), model)
-
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        """Training throughput of a variant (default: the largest VAE, vae-z20-extra), one step per
-        batch as ``run`` takes it (a GAN: a discriminator and a generator update on fresh noise)."""
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, "vae-z20-extra")
-        dev = ctx.device.device
-        X = mnist.tensors_for(cfg.data, dev)["train_x"]
-        model = self.build_model(cfg, variant).to(dev)
-        if isinstance(model, VAE):
-            opt = adam(model.parameters(), cfg.vae_lr, dev)
-            bs = min(cfg.vae_batch_size, len(X))  # whole batches only, and at least one
-
-            def step(xb):  # measure_training runs it under the device's autocast
-                vae_train_step(model, opt, xb)
-        else:
-            G, D = model.generator, model.discriminator
-            opt_g = adam(G.parameters(), cfg.gan_lr, dev, betas=(cfg.gan_beta1, 0.999))
-            opt_d = adam(D.parameters(), cfg.gan_lr, dev, betas=(cfg.gan_beta1, 0.999))
-            bs = min(cfg.gan_batch_size, len(X))
-
-            def step(xb):
-                gan_train_step(G, D, opt_g, opt_d, xb, torch.randn(len(xb), G.noise, device=dev), cfg.gan_real_label)
-
-        def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensor
-            for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev):
-                if len(idx) == bs:
-                    yield (X[idx],)
-
-        return measure_training(step, endless(epoch_batches), (torch.rand(bs, 784, device=dev),), bs, ctx.device,
-                                variant=variant, note="MNIST held as one float tensor on the device; "
-                                "batches are index slices")
-

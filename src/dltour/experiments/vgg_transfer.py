@@ -65,6 +65,7 @@ from dltour.experiments import vgg_transfer_findings as findings
 from dltour.experiments.vgg_transfer_findings import ARCHS, INITS
 from dltour.metrics.classification import accuracy, time_inference
 from dltour.models.vgg import VGGTransfer, count_params, normalize_uint8
+from dltour.bench import Trainer
 from dltour.registry import register, Study
 from dltour.seeding import generator
 from dltour.train import fit, iterate_minibatches
@@ -128,7 +129,8 @@ class Config(StudyConfig):
     infer_warmup: int = Field(5, ge=0)
     """Untimed warm-up passes before the inference timing."""
     bench_steps: int = Field(30, ge=1)
-    """Timed training steps of ``dltour bench``."""
+    """Not read any more: ``dltour bench`` times the trainer's step over its own window
+    (:mod:`dltour.bench`); kept so that configs that set it stay valid."""
     channels_last: bool = True
     """Use channels_last memory format on CUDA (ignored on the CPU)."""
     data: ImageClassData = Field(default_factory=ImageClassData)
@@ -176,7 +178,7 @@ def batch_loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                sched=None, autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step (``run``, ``bench`` and ``check_model`` use it): ``net`` (the whole model,
+    """One optimisation step (the trainer's: ``run``, ``bench`` and ``check_model`` use it): ``net`` (the whole model,
     or the trainable head of a frozen one on precomputed features ``x``), cross-entropy in fp32,
     backward, SGD step, then the learning-rate schedule's step (the tuned recipe). Returns the
     detached loss and logits."""
@@ -294,6 +296,22 @@ class VGGTransferStudy(Study):
     def build_model(self, cfg: Config, variant: str):
         return self.make_model(cfg, variant, self._n_classes(cfg))
 
+    def bench_default(self, cfg: Config) -> str:
+        return f"{cfg.archs[0]}-random"
+
+    def benchable(self, variant: str) -> bool:  # a whole network trained with the plain SGD recipe
+        return self.parse(variant)[1] in ("random", "imagenet")
+
+    def check_model(self, cfg: Config, variant: str) -> float:
+        """The generic check (the trainer's loss on two images, backpropagated) on made-up images and
+        random weights: nothing is read or downloaded (the full profile's data and weights need not be here)."""
+        from dltour.bench import check_trainer
+        from dltour.device import resolve_device
+
+        x = np.random.default_rng(0).integers(0, 256, (2, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
+        made_up = {"train": ImageSet(x, np.array([0, 1]), [str(c) for c in range(self._n_classes(cfg))])}
+        return check_trainer(self.trainer(cfg, variant, 0, resolve_device("cpu"), made_up, pretrained=False))
+
     def check_data(self, cfg: Config) -> None:
         """A Tiny-ImageNet zip given by path: every member's CRC (decoding 110k JPEGs here would
         cost what a run costs; the runs decode them into the cache)."""
@@ -339,15 +357,20 @@ class VGGTransferStudy(Study):
                 "test": d["test"]}
 
     # ------------------------------------------------------------------ one run
-    def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+    def trainer(self, cfg: Config, variant: str, seed: int, device, data: dict[str, ImageSet] | None = None,
+                pretrained: bool = True, progress: bool = False) -> Trainer:
+        """The variant's model (its init's pretrained weights loaded unless ``pretrained`` is False),
+        its SGD (and the tuned recipe's schedule), the uint8 splits (``data``; None: :meth:`splits`)
+        resident on ``device`` and, for a frozen variant, the frozen part's outputs computed once;
+        batches shuffled by (seed, epoch) and normalised (``tuned``: cropped and flipped) on the device:
+        what ``run``, ``dltour bench`` and the model check use."""
         arch, init = self.parse(variant)
-        data = self.splits(cfg)
-        n_classes = len(data["train"].classes)
-        dev = ctx.device
+        data = self.splits(cfg) if data is None else data
+        dev = device
         cl = cfg.channels_last and dev.device.type == "cuda"
-        model = self.make_model(cfg, variant, n_classes)
-        if init in NEEDS_WEIGHTS:  # conv layers; fc1/fc2 too for frozen224 (where they fit)
-            sd = self.pretrained_state_dict(cfg, arch, progress=ctx.progress)
+        model = self.make_model(cfg, variant, len(data["train"].classes))
+        if pretrained and init in NEEDS_WEIGHTS:  # conv layers; fc1/fc2 too for frozen224 (where they fit)
+            sd = self.pretrained_state_dict(cfg, arch, progress=progress)
             model.load_imagenet(sd, fc=init == "frozen224")
             del sd
         model.to(dev.device)
@@ -361,7 +384,7 @@ class VGGTransferStudy(Study):
         bs = cfg.tuned_batch_size if tuned else cfg.batch_size
         pad = max(1, cfg.image_size // 8)
 
-        precompute_s = 0.0
+        F, precompute_s = {}, 0.0
         if frozen:  # the frozen part is deterministic: compute its output once per split
             t0 = time.perf_counter()
             model.eval()
@@ -369,15 +392,11 @@ class VGGTransferStudy(Study):
             dev.sync()
             precompute_s = time.perf_counter() - t0
             net = model.head()
-            forward = {s: (lambda idx, s=s: net(F[s][idx])) for s in X}
-            state = {"head": net}
-            params = list(net.parameters())
+            ckpt = {"head": net}
         else:
             net = model
-            forward = {s: (lambda idx, s=s: model(model_input(X[s][idx], cl))) for s in X}
-            state = {"model": model}
-            params = list(model.parameters())
-        trainable = [p for p in params if p.requires_grad]
+            ckpt = {"model": model}
+        trainable = [p for p in net.parameters() if p.requires_grad]
         if tuned:
             opt = torch.optim.SGD(trainable, lr=cfg.tuned_lr, momentum=cfg.momentum, nesterov=True,
                                   weight_decay=cfg.tuned_weight_decay)
@@ -391,11 +410,34 @@ class VGGTransferStudy(Study):
                 return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-            state["sched"] = sched
+            ckpt["sched"] = sched
         else:
             opt = torch.optim.SGD(trainable, lr=cfg.lr, momentum=cfg.momentum)
             sched = None
-        state["opt"] = opt
+        ckpt["opt"] = opt
+        net.train()
+
+        def epoch_batches(epoch: int):
+            for b, idx in enumerate(iterate_minibatches(len(Y["train"]), bs, seed, epoch, device=dev.device)):
+                x = F["train"][idx] if frozen else model_input(X["train"][idx], cl, pad,
+                                                               generator(seed, epoch, b) if tuned else None)
+                yield x, Y["train"][idx]
+
+        return Trainer(lambda x, y: train_step(net, opt, x, y, sched, dev.autocast), epoch_batches,
+                       min(bs, len(Y["train"])), loss=lambda x, y: batch_loss(net, x, y, dev.autocast)[0],
+                       modules=(net,), note="uint8 dataset resident on the device, batches sliced and normalised there",
+                       state={"data": data, "model": model, "net": net, "X": X, "Y": Y, "F": F, "cl": cl,
+                              "checkpoint": ckpt, "precompute_s": precompute_s})
+
+    def run(self, cfg: Config, variant: str, seed: int, ctx) -> dict[str, float]:
+        dev = ctx.device
+        tr = self.trainer(cfg, variant, seed, dev, progress=ctx.progress)
+        data, model, net, X, Y, F, cl = (tr.state[k] for k in ("data", "model", "net", "X", "Y", "F", "cl"))
+        n_classes = len(data["train"].classes)
+        if model.freeze_mode != "none":  # the head on the precomputed outputs
+            forward = {s: (lambda idx, s=s: net(F[s][idx])) for s in X}
+        else:
+            forward = {s: (lambda idx, s=s: model(model_input(X[s][idx], cl))) for s in X}
         loss_fn = torch.nn.CrossEntropyLoss()  # evaluation
 
         def train_epoch(epoch: int) -> dict:
@@ -403,12 +445,10 @@ class VGGTransferStudy(Study):
             tot_loss = torch.zeros((), device=dev.device)
             correct = torch.zeros((), device=dev.device)
             n = len(Y["train"])
-            for b, idx in enumerate(iterate_minibatches(n, bs, seed, epoch, device=dev.device)):
-                x = F["train"][idx] if frozen else model_input(X["train"][idx], cl, pad,
-                                                               generator(seed, epoch, b) if tuned else None)
-                loss, logits = train_step(net, opt, x, Y["train"][idx], sched, dev.autocast)
-                tot_loss += loss * len(idx)
-                correct += (logits.argmax(1) == Y["train"][idx]).sum()
+            for x, y in tr.epoch_batches(epoch):
+                loss, logits = tr.step(x, y)
+                tot_loss += loss * len(y)
+                correct += (logits.argmax(1) == y).sum()
             return {"train_loss": tot_loss.item() / n, "train_acc": 100.0 * correct.item() / n}
 
         def evaluate_split(s: str) -> tuple[float, float, torch.Tensor]:
@@ -421,7 +461,7 @@ class VGGTransferStudy(Study):
             return {"val_loss": vl, "val_acc": va}
 
         t0 = time.perf_counter()
-        res = fit(ctx, state, cfg.epochs, train_epoch, evaluate, checkpoint=cfg.checkpoint_every > 0,
+        res = fit(ctx, tr.state["checkpoint"], cfg.epochs, train_epoch, evaluate, checkpoint=cfg.checkpoint_every > 0,
                   checkpoint_every=max(1, cfg.checkpoint_every))
         train_s = time.perf_counter() - t0
         test_loss, test_acc, test_logits = evaluate_split("test")
@@ -448,7 +488,7 @@ class VGGTransferStudy(Study):
             "best_val_acc": max(h["val_acc"] for h in hist),
             "infer_us": timing["us_per_image_batched"], "infer_us_b1": timing["latency_b1_us"], **both,
             "trainable_params": trainable_p, "total_params": total_p,
-            "precompute_s": precompute_s, "train_s": train_s, "epochs": len(hist),
+            "precompute_s": tr.state["precompute_s"], "train_s": train_s, "epochs": len(hist),
             "n_train": len(Y["train"]), "n_classes": n_classes, "input_size": cfg.image_size,
         }
 
@@ -470,110 +510,3 @@ class VGGTransferStudy(Study):
                 with dev.autocast():
                     outs.append(forward(idx).float())
         return torch.cat(outs)  # (n, classes)
-
-    # ------------------------------------------------------------------ check
-    def check_model(self, cfg: Config, variant: str) -> float:
-        """The variant's model (random weights: nothing is read or downloaded) on two made-up images,
-        through ``train_step``'s loss as ``run`` trains it: frozen variants train their head on the
-        frozen part's output."""
-        from dltour.train.loop import backward_check
-
-        model = self.build_model(cfg, variant)
-        g = torch.Generator().manual_seed(0)
-        x = model_input(torch.randint(0, 256, (2, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8,
-                                      generator=g), False)
-        y = torch.tensor([0, 1])
-        if model.freeze_mode != "none":
-            model.eval()
-            with torch.no_grad():
-                x = model.frozen_features(x)
-            net = model.head().train()
-        else:
-            net = model.train()
-        loss, _ = batch_loss(net, x, y)
-        return backward_check(loss, net)
-
-    # ------------------------------------------------------------------ bench
-    def bench(self, cfg: Config, ctx, variant: str | None = None) -> dict:
-        """Training samples/s of ``<arch>-random`` (or ``variant``: a whole network trained with the
-        plain SGD recipe, ``random`` or ``imagenet``) end to end (uint8 dataset on the device, batches
-        sliced, normalised there) vs compute-only (one fixed uint8 batch), plus the frozen-variant
-        saving: one head step on precomputed features vs the frozen forward + head step it replaces."""
-        from dltour.bench import endless, measure_training
-
-        variant = self.bench_variant(cfg, variant, f"{cfg.archs[0]}-random",
-                                     benchable=lambda v: self.parse(v)[1] in ("random", "imagenet"))
-        arch = self.parse(variant)[0]
-        data = self.splits(cfg)
-        dev = ctx.device
-        cl = cfg.channels_last and dev.device.type == "cuda"
-        n_classes = len(data["train"].classes)
-        X = torch.from_numpy(data["train"].x).to(dev.device)  # (N, H, W, 3) uint8 on the device
-        Y = torch.from_numpy(data["train"].y).to(dev.device)
-        bs = cfg.batch_size
-        model = self.make_model(cfg, variant, n_classes).to(dev.device)
-        if cl:
-            model.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-
-        def step(xb, yb):  # (measure_training wraps each step in the device's autocast)
-            train_step(model, opt, model_input(xb, cl), yb)
-
-        def epoch_batches(epoch: int):  # the run's pipeline: shuffled index batches into the device tensors
-            for idx in iterate_minibatches(len(X), bs, 0, epoch, device=dev.device):
-                if len(idx) == bs:  # whole batches: a short last batch is a new shape, and on CUDA cuDNN's
-                    yield X[idx], Y[idx]  # autotuning of it, paid once per run, would land in the timed steps
-
-        synthetic = (X[:bs].clone(), Y[:bs].clone())
-        warm = 1 if cfg.bench_steps < 5 else 5
-        res = measure_training(step, endless(epoch_batches), synthetic, bs, dev, steps=cfg.bench_steps, warmup=warm,
-                               variant=variant,
-                               note="uint8 dataset resident on the device, batches sliced and normalised there "
-                                    "(whole batches only)")
-
-        # frozen: per training step, precompute removes the frozen forward pass
-        fm = self.make_model(cfg, f"{arch}-frozen", n_classes).to(dev.device)
-        if cl:
-            fm.to(memory_format=torch.channels_last)
-        fm.eval()
-        head = fm.head()
-        hopt = torch.optim.SGD([p for p in head.parameters() if p.requires_grad], lr=cfg.lr, momentum=cfg.momentum)
-        xb, yb = synthetic
-
-        def frozen_forward():
-            with torch.no_grad():
-                return fm.frozen_features(normalize_uint8(xb, cl)).float()
-
-        feats = frozen_forward()
-
-        def head_step(f):
-            train_step(head, hopt, f, yb)
-
-        def timed(fn, n):
-            for _ in range(warm):
-                with dev.autocast():
-                    fn()
-            dev.sync()
-            t0 = time.perf_counter()
-            for _ in range(n):
-                with dev.autocast():
-                    fn()
-            dev.sync()
-            return (time.perf_counter() - t0) / n
-
-        t_head = timed(lambda: head_step(feats), cfg.bench_steps)
-        t_full = timed(lambda: head_step(frozen_forward()), cfg.bench_steps)
-        E, n = cfg.epochs, len(X)
-        steps = math.ceil(n / bs)
-        t_pre = (t_full - t_head) * steps  # one pass of the frozen part over the training set
-        with_pre = t_pre + E * steps * t_head
-        without = E * steps * t_full
-        res.update({
-            "frozen_head_step_samples_per_s": bs / t_head,
-            "frozen_forward_plus_head_samples_per_s": bs / t_full,
-            "frozen_epochs": E,
-            "frozen_train_time_saving": without / with_pre,
-            "note": res["note"] + f"; frozen ({arch}-frozen, {E} epochs): precomputing the frozen features once "
-                    f"makes training {without / with_pre:.1f}x faster than running the frozen layers every step "
-                    f"(estimated from the two step rates)"})
-        return res
