@@ -29,7 +29,8 @@ def shared_data() -> Path:
 def _few_threads():
     import torch
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # under pytest-xdist the workers share the cores: one thread each
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
     yield
 
 
@@ -54,6 +55,58 @@ def _record_finding_outcomes():
     Finding.__post_init__ = post_init
     yield
     Finding.__post_init__ = orig
+
+
+#: under pytest-xdist: the test files each worker collected (the controller's check needs to know
+#: that the whole suite ran)
+COLLECTED_FILES: set[str] = set()
+
+
+def missing_outcomes() -> dict[str, list[str]]:
+    """Findings (of a study: the rule's own ``test-`` findings aside) never seen holding, failing
+    and undecided in this session."""
+    needed = {"holds", "does not hold", "inconclusive"}
+    return {fid: sorted(needed - seen) for fid, seen in sorted(FINDING_OUTCOMES.items())
+            if not fid.startswith("test-") and not needed <= seen}
+
+
+def whole_suite(files: set[str]) -> bool:
+    return files == {p.name for p in Path(__file__).parent.glob("test_*.py")}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A pytest-xdist worker hands its finding outcomes and collected files to the controller; the
+    controller, once every worker is done, makes the check that ``test_zz_finding_outcomes.py``
+    makes in a one-process run (a worker cannot: the others may still be building findings)."""
+    config = session.config
+    if hasattr(config, "workeroutput"):  # an xdist worker
+        config.workeroutput["finding_outcomes"] = {k: sorted(v) for k, v in FINDING_OUTCOMES.items()}
+        config.workeroutput["files"] = sorted({Path(str(i.fspath)).name for i in session.items})
+        return
+    if not COLLECTED_FILES or not whole_suite(COLLECTED_FILES) or exitstatus not in (0, 1):
+        return  # not an xdist run of the whole suite
+    missing = missing_outcomes()
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.ensure_newline()
+    if missing:
+        if tr is not None:
+            tr.write_line(f"FAILED (finding outcomes) findings never seen with these outcomes in any test: {missing}",
+                          red=True)
+        session.exitstatus = 1
+    elif tr is not None:
+        n = sum(not k.startswith("test-") for k in FINDING_OUTCOMES)
+        tr.write_line(f"finding outcomes: each of {n} findings of the studies seen holding, failing and "
+                      "undecided across the workers")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: merge a finished worker's finding outcomes and collected files."""
+    out = getattr(node, "workeroutput", {}) or {}
+    for fid, seen in out.get("finding_outcomes", {}).items():
+        FINDING_OUTCOMES.setdefault(fid, set()).update(seen)
+    COLLECTED_FILES.update(out.get("files", []))
 
 
 @pytest.fixture

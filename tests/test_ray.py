@@ -23,6 +23,9 @@ from dltour.runner.execute import execute_run
 from dltour.runner.plan import RunPlan
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'dltour[ray]')")
+#: under pytest-xdist every Ray test runs on one worker, one after the other (two local Ray
+#: instances at once would compete for the two cores and their ports)
+pytestmark = pytest.mark.xdist_group("ray")
 
 STUDY = get_study("airline-lstm")
 
@@ -175,6 +178,16 @@ def test_connection_failure_is_one_line_with_rays_reason(tmp_path, monkeypatch, 
     from dltour.runner.executors import RayExecutor
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # "auto" joins any Ray GCS process running on this machine: one that an earlier test's killed driver
+    # left for a few seconds (or a parallel test run) would be joined, so none is found here
+    import ray._private.services as services
+
+    def no_gcs():
+        return []
+
+    no_gcs.cache_clear = lambda: None  # Ray clears the real one's cache
+    monkeypatch.setattr(services, "find_gcs_addresses", no_gcs)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
     with pytest.raises(DltourError) as err:
         RayExecutor(address="auto").connect(ray)
     msg = str(err.value)

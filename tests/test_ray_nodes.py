@@ -19,7 +19,7 @@ from dltour.registry import get_study
 from dltour.runner.driver import run_study
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'dltour[ray]')")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one worker for every Ray test (test_ray.py)
 
 STUDY = get_study("airline-lstm")
 

@@ -67,7 +67,7 @@ def test_a_missing_optional_key_gets_its_default():
     assert (s.runs, s.seconds, s.study_version, s.dltour_commit) == (0, 0.0, None, None)
     assert s.to_dict() == {"study": "x"}
     # a finding from before ``verdict``: its verdict from ``holds``
-    f = StudySummary.from_dict({"study": "x", "findings": [{"id": "a", "holds": False}]}).findings[0]
+    f = StudySummary.from_dict({"study": "x", "findings": [{"id": "test-a", "holds": False}]}).findings[0]
     assert f.verdict == "does not hold" and f.claim == "" and f.test == "" and f.ref is None and f.stats is None
 
 
@@ -88,7 +88,7 @@ def test_an_unknown_key_survives_a_round_trip():
 
 def test_the_runner_writes_through_the_type():
     """A summary built in code writes every key, as the runner's summary.json has them."""
-    f = Finding("a", "claim", "not checked", "no runs")
+    f = Finding("test-a", "claim", "not checked", "no runs")
     s = StudySummary("x", 1, "abc1234", "T2.1", "t", "smoke", False, Comparison(False, True, "demo"),
                      findings=[f], tables=[Table("T", ["a", "b"], [[1, 0.5]], bold=[(0, 1)])],
                      reference=[Ref("Table 7", "v", "m", 1.5)])
