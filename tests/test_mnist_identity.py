@@ -194,7 +194,8 @@ def test_embedded_reason_is_exact():
     assert mnist.is_reference_data(MnistData(source="embedded")) == (False, EMBEDDED_WHY)
 
 
-@pytest.mark.parametrize("train, test, cut", [(500, 200, "500 / 200"), (500, None, "500 / "), (None, 200, " / 200")])
+@pytest.mark.parametrize("train, test, cut", [(500, 200, "cut to 500 / 200)"), (500, None, "cut to 500 / all)"),
+                                             (None, 200, "cut to all / 200)")])
 def test_embedded_reason_names_a_cut_of_either_split(train, test, cut):
     ok, why = mnist.is_reference_data(MnistData(source="embedded", train_subset=train, test_subset=test))
     assert not ok

@@ -409,8 +409,8 @@ def is_reference_data(data: MnistData) -> tuple[bool, str]:
     project's mirror), not by the kind of path given; and why not."""
     if data.path is None and data.source == "embedded":
         return False, (f"data differs: the embedded demo subset ({DEMO_TRAIN:,} + {DEMO_TEST:,} digits"
-                       + (f", cut to {data.train_subset} / {data.test_subset}" if data.train_subset or data.test_subset
-                          else "") + "), not the full MNIST")
+                       + (f", cut to {data.train_subset or 'all'} / {data.test_subset or 'all'}"
+                          if data.train_subset or data.test_subset else "") + "), not the full MNIST")
     try:
         label, detail = _identity(data)
     except DataUnavailable as e:
