@@ -88,7 +88,7 @@ def pytest_sessionfinish(session, exitstatus):
     missing = missing_outcomes()
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
-        tr.ensure_newline()
+        tr.write("\n")  # after the progress dots (ensure_newline does not see them under xdist)
     if missing:
         if tr is not None:
             tr.write_line(f"FAILED (finding outcomes) findings never seen with these outcomes in any test: {missing}",
