@@ -82,3 +82,20 @@ def test_the_timed_window_is_stretched_to_its_seconds_and_repeated():
     # the default: one window of exactly the steps asked for
     out = measure_training(step, real, (torch.zeros(4),), 4, dev, steps=5, warmup=0)
     assert out["steps"] == 5 and out["windows"] == 1
+
+
+def test_a_configuration_with_no_benchable_variant_is_one_line(monkeypatch):
+    """The generic default variant of ``dltour bench``: the first the study can time; none is one
+    ``DltourError`` line naming the variants, not a StopIteration."""
+    import pytest
+
+    from dltour.config import resolve_config
+    from dltour.errors import DltourError
+    from dltour.registry import get_study
+
+    st = get_study("char-textgen")
+    cfg = resolve_config(st, "smoke")
+    assert st.bench_default(cfg) == st.variants(cfg)[0]
+    monkeypatch.setattr(type(st), "benchable", lambda self, v: False)
+    with pytest.raises(DltourError, match="none of the variants this configuration runs .* can be benched"):
+        st.bench_default(cfg)

@@ -78,7 +78,11 @@ class Study:
     def bench_default(self, cfg) -> str:
         """The variant ``dltour bench`` times when none is named (override: the costliest or most
         typical one); here the first that :meth:`benchable` accepts."""
-        return next(v for v in self.variants(cfg) if self.benchable(v))
+        v = next((v for v in self.variants(cfg) if self.benchable(v)), None)
+        if v is None:
+            raise DltourError(f"{self.name}: none of the variants this configuration runs "
+                              f"({', '.join(self.variants(cfg))}) can be benched")
+        return v
 
     def benchable(self, variant: str) -> bool:
         """Whether ``dltour bench`` can time this variant (override when only some train by steps)."""
