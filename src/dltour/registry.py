@@ -10,8 +10,9 @@ A study is one file under ``dltour/experiments/``. It declares
 - ``run(cfg, variant, seed, ctx) -> dict[str, float]``: one cell (the metrics);
 - ``summarize(cfg, results, out_dir) -> Summary``: figures, tables and checked findings, built
   from the saved artifacts only;
-- optionally ``build_model(cfg, variant)`` (for ``dltour describe``), ``bench(cfg, ctx)`` and
-  ``comparison(cfg)`` (whether this config has the reference's data and budget, and what differs).
+- optionally ``build_model(cfg, variant)`` (for ``dltour describe``), ``trainer(cfg, variant, seed,
+  device)`` (the step and batches ``run`` trains with: ``dltour bench`` and the model check come from
+  it) and ``comparison(cfg)`` (whether this config has the reference's data and budget, and what differs).
 """
 
 from __future__ import annotations
