@@ -48,9 +48,7 @@ class Trainer:
     state: dict = field(default_factory=dict)  # what else ``run`` needs of the set-up (its model, optimizer, tensors)
 
     def first_batch(self) -> tuple:
-        for batch in self.epoch_batches(0):
-            return tuple(batch)
-        raise ValueError("an epoch yielded no batch (is the batch larger than the data?)")
+        return tuple(next(endless(self.epoch_batches)))  # (an empty epoch: endless's ValueError)
 
 
 def bench_trainer(trainer: Trainer, dev: DeviceInfo, variant: str) -> dict[str, Any]:
