@@ -259,3 +259,77 @@ def test_sigterm_as_the_driver_restores_its_handlers_exits_by_sigterm():
     p = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_RESTORING], capture_output=True, text=True, timeout=120)
     assert p.returncode == -signal.SIGTERM, (p.returncode, p.stdout, p.stderr[-2000:])
     assert "Traceback" not in p.stderr and "returned" not in p.stdout
+
+
+SIGNAL_SWALLOWED_BY_CPP = r'''
+import signal, sys
+from dltour.runner import driver
+from dltour.runner.execute import stop_requested
+sig = getattr(signal, sys.argv[1])
+called = []
+if sys.argv[2] == "handler":
+    signal.signal(signal.SIGTERM, lambda s, f: called.append(s))
+try:
+    with driver._driver_signals():
+        try:
+            signal.raise_signal(sig)
+        except KeyboardInterrupt:  # what pybind11 does when a conversion is cut short by the handler's exception
+            raise TypeError("affine_transform(): incompatible function arguments")
+except BaseException as e:
+    print(type(e).__name__, type(e.__cause__).__name__, [int(s) for s in called], stop_requested())
+'''
+
+
+@pytest.mark.parametrize("sig,caller,want", [
+    ("SIGTERM", "default", None),  # exits by SIGTERM, as an uninterrupted SIGTERM does
+    ("SIGTERM", "handler", "Terminated TypeError [15] None"),  # the caller's handler ran; a Terminated escapes
+    ("SIGINT", "default", "KeyboardInterrupt TypeError [] None"),
+])
+def test_a_stop_signal_replaced_by_another_exception_still_stops_the_driver(sig, caller, want):
+    """The seeded-kills test saw a SIGTERM land inside matplotlib: its exception came out of the C++
+    code as a TypeError ("incompatible function arguments"), "Invalid bounding box" or "ImportError:
+    initialization failed", and the driver ended with exit status 3 as for a bug. Whatever escapes
+    once a stop signal has arrived is that stop."""
+    p = subprocess.run([sys.executable, "-c", SIGNAL_SWALLOWED_BY_CPP, sig, caller], capture_output=True,
+                       text=True, timeout=120)
+    if want is None:
+        assert p.returncode == -signal.SIGTERM, (p.returncode, p.stdout, p.stderr[-2000:])
+        assert p.stdout == ""
+    else:
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout.strip() == want
+
+
+def test_a_run_ended_by_a_replaced_stop_signal_is_interrupted_not_failed(tmp_path, monkeypatch):
+    """A run whose interruption came back as another exception is recorded ``interrupted`` (and its
+    trace is not kept as a failure's)."""
+    from dltour.runner import execute, executors
+
+    recorded = []
+
+    class Rec:
+        def claim(self, jobs): pass
+        def started(self, job): pass
+        def failed(self, job, why, status="failed"): recorded.append((status, why))
+        def release(self, why): pass
+
+    class Job:
+        def finished(self): return False
+        plan, variant, seed = None, "v", 0
+
+    def boom(*a):
+        execute.set_stop_requested(signal.SIGTERM)
+        raise TypeError("incompatible function arguments")
+
+    monkeypatch.setattr(executors, "execute_run", boom)
+    try:
+        with pytest.raises(TypeError):
+            list(executors.LocalExecutor().map_runs([Job()], Rec()))
+    finally:
+        execute.set_stop_requested(None)
+    assert recorded == [("interrupted", None)]
+    monkeypatch.setattr(executors, "execute_run", lambda *a: (_ for _ in ()).throw(TypeError("a bug")))
+    recorded.clear()
+    with pytest.raises(TypeError):
+        list(executors.LocalExecutor().map_runs([Job()], Rec()))
+    assert recorded[0][0] == "failed" and "a bug" in recorded[0][1]

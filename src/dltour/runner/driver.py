@@ -34,7 +34,7 @@ from dltour.errors import DltourError
 from dltour.fileio import atomic_write_bytes, atomic_write_json
 from dltour.gitinfo import git_commit
 from dltour.registry import Study
-from dltour.runner.execute import Recorder, RunOutcome
+from dltour.runner.execute import Recorder, RunOutcome, set_stop_requested, stop_requested
 from dltour.runner.executors import LocalExecutor
 from dltour.runner.ledger import Ledger
 from dltour.runner.plan import RunPlan, jobs_for, legacy_check, provenance
@@ -93,23 +93,32 @@ def _driver_signals():
         if state["done"]:  # the work has ended and the handlers are being put back: nothing to record, so the
             deliver_to_caller()  # signal goes where it would have gone (raising here escaped as an error)
             return
+        set_stop_requested(signal.SIGTERM)
         raise Terminated("SIGTERM")
 
     def on_int(signum, frame):
+        set_stop_requested(signal.SIGINT)
         raise KeyboardInterrupt
 
-    if old_term is not signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, on_term)
-    if old_int is not signal.SIG_IGN:  # an ignored SIGINT (a background job) stays ignored
-        signal.signal(signal.SIGINT, on_int)
-    try:
+    set_stop_requested(None)
+    try:  # a signal may land as soon as its handler is set: from there on, every way out is handled below
+        if old_term is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, on_term)
+        if old_int is not signal.SIG_IGN:  # an ignored SIGINT (a background job) stays ignored
+            signal.signal(signal.SIGINT, on_int)
         yield
         state["done"] = True
-    except Terminated:
-        deliver_to_caller()
+    except BaseException as e:  # raised inside C++ code, the handler's exception may come back as another one
+        if state["term"]:
+            deliver_to_caller()
+            if not isinstance(e, Terminated):
+                raise Terminated("SIGTERM") from e
+        elif isinstance(e, Exception) and stop_requested() == signal.SIGINT:
+            raise KeyboardInterrupt from e
         raise
     finally:
         state["done"] = True
+        set_stop_requested(None)
         signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
         signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
 

@@ -131,6 +131,28 @@ def execute_run(plan: RunPlan, variant: str, seed: int, threads: int | None = No
                           dev.precision, versions(), attempts, started, nodes=read_nodes(run_dir))
 
 
+# ---------------------------------------------------------------- a stop asked by a signal
+_STOP: dict[str, int | None] = {"signal": None}
+
+
+def stop_requested() -> int | None:
+    """The signal (SIGINT or SIGTERM) that asked the driver to stop while its work ran, else None.
+    The handler's exception cannot be trusted to arrive as itself: raised inside C++ code it can be
+    swallowed and replaced (pybind11 reports an argument conversion cut short by it as a TypeError,
+    matplotlib's Agg as "Invalid bounding box"), so what escapes is judged by this, not by its type."""
+    return _STOP["signal"]
+
+
+def set_stop_requested(signum: int | None) -> None:
+    _STOP["signal"] = signum
+
+
+def interrupted(e: BaseException) -> bool:
+    """Whether ``e`` ended a run because the driver was asked to stop (then the run is
+    ``interrupted``, not ``failed``)."""
+    return isinstance(e, KeyboardInterrupt) or stop_requested() is not None
+
+
 # ---------------------------------------------------------------- the driver's record
 class Recorder:
     """The driver's side of every run: the ledger rows, the tracker and a line per run for pooled

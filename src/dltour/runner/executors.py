@@ -33,7 +33,7 @@ from contextlib import contextmanager, nullcontext, redirect_stderr
 from typing import Iterator
 
 from dltour.errors import DltourError
-from dltour.runner.execute import execute_run, Recorder, RunOutcome
+from dltour.runner.execute import execute_run, interrupted, Recorder, RunOutcome
 from dltour.runner.plan import Job
 
 EXECUTORS = ("auto", "local", "process", "ray")
@@ -65,11 +65,11 @@ class LocalExecutor:
                     rec.started(job)
                 try:
                     o = execute_run(job.plan, job.variant, job.seed, self.threads)
-                except KeyboardInterrupt:
-                    rec.failed(job, None, "interrupted")
-                    raise
                 except BaseException as e:
-                    rec.failed(job, _trace(e))
+                    if interrupted(e):
+                        rec.failed(job, None, "interrupted")
+                    else:
+                        rec.failed(job, _trace(e))
                     raise
                 rec.finished(job, o)
                 yield job, o
@@ -176,7 +176,7 @@ class ProcessExecutor:
                                           f"ran; the unfinished runs are recorded interrupted: repeat the command "
                                           f"to resume them") from None
                     except BaseException as e:
-                        rec.failed(job, _trace(e), "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+                        rec.failed(job, _trace(e), "interrupted" if interrupted(e) else "failed")
                         raise
                     n_done += 1
                     rec.finished(job, o, (n_done, len(jobs)))
