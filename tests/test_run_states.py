@@ -266,6 +266,7 @@ import signal, sys
 from dltour.runner import driver
 from dltour.runner.execute import stop_requested
 sig = getattr(signal, sys.argv[1])
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a pytest-xdist worker ignores SIGINT)
 called = []
 if sys.argv[2] == "handler":
     signal.signal(signal.SIGTERM, lambda s, f: called.append(s))
