@@ -8,7 +8,7 @@ means, so the decision rules of :mod:`dltour.verdicts` can pair arms by seed::
 
     res = Results(results)
     d = compare(res.values("mae", "test_mse"), res.values("mse", "test_mse"), "less", names=("mae", "mse"))
-    s.findings.append(Finding.of("mae-lowest-mse", "...", d, ref="R30", section="§3.2, Table 5"))
+    s.findings.append(FINDINGS["mae-lowest-mse"].of(d))  # declared once: see :class:`Declared`
 
 NaN metrics stay in ``values`` (the decision rules drop and count them); ``nan_runs`` names them
 so the summary can say which runs produced NaN.
@@ -234,6 +234,78 @@ class Finding(_Record):
         f.stats = _get(d, "stats", (dict, type(None)), None, where)
         f._remember(d)
         return f
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A finding declared once, as data: its ``id``, its ``claim`` (the sentence the report shows),
+    the reference claim it decides (``ref``, ``"R30"``; None: one of our own checks) and where the
+    reference says it (``section``). The id and the claim may hold ``{name}`` fields, filled when the
+    study decides (a margin, an epoch budget, a variant's name, from the configuration). A study
+    declares its findings in one table at the top of its findings file (:func:`declare`); its
+    decision code names a finding by id and supplies the decision only::
+
+        FINDINGS = declare("T3.2", [
+            Declared("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5", "R30", SEC),
+        ])
+        s.findings.append(FINDINGS["mae-lowest-mse"].of(compare(...)))
+    """
+
+    id: str
+    claim: str
+    ref: str | None = None
+    section: str = ""
+
+    def of(self, decision, *, evidence: str = "", budget=None, scale_note: str = "", **fill: Any) -> Finding:
+        """The finding this declaration makes from ``decision`` (see :meth:`Finding.of`), its id and
+        claim filled with ``fill``."""
+        return Finding.of(self.id.format(**fill), self.claim.format(**fill), decision, ref=self.ref,
+                          section=self.section, evidence=evidence, budget=budget, scale_note=scale_note)
+
+    def matches(self, finding_id: str) -> bool:
+        """Whether ``finding_id`` is one this declaration makes (its ``{name}`` fields read as any
+        run of letters, digits, dots and hyphens)."""
+        import re
+
+        return re.fullmatch(_id_pattern(self.id), finding_id) is not None
+
+
+def _id_pattern(template: str) -> str:
+    import re
+
+    out, last = [], 0
+    for m in re.finditer(r"\{[^{}]*\}", template):
+        out += [re.escape(template[last:m.start()]), r"[\w.\-]+"]
+        last = m.end()
+    return "".join(out + [re.escape(template[last:])])
+
+
+#: every declared finding, by task: filled by :func:`declare` as each findings file is imported
+DECLARED: dict[str, dict[str, Declared]] = {}
+
+
+def declare(task: str, findings: list[Declared], *, borrowed: tuple[str, ...] = ()) -> dict[str, Declared]:
+    """A study's findings declared as data, by id (the table its decision code reads), checked once
+    at import: the ids are unique, and each ``ref`` names a claim of the reference's ``task``, or
+    one of ``borrowed``: claims of another task that this study's runs decide, named here on purpose
+    (T4.1's R37 is about the autoencoders of T3.1)."""
+    from dltour.claims import CLAIMS
+
+    table: dict[str, Declared] = {}
+    for d in findings:
+        if d.id in table:
+            raise ValueError(f"{task}: finding {d.id!r} declared twice")
+        if d.ref is not None and (d.ref not in CLAIMS or (CLAIMS[d.ref].task != task and d.ref not in borrowed)):
+            raise ValueError(f"{task}: finding {d.id!r} names {d.ref!r}, which is not a claim of {task}")
+        table[d.id] = d
+    DECLARED.setdefault(task, {}).update(table)
+    return table
+
+
+def undeclared(task: str, finding_ids) -> list[str]:
+    """The ids among ``finding_ids`` that no declaration of ``task`` makes."""
+    decls = DECLARED.get(task, {}).values()
+    return [f for f in finding_ids if not any(d.matches(f) for d in decls)]
 
 
 @dataclass

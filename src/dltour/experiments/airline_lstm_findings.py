@@ -38,7 +38,7 @@ import numpy as np
 from dltour.data import airline
 from dltour.metrics.regression import mse, rmse
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Finding, Ref, Results, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, Results, RunResult, Summary, Table
 from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, inconclusive,
                              near_reference, no_trend, not_checked)
 
@@ -56,6 +56,29 @@ REL_UNIT = "LSTM / SARIMA RMSE ratio"
 # Our own check beyond the reference (issue 19): the Keras tutorial's own best single run, window 1 on the 67/33
 # split, printed a test RMSE of 47.53 (passengers, with its scaling over the whole series)
 TUTORIAL_BEST = 47.53
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T2.1", [
+    Declared("no-window-pattern",
+             "No pattern of the error with the window size: the same-month relative error (LSTM / SARIMA) shows no "
+             "trend with the window (per seed, the OLS slope over the windows; equivalence of the mean slope to 0 "
+             "within ±{margin} per month of window)", "R10", "§2, Task 2.1, Figure 2"),
+    Declared("windows-12-18-22",
+             "Windows of 12 months or 18-22 months give lower test error than the other windows (decided on the "
+             "same-month relative error LSTM / SARIMA, so that windows scored on different months compare)", "R11",
+             "§2, Task 2.1, Figure 13"),
+    Declared("average-error-58.7",
+             f"The average test error over window sizes is 58.7 (Figure 13's 'average MSE', read as an RMSE in "
+             f"passengers): our per-seed average test RMSE over the windows run is within ±{AVERAGE_MARGIN:.0%} of it",
+             "R13", "Appendix 7.2, Figure 13"),
+    Declared("lstm-vs-sarima",
+             "The LSTM beats SARIMA(0,1,1)(0,1,1)12 on the same test months (our check, not the reference's): mean "
+             "relative error over the windows below 1"),
+    Declared("tutorial-best-47.53",
+             f"Window {{window}} reaches the Keras tutorial's best single run (our check, beyond the reference): our "
+             f"mean test RMSE over seeds is at or below {TUTORIAL_BEST} passengers (the tutorial: window 1, 67/33 "
+             f"split, one run, scaled over the whole series)"),
+])
 
 #: the reference's numbers beside ours (the study's ``reference``)
 REFERENCE = [
@@ -336,11 +359,8 @@ def tutorial_best_finding(lstm: PerWindow, base: Mapping[str, Mapping[int, float
         if window in base.get(name, {}):
             same.append(f"{'SARIMA(0,1,1)(0,1,1)12' if name == 'sarima' else 'seasonal naive'} "
                         f"{fmt(float(base[name][window]))}")
-    return Finding.of(
-        "tutorial-best-47.53",
-        f"Window {window} reaches the Keras tutorial's best single run (our check, beyond the reference): our mean "
-        f"test RMSE over seeds is at or below {TUTORIAL_BEST} passengers (the tutorial: window 1, 67/33 split, one "
-        f"run, scaled over the whole series)", d,
+    return FINDINGS["tutorial-best-47.53"].of(
+        d, window=window,
         evidence=(f"window {window} is scored on the test months after the first {window}"
                   + (f"; on the same months: {', '.join(same)}" if same else "")))
 
@@ -357,34 +377,17 @@ def findings(lstm: PerWindow, base: Mapping[str, Mapping[int, float]],
     failed = did_not_learn({f"w{w}": lstm[w] for w in ws}, {f"w{w}": base["mean"][w] for w in ws}, "less")
     every = [f"w{w}" for w in ws]
     margin, _ = trend_margin(base["sarima"], ws)
-    out = [
-        Finding.of("no-window-pattern",
-                   f"No pattern of the error with the window size: the same-month relative error (LSTM / SARIMA) "
-                   f"shows no trend with the window (per seed, the OLS slope over the windows; equivalence of the "
-                   f"mean slope to 0 within ±{fmt(margin)} per month of window)",
-                   gate(decide_no_pattern(rel, base["sarima"]), failed, every), ref="R10",
-                   section="§2, Task 2.1, Figure 2"),
-        Finding.of("windows-12-18-22",
-                   "Windows of 12 months or 18-22 months give lower test error than the other windows (decided on "
-                   "the same-month relative error LSTM / SARIMA, so that windows scored on different months "
-                   "compare)", gate(decide_windows(rel), failed, every), ref="R11",
-                   section="§2, Task 2.1, Figure 13"),
-    ]
+    out = [FINDINGS["no-window-pattern"].of(gate(decide_no_pattern(rel, base["sarima"]), failed, every),
+                                            margin=fmt(margin)),
+           FINDINGS["windows-12-18-22"].of(gate(decide_windows(rel), failed, every))]
     avg = average_over_windows(lstm)
     comp = ("" if cmp is None else
             "comparable with the reference" if cmp.ok else f"not comparable with the reference: {cmp.why}")
     d = not_checked(f"the data is not AirPassengers ({cmp.why})") if cmp is not None and not cmp.data \
         else gate(decide_average(avg), failed, every)
-    out.append(Finding.of(
-        "average-error-58.7",
-        f"The average test error over window sizes is 58.7 (Figure 13's 'average MSE', read as an RMSE in "
-        f"passengers): our per-seed average test RMSE over the windows run is within ±{AVERAGE_MARGIN:.0%} of it",
-        d, ref="R13", section="Appendix 7.2, Figure 13",
-        evidence=f"averaged over windows {', '.join(map(str, ws))}" + (f"; {comp}" if comp else "")))
-    out.append(Finding.of(
-        "lstm-vs-sarima",
-        "The LSTM beats SARIMA(0,1,1)(0,1,1)12 on the same test months (our check, not the reference's): mean "
-        "relative error over the windows below 1", gate(decide_lstm_vs_sarima(rel), failed, every)))
+    out.append(FINDINGS["average-error-58.7"].of(
+        d, evidence=f"averaged over windows {', '.join(map(str, ws))}" + (f"; {comp}" if comp else "")))
+    out.append(FINDINGS["lstm-vs-sarima"].of(gate(decide_lstm_vs_sarima(rel), failed, every)))
     if check_window is not None:
         out.append(tutorial_best_finding(lstm, base, check_window, failed, [f"w{check_window}"]))
     return out

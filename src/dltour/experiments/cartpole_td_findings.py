@@ -42,7 +42,7 @@ import numpy as np
 from dltour.plots import band, new_figure, save
 from dltour.rl import (AGENTS, MAX_STEPS, episodes_to_reach, make_env, max_drop, moving_average, parse_agent,
                        random_returns)
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
 from dltour.verdicts import (ALPHA, FAILS, HOLDS, INCONCLUSIVE, Decision, describe, did_not_learn, fmt, fmt_p, gate,
                              hedges_g, not_checked, proportion)
@@ -53,12 +53,35 @@ THRESHOLDS = (195.0, 475.0)  # gym's "solved" levels of CartPole-v0 and -v1
 COARSE_BINS = [1, 1, 6, 12]
 REACH_WITHIN = 350  # the issue's "within about 300 episodes", read as <= 350
 RANDOM_EPISODES, RANDOM_SEED = 200, 999_999  # the random-policy baseline of the learned-gate
-REFS = {"egreedy": "R47", "softmax": "R48"}
 STABLE_FROM = THRESHOLDS[0]  # R47/R48: stability is measured from the first episode the average reaches 195
 MIN_AFTER = WINDOW  # ... in runs with at least this many episodes left after it
 IQM_TRIM = 0.25  # the interquartile mean: the 25% trimmed mean (rliable's IQM)
 N_BOOT = 9999
 REF_EPISODES, REF_SEEDS = 2000, 10  # the full profile: the scale the report calls the reference's (the reference states none)
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T5.1", [
+    Declared("qlearning-more-stable-egreedy",
+             f"With epsilon-greedy selection, Q-learning learns more stably than SARSA (reference Figures 8/16): once "
+             f"its {WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall below "
+             f"{STABLE_FROM:.0f} again (relapse rate; IQM over runs)", "R47", "§5, Task 5.1, Figures 8 and 16"),
+    Declared("qlearning-smaller-drops-egreedy",
+             f"With epsilon-greedy selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's "
+             f"after reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a running "
+             f"peak; IQM over runs)", "R47", "§5, Task 5.1, Figures 8 and 16"),
+    Declared("qlearning-more-stable-softmax",
+             f"With softmax selection, Q-learning learns more stably than SARSA (reference Figures 8/16): once its "
+             f"{WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall below "
+             f"{STABLE_FROM:.0f} again (relapse rate; IQM over runs)", "R48", "§5, Task 5.1, Figures 8 and 16"),
+    Declared("qlearning-smaller-drops-softmax",
+             f"With softmax selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's after "
+             f"reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a running peak; "
+             f"IQM over runs)", "R48", "§5, Task 5.1, Figures 8 and 16"),
+    Declared("qlearning-475-within-300",
+             f"Tabular Q-learning with (1, 1, 6, 12) bins and decaying epsilon on CartPole-v1 usually reaches a 475 "
+             f"average within about 300 episodes (the issue's reference point, not the report's; 'about 300' read as "
+             f"<= {REACH_WITHIN}, 'usually' as in more than half the seeds)"),
+])
 
 REFERENCE = [
     Ref("reference point (the issue's, not the report's)", "qlearning-egreedy", "episodes_to_475", 300.0,
@@ -196,7 +219,6 @@ def findings(values, random_return: float, *, reach_why: str | None = None,
     no better did not learn, and its stability says nothing); ``reach_why`` why the 475 reference
     point cannot be checked (None: it can)."""
     failed = did_not_learn({a: v["final_avg100"] for a, v in values.items()}, random_return, "greater")
-    names = {"egreedy": "epsilon-greedy", "softmax": "softmax"}
     out = []
     for pol in ("egreedy", "softmax"):
         qa, sa = f"qlearning-{pol}", f"sarsa-{pol}"
@@ -206,27 +228,16 @@ def findings(values, random_return: float, *, reach_why: str | None = None,
                  f"{describe(sa, values[sa]['final_avg100'])}")
         if spread:
             extra += f"; seed spread {_fmt(spread.get(qa))} vs {_fmt(spread.get(sa))}"
-        for fid, metric, unit, claim in (
-                (f"qlearning-more-stable-{pol}", "relapse_rate", "share of episodes",
-                 f"With {names[pol]} selection, Q-learning learns more stably than SARSA (reference Figures 8/16): "
-                 f"once its {WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall "
-                 f"below {STABLE_FROM:.0f} again (relapse rate; IQM over runs)"),
-                (f"qlearning-smaller-drops-{pol}", "drop_after", "reward (100-episode average)",
-                 f"With {names[pol]} selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's "
-                 f"after reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a "
-                 f"running peak; IQM over runs)")):
+        for fid, metric, unit in ((f"qlearning-more-stable-{pol}", "relapse_rate", "share of episodes"),
+                                  (f"qlearning-smaller-drops-{pol}", "drop_after", "reward (100-episode average)")):
             what = f"{'relapse rate' if metric == 'relapse_rate' else 'largest drop of avg100'} after reaching " \
                    f"{STABLE_FROM:.0f}, per run"
             d = gate(decide_stability(values[qa].get(metric, {}), values[sa].get(metric, {}), what, pol, unit),
                      failed, [qa, sa])
-            out.append(Finding.of(fid, claim, d, ref=REFS[pol], section="§5, Task 5.1, Figures 8 and 16",
-                                  evidence=extra))
+            out.append(FINDINGS[fid].of(d, evidence=extra))
     if "qlearning-egreedy" in values:
-        claim = ("Tabular Q-learning with (1, 1, 6, 12) bins and decaying epsilon on CartPole-v1 usually reaches a "
-                 f"475 average within about 300 episodes (the issue's reference point, not the report's; 'about 300' "
-                 f"read as <= {REACH_WITHIN}, 'usually' as in more than half the seeds)")
         d = not_checked(reach_why) if reach_why else decide_reach(values["qlearning-egreedy"]["episodes_to_475"])
-        out.append(Finding.of("qlearning-475-within-300", claim, d))
+        out.append(FINDINGS["qlearning-475-within-300"].of(d))
     return out
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from dltour.data import corpora
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Finding, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, RunResult, Summary, Table
 from dltour.verdicts import (INCONCLUSIVE, Decision, all_of, compare, did_not_learn, fmt, gate, no_trend, not_checked,
                              per_run_trend)
 
@@ -49,6 +49,29 @@ BLEU_CHANGE = 1.0  # R23: "no correlation" read as: corpus BLEU changes by less 
 BLEU_MARGIN_SOURCE = ("1 BLEU point across the temperatures swept: differences of 1-2 BLEU points often disagree "
                       "with human judgements (Mathur et al. 2020, 'Tangled up in BLEU')")
 MEASURES = ("bleu", "distinct2", "ngram_bpc", "mean_word_len", "common_words", "in_vocab_words")
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T2.3", [
+    Declared("low-temp-predictable-common-words",
+             f"Lower temperature gives predictable text with shorter, more common words (3-gram bits/char and word "
+             f"length rise with T, the share of the {COMMON_WORDS} most common training words falls; per seed, over "
+             f"the temperatures)", "R21", "§2.3, Table 3"),
+    Declared("ngram-bpc-tracks-temperature",
+             "Higher temperature gives more surprising text: bits per character under a character 3-gram model of "
+             "the training text rise with T", "R22", "§2.3, Table 3"),
+    Declared("distinct2-tracks-temperature",
+             "Higher temperature gives a richer vocabulary: distinct-2 (distinct word bigrams over all) rises with T",
+             "R22", "§2.3, Table 3"),
+    Declared("high-temp-less-meaningful",
+             "Higher temperature gives less meaningful text: the share of generated words that are real words (occur "
+             "in the training text) falls with T", "R22", "§2.3, Table 3"),
+    Declared("bleu-no-correlation",
+             f"BLEU shows no correlation with temperature: corpus BLEU changes by less than {BLEU_CHANGE:g} point "
+             f"across the temperatures swept (per seed, the slope of corpus BLEU on T; equivalence test)", "R23",
+             "§2.3, Figure 4"),
+    Declared("greedy-loops",
+             "Greedy sampling (T = 0) repeats itself: fewer distinct word bigrams than at T = 1 (paired by seed)"),
+])
 
 reference = []  # Table 3 is text and Figure 4 gives no numbers; the claims are checked as findings
 
@@ -111,7 +134,6 @@ def findings(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float)
     order), its held-out bits per character and the unigram baseline (hand-made in the tests).
     Seeds are the unit: each run's measures over the temperatures are reduced per run first."""
     failed = did_not_learn({"lstm": val_bpc}, unigram_bpc, "less")
-    sec = "§2.3, Table 3"
     out = []
 
     def tr(key, direction, label, unit):
@@ -125,31 +147,20 @@ def findings(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float)
                 tr("common_words", "less", f"share of the {COMMON_WORDS} most common words", "share of words")],
                labels=["predictable: 3-gram bits/char rise with T", "shorter: word length rises with T",
                        "more common: the common-word share falls with T"])
-    out.append(Finding.of("low-temp-predictable-common-words", "Lower temperature gives predictable text with shorter, "
-                          "more common words (3-gram bits/char and word length rise with T, the share of the "
-                          f"{COMMON_WORDS} most common training words falls; per seed, over the temperatures)",
-                          gate(d, failed, ["lstm"]), ref="R21", section=sec))
-    out.append(Finding.of("ngram-bpc-tracks-temperature", "Higher temperature gives more surprising text: bits per "
-                          "character under a character 3-gram model of the training text rise with T",
-                          gate(tr(*bpc), failed, ["lstm"]), ref="R22",
-                          section=sec))
-    out.append(Finding.of("distinct2-tracks-temperature", "Higher temperature gives a richer vocabulary: distinct-2 "
-                          "(distinct word bigrams over all) rises with T",
-                          gate(tr("distinct2", "greater", "distinct-2", "distinct-2"), failed, ["lstm"]), ref="R22",
-                          section=sec))
-    out.append(Finding.of("high-temp-less-meaningful", "Higher temperature gives less meaningful text: the share of "
-                          "generated words that are real words (occur in the training text) falls with T",
-                          gate(tr("in_vocab_words", "less", "real-word share", "share of words"), failed, ["lstm"]),
-                          ref="R22", section=sec))
+    out.append(FINDINGS["low-temp-predictable-common-words"].of(gate(d, failed, ["lstm"])))
+    out.append(FINDINGS["ngram-bpc-tracks-temperature"].of(gate(tr(*bpc), failed, ["lstm"])))
+    out.append(FINDINGS["distinct2-tracks-temperature"].of(
+        gate(tr("distinct2", "greater", "distinct-2", "distinct-2"), failed, ["lstm"])))
+    out.append(FINDINGS["high-temp-less-meaningful"].of(
+        gate(tr("in_vocab_words", "less", "real-word share", "share of words"), failed, ["lstm"])))
 
     # R23: BLEU shows no correlation with temperature (corpus BLEU per seed and temperature, as Figure 4)
     temps, y = per_seed(samples, "bleu")
-    out.append(Finding.of("bleu-no-correlation", f"BLEU shows no correlation with temperature: corpus BLEU changes by "
-                          f"less than {BLEU_CHANGE:g} point across the temperatures swept (per seed, the slope of "
-                          f"corpus BLEU on T; equivalence test)", gate(decide_bleu_no_trend(samples), failed, ["lstm"]),
-                          ref="R23", section="§2.3, Figure 4", evidence="corpus BLEU by temperature (mean over seeds): "
-                          + ", ".join(f"{t:g}: {fmt(float(np.nanmean([ys[j] for ys in y.values()])))}"
-                                      for j, t in enumerate(temps))))
+    out.append(FINDINGS["bleu-no-correlation"].of(
+        gate(decide_bleu_no_trend(samples), failed, ["lstm"]),
+        evidence="corpus BLEU by temperature (mean over seeds): "
+                 + ", ".join(f"{t:g}: {fmt(float(np.nanmean([ys[j] for ys in y.values()])))}"
+                             for j, t in enumerate(temps))))
 
     # ours: greedy decoding repeats itself
     d2 = {i: {row["temperature"]: row["distinct2"] for row in smp["sweep"]} for i, smp in enumerate(samples)}
@@ -158,8 +169,7 @@ def findings(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float)
                     names=("distinct-2 at T=0", "at T=1"), unit="distinct-2")
     else:
         d = not_checked("temperatures 0 and 1 not both in the sweep")
-    out.append(Finding.of("greedy-loops", "Greedy sampling (T = 0) repeats itself: fewer distinct word bigrams than at "
-                          "T = 1 (paired by seed)", gate(d, failed, ["lstm"])))
+    out.append(FINDINGS["greedy-loops"].of(gate(d, failed, ["lstm"])))
     return out
 
 

@@ -29,7 +29,32 @@ from pathlib import Path
 from dltour import verdicts as V
 from dltour.data.images import data_kind, reference_data, source_label
 from dltour.plots import image_grid, new_figure, save
-from dltour.summary import Comparison, Finding, Ref, Results, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, Results, RunResult, Summary, Table
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T4.2", [
+    Declared("unet-mae-le-cgan",
+             "By test MAE the U-Net is (slightly) better than the cGAN (reference: 0.045 vs 0.046)", "R42",
+             "§4.2, Figure 7"),
+    Declared("cgan-more-vivid",
+             "The cGAN's colours are more vivid than the U-Net's: higher colourfulness (Hasler and Suesstrunk)", "R43",
+             "§4.2, Figure 7"),
+    Declared("cgan-more-realistic",
+             "The cGAN's colours are more realistic than the U-Net's: their colourfulness and saturation "
+             "distributions are closer to the ground truth's", "R43", "§4.2, Figure 7"),
+    Declared("cgan-wrong-colours",
+             "The cGAN pays for its vividness with wrong colours: its hue error (angle between predicted and true "
+             "chroma, weighted by predicted chroma) is larger than the U-Net's", "R44", "§4.2, Figure 7"),
+    Declared("mae-misses-quality",
+             "MAE does not capture the quality difference: it ranks the U-Net better while the colour distributions "
+             "rank the cGAN more realistic (colour variance reported beside)", "R45", "§4.2, Figure 7"),
+    Declared("unet-conservative",
+             "The U-Net learns a conservative, smooth, uniform colouring: its colours are nearer no colour than the "
+             "truth's (colourfulness below half the ground truth's)", "R46", "§4.2, Figure 7"),
+    Declared("beats-gray-input",
+             "Both models learned: the U-Net's MAE is below the gray input's, the cGAN's colourfulness distribution "
+             "is closer to the truth's than the gray input's", None, "§4.2, Figure 7"),
+])
 
 #: the reference's test MAE of the two models (Section 4.2)
 REFERENCE = [
@@ -63,7 +88,6 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gra
     (one test set): the gray input's MAE and colourfulness distance (the trivial baselines) and the
     ground truth's mean colourfulness and colour variance.
     """
-    sec = "§4.2, Figure 7"
     out: list[Finding] = []
     mae, dist = metrics["test_mae"], metrics["colourfulness_distance"]
     failed = V.did_not_learn({k: v for k, v in mae.items() if k == "unet"}, gray_mae, "less")
@@ -77,14 +101,12 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gra
         g = lambda k: (metrics[k]["unet"], metrics[k]["cgan"])  # noqa: E731
         u, c = g("test_mae")
         mae_d = V.compare(u, c, "less", names=("unet", "cgan"), what="test MAE", unit="test MAE")
-        out.append(Finding.of("unet-mae-le-cgan", "By test MAE the U-Net is (slightly) better than the cGAN "
-                              "(reference: 0.045 vs 0.046)", V.gate(mae_d, failed, ["unet"]), ref="R42", section=sec))
+        out.append(FINDINGS["unet-mae-le-cgan"].of(V.gate(mae_d, failed, ["unet"])))
         u, c = g("colourfulness")
-        out.append(Finding.of(
-            "cgan-more-vivid", "The cGAN's colours are more vivid than the U-Net's: higher colourfulness (Hasler and "
-            "Suesstrunk)", V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="colourfulness",
-                                            unit="colourfulness (0..255)"), failed, both),
-            ref="R43", section=sec, evidence=f"ground truth {V.fmt(gt_colourfulness)}"))
+        out.append(FINDINGS["cgan-more-vivid"].of(
+            V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="colourfulness",
+                             unit="colourfulness (0..255)"), failed, both),
+            evidence=f"ground truth {V.fmt(gt_colourfulness)}"))
         ud, cd = g("colourfulness_distance")
         uo, co_ = g("saturation_overlap")
         real = V.all_of([V.compare(cd, ud, "less", names=("cgan", "unet"),
@@ -94,24 +116,16 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gra
                                    what="saturation-histogram overlap with the truth", unit="histogram overlap")],
                         labels=["colourfulness distribution closer to the truth",
                                 "saturation distribution closer to the truth"])
-        out.append(Finding.of(
-            "cgan-more-realistic", "The cGAN's colours are more realistic than the U-Net's: their colourfulness and "
-            "saturation distributions are closer to the ground truth's", V.gate(real, failed, both), ref="R43",
-            section=sec))
+        out.append(FINDINGS["cgan-more-realistic"].of(V.gate(real, failed, both)))
         u, c = g("hue_error")
-        out.append(Finding.of(
-            "cgan-wrong-colours", "The cGAN pays for its vividness with wrong colours: its hue error (angle between "
-            "predicted and true chroma, weighted by predicted chroma) is larger than the U-Net's",
+        out.append(FINDINGS["cgan-wrong-colours"].of(
             V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="hue error, degrees", unit="degrees"),
-                   failed, both),
-            ref="R44", section=sec))
+                   failed, both)))
         miss = V.all_of([mae_d, real], labels=["MAE ranks the U-Net better", "the colour distributions rank the "
                                                                               "cGAN more realistic"])
         u, c = g("colour_variance")
-        out.append(Finding.of(
-            "mae-misses-quality", "MAE does not capture the quality difference: it ranks the U-Net better while the "
-            "colour distributions rank the cGAN more realistic (colour variance reported beside)",
-            V.gate(miss, failed, both), ref="R45", section=sec,
+        out.append(FINDINGS["mae-misses-quality"].of(
+            V.gate(miss, failed, both),
             evidence=f"colour variance {V.describe('unet', u)} vs {V.describe('cgan', c)}, ground truth "
                      f"{V.fmt(gt_colour_variance)}"))
     if "unet" in mae:
@@ -126,10 +140,8 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gra
         else:
             d = V.inconclusive(f"the ground truth has no colour (colourfulness {V.fmt(gt_colourfulness)}): nothing "
                                "to be conservative against")
-        out.append(Finding.of(
-            "unet-conservative", "The U-Net learns a conservative, smooth, uniform colouring: its colours are nearer "
-            "no colour than the truth's (colourfulness below half the ground truth's)", V.gate(d, failed, ["unet"]),
-            ref="R46", section=sec,
+        out.append(FINDINGS["unet-conservative"].of(
+            V.gate(d, failed, ["unet"]),
             evidence=f"ground truth colourfulness {V.fmt(gt_colourfulness)}, gray input 0; colour variance "
                      f"{V.describe('unet', cv)} vs the truth's {V.fmt(gt_colour_variance)}"))
     parts, labels = [], []
@@ -143,9 +155,7 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gra
                                unit="W1 distance of colourfulness"))
         labels.append("cGAN colours closer to the truth's than no colour at all")
     if parts:
-        out.append(Finding.of("beats-gray-input", "Both models learned: the U-Net's MAE is below the gray input's, "
-                              "the cGAN's colourfulness distribution is closer to the truth's than the gray input's",
-                              V.all_of(parts, labels=labels), section=sec))
+        out.append(FINDINGS["beats-gray-input"].of(V.all_of(parts, labels=labels)))
     return out
 
 

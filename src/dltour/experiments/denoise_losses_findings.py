@@ -41,12 +41,38 @@ from dltour import verdicts as V
 from dltour.data.images import data_kind, reference_data, source_label
 from dltour.metrics.image import psnr_from_mse
 from dltour.plots import image_grid, new_figure, save
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
 
 READINGS = {"bw": "bandwidth", "prec": "precision"}  # correntropy's readings of sigma, by variant infix
 REF_EPOCHS = 15
 CLOSE_FRACTION = 0.1  # "followed closely": within 10% of MAE's gain over the noisy input (see the docstring)
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T3.2", [
+    Declared("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5", "R30", "§3.2, Table 5"),
+    Declared("mae-closely-followed",
+             f"MSE and correntropy with the smallest sigma ({{lowest}}) follow MAE closely: their test MSE is within "
+             f"{CLOSE_FRACTION:.0%} of MAE's gain over the noisy input", "R31", "§3.2, Table 5"),
+    Declared("{reading}-reproduces-table5",
+             "The {reading} reading of correntropy reproduces the reference's Table 5 ordering: every sigma learns "
+             "(test MSE below the noisy input's), epochs trained fall and test MSE rises with sigma (reference: 15, "
+             "9, 5 epochs; 0.0018, 0.0023, 0.0063)", None, "§3.2, Table 5"),
+    Declared("sigma-harms-training",
+             "Increasing correntropy's sigma harms training: test MSE rises with sigma (precision reading)", "R32",
+             "§3.2, Table 5"),
+    Declared("sigma-stops-earlier",
+             "A larger sigma makes early stopping end training sooner, before the {epochs}-epoch budget (reference: "
+             "15, 9, 5 epochs for sigma 1e2, 1e4, 1e6; precision reading)", "R33", "§3.2, Table 5"),
+    Declared("sigma-larger-gradients",
+             "A larger sigma gives larger gradients (mean gradient L2 norm in epoch 1; precision reading)", "R34",
+             "§3.2, Table 5"),
+    Declared("sigma-faster-overfits-sooner",
+             "With a larger sigma the network trains faster (lower validation MSE after epoch 1) and overfits sooner "
+             "(its best validation epoch comes earlier; precision reading)", "R35", "§3.2, Table 5"),
+    Declared("beats-noisy-input", "Every loss denoises: its test MSE is below the noisy input's", None,
+             "§3.2, Table 5"),
+])
 
 REFERENCE = [
     Ref("Table 5", f"corr-{r}-{s}", m, val, "the reference's correntropy row; it does not say which reading")
@@ -117,7 +143,6 @@ def decide(study, metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: fl
     names = list(mse)
     failed = V.did_not_learn(mse, noisy_mse, "less")
     out: list[Finding] = []
-    sec = "§3.2, Table 5"
 
     def budget(variants):
         cs = {v: curves[v] for v in variants if curves and curves.get(v)}
@@ -126,8 +151,7 @@ def decide(study, metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: fl
     # R30: MAE gives the best test MSE
     if "mae" in mse:
         d = V.best_of(mse, "mae", "less", what="test MSE", unit="test MSE")
-        out.append(Finding.of("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5",
-                              V.gate(d, failed, ["mae"]), ref="R30", section=sec, budget=budget(names)))
+        out.append(FINDINGS["mae-lowest-mse"].of(V.gate(d, failed, ["mae"]), budget=budget(names)))
     prec = sigma_variants(study, names, "precision")
     lowest = prec[0][1] if prec else None
     # R31: followed closely by correntropy sigma 1e2 and MSE
@@ -146,10 +170,8 @@ def decide(study, metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: fl
         else:
             d = V.inconclusive(f"MAE's test MSE {V.fmt(_mean(mse['mae']))} is not below the noisy input's "
                                f"{V.fmt(noisy_mse)}: no denoising gain to set the margin from")
-        out.append(Finding.of(
-            "mae-closely-followed", f"MSE and correntropy with the smallest sigma ({lowest}) follow MAE closely: "
-            f"their test MSE is within {CLOSE_FRACTION:.0%} of MAE's gain over the noisy input",
-            V.gate(d, failed, ["mae", "mse", lowest]), ref="R31", section=sec,
+        out.append(FINDINGS["mae-closely-followed"].of(
+            V.gate(d, failed, ["mae", "mse", lowest]), lowest=lowest,
             evidence=f"margin {V.fmt(margin)} = {src}", budget=budget(["mae", "mse", lowest])))
     for reading in ("bandwidth", "precision"):
         sig = sigma_variants(study, names, reading)
@@ -160,47 +182,32 @@ def decide(study, metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: fl
         parts += [_trend(metrics["epochs_trained"], sig, "less", "epochs trained", "epochs"),
                   _trend(mse, sig, "greater", "test MSE", "test MSE")]
         labels = [f"{v} learned" for _, v in sig] + ["epochs fall with sigma", "test MSE rises with sigma"]
-        out.append(Finding.of(
-            f"{reading}-reproduces-table5", f"The {reading} reading of correntropy reproduces the reference's "
-            "Table 5 ordering: every sigma learns (test MSE below the noisy input's), epochs trained fall and "
-            "test MSE rises with sigma (reference: 15, 9, 5 epochs; 0.0018, 0.0023, 0.0063)",
-            V.all_of(parts, labels=labels), section=sec))
+        out.append(FINDINGS["{reading}-reproduces-table5"].of(V.all_of(parts, labels=labels), reading=reading))
     if len(prec) >= 2:
         involved = [v for _, v in prec]
         # R32: increasing sigma harms training. A run that did not learn counts as harmed, so no gate.
-        out.append(Finding.of(
-            "sigma-harms-training", "Increasing correntropy's sigma harms training: test MSE rises with sigma "
-            "(precision reading)", _trend(mse, prec, "greater", "test MSE", "test MSE"),
-            ref="R32", section=sec, budget=budget(involved)))
+        out.append(FINDINGS["sigma-harms-training"].of(_trend(mse, prec, "greater", "test MSE", "test MSE"),
+                                                       budget=budget(involved)))
         # R33: larger sigma -> early stopping before the budget
         top = prec[-1][1]
         d = V.all_of([_trend(metrics["epochs_trained"], prec, "less", "epochs trained", "epochs"),
                       V.exceeds(metrics["epochs_trained"][top], epochs, "less", name=f"{top} epochs",
                                 what="the epoch budget", unit="epochs")],
                      labels=["epochs fall with sigma", f"{top} stops before {epochs} epochs"])
-        out.append(Finding.of(
-            "sigma-stops-earlier", "A larger sigma makes early stopping end training sooner, before the "
-            f"{epochs}-epoch budget (reference: 15, 9, 5 epochs for sigma 1e2, 1e4, 1e6; precision reading)",
-            V.gate(d, failed, involved), ref="R33", section=sec, budget=budget(involved)))
+        out.append(FINDINGS["sigma-stops-earlier"].of(V.gate(d, failed, involved), epochs=epochs,
+                                                      budget=budget(involved)))
         # R34: larger sigma -> larger gradients (epoch 1: no budget)
-        out.append(Finding.of(
-            "sigma-larger-gradients", "A larger sigma gives larger gradients (mean gradient L2 norm in epoch 1; "
-            "precision reading)", _trend(metrics["first_epoch_grad_norm"], prec, "greater", "gradient norm",
-                                         "gradient L2 norm"),
-            ref="R34", section=sec))
+        out.append(FINDINGS["sigma-larger-gradients"].of(
+            _trend(metrics["first_epoch_grad_norm"], prec, "greater", "gradient norm", "gradient L2 norm")))
         # R35: ...so the network trains faster and overfits sooner
         d = V.all_of([_trend(metrics["val_mse_first"], prec, "less", "validation MSE after epoch 1", "validation MSE"),
                       _trend(metrics["best_epoch"], prec, "less", "best epoch", "epochs")],
                      labels=["trains faster (epoch-1 validation MSE falls with sigma)",
                              "overfits sooner (the best validation epoch comes earlier)"])
-        out.append(Finding.of(
-            "sigma-faster-overfits-sooner", "With a larger sigma the network trains faster (lower validation MSE "
-            "after epoch 1) and overfits sooner (its best validation epoch comes earlier; precision reading)",
-            V.gate(d, failed, involved), ref="R35", section=sec, budget=budget(involved)))
+        out.append(FINDINGS["sigma-faster-overfits-sooner"].of(V.gate(d, failed, involved), budget=budget(involved)))
     parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, unit="test MSE") for v in names]
-    out.append(Finding.of("beats-noisy-input", "Every loss denoises: its test MSE is below the noisy input's",
-                          V.all_of(parts, labels=names), section=sec,
-                          evidence=f"noisy input {V.fmt(noisy_mse)}"))
+    out.append(FINDINGS["beats-noisy-input"].of(V.all_of(parts, labels=names),
+                                                evidence=f"noisy input {V.fmt(noisy_mse)}"))
     return out
 
 

@@ -44,7 +44,7 @@ import numpy as np
 from dltour.data import glove, imdb
 from dltour.data.source import file_hash
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Finding, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, RunResult, Summary, Table
 from dltour.summary import Results
 from dltour.verdicts import (INCONCLUSIVE, Budget, Decision, all_of, best_of, compare, did_not_learn, equivalent,
                              exceeds, fmt, gate, near_reference, not_checked)
@@ -66,6 +66,31 @@ READABLE_MARGIN_SOURCE = ("one GloVe neighbour in 100 neighbour slots beyond the
                           "query of Table 2 can show")
 WELL_MARGIN = 0.05  # R19: "performs well", read as no more than 0.05 below GloVe
 N_QUERIES, K = 200, 10
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T2.2", [
+    Declared("overfit-train-acc",
+             f"All models overfit: training accuracy reaches ~1 (>= {OVERFIT_ACC}) within {REF_EPOCHS} epochs", "R14",
+             "§2.2, Figure 3"),
+    Declared("val-peak-epoch-3-4",
+             f"Validation accuracy peaks after 3-4 epochs (the epoch of best validation accuracy, averaged over the "
+             f"initialisations per seed, is {PEAK_EPOCH:g} ± {PEAK_MARGIN:g})", "R15", "§2.2, Figure 3"),
+    Declared("frozen-glove-smoothest",
+             "Frozen GloVe has the smoothest validation curve (the smallest sd of its epoch-to-epoch changes, paired "
+             "by seed)", "R16", "§2.2, Figure 3"),
+    Declared("frozen-glove-best-val", "Frozen GloVe embeddings reach the highest validation accuracy", "R17",
+             "§2.2, Figure 3"),
+    Declared("random-neighbours-noise",
+             f"Random-initialised embeddings learn no human-readable neighbourhood (their nearest words share no "
+             f"more with GloVe's than a random embedding does, within ±{READABLE_MARGIN:g} overlap@10 over the "
+             f"{N_QUERIES} most frequent words)", "R18", "§2.2, Table 2"),
+    Declared("random-performs-well",
+             f"The random-embedding model nonetheless performs well on validation (above the majority class and no "
+             f"more than {WELL_MARGIN:g} below the GloVe models)", "R19", "§2.2"),
+    Declared("finetuned-glove-domain-neighbours",
+             "Fine-tuned GloVe learns domain-specific (movie-review) similarities: its neighbourhoods follow the "
+             "reviews' sentiment more than GloVe's did before training", "R20", "§2.2, Table 2"),
+])
 
 REFERENCE: list = []  # Figure 3 and Table 2 carry no numbers; Table 2's words are shown beside ours
 
@@ -98,7 +123,6 @@ def findings(res: Results, epochs: int) -> list[Finding]:
     peak = res.table("peak_val_acc", vs)
     base = {v: res.mean(v, "val_majority") if res.values(v, "val_majority") else 0.5 for v in vs}
     failed = did_not_learn(peak, base, "greater")
-    sec = "§2.2, Figure 3"
 
     val_curves = {v: res.curves(v, "val_acc") for v in vs}
 
@@ -111,35 +135,29 @@ def findings(res: Results, epochs: int) -> list[Finding]:
     parts = [exceeds(res.values(v, "max_train_acc"), OVERFIT_ACC, "greater", name=v, unit="training accuracy")
              for v in vs]
     d = all_of(parts, labels=[f"{v} highest training accuracy" for v in vs]) if parts else not_checked("no runs")
-    out.append(Finding.of("overfit-train-acc", f"All models overfit: training accuracy reaches ~1 (>= {OVERFIT_ACC}) "
-                          f"within {REF_EPOCHS} epochs", gate(d, failed, vs), ref="R14", section=sec,
-                          evidence=f"highest training accuracy over {epochs} epochs per run",
-                          budget=Budget({v: res.curves(v, "train_acc") for v in vs}, "higher", epochs, REF_EPOCHS,
-                                        name="training accuracy")))
+    out.append(FINDINGS["overfit-train-acc"].of(gate(d, failed, vs),
+                                                evidence=f"highest training accuracy over {epochs} epochs per run",
+                                                budget=Budget({v: res.curves(v, "train_acc") for v in vs}, "higher",
+                                                              epochs, REF_EPOCHS, name="training accuracy")))
 
     # R15: validation accuracy peaks after 3-4 epochs (seeds as the unit; a peak at the last epoch is censored)
     best = {v: res.values(v, "best_epoch") for v in vs if res.values(v, "best_epoch")}
     last = sum(int(x) >= epochs for b in best.values() for x in b.values())
     n_best = sum(len(b) for b in best.values())
     d = decide_peak_epoch(best, epochs) if best else not_checked("no runs")
-    out.append(Finding.of("val-peak-epoch-3-4", "Validation accuracy peaks after 3-4 epochs (the epoch of best "
-                          f"validation accuracy, averaged over the initialisations per seed, is {PEAK_EPOCH:g} "
-                          f"± {PEAK_MARGIN:g})", gate(d, failed, vs), ref="R15", section=sec,
-                          evidence=f"{last} of {n_best} runs peak at the last epoch ({epochs})",
-                          budget=val_budget(vs)))
+    out.append(FINDINGS["val-peak-epoch-3-4"].of(gate(d, failed, vs),
+                                                 evidence=f"{last} of {n_best} runs peak at the last epoch ({epochs})",
+                                                 budget=val_budget(vs)))
 
     # R16: frozen GloVe has the smoothest curve
     rough = res.table("val_roughness", vs)
     d = best_of(rough, "glove-frozen", "less", what="sd of epoch-to-epoch changes of validation accuracy",
                 unit="sd of epoch-to-epoch change of validation accuracy")
-    out.append(Finding.of("frozen-glove-smoothest", "Frozen GloVe has the smoothest validation curve (the smallest "
-                          "sd of its epoch-to-epoch changes, paired by seed)", gate(d, failed, vs), ref="R16",
-                          section=sec, budget=val_budget(vs)))
+    out.append(FINDINGS["frozen-glove-smoothest"].of(gate(d, failed, vs), budget=val_budget(vs)))
 
     # R17: frozen GloVe reaches the highest validation accuracy
     d = best_of(peak, "glove-frozen", "greater", what="peak validation accuracy", unit="validation accuracy")
-    out.append(Finding.of("frozen-glove-best-val", "Frozen GloVe embeddings reach the highest validation accuracy",
-                          gate(d, failed, vs), ref="R17", section=sec, budget=val_budget(vs)))
+    out.append(FINDINGS["frozen-glove-best-val"].of(gate(d, failed, vs), budget=val_budget(vs)))
 
     # R18: random embeddings learn no human-readable neighbourhood: their overlap with GloVe's neighbourhoods
     # stays within a margin of the chance control (the same run's random rows before training)
@@ -158,10 +176,7 @@ def findings(res: Results, epochs: int) -> list[Finding]:
         extra = chance + (f"mean overlap of the other variants: {others}" if others else "")
     else:
         d, extra = not_checked("random was not run (or its vocabulary has too few GloVe words)"), ""
-    out.append(Finding.of("random-neighbours-noise", "Random-initialised embeddings learn no human-readable "
-                          f"neighbourhood (their nearest words share no more with GloVe's than a random embedding "
-                          f"does, within ±{READABLE_MARGIN:g} overlap@10 over the {N_QUERIES} most frequent words)",
-                          d, ref="R18", section="§2.2, Table 2", evidence=extra, budget=val_budget(["random"])))
+    out.append(FINDINGS["random-neighbours-noise"].of(d, evidence=extra, budget=val_budget(["random"])))
 
     # R19: ...although the random model performs well on validation
     if "random" in peak:
@@ -178,9 +193,7 @@ def findings(res: Results, epochs: int) -> list[Finding]:
         d = all_of(parts, labels=labels)
     else:
         d = not_checked("random was not run")
-    out.append(Finding.of("random-performs-well", "The random-embedding model nonetheless performs well on validation "
-                          f"(above the majority class and no more than {WELL_MARGIN:g} below the GloVe models)", d,
-                          ref="R19", section="§2.2", budget=val_budget(vs)))
+    out.append(FINDINGS["random-performs-well"].of(d, budget=val_budget(vs)))
 
     # R20: fine-tuned GloVe learns domain-specific (movie-review) similarities
     after, before = res.values("glove", "polarity_align"), res.values("glove", "polarity_align_init")
@@ -196,10 +209,7 @@ def findings(res: Results, epochs: int) -> list[Finding]:
                       f"{fmt(res.mean('random', 'polarity_align'))}")
     else:
         d, extra = not_checked("the fine-tuned GloVe variant was not run"), ""
-    out.append(Finding.of("finetuned-glove-domain-neighbours", "Fine-tuned GloVe learns domain-specific (movie-review) "
-                          "similarities: its neighbourhoods follow the reviews' sentiment more than GloVe's did before "
-                          "training", d, ref="R20", section="§2.2, Table 2", evidence=extra,
-                          budget=val_budget(["glove"])))
+    out.append(FINDINGS["finetuned-glove-domain-neighbours"].of(d, evidence=extra, budget=val_budget(["glove"])))
     return out
 
 

@@ -36,7 +36,7 @@ from dltour.data import mnist
 from dltour.metrics.clustering import hungarian_accuracy, kmeans_cluster_accuracy, majority_vote_accuracy
 from dltour.models.autoencoder import depth_sizes
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
 from dltour.verdicts import Budget, all_of, best_of, compare, did_not_learn, exceeds, gate, near_reference
 
@@ -50,6 +50,32 @@ REF_EPOCHS = 49
 DEC = "dec"
 DEC_TARGET = 0.85
 REF_LINEAR_KMEANS, REF_LINEAR_MSE = 0.399, 0.056  # the reference's "linear model from the tutorial"
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T3.1", [
+    Declared("depth3-is-best",
+             "Of the depths explored, the 3-layer encoder/decoder (Table 4) has the lowest test MSE", "R26",
+             "§3.1, Table 4, Figure 14"),
+    Declared("deeper-beats-linear",
+             "The deep non-linear autoencoder (Table 4) has a much lower test MSE than the linear one (0.0031 vs "
+             "0.056)", "R27", "§3.1"),
+    Declared("clustering-order",
+             "K-Means accuracy on the test codes (majority vote): the Table 4 autoencoder > linear > chance (61.0% > "
+             "39.9% > ~10%)", "R28", "§3.1"),
+    Declared("tutorial-baseline-kmeans",
+             f"The Keras tutorial's simplest autoencoder ({{optimizer}}) reproduces the reference's linear-model "
+             f"K-Means accuracy ({REF_LINEAR_KMEANS:g}, within ±10%)", section="§3.1"),
+    Declared("tutorial-baseline-mse",
+             f"The Keras tutorial's simplest autoencoder ({{optimizer}}) reproduces the reference's linear-model "
+             f"test MSE ({REF_LINEAR_MSE:g}, within ±10%)", section="§3.1"),
+    Declared("dec-clustering-85",
+             f"Clustering the codes of DEC's autoencoder (784-500-500-2000-10) reaches {DEC_TARGET:.0%} accuracy on "
+             "MNIST (our check, beyond the reference: a t-SNE step and a Gaussian mixture on the codes, accuracy by "
+             "Hungarian matching, mean over seeds)"),
+    Declared("latent-matters-more-than-layer",
+             "In the autoencoders, the code (latent) size changes the test MSE more than an extra layer does (the "
+             "Figure 14 trend that T4.1 says its VAEs confirm)", "R37", "§4.1 (on §3.1, Figure 14)"),
+], borrowed=("R37",))  # T4.1's R37 is about these autoencoders' Figure 14
 
 REFERENCE = [
     Ref("Table 4", BEST, "params", 1197324, "[784, 540, 295, 50, 295, 540, 784]"),
@@ -280,11 +306,9 @@ def findings(res: Results, cfg, mean_image: float, chance: dict[int, float]) -> 
     mse = res.table("test_mse")
     failed = did_not_learn(mse, mean_image, "less")
     depths = {v: x for v, x in mse.items() if v.startswith("depth") and "-code" not in v}
-    sec = "§3.1, Table 4, Figure 14"
     if BEST in depths and len(depths) >= 2:
         d = gate(best_of(depths, BEST, "less", what="test MSE", unit="test MSE"), failed, depths)
-        out.append(Finding.of("depth3-is-best", "Of the depths explored, the 3-layer encoder/decoder (Table 4) has "
-                              "the lowest test MSE", d, ref="R26", section=sec, budget=_budget(res, cfg, depths)))
+        out.append(FINDINGS["depth3-is-best"].of(d, budget=_budget(res, cfg, depths)))
     base = baseline_of(res, cfg)
     if BEST in mse and base in mse:
         d3, lin = mse[BEST], mse[base]
@@ -294,22 +318,20 @@ def findings(res: Results, cfg, mean_image: float, chance: dict[int, float]) -> 
                     what=f"'much lower' read as at most half: log ratio below log 1/2 = -0.693; the linear model "
                          f"read as {base!r}")
         d = gate(d, failed, [BEST, base])
-        out.append(Finding.of("deeper-beats-linear", "The deep non-linear autoencoder (Table 4) has a much lower test "
-                              "MSE than the linear one (0.0031 vs 0.056)", d, ref="R27", section="§3.1",
-                              evidence=f"{BEST} vs {base} test MSE: "
-                              + ", ".join(f"seed {sd}: {d3[sd]:.4f} vs {lin[sd]:.4f}" for sd in sorted(ratio)),
-                              budget=_budget(res, cfg, [BEST, base])))
+        out.append(FINDINGS["deeper-beats-linear"].of(
+            d, evidence=f"{BEST} vs {base} test MSE: "
+                         + ", ".join(f"seed {sd}: {d3[sd]:.4f} vs {lin[sd]:.4f}" for sd in sorted(ratio)),
+            budget=_budget(res, cfg, [BEST, base])))
     acc = res.table("kmeans_acc_majority")
     if BEST in acc and base in acc and chance:
         d = all_of([compare(acc[BEST], acc[base], "greater", names=(BEST, base), unit="K-Means accuracy"),
                     compare(acc[base], chance, "greater", names=(base, "chance"), unit="K-Means accuracy")],
                    labels=[f"{BEST} > {base}", f"{base} > chance"])
         d = gate(d, failed, [BEST, base])
-        out.append(Finding.of("clustering-order", "K-Means accuracy on the test codes (majority vote): the Table 4 "
-                              "autoencoder > linear > chance (61.0% > 39.9% > ~10%)", d, ref="R28", section="§3.1",
-                              evidence=f"the linear model read as {base!r}; budget: the two models' test MSE per "
-                                       "epoch (K-Means runs once, on the final codes)",
-                              budget=_budget(res, cfg, [BEST, base])))
+        out.append(FINDINGS["clustering-order"].of(
+            d, evidence=f"the linear model read as {base!r}; budget: the two models' test MSE per epoch (K-Means "
+                        "runs once, on the final codes)",
+            budget=_budget(res, cfg, [BEST, base])))
     # which reading of "the simple linear model defined in the tutorial" lands on its numbers (ours)
     for metric, value, what in (("kmeans_acc_majority", REF_LINEAR_KMEANS, "K-Means accuracy"),
                                 ("test_mse", REF_LINEAR_MSE, "test MSE")):
@@ -323,10 +345,8 @@ def findings(res: Results, cfg, mean_image: float, chance: dict[int, float]) -> 
                                                               name="linear", what=what, unit=what).test
                  if "linear" in table else "The true linear reading did not run.")
         short = "kmeans" if metric.startswith("kmeans") else "mse"
-        out.append(Finding.of(f"tutorial-baseline-{short}", f"The Keras tutorial's simplest autoencoder "
-                              f"({cfg.tutorial_optimizer}) reproduces the reference's linear-model {what} "
-                              f"({value:g}, within ±10%)", d, section="§3.1", evidence=other,
-                              budget=_budget(res, cfg, [TUTORIAL])))
+        out.append(FINDINGS[f"tutorial-baseline-{short}"].of(d, evidence=other, budget=_budget(res, cfg, [TUTORIAL]),
+                                                              optimizer=cfg.tutorial_optimizer))
     small = [v for v in mse if "-code" in v]
     if BEST in mse and "depth2" in mse and small:
         smallest = min(small, key=lambda v: int(v.split("-code")[1]))
@@ -337,10 +357,8 @@ def findings(res: Results, cfg, mean_image: float, chance: dict[int, float]) -> 
                                                      "|depth 2 -> 3|"), unit="test MSE",
                     what="change of test MSE at the Table 4 model from the code size vs from one extra layer")
         d = gate(d, failed, [BEST, "depth2", smallest])
-        out.append(Finding.of("latent-matters-more-than-layer", "In the autoencoders, the code (latent) size changes "
-                              "the test MSE more than an extra layer does (the Figure 14 trend that T4.1 says its "
-                              "VAEs confirm)", d, ref="R37", section="§4.1 (on §3.1, Figure 14)",
-                              budget=_budget(res, cfg, [BEST, "depth2", smallest])))
+        out.append(FINDINGS["latent-matters-more-than-layer"].of(
+            d, budget=_budget(res, cfg, [BEST, "depth2", smallest])))
     out += dec_findings(res, failed)
     return out
 
@@ -358,10 +376,6 @@ def dec_findings(res: Results, failed) -> list[Finding]:
     d = exceeds(man, DEC_TARGET, "greater", name="Hungarian accuracy, GMM on t-SNE of the dec codes",
                 what="per seed, the 10,000 test codes (or the test subset run)", unit="accuracy")
     d = gate(d, failed, [DEC])
-    return [Finding.of(
-        "dec-clustering-85",
-        f"Clustering the codes of DEC's autoencoder (784-500-500-2000-10) reaches {DEC_TARGET:.0%} accuracy on "
-        "MNIST (our check, beyond the reference: a t-SNE step and a Gaussian mixture on the codes, accuracy by "
-        "Hungarian matching, mean over seeds)", d,
-        evidence=("K-Means on the raw dec codes (Hungarian): " + ", ".join(f"seed {sd}: {v:.1%}" for sd, v in
-                                                                          sorted(km.items()))) if km else "")]
+    return [FINDINGS["dec-clustering-85"].of(
+        d, evidence=("K-Means on the raw dec codes (Hungarian): " + ", ".join(f"seed {sd}: {v:.1%}" for sd, v in
+                                                                             sorted(km.items()))) if km else "")]

@@ -30,7 +30,7 @@ import numpy as np
 
 from dltour.data import mnist
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
 from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Budget, Decision, best_of, compare, did_not_learn, exceeds,
                              fmt, gate, inconclusive)
@@ -40,6 +40,24 @@ VAES = ["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra"]
 GANS = ["gan-z1", "gan-z10"]
 JUDGES = ["cnn", "mlp"]  # judge 1 (MnistCNN), judge 2 (MnistMLP): dltour.data.mnist.JUDGES
 REF_VAE_EPOCHS, REF_GAN_EPOCHS, REF_IS_SAMPLES = 50, 100, 10_000  # our full budget: the reference gives none
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T4.1", [
+    Declared("mae-depends-more-on-latent",
+             "For the VAEs, the reconstruction MAE is impacted more by the latent size than by the extra layer (the "
+             "size of the latent's effect on MAE is larger than the extra layer's)", "R36", "§4.1, Table 6"),
+    Declared("extra-layer-raises-is-more",
+             "For the VAEs, the Inception Score rises more with the extra layer than with the latent size", "R38",
+             "§4.1, Table 6"),
+    Declared("gan10-far-above-gan1",
+             "The GAN with 10 random inputs has a much higher Inception Score than the one with 1", "R39",
+             "§4.1, Table 6"),
+    Declared("gan10-above-vaes", "The GAN with 10 random inputs has a higher Inception Score than every VAE", "R40",
+             "§4.1, Table 6"),
+    Declared("gan10-py-more-uniform",
+             "The GAN with 10 random inputs has a more uniform p(y) (more diverse samples) than the other generators",
+             "R41", "§4.1, Table 6"),
+])
 #: the reference's numbers: Table 6, the Inception Score of every generator and the test MAE of every VAE
 REFERENCE = [
     Ref("Table 6", "vae-z2", "inception_score", 4.42), Ref("Table 6", "vae-z2", "test_mae", 0.101),
@@ -249,7 +267,6 @@ def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_
     the data are not MNIST (then no IS claim is decided), ``epochs`` the (VAE, GAN) epochs trained
     (None: read from the runs' histories)."""
     out = []
-    sec = "§4.1, Table 6"
     vae_ep, gan_ep = epochs if epochs is not None else (None, None)
     gan_budget = (f"the GANs trained {gan_ep if gan_ep is not None else '?'} of our full budget's {REF_GAN_EPOCHS} "
                   "epochs (the reference states none) and save no per-epoch quality measure, so whether they were "
@@ -264,13 +281,11 @@ def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_
                     what="per seed, the size of each factor's mean effect on the test MAE (the reference: latent "
                          "-0.054, extra layer -0.004)")
         signed = ", ".join(f"seed {sd}: latent {lat[sd]:+.4f}, layer {lay[sd]:+.4f}" for sd in sorted(lat))
-        out.append(Finding.of("mae-depends-more-on-latent", "For the VAEs, the reconstruction MAE is impacted more by "
-                              "the latent size than by the extra layer (the size of the latent's effect on MAE is "
-                              "larger than the extra layer's)", gate(d, failed, VAES), ref="R36", section=sec,
-                              evidence=f"signed effects on the test MAE: {signed}",
-                              budget=_budget(res, VAES, vae_ep, REF_VAE_EPOCHS)))
+        out.append(FINDINGS["mae-depends-more-on-latent"].of(gate(d, failed, VAES),
+                                                             evidence=f"signed effects on the test MAE: {signed}",
+                                                             budget=_budget(res, VAES, vae_ep, REF_VAE_EPOCHS)))
 
-    def is_finding(fid, claim, ref, decide, involved):
+    def is_finding(fid, decide, involved):
         if not_mnist:
             d = inconclusive(f"not MNIST ({not_mnist}): an IS judged by MNIST-digit classifiers is not meaningful "
                              "on other data", "not decided")
@@ -289,8 +304,8 @@ def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_
                                                        also=also), involved)
             d = agree(per)
         gans = [v for v in involved if v.startswith("gan-")]
-        out.append(Finding.of(fid, claim, d, ref=ref, section=sec, evidence=gan_budget if gans else "",
-                              budget=_budget(res, involved, vae_ep, REF_VAE_EPOCHS)))
+        out.append(FINDINGS[fid].of(d, evidence=gan_budget if gans else "",
+                                    budget=_budget(res, involved, vae_ep, REF_VAE_EPOCHS)))
 
     if have_vaes:
         def layer_vs_latent(j):
@@ -298,8 +313,7 @@ def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_
             return compare(lay, lat, "greater", names=("IS gain from the extra layer", "IS gain from latent 2 -> 20"),
                            unit="IS")
 
-        is_finding("extra-layer-raises-is-more", "For the VAEs, the Inception Score rises more with the extra layer "
-                   "than with the latent size", "R38", layer_vs_latent, VAES)
+        is_finding("extra-layer-raises-is-more", layer_vs_latent, VAES)
     if all(v in res for v in GANS):
         def far_above(j):
             a, b = res.values("gan-z10", is_key(j)), res.values("gan-z1", is_key(j))
@@ -308,15 +322,13 @@ def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_
                            unit="log IS ratio",
                            what="'much higher' read as at least 1.5 times: log ratio above log 1.5 = 0.405")
 
-        is_finding("gan10-far-above-gan1", "The GAN with 10 random inputs has a much higher Inception Score than the "
-                   "one with 1", "R39", far_above, GANS)
+        is_finding("gan10-far-above-gan1", far_above, GANS)
         if have_vaes:
-            is_finding("gan10-above-vaes", "The GAN with 10 random inputs has a higher Inception Score than every VAE",
-                       "R40", lambda j: best_of({v: res.values(v, is_key(j)) for v in ["gan-z10"] + VAES},
-                                                "gan-z10", "greater", what="IS", unit="IS"), ["gan-z10"] + VAES)
+            is_finding("gan10-above-vaes",
+                       lambda j: best_of({v: res.values(v, is_key(j)) for v in ["gan-z10"] + VAES}, "gan-z10",
+                                         "greater", what="IS", unit="IS"), ["gan-z10"] + VAES)
             others = [v for v in VAES + GANS if v != "gan-z10"]
-            is_finding("gan10-py-more-uniform", "The GAN with 10 random inputs has a more uniform p(y) (more diverse "
-                       "samples) than the other generators", "R41",
+            is_finding("gan10-py-more-uniform",
                        lambda j: best_of({v: res.values(v, entropy_key(j)) for v in ["gan-z10"] + others}, "gan-z10",
                                          "greater", what="entropy of the predicted class counts", unit="nats"),
                        ["gan-z10"] + others)

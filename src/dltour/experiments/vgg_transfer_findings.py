@@ -35,7 +35,7 @@ from dltour.data import vgg_pretrain
 from dltour.data.imagenet_weights import weights_filename
 from dltour.data.tinyimagenet import TINY_IMAGENET, is_tinyimagenet
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
 from dltour.verdicts import (Budget, Decision, all_of, compare, describe, did_not_learn, exceeds, fmt, gate,
                              not_checked)
@@ -60,6 +60,36 @@ REF_TABLE7 = {
 OVERFIT_THRESHOLD = 95.0
 #: the reference's budget
 REF_EPOCHS, REF_VAL_PER_CLASS, REF_SIZE = 20, 50, 64
+
+#: the study's findings, declared once (the decision code below supplies each one's decision)
+FINDINGS = declare("T1.1", [
+    Declared("jump-start",
+             "Pretrained weights jump-start learning: higher validation accuracy after epoch 1 and over the whole "
+             "curve than random init", "R1", "§1, Figure 1"),
+    Declared("finetune-overfits",
+             f"With all layers trainable the pretrained net overfits: almost 100% (>= {OVERFIT_THRESHOLD:g}%) "
+             f"training accuracy", "R2", "§1, Figure 1"),
+    Declared("frozen-smoother",
+             "Training only the fully connected layers gives a smoother curve than training all layers", "R3",
+             "§1, Figure 1"),
+    Declared("random-unsatisfactory",
+             "Random initialisation is unsatisfactory within the budget ({epochs} epochs): below both pretrained "
+             "variants in test accuracy", "R5", "§1"),
+    Declared("vgg16-ge-vgg19",
+             "VGG-16 consistently outperforms VGG-19 (test accuracy, every reference initialisation)", "R6",
+             "§1, Table 7"),
+    Declared("frozen224-flatter",
+             "The large-input model (only the last layer trainable) has a flatter learning curve than the "
+             "frozen-conv 64-px model", "R7", "§1, Figures 1, 9, 12"),
+    Declared("frozen224-ge-frozen",
+             "Keeping the pretrained fc1/fc2 (large input, only the last layer trained) gives a higher test accuracy "
+             "than the frozen-conv variant (Table 7: +0.8 / +0.9 points)", "R8", "Table 7"),
+    Declared("{arch}-imagenet-gt-frozen-gt-random",
+             "{arch}: pretrained (all trainable) > conv frozen > random init in test accuracy", "R9", "Table 7"),
+    Declared("tuned-beats-faithful-random",
+             "The random-init result is a recipe failure: batch-norm VGG with a schedule and augmentation beats the "
+             "faithful random-init recipe"),
+])
 
 #: the study's ``reference``: Table 7's test accuracy and inference time per variant
 reference = [r for v, (acc, us) in REF_TABLE7.items() for r in (
@@ -139,9 +169,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         bud = budget(("imagenet", "random"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-imagenet", "vgg16-random"])
-    out.append(Finding.of("jump-start", "Pretrained weights jump-start learning: higher validation accuracy after "
-                          "epoch 1 and over the whole curve than random init", d, ref="R1", section="§1, Figure 1",
-                          evidence=analogue, budget=bud))
+    out.append(FINDINGS["jump-start"].of(d, evidence=analogue, budget=bud))
 
     # R2 overfits
     archs = _present_archs(res, ("imagenet",))
@@ -155,9 +183,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         bud = budget(("imagenet",), "train_acc", archs)
     else:
         d = _needs(res, ["vgg16-imagenet"])
-    out.append(Finding.of("finetune-overfits", f"With all layers trainable the pretrained net overfits: almost 100% "
-                          f"(>= {OVERFIT_THRESHOLD:g}%) training accuracy", d, ref="R2", section="§1, Figure 1",
-                          evidence=analogue, budget=bud))
+    out.append(FINDINGS["finetune-overfits"].of(d, evidence=analogue, budget=bud))
 
     # R3 smoother
     archs = _present_archs(res, ("imagenet", "frozen"))
@@ -170,8 +196,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         bud = budget(("imagenet", "frozen"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-imagenet", "vgg16-frozen"])
-    out.append(Finding.of("frozen-smoother", "Training only the fully connected layers gives a smoother curve than "
-                          "training all layers", d, ref="R3", section="§1, Figure 1", evidence=analogue, budget=bud))
+    out.append(FINDINGS["frozen-smoother"].of(d, evidence=analogue, budget=bud))
 
     # R5 random unsatisfactory
     archs = _present_archs(res, ("random", "imagenet", "frozen"))
@@ -183,11 +208,10 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         bud = budget(("random", "imagenet", "frozen"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-random", "vgg16-imagenet", "vgg16-frozen"])
-    out.append(Finding.of("random-unsatisfactory", f"Random initialisation is unsatisfactory within the budget "
-                          f"({epochs or '?'} epochs): below both pretrained variants in test accuracy", d, ref="R5",
-                          section="§1", evidence="; ".join(x for x in ("the explanation (~140M parameters need many "
-                                                                  "more epochs) is not tested", analogue) if x),
-                          budget=bud))
+    out.append(FINDINGS["random-unsatisfactory"].of(
+        d, evidence="; ".join(x for x in ("the explanation (~140M parameters need many more epochs) is not tested",
+                                          analogue) if x),
+        budget=bud, epochs=epochs or "?"))
 
     # R6 VGG-16 >= VGG-19, the reference's variants only
     inits = [i for i in REFERENCE_INITS if f"vgg16-{i}" in res and f"vgg19-{i}" in res]
@@ -201,10 +225,8 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         bud = budget(tuple(inits), "val_acc", list(ARCHS))
     else:
         d = not_checked("needs both archs with the same initialisation")
-    out.append(Finding.of("vgg16-ge-vgg19", "VGG-16 consistently outperforms VGG-19 (test accuracy, every reference "
-                          "initialisation)", d, ref="R6", section="§1, Table 7",
-                          evidence="; ".join(x for x in (table7, "`tuned` (ours) is left out", analogue) if x),
-                          budget=bud))
+    out.append(FINDINGS["vgg16-ge-vgg19"].of(
+        d, evidence="; ".join(x for x in (table7, "`tuned` (ours) is left out", analogue) if x), budget=bud))
 
     # R7 flatter (large input / fewer trainable parameters)
     archs = _present_archs(res, ("frozen", "frozen224"))
@@ -219,9 +241,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
     ev7 = ("demo analogue: no input is upsampled; the variant keeps the pretrained fc1/fc2 frozen and trains only "
            "the last layer, so it checks the smaller trainable capacity the reference credits, not the larger input"
            if demo else "")
-    out.append(Finding.of("frozen224-flatter", "The large-input model (only the last layer trainable) has a flatter "
-                          "learning curve than the frozen-conv 64-px model", d, ref="R7",
-                          section="§1, Figures 1, 9, 12", evidence=ev7, budget=bud))
+    out.append(FINDINGS["frozen224-flatter"].of(d, evidence=ev7, budget=bud))
 
     # R8 frozen224 >= frozen (Table 7)
     bud = None
@@ -230,9 +250,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
         bud = budget(("frozen", "frozen224"), "val_acc", archs)
     else:
         d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
-    out.append(Finding.of("frozen224-ge-frozen", "Keeping the pretrained fc1/fc2 (large input, only the last layer "
-                          "trained) gives a higher test accuracy than the frozen-conv variant (Table 7: +0.8 / +0.9 "
-                          "points)", d, ref="R8", section="Table 7", evidence=ev7, budget=bud))
+    out.append(FINDINGS["frozen224-ge-frozen"].of(d, evidence=ev7, budget=bud))
 
     # R9 imagenet > frozen > random, per arch
     for a in ARCHS:
@@ -249,9 +267,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
             d = _needs(res, vs)
         else:
             continue
-        out.append(Finding.of(f"{a}-imagenet-gt-frozen-gt-random", f"{a}: pretrained (all trainable) > conv frozen > "
-                              "random init in test accuracy", d, ref="R9", section="Table 7",
-                              evidence=analogue, budget=bud))
+        out.append(FINDINGS["{arch}-imagenet-gt-frozen-gt-random"].of(d, evidence=analogue, budget=bud, arch=a))
 
     # ours: the random-init failure is the recipe's
     archs = _present_archs(res, ("tuned", "random"))
@@ -260,8 +276,7 @@ def decide(res: Results, chance: float, demo: bool = False, epochs: int | None =
                      "test accuracy, %")
     else:
         d = not_checked("needs the tuned and random variants (tuned is not run in the demo)")
-    out.append(Finding.of("tuned-beats-faithful-random", "The random-init result is a recipe failure: batch-norm VGG "
-                          "with a schedule and augmentation beats the faithful random-init recipe", d))
+    out.append(FINDINGS["tuned-beats-faithful-random"].of(d))
     return out
 
 

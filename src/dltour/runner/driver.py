@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dltour.claims import TASKS
 from dltour.errors import DltourError
 from dltour.fileio import atomic_write_bytes, atomic_write_json
 from dltour.gitinfo import git_commit
@@ -39,7 +40,7 @@ from dltour.runner.executors import LocalExecutor
 from dltour.runner.ledger import Ledger
 from dltour.runner.plan import RunPlan, jobs_for, legacy_check, provenance
 from dltour.runner.run_folder import read_metrics, run_dir_for
-from dltour.summary import Ref, Results, RunResult, StudySummary, Summary, Table, data_gate
+from dltour.summary import Ref, Results, RunResult, StudySummary, Summary, Table, data_gate, undeclared
 from dltour.verdicts import finite_or_none
 
 
@@ -281,6 +282,11 @@ def summarize_study(study: Study, cfg, profile: str, out_dir: Path, precision: s
     summary: Summary = study.summarize(cfg, results, summary_dir)
     cmp = study.comparison(cfg)
     summary.findings = data_gate(summary.findings, cmp, study.claims_about)  # one gate for every study
+    if TASKS.get(study.task) == study.name:  # one of the reference's studies: its findings are declared as data
+        loose = undeclared(study.task, [f.id for f in summary.findings])
+        if loose:
+            raise TypeError(f"{study.name}: finding(s) {', '.join(loose)} not declared in its findings table "
+                            f"(dltour.summary.declare)")
     per_variant: dict[str, dict[str, list[float]]] = {}
     for r in results:
         for k, v in r.metrics.items():
