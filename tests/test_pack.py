@@ -164,3 +164,15 @@ def test_summary_carries_version_commit_and_per_run_values(tmp_path):
     assert doc["per_run"]["per-seed"]["err"] == {"0": 1.0, "1": 2.0, "2": 3.0}
     saved = json.loads((tmp_path / st.name / "summary.json").read_text())
     assert saved["per_run"] == doc["per_run"] and saved["study_version"] == 7
+
+
+def test_a_full_profile_summary_on_other_data_is_labelled_an_analogue_not_the_demo():
+    """The colourise entry ran the full profile's model on CIFAR-10, not the reference's CIFAR-100: it is
+    counted with the demo's analogues (not a verdict on the reference) but not called the demo's."""
+    from dltour.report.build import scale_of
+
+    doc = json.loads((ROOT / "docs" / "results" / "colourise" / "cifar10-800" / "summary.json").read_text())
+    assert doc["profile"] == "full" and doc["comparison"]["data"] is False
+    assert scale_of(doc)["scale"] == "demo" and scale_of(doc)["label"] == "analogue on other data"
+    assert scale_of({**doc, "profile": "demo"})["label"] == "demo analogue"
+    assert scale_of({**doc, "comparison": {**doc["comparison"], "data": True}})["label"] == "reduced scale"

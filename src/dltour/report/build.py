@@ -7,8 +7,9 @@ and its findings. ``report/claims.json`` holds every finding of the reference's 
 
 Scale of a summary (from its ``comparison``): *reference scale* when both the data and the budget
 are the reference's; *reduced scale* when the data is the reference's but the budget is smaller;
-*demo analogue* otherwise. Reduced scale and demo analogue are counted together as "the demo's
-data and budget" (``scale = "demo"`` in claims.json): neither is a verdict on the reference.
+*demo analogue* otherwise (*analogue on other data* when a full-profile summary has other data).
+Reduced scale and the analogues are counted together as "the demo's data and budget" (``scale =
+"demo"`` in claims.json): none is a verdict on the reference.
 """
 
 from __future__ import annotations
@@ -282,13 +283,15 @@ def _fmt_p(p: float | None) -> str:
 def scale_of(doc: StudySummary | dict) -> dict:
     """The scale a summary decides its findings at, from its ``comparison``: ``scale`` is
     ``reference`` (the reference's data and budget) or ``demo``; ``label`` is ``reference scale``,
-    ``reduced scale`` (the reference's data, a smaller budget) or ``demo analogue``."""
+    ``reduced scale`` (the reference's data, a smaller budget), ``analogue on other data`` (other data under
+    the full profile: its model on a stand-in dataset) or ``demo analogue`` (other data otherwise)."""
     cmp = _comparison(_summary(doc))
     why = cmp.why or ""
     if cmp.data and cmp.budget:
         return {"scale": REFERENCE, "label": "reference scale", "why": why,
                 "data": "the reference's", "budget": "the reference's"}
-    return {"scale": DEMO, "label": "reduced scale" if cmp.data else "demo analogue", "why": why,
+    analogue = "analogue on other data" if _summary(doc).profile == "full" else "demo analogue"
+    return {"scale": DEMO, "label": "reduced scale" if cmp.data else analogue, "why": why,
             "data": "the reference's" if cmp.data else "not the reference's",
             "budget": "the reference's" if cmp.budget else "less than the reference's"}
 
