@@ -61,22 +61,16 @@ REF_EPISODES, REF_SEEDS = 2000, 10  # the full profile: the scale the report cal
 
 #: the study's findings, declared once (the decision code below supplies each one's decision)
 FINDINGS = declare("T5.1", [
-    Declared("qlearning-more-stable-egreedy",
-             f"With epsilon-greedy selection, Q-learning learns more stably than SARSA (reference Figures 8/16): once "
-             f"its {WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall below "
-             f"{STABLE_FROM:.0f} again (relapse rate; IQM over runs)", "R47", "§5, Task 5.1, Figures 8 and 16"),
-    Declared("qlearning-smaller-drops-egreedy",
-             f"With epsilon-greedy selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's "
-             f"after reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a running "
-             f"peak; IQM over runs)", "R47", "§5, Task 5.1, Figures 8 and 16"),
-    Declared("qlearning-more-stable-softmax",
-             f"With softmax selection, Q-learning learns more stably than SARSA (reference Figures 8/16): once its "
-             f"{WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall below "
-             f"{STABLE_FROM:.0f} again (relapse rate; IQM over runs)", "R48", "§5, Task 5.1, Figures 8 and 16"),
-    Declared("qlearning-smaller-drops-softmax",
-             f"With softmax selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's after "
-             f"reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a running peak; "
-             f"IQM over runs)", "R48", "§5, Task 5.1, Figures 8 and 16"),
+    *[d for pol, name, ref in (("egreedy", "epsilon-greedy", "R47"), ("softmax", "softmax", "R48")) for d in (
+        Declared(f"qlearning-more-stable-{pol}",
+                 f"With {name} selection, Q-learning learns more stably than SARSA (reference Figures 8/16): once "
+                 f"its {WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall "
+                 f"below {STABLE_FROM:.0f} again (relapse rate; IQM over runs)", ref,
+                 "§5, Task 5.1, Figures 8 and 16"),
+        Declared(f"qlearning-smaller-drops-{pol}",
+                 f"With {name} selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's after "
+                 f"reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a running "
+                 f"peak; IQM over runs)", ref, "§5, Task 5.1, Figures 8 and 16"))],
     Declared("qlearning-475-within-300",
              f"Tabular Q-learning with (1, 1, 6, 12) bins and decaying epsilon on CartPole-v1 usually reaches a 475 "
              f"average within about 300 episodes (the issue's reference point, not the report's; 'about 300' read as "
