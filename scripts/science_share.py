@@ -1,15 +1,19 @@
 """How much of each study's science file is science (issue 20 item 1: "every study's science file
 under 300 lines with at least two thirds science; say how counted").
 
-    python scripts/science_share.py            # a table over src/dltour/experiments/<study>.py
+    python scripts/science_share.py   # a table over src/dltour/experiments/<study>/science.py
+
+Each study is a package: ``science.py`` (the science file, counted here), ``findings.py`` (what the
+runs mean) and ``__init__.py`` (the study's description, what we assumed, and its declarations:
+profiles, variants, the reference's setup); the last two are listed by their length only.
 
 How it counts, from the file's syntax tree (lines with `wc -l`'s meaning, blank lines going to the
 part they sit in, comments to the statement after them):
 
 - docstring: the module docstring;
 - config: ``class Config`` and its validators (the study's parameters with their docstrings);
-- declarations: imports, module constants, the study class's attributes (name, task, profiles,
-  bindings of the findings file's functions) and its ``variants``, ``run_key``, ``check_data``,
+- declarations: imports, module constants, the study class's attributes (``Config = Config``; in the
+  study's ``__init__``: name, task, profiles, bindings of the findings file's functions) and its ``variants``, ``run_key``, ``check_data``,
   ``unused_keys``, ``comparison``, ``skipped_variants``, ``claims_about``, ``bench_default``,
   ``benchable``;
 - bench hooks: ``bench`` and ``check_model`` (and helper classes only they use: named ``_Recorder``,
@@ -56,10 +60,14 @@ def parts(path: Path) -> dict[str, int]:
             mark(a, b, "config")
         elif isinstance(node, ast.ClassDef) and node.name in BENCH:
             mark(a, b, "bench hooks")
-        elif isinstance(node, ast.ClassDef) and any(isinstance(d, ast.Name) and d.id == "register"
-                                                     for d in node.decorator_list):
+        elif isinstance(node, ast.ClassDef) and (
+                any(isinstance(d, ast.Name) and d.id == "register" for d in node.decorator_list)
+                or any(isinstance(b, ast.Name) and b.id == "Study" for b in node.bases)):
             mark(a, node.body[0].lineno - 1, "declarations")  # the class line and its decorator
             for m in node.body:
+                if m is node.body[0] and isinstance(m, ast.Expr) and isinstance(m.value, ast.Constant):
+                    mark(m.lineno, m.end_lineno, "docstring")  # the class's docstring
+                    continue
                 ma, mb = _start(m), m.end_lineno
                 if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     part = ("bench hooks" if m.name in BENCH else
@@ -83,16 +91,17 @@ def parts(path: Path) -> dict[str, int]:
 
 
 def main() -> int:
-    files = sorted(p for p in ROOT.glob("*.py") if p.name != "__init__.py" and not p.stem.endswith("_findings"))
-    print(f"{'study file':<24} {'lines':>5} {'docstr':>6} {'config':>6} {'decl':>5} {'bench':>5} {'science':>7} "
-          f"{'share':>5}   findings file")
+    files = sorted(ROOT.glob("*/science.py"))
+    print(f"{'study':<18} {'lines':>5} {'docstr':>6} {'config':>6} {'decl':>5} {'bench':>5} {'science':>7} "
+          f"{'share':>5}  {'target':>6}   {'__init__':>8} {'findings':>8}")
     for p in files:
         c = parts(p)
         n = sum(c.values())
-        f = p.with_name(p.stem + "_findings.py")
-        fl = len(f.read_text().splitlines()) if f.exists() else 0
-        print(f"{p.name:<24} {n:>5} {c['docstring']:>6} {c['config']:>6} {c['declarations']:>5} "
-              f"{c['bench hooks']:>5} {c['science']:>7} {c['science'] / n:>5.0%}   {fl}")
+        other = [len(p.with_name(f).read_text().splitlines()) for f in ("__init__.py", "findings.py")]
+        meets = n < 300 and 3 * c["science"] >= 2 * n  # issue 20: under 300 lines, at least two thirds science
+        print(f"{p.parent.name:<18} {n:>5} {c['docstring']:>6} {c['config']:>6} {c['declarations']:>5} "
+              f"{c['bench hooks']:>5} {c['science']:>7} {c['science'] / n:>5.1%}  {'met' if meets else 'no':>6}   "
+              f"{other[0]:>8} {other[1]:>8}")
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 import dltour
-from dltour.experiments.mnist_generative_findings import VAES
+from dltour.experiments.mnist_generative.findings import VAES
 from dltour.registry import get_study
 from dltour.verdicts import HOLDS, near_reference
 

@@ -11,7 +11,7 @@ import pytest
 
 from dltour.config import resolve_config
 from dltour.data import airline
-from dltour.experiments.airline_lstm_findings import (GOOD_WINDOWS, REF_AVERAGE, average_over_windows,
+from dltour.experiments.airline_lstm.findings import (GOOD_WINDOWS, REF_AVERAGE, average_over_windows,
                                                       decide_no_pattern, decide_windows, findings, relative_errors,
                                                       start_later_note, trend_margin)
 from dltour.metrics.regression import rmse
@@ -277,7 +277,7 @@ def torch_equal(x, y) -> bool:
 
 
 # ---------------------------------------------------------------- the open readings (issue 13)
-from dltour.experiments.airline_lstm import scale_range  # noqa: E402
+from dltour.experiments.airline_lstm.science import scale_range  # noqa: E402
 
 
 def test_scaling_train_vs_all(series):
@@ -345,7 +345,7 @@ def test_check_model_is_finite():
 
 
 def test_run_and_bench_train_with_the_same_step(step_calls):
-    from dltour.experiments import airline_lstm as al
+    from dltour.experiments.airline_lstm import science as al
 
     study = get_study("airline-lstm")
     cfg = resolve_config(study, "smoke", {"windows": [3], "epochs": 1, "batch_size": 96})
@@ -359,7 +359,7 @@ def test_input_layout_steps_or_features():
     # the tutorial's "window method" feeds a window as one time step of w values; "steps" as w steps of one
     import torch
 
-    from dltour.experiments.airline_lstm import as_inputs, model_and_opt
+    from dltour.experiments.airline_lstm.science import as_inputs, model_and_opt
 
     x = np.arange(6, dtype=float).reshape(2, 3)
     steps = resolve_config(STUDY, "smoke")
@@ -409,7 +409,7 @@ def test_smoke_run_with_the_window_as_features(tmp_path, series):
 
 
 # ---------------------------------------------------------------- beyond the reference (issue 19): 47.53
-from dltour.experiments.airline_lstm_findings import TUTORIAL_BEST, decide_tutorial_best  # noqa: E402
+from dltour.experiments.airline_lstm.findings import TUTORIAL_BEST, decide_tutorial_best  # noqa: E402
 
 # run ids of cells already computed (docs/results/airline-lstm; /work/fullruns): any new config field must leave
 # them as they are (the embedded series here; the shipped runs used data.path, whose ids move the same way)
@@ -468,7 +468,7 @@ def test_tutorial_best_finding_only_when_configured_and_all_three_outcomes():
 
 def test_series_transform_models_changes_and_forecasts_passengers(series):
     from dltour import DltourError
-    from dltour.experiments.airline_lstm import modelled_series, to_levels
+    from dltour.experiments.airline_lstm.science import modelled_series, to_levels
 
     for how in ("diff", "logdiff"):
         z, k = modelled_series(series, how)
@@ -524,7 +524,7 @@ def test_a_file_with_two_unnamed_numeric_columns_gets_one_line_naming_them(tmp_p
 
 
 def test_a_zero_error_baseline_gives_defined_ratios():
-    from dltour.experiments.airline_lstm_findings import relative_errors
+    from dltour.experiments.airline_lstm.findings import relative_errors
 
     rel = relative_errors({1: {0: 0.0, 1: 2.0}, 2: {0: 4.0}}, {1: 0.0, 2: 2.0})
     assert rel[1][0] == 1.0 and rel[1][1] == math.inf and rel[2][0] == 2.0

@@ -167,7 +167,7 @@ def test_bench_reports_rates(study):
 
 
 # ---------------------------------------------------------------- findings from simulated runs
-from dltour.experiments.cartpole_td_findings import after_learning, decide_reach, decide_stability, findings  # noqa: E402
+from dltour.experiments.cartpole_td.findings import after_learning, decide_reach, decide_stability, findings  # noqa: E402
 
 SEEDS = range(5)
 
@@ -301,7 +301,7 @@ def test_reach_475_reference_point():
 
 
 def test_run_and_bench_train_with_the_same_episode_loop(tmp_path, monkeypatch):
-    from dltour.experiments import cartpole_td as ct
+    from dltour.experiments.cartpole_td import science as ct
 
     calls = []
     real_train = ct.train

@@ -8,8 +8,9 @@ import torch
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.experiments.char_textgen import CharTextgen, random_windows, split_text, stream_loss
-from dltour.experiments.char_textgen_findings import findings
+from dltour.experiments.char_textgen import CharTextgen
+from dltour.experiments.char_textgen.science import random_windows, split_text, stream_loss
+from dltour.experiments.char_textgen.findings import findings
 from dltour.models.text import CharLSTM, generate
 
 
@@ -140,7 +141,7 @@ def test_a_missing_path_gets_its_own_one_line_error(tmp_path, corpus):
 
 
 def test_run_and_bench_train_with_the_same_step(step_calls):
-    from dltour.experiments import char_textgen as mod
+    from dltour.experiments.char_textgen import science as mod
 
     torch.set_num_threads(1)
     study = CharTextgen()

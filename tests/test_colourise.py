@@ -8,8 +8,8 @@ import torch
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.experiments import colourise as co
-from dltour.experiments import colourise_findings as cof
+from dltour.experiments.colourise import science as co
+from dltour.experiments.colourise import findings as cof
 from dltour.registry import get_study
 from dltour.runner.driver import run_study
 

@@ -67,7 +67,7 @@ def test_every_study_declares_its_findings_and_every_testable_claim_has_one():
             decided.add(d.ref)
     testable = {c.id for c in CLAIMS.values() if c.testable}
     # every claim a verdict can be given is decided by a declared finding, but R29: shown as a note without a
-    # verdict (mnist_autoencoder_findings.tsne_note: t-SNE keeps the neighbourhoods the measure counts by
+    # verdict (mnist_autoencoder.findings.tsne_note: t-SNE keeps the neighbourhoods the measure counts by
     # construction, so no outcome of the runs could make it fail)
     assert testable - decided == {"R29"}
 

@@ -17,8 +17,8 @@ from dltour.config import resolve_config
 from dltour.data import images
 from dltour.data.images import ImageData
 from dltour.data.source import DataUnavailable
-from dltour.experiments import denoise_losses as dl
-from dltour.experiments import denoise_losses_findings as fl
+from dltour.experiments.denoise_losses import science as dl
+from dltour.experiments.denoise_losses import findings as fl
 from dltour.train import augment
 from dltour.registry import get_study
 from dltour.runner.driver import run_study

@@ -12,8 +12,10 @@ from dltour import DltourError
 from dltour.config import resolve_config
 from dltour.data import imdb
 from dltour.data.source import DataUnavailable
-from dltour.experiments.imdb_embeddings import ImdbEmbeddings, bucketed_batches, embedding_measures, history_measures
-from dltour.experiments.imdb_embeddings_findings import findings
+from dltour.experiments.imdb_embeddings import ImdbEmbeddings
+from dltour.experiments.imdb_embeddings.science import embedding_measures, history_measures
+from dltour.train import bucketed_batches
+from dltour.experiments.imdb_embeddings.findings import findings
 from dltour.models.text import BiLSTMClassifier
 from dltour.registry import get_study
 from dltour.summary import RunResult
@@ -165,7 +167,7 @@ def test_missing_paths_get_their_own_one_line_error(tmp_path):
 
 
 def test_run_and_bench_train_with_the_same_step(step_calls):
-    from dltour.experiments import imdb_embeddings as mod
+    from dltour.experiments.imdb_embeddings import science as mod
 
     torch.set_num_threads(1)
     study = ImdbEmbeddings()

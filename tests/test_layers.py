@@ -2,7 +2,8 @@
 
 - no module of ``dltour/data/`` imports ``dltour.models`` or ``dltour.experiments``, and none trains;
 - no module of ``dltour/models/`` imports ``dltour.data`` (models never fetch);
-- no study file imports another study file;
+- no study imports another study, and inside a study the findings sit below the science, the
+  science below its declarations (``study_of``, :data:`MAY_IMPORT`);
 - ``dltour data list`` works without importing any study;
 - every module imports only modules on its own floor or below (:data:`FLOORS`), and the studies and
   the runner, side by side, never import each other;
@@ -184,36 +185,74 @@ def test_the_floor_rule_sees_a_planted_upward_import(tmp_path):
     assert "dltour.report.build" in imported_modules(fake, "from dltour.report.build import build_report\n")
 
 
-def study_of(module: str) -> str:
-    """The study a module of ``dltour/experiments/`` belongs to: ``x`` (the science file) and
-    ``x_findings`` (its findings, tables and figures) are one study."""
-    return module.removesuffix("_findings")
+def study_of(module: str) -> tuple[str, str]:
+    """(study, role) of a module of ``dltour/experiments/``: each study is a package ``x`` whose
+    ``__init__`` declares it (role ``study``), ``x.science`` holds what a run does and ``x.findings``
+    what the runs mean."""
+    parts = module.split(".")
+    return parts[2], (parts[3] if len(parts) > 3 else "study")
+
+
+#: what each part of a study may import of its own study: the findings sit at the bottom, the science
+#: above them (it reads their constants), the study's declarations on top; nothing of another study
+MAY_IMPORT = {"findings": set(), "science": {"findings"}, "study": {"science", "findings"}}
+
+
+def study_targets(p: Path, mods: set[str], source: str | None = None) -> set[str]:
+    """The modules of experiments/ that ``p`` imports, each ``from X import y`` naming the
+    submodule ``X.y`` when there is one (not also the package ``X`` it passes through)."""
+    tree = ast.parse(p.read_text() if source is None else source)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name in mods)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                out.add(sub if sub in mods else node.module)
+    return out & mods
 
 
 def bad_study_imports(p: Path, mods: set[str], source: str | None = None) -> list[str]:
     """The imports of ``p`` (a module of experiments/) that break the study rule."""
     me = module_name(p)
-    return [f"{me} imports {m}" for m in sorted(imported_modules(p, source))
-            if m in mods and m != me and m != me + "_findings"]
+    study, role = study_of(me)
+    bad = []
+    for m in sorted(study_targets(p, mods, source)):
+        other, part = study_of(m)
+        if other != study or part not in MAY_IMPORT[role]:
+            bad.append(f"{me} imports {m}")
+    return bad
+
+
+def study_modules() -> set[str]:
+    return {module_name(p) for p in modules("experiments") if module_name(p) != "dltour.experiments"}
 
 
 def test_no_study_imports_another_study():
-    """A study's science file may import its own findings file; nothing else inside experiments/
-    imports another module there, and a findings file never imports its science file (the findings
-    sit below the science: no circle)."""
-    mods = {module_name(p) for p in modules("experiments") if p.name != "__init__.py"}
-    assert len({study_of(m) for m in mods}) >= 9
-    bad = [b for p in modules("experiments") if p.name != "__init__.py" for b in bad_study_imports(p, mods)]
+    """Inside experiments/, a study's findings import nothing of it, its science only its findings,
+    its ``__init__`` (the declarations) its science and findings; no study imports another."""
+    mods = study_modules()
+    assert len({study_of(m)[0] for m in mods}) >= 9
+    assert {study_of(m)[1] for m in mods} == set(MAY_IMPORT)
+    bad = [b for p in modules("experiments") if module_name(p) in mods for b in bad_study_imports(p, mods)]
     assert bad == []
 
 
 def test_the_study_rule_sees_planted_imports():
-    """The rule can fail: a findings file importing its science file, or a study importing another."""
-    mods = {"dltour.experiments.a", "dltour.experiments.a_findings", "dltour.experiments.b"}
-    fin, sci = PKG / "experiments" / "a_findings.py", PKG / "experiments" / "a.py"
-    assert bad_study_imports(fin, mods, "from dltour.experiments.a import train_step\n")
-    assert bad_study_imports(sci, mods, "from dltour.experiments import b\n")
-    assert not bad_study_imports(sci, mods, "from dltour.experiments import a_findings\n")
+    """The rule can fail: findings importing their science, science importing its declarations, a
+    study importing another; and lets the allowed imports through."""
+    mods = {"dltour.experiments.a", "dltour.experiments.a.science", "dltour.experiments.a.findings",
+            "dltour.experiments.b", "dltour.experiments.b.science"}
+    exp = PKG / "experiments"
+    fin, sci, decl = exp / "a" / "findings.py", exp / "a" / "science.py", exp / "a" / "__init__.py"
+    assert bad_study_imports(fin, mods, "from dltour.experiments.a.science import train_step\n")
+    assert bad_study_imports(fin, mods, "from dltour.experiments.a import science\n")
+    assert bad_study_imports(sci, mods, "from dltour.experiments.a import AStudy\n")
+    assert bad_study_imports(sci, mods, "from dltour.experiments.b import science\n")
+    assert bad_study_imports(decl, mods, "import dltour.experiments.b.science\n")
+    assert not bad_study_imports(sci, mods, "from dltour.experiments.a import findings\n")
+    assert not bad_study_imports(decl, mods, "from dltour.experiments.a import findings, science\n")
 
 
 def test_every_module_that_registers_a_dataset_is_imported_by_the_data_package():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dltour.verdicts as V
-from dltour.experiments.mnist_generative_findings import MAX_CLASS_SHARE, findings
+from dltour.experiments.mnist_generative.findings import MAX_CLASS_SHARE, findings
 from test_mnist_generative import IDS, NOISE_IS, _results, simulate
 
 

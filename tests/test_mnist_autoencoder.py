@@ -62,7 +62,7 @@ def test_pca_mse_is_the_linear_optimum():
     basis = rng.normal(size=(3, 20))
     train = rng.normal(size=(200, 3)) @ basis + 5
     test = rng.normal(size=(50, 3)) @ basis + 5
-    from dltour.experiments.mnist_autoencoder_findings import pca_mse
+    from dltour.experiments.mnist_autoencoder.findings import pca_mse
 
     assert pca_mse(train, test, 3) < 1e-20
     assert pca_mse(train, test, 2) > 1e-3
@@ -71,7 +71,7 @@ def test_pca_mse_is_the_linear_optimum():
 
 
 def test_chance_accuracy_near_ten_percent():
-    from dltour.experiments.mnist_autoencoder_findings import chance_accuracy
+    from dltour.experiments.mnist_autoencoder.findings import chance_accuracy
 
     labels = np.random.default_rng(1).integers(0, 10, 10000)
     assert 0.09 < chance_accuracy(labels) < 0.13
@@ -153,8 +153,8 @@ def test_smoke_run_writes_figures_tables_and_findings(tmp_path):
 # ---------------------------------------------------------------- findings from hand-made results
 import csv  # noqa: E402
 
-from dltour.experiments.mnist_autoencoder import knn_accuracy  # noqa: E402
-from dltour.experiments.mnist_autoencoder_findings import BEST, findings, tsne_note  # noqa: E402
+from dltour.experiments.mnist_autoencoder.science import knn_accuracy  # noqa: E402
+from dltour.experiments.mnist_autoencoder.findings import BEST, findings, tsne_note  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
 
@@ -352,7 +352,7 @@ def test_knn_accuracy_separates_clear_from_mixed_views():
 
 
 # ---------------------------------------------------------------------- the open readings (issue 13)
-from dltour.experiments.mnist_autoencoder import bce_loss, make_optimizer, recon_loss  # noqa: E402
+from dltour.experiments.mnist_autoencoder.science import bce_loss, make_optimizer, recon_loss  # noqa: E402
 
 
 def test_bce_loss_known_answer():
@@ -447,7 +447,7 @@ def test_check_model_is_finite_for_every_variant():
 
 
 def test_run_and_bench_train_with_the_same_step(step_calls):
-    from dltour.experiments import mnist_autoencoder as ae
+    from dltour.experiments.mnist_autoencoder import science as ae
 
     study = get_study("mnist-autoencoder")
     cfg = resolve_config(study, "smoke", {"depths": [1], "codes": [], "data.train_subset": 100,
@@ -478,7 +478,7 @@ def test_dec_clustering_finding_three_outcomes(tmp_path):
 
 
 def test_dec_variant_is_decs_shape_and_keeps_every_other_run_id():
-    from dltour.experiments.mnist_autoencoder import parse_variant
+    from dltour.experiments.mnist_autoencoder.science import parse_variant
     from dltour.runner.plan import run_id_for
 
     study = get_study("mnist-autoencoder")
@@ -492,7 +492,7 @@ def test_dec_variant_is_decs_shape_and_keeps_every_other_run_id():
 
 
 def test_manifold_clusters_recovers_separated_classes():
-    from dltour.experiments.mnist_autoencoder import manifold_clusters
+    from dltour.experiments.mnist_autoencoder.science import manifold_clusters
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 30)

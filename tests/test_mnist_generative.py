@@ -130,7 +130,7 @@ def test_comparison_checks_data_and_budget():
 
 
 def test_class_entropy():
-    from dltour.experiments.mnist_generative import class_entropy
+    from dltour.metrics.inception import class_entropy
 
     assert class_entropy([5] * 10) == pytest.approx(math.log(10))
     assert class_entropy([0] * 9 + [7]) == 0.0
@@ -141,7 +141,7 @@ import csv  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dltour.experiments.mnist_generative_findings import findings  # noqa: E402
+from dltour.experiments.mnist_generative.findings import findings  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
 
@@ -392,7 +392,7 @@ def test_check_model_is_finite_for_every_variant(arch):
 def test_run_and_bench_train_with_the_same_step(tmp_path, monkeypatch):
     import dltour.bench as bench
     from dltour.device import resolve_device
-    from dltour.experiments import mnist_generative as mg
+    from dltour.experiments.mnist_generative import science as mg
     from dltour.runner.driver import run_study
     from dltour.runner.run_folder import RunContext
 

@@ -11,7 +11,8 @@ import pytest
 from dltour import DltourError
 from dltour.rl import (AGENTS, CartPole, Discretiser, GymCartPole, Schedule, episodes_to_reach, epsilon_greedy,
                        greedy_returns, log_decay, make_env, max_drop, moving_average, parse_agent,
-                       q_learning_update, sarsa_update, softmax_action, softmax_p1, softmax_probs, train)
+                       q_learning_update, sarsa_update, softmax_action, softmax_p1, softmax_probs)
+from dltour.experiments.cartpole_td.science import train
 from dltour.rl.agents import _chooser
 
 COARSE = Discretiser((1, 1, 6, 12), (-2.4, -3.0, -math.radians(12), -math.radians(50)),

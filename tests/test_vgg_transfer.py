@@ -236,8 +236,8 @@ def test_bench_reports_both_rates(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- decisions from hand-made results
 import csv  # noqa: E402
 
-from dltour.experiments.vgg_transfer import curve_metrics, select_classes  # noqa: E402
-from dltour.experiments.vgg_transfer_findings import decide, per_seed, tables  # noqa: E402
+from dltour.experiments.vgg_transfer.science import curve_metrics, select_classes  # noqa: E402
+from dltour.experiments.vgg_transfer.findings import decide, per_seed, tables  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
 
@@ -478,7 +478,7 @@ def test_a_missing_data_path_gets_its_own_one_line_error(tmp_path):
 
 
 def test_run_and_bench_train_with_the_same_step(step_calls):
-    from dltour.experiments import vgg_transfer as mod
+    from dltour.experiments.vgg_transfer import science as mod
 
     st = VGGTransferStudy()
     cfg = resolve_config(st, "smoke")

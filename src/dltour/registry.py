@@ -1,6 +1,10 @@
 """The study registry: ``@register`` a ``Study`` subclass and look it up by name or task id.
 
-A study is one file under ``dltour/experiments/``. It declares
+A study is a package under ``dltour/experiments/`` (imported automatically): ``science.py`` holds
+its config and what one run does (a ``Study`` subclass with ``run`` and ``trainer``), ``findings.py``
+what the runs mean, and the package's ``__init__`` the ``@register``-ed study built on the science:
+its description and what we assumed, profiles, variants and bindings of the findings. Together
+they declare
 
 - ``name``, ``task`` (``"T2.1"``), ``title`` (one line of what it compares);
 - ``Config``: a pydantic model (subclass of ``StudyConfig``) and ``profiles``: dotted overrides

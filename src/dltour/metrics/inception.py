@@ -35,6 +35,14 @@ def inception_score(probs, splits: int = 10, eps: float = 1e-12) -> tuple[float,
     return float(np.mean(scores)), float(np.std(scores))
 
 
+def class_entropy(counts) -> float:
+    """Entropy (nats) of the predicted class counts: ln 10 when every class is equally frequent, 0
+    when every image is one class (how uniform p(y) is)."""
+    c = np.asarray(counts, dtype=np.float64)
+    p = c[c > 0] / c.sum()
+    return max(0.0, float(-(p * np.log(p)).sum()))
+
+
 def signature(classifier_sha256: str, n_samples: int, splits: int, judge: str = "cnn") -> str:
     """What an IS value depends on besides the images: ``mnist-<judge>:<sha[:12]>/n=<N>/splits=<S>``
     (``judge``: which classifier architecture scored it, e.g. ``cnn`` or ``mlp``)."""

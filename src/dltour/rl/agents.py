@@ -1,4 +1,5 @@
-"""Tabular TD agents (Q-learning and SARSA) and the episode loop that trains one of them.
+"""Tabular TD agents (Q-learning and SARSA): their update rules, schedules and measures. The episode
+loop that trains one (``train``) is the science of ``cartpole-td``: :mod:`dltour.experiments.cartpole_td.science`.
 
 Q is a NumPy array of shape (n_states, 2). The update rules (Sutton & Barto, 2nd ed., 6.4-6.5):
 
@@ -11,10 +12,8 @@ track) and kept when the episode was only cut by the time limit (truncation is n
 Both follow the book's control loops exactly: Q-learning chooses its action in ``s`` from the
 table *after* the previous update; SARSA chooses ``a'`` *before* updating ``Q[s,a]``.
 
-Hot path: within an episode the table is a list of ``[q0, q1]`` rows (Python floats are several
-times faster to index than NumPy scalars); it is copied back to the array at every episode end,
-so the array is the agent's state between episodes and in checkpoints. The update functions
-index ``Q[s][a]`` so they work on either form (tested on both).
+The update functions index ``Q[s][a]`` so they work on a NumPy table or a list of ``[q0, q1]`` rows
+(tested on both).
 """
 
 from __future__ import annotations
@@ -93,102 +92,6 @@ def _chooser(policy: str) -> Callable[[list, float, float, float], int]:
             # softmax_action inverts the CDF [p0, 1]: action 0 iff u1 < p0
             return 0 if u1 < softmax_p1(q[1], q[0], temp) else 1
     return choose
-
-
-@dataclass
-class TrainState:
-    """Everything a run needs to continue exactly after the last finished episode."""
-
-    episode: int  # episodes finished
-    Q: np.ndarray  # (n_states, 2)
-    rewards: list[float]
-    env_state: dict
-    rng_state: dict
-
-    def as_dict(self) -> dict:
-        return {"episode": self.episode, "Q": self.Q.copy(), "rewards": list(self.rewards),
-                "env_state": self.env_state, "rng_state": self.rng_state}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainState":
-        return cls(int(d["episode"]), np.asarray(d["Q"], dtype=np.float64).copy(), list(d["rewards"]),
-                   d["env_state"], d["rng_state"])
-
-
-def train(agent: str, env, disc: Discretiser, episodes: int, gamma: float, schedule: Schedule, seed: int,
-          state: TrainState | dict | None = None, checkpoint_every: int = 0,
-          save: Callable[[dict], None] | None = None,
-          on_episode: Callable[[int, float], None] | None = None) -> TrainState:
-    """Train ``agent`` (e.g. ``"qlearning-egreedy"``) for ``episodes`` episodes on ``env``.
-
-    The exploration randomness comes from ``np.random.default_rng([seed, 1])`` (the env's reset
-    stream is seeded separately), drawn as one (max_steps + 1, 2) block of uniforms per episode.
-    ``state`` (a ``TrainState`` or its dict) continues a previous call; every ``checkpoint_every``
-    episodes ``save(state.as_dict())`` is called. ``on_episode(episode, reward)`` is called after
-    each episode (progress; an exception there stops training like a kill would).
-    """
-    method, policy = parse_agent(agent)
-    rng = np.random.default_rng([seed, 1])
-    if state is None:
-        state = TrainState(0, np.zeros((disc.n_states, 2)), [], env.get_state(), rng.bit_generator.state)
-    elif isinstance(state, dict):
-        state = TrainState.from_dict(state)
-    env.set_state(state.env_state)
-    rng.bit_generator.state = state.rng_state
-    index = disc.indexer()
-    step = env.step
-    sarsa = method == "sarsa"
-    egreedy = policy == "egreedy"
-    max_steps = env.max_steps
-    # The hot loop has the policy and the update written out (the same arithmetic, in the same
-    # order, as ``_chooser``, ``q_learning_update`` and ``sarsa_update``: tested equal): a Python
-    # call per step for each of them was a third of a run's time.
-    for ep in range(state.episode, episodes):
-        alpha = schedule.alpha(ep)
-        par = schedule.explore(policy, ep)
-        u = rng.random((max_steps + 1, 2))
-        u1, u2 = u[:, 0].tolist(), u[:, 1].tolist()
-        q = state.Q.tolist()
-        s = index(env.reset())
-        qs = q[s]
-        if egreedy:
-            a = (1 if u2[0] >= 0.5 else 0) if u1[0] < par else (1 if qs[1] > qs[0] else 0)
-        else:
-            a = 0 if u1[0] < softmax_p1(qs[1], qs[0], par) else 1
-        total = 0.0
-        for t in range(1, max_steps + 1):
-            obs, r, terminated, truncated = step(a)
-            total += r
-            s2 = index(obs)
-            q2 = q[s2]
-            if sarsa:  # a' first: the target uses the action the policy will really take
-                if egreedy:
-                    a2 = (1 if u2[t] >= 0.5 else 0) if u1[t] < par else (1 if q2[1] > q2[0] else 0)
-                else:
-                    a2 = 0 if u1[t] < softmax_p1(q2[1], q2[0], par) else 1
-                target = r if terminated else r + gamma * q2[a2]
-                qs[a] += alpha * (target - qs[a])
-            else:  # update first: the next action is chosen from the updated table
-                target = r if terminated else r + gamma * max(q2[0], q2[1])
-                qs[a] += alpha * (target - qs[a])
-                if egreedy:
-                    a2 = (1 if u2[t] >= 0.5 else 0) if u1[t] < par else (1 if q2[1] > q2[0] else 0)
-                else:
-                    a2 = 0 if u1[t] < softmax_p1(q2[1], q2[0], par) else 1
-            s, a, qs = s2, a2, q2
-            if terminated or truncated:
-                break
-        state.Q[:] = q
-        state.rewards.append(total)
-        state.episode = ep + 1
-        state.env_state = env.get_state()
-        state.rng_state = rng.bit_generator.state
-        if on_episode is not None:
-            on_episode(ep, total)
-        if save is not None and checkpoint_every and state.episode % checkpoint_every == 0 \
-                and state.episode < episodes:
-            save(state.as_dict())
-    return state
 
 
 def greedy_returns(Q: np.ndarray, env, disc: Discretiser, episodes: int) -> np.ndarray:

@@ -81,6 +81,25 @@ def iterate_minibatches(n: int, batch_size: int, seed: int, epoch: int, shuffle:
         yield idx[i:i + batch_size]
 
 
+def bucketed_batches(lengths: torch.Tensor, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
+                     pool: int = 50) -> list[torch.Tensor]:
+    """Index batches of similar lengths: shuffle, sort within pools of ``pool`` batches by length,
+    cut into batches, shuffle the batch order (less padding for variable-length sequences, as
+    torchtext's ``BucketIterator`` did). Depends only on (seed, epoch)."""
+    n = len(lengths)
+    g = generator(seed, epoch)
+    idx = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+    batches = []
+    step = batch_size * pool
+    for s in range(0, n, step):
+        chunk = idx[s:s + step]
+        chunk = chunk[torch.argsort(lengths[chunk], descending=True, stable=True)]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if shuffle:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+    return batches
+
+
 def minibatch_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, n: int, batch_size: int, seed: int,
                     epoch: int, batch_loss: Callable[[torch.Tensor], torch.Tensor], dev) -> float:
     """One epoch of plain minibatch training over in-memory tensors; returns the mean loss.

@@ -1,7 +1,7 @@
 """T4.2 ``colourise``: what the runs mean: the reference's numbers, the findings (R42-R46) and how
 each is decided, the table and the figures (reference Figure 7), and whether a run is comparable with
 the reference. The science (data, model, loss, training step, what a run returns) is in
-``colourise.py``; this module never imports it and gets what it needs from its arguments.
+``science.py``; this module never imports it and gets what it needs from its arguments.
 
 How each claim is measured and decided:
 

@@ -1,7 +1,7 @@
 """T2.3 ``char-textgen``: what the runs mean. The reference's claims (R21-R23) decided from each
 run's sample measures, the margins and their sources, Table 3 and the Figure 4 figure and data, the
 study's ``summarize``, and ``comparison`` (is a run comparable with the reference). The science
-(data, model, training step, what a run measures) is in ``char_textgen``; nothing here imports it.
+(data, model, training step, what a run measures) is in ``science.py``; nothing here imports it.
 
 The sample measures a run records (``samples.json``; the findings below decide on them):
 

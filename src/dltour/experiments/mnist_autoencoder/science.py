@@ -1,40 +1,6 @@
-"""T3.1 ``mnist-autoencoder``: fully connected autoencoders of several depths and code sizes on
-MNIST, against a linear autoencoder; K-Means on the codes; PCA vs t-SNE views of the codes
-(reference Section 3, Table 4, Figures 5, 6, 14, 15).
-
-Run it::
-
-    dltour run mnist-autoencoder                  # demo: 2,000/1,000 digits of the embedded pack, 3 seeds
-    dltour run mnist-autoencoder --profile full   # the whole MNIST, 49 epochs, 3 seeds (a GPU job)
-    dltour run mnist-autoencoder --set data.path=../shared/data/mnist   # MNIST from a local folder
-
-The reference states MNIST, the best model [784, 540, 295, 50, 295, 540, 784] (ReLU, sigmoid
-output), 49 epochs, a linear model "from the tutorial", K-Means on the test codes with majority-vote
-labels, and that t-SNE gives "a clearer distribution" than PCA. Where it is silent we assume:
-
-- depth sweep (its Figure 14, values not legible): encoder depths 1..4 with sizes
-  ``ceil(linspace(784, 50, depth + 1))``, the rule that gives exactly Table 4's [784, 540, 295, 50]
-  at depth 3, each mirrored as the decoder; ReLU everywhere but the sigmoid output (the code is
-  ReLU'd too, as in Keras ``Dense(50, activation="relu")``);
-- code-size sweep (R37 "the latent size matters more than the extra layer"): the depth-3 model
-  with codes ``codes`` (variants ``depth3-code<N>``);
-- the reference's "simple linear model defined in the tutorial" (test MSE 0.056, K-Means 39.9%) has two
-  readings, both run: ``linear``, the Keras tutorial's code size 32 with no activation at all
-  (784 -> 32 -> 784), a true linear autoencoder whose optimum is the PCA-32 reconstruction, trained like
-  the others; and ``tutorial``, the Keras autoencoder tutorial's "simplest possible autoencoder" as its
-  code has it: ``Dense(32, activation="relu")`` then ``Dense(784, activation="sigmoid")``, Glorot
-  init, binary cross-entropy, the tutorial's optimiser (``tutorial_optimizer``), at this study's
-  epochs and batch size. ``baseline`` names the one R27 and R28 compare with; the finding
-  ``tutorial-baseline-kmeans`` says which reproduces the reference's 39.9%;
-- training: MSE loss, Adam (lr 1e-3), inputs in [0, 1], batch 256, no early stopping. The readings
-  the reference leaves open are options (``loss``, ``code_activation``, ``init``, ``optimizer``,
-  ``lr``), chosen on a validation split (``val_size``), never on the test set;
-- clustering: K-Means (k = 10) on the test codes; accuracy by majority vote per cluster (the
-  reference's) and by Hungarian matching (an extra); baselines: K-Means on raw pixels, and chance.
-
-How each claim is measured and decided (R26-R29, R37, the did-not-learn and budget gates) and when a
-run is compared with the reference: :mod:`dltour.experiments.mnist_autoencoder_findings`.
-"""
+"""The science of ``mnist-autoencoder``: its config, data, model, loss, training step and what a run
+returns, top to bottom. The study (its setup, what we assumed, its profiles) is the package's
+``__init__``; what the runs mean (claims, findings, tables, figures) is ``findings``."""
 
 from __future__ import annotations
 
@@ -45,16 +11,15 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from dltour.errors import DltourError
+from dltour.bench import Trainer
 from dltour.config import StudyConfig
 from dltour.data import mnist
 from dltour.data.mnist import MnistData
-from dltour.experiments import mnist_autoencoder_findings as findings
-from dltour.experiments.mnist_autoencoder_findings import BASELINES, BEST, DEC, REF_EPOCHS, TUTORIAL
+from dltour.errors import DltourError
+from dltour.experiments.mnist_autoencoder.findings import BASELINES, BEST, DEC, REF_EPOCHS, TUTORIAL
 from dltour.metrics.clustering import kmeans_cluster_accuracy
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
-from dltour.registry import register, Study
-from dltour.bench import Trainer
+from dltour.registry import Study
 from dltour.train import adam, fit, iterate_minibatches
 
 TUTORIAL_LR = {"adam": ("adam", 1e-3), "adadelta": ("adadelta", 1.0), "adadelta-tf": ("adadelta", 1e-3)}
@@ -250,53 +215,9 @@ def manifold_clusters(codes: np.ndarray, labels: np.ndarray, seed: int) -> dict[
             "manifold_acc_hungarian": hungarian_accuracy(labels, clusters)}
 
 
-@register
-class MnistAutoencoder(Study):
-    name = "mnist-autoencoder"
-    task = "T3.1"
-    title = "MNIST autoencoders: depth 1-4 and code size vs linear, test MSE, K-Means on the codes, PCA vs t-SNE"
+class Science(Study):
+    """What one run of MnistAutoencoder does (the study's declarations: the package's ``__init__``)."""
     Config = Config
-    version = 3
-    small_runs = True
-    profiles = {
-        "smoke": {"depths": [1, 2, 3], "codes": [2], "epochs": 1, "seeds": 1, "kmeans_restarts": 2,
-                  "tsne_points": 150, "data.source": "embedded", "data.train_subset": 1000,
-                  "data.test_subset": 300},
-        # demo: a short budget (250 steps of batch 16 on 2,000 digits, 3 seeds of 7 models: depths 1-4, code 2
-        # and 50, linear); the models learn (below the mean-image MSE) but are far from converged
-        "demo": {"epochs": 2, "batch_size": 16, "seeds": 3, "codes": [2], "kmeans_restarts": 2,
-                 "kmeans_every": False, "tsne_points": 300, "data.source": "embedded",
-                 "data.train_subset": 2000, "data.test_subset": 1000},
-        # the reading chosen on a validation split (docs/results/issue13-readings.md): Keras's Glorot
-        # init and a linear code layer land nearest the reference (docs/results/mnist-autoencoder)
-        "full": {"seeds": 3, "init": "glorot", "code_activation": "linear"},
-    }
-    check_offline = {"data.source": "embedded"}  # the model check on the embedded digits
-    reference = findings.REFERENCE
-    headline_metrics = ["test_mse", "kmeans_acc_majority", "kmeans_acc_hungarian", "params"]
-
-    sweep = ("depths", "codes", "clustering")  # adding a cell reuses the others
-    not_in_results = ("baseline",)  # which baseline the findings compare with: no run depends on it
-
-    def variants(self, cfg: Config) -> list[str]:  # depths and code sizes are checked by Config
-        return ([f"depth{d}" for d in cfg.depths] + [code_variant(c) for c in cfg.codes if c != cfg.code]
-                + ["linear", TUTORIAL] + ([DEC] if cfg.clustering else []))
-
-    def bench_default(self, cfg: Config) -> str:
-        return BEST  # the reference's best model
-
-    def unused_keys(self, cfg: Config, variant: str) -> tuple[str, ...]:
-        """The tutorial's own recipe is not reached by the deep models' readings (and they not by its
-        optimiser); only the depth-3 run embeds its codes in 2-D (``tsne_points``)."""
-        keys = (("loss", "code_activation", "init", "optimizer", "lr", "code") if variant == TUTORIAL
-                else ("tutorial_optimizer", "loss", "code_activation", "code") if variant == DEC
-                else ("tutorial_optimizer",))
-        return keys if variant == BEST else (*keys, "tsne_points")
-
-    claims_about = "MNIST digits"
-
-    def check_data(self, cfg: Config) -> None:
-        mnist.arrays_for(cfg.data)  # the four IDX files (or the pack) decode and have MNIST's shapes
 
     def build_model(self, cfg: Config, variant: str) -> MLPAutoencoder:
         sizes, nonlinear = parse_variant(variant, cfg)
@@ -399,8 +320,3 @@ class MnistAutoencoder(Study):
         model.eval()
         return torch.cat([((model(X[i:i + 2000]).float() - X[i:i + 2000]) ** 2).mean(1)
                           for i in range(0, len(X), 2000)])
-
-    # ------------------------------------------------------------------ what the runs mean (mnist_autoencoder_findings)
-    parse_variant = staticmethod(parse_variant)  # the findings' tables and notes name each variant's sizes
-    summarize = findings.summarize
-    comparison = findings.comparison

@@ -1,41 +1,6 @@
-"""T2.1 ``airline-lstm``: an LSTM forecasts next month's airline passengers from a window of the
-past months; the study sweeps the window size (reference Figures 2 and 13).
-
-Run it::
-
-    dltour run airline-lstm                  # demo: 10 windows x 5 seeds, full-batch training
-    dltour run airline-lstm --profile full   # windows 1..24 x 3 seeds at the tutorial's budget
-    dltour run airline-lstm --set data.path=FILE.csv   # your own copy (last column: the counts)
-
-The reference states only "an LSTM", "different window sizes" and an "average MSE" of 58.7. Where it
-is silent we follow the Keras tutorial the reference's course used (its Figure 2 matches it):
-
-- data: AirPassengers, 144 months (the embedded copy is the whole dataset; ``comparison`` checks
-  a user's file by the series' checksum, not by its path);
-- split: the first 67% of the months (96, to 1956-12) train, the last 48 test; windows are cut
-  *within* each part, so a window of w months makes the test predictions start w months into the
-  test part (the reference: "larger window sizes force the prediction curve to start later");
-- scaling: min-max to [0, 1], fitted on the training months only (option ``scaling="all"``: on the
-  whole series, as the tutorial does before its split); ``val_months`` holds out the last training
-  months as a validation part on which the readings (scaling, split, batch size) are chosen;
-- model: LSTM(4 units) -> Linear(1) on the last step; Adam, MSE loss. The window is fed either as
-  ``w`` time steps of one value (``input_layout="steps"``, the field's default and the demo's) or
-  as one time step of ``w`` values (``"features"``, the tutorial's "window method", its
-  ``reshape(X, (n, 1, w))``). ``full`` uses ``features``: it was lower on a validation split
-  under both scalings (``docs/results/issue13-readings.md``); ``full``: 100 epochs at
-  batch size 1, lr 1e-3, as in the tutorial (the reference's budget). ``demo``: full-batch steps at
-  lr 3e-2, far fewer steps, so it is *not* budget-comparable and its summary says so. A window whose
-  mean RMSE is no better than the mean predictor's makes every finding about windows inconclusive;
-- errors: MSE and RMSE in passengers after inverting the scaling. (Option ``series_transform``:
-  the LSTM reads and predicts month-to-month changes, ``diff`` or ``logdiff``, and the forecast is
-  last month's count plus (times exp of) the predicted change; the same months are scored.)
-- baselines, on the same test months as each window (deterministic): seasonal naive,
-  SARIMA(0,1,1)(0,1,1)12 fitted on the training months and forecasting one step ahead with its
-  parameters fixed, and the mean predictor. Seeds pair across windows (under ``features`` seed s is
-  only the same random stream, the input weights' shape depending on the window);
-- what the runs mean (the claims R10, R11, R13 and our checks, how each is decided, the figures and
-  the table): ``airline_lstm_findings.py``.
-"""
+"""The science of ``airline-lstm``: its config, data, model, loss, training step and what a run
+returns, top to bottom. The study (its setup, what we assumed, its profiles) is the package's
+``__init__``; what the runs mean (claims, findings, tables, figures) is ``findings``."""
 
 from __future__ import annotations
 
@@ -46,14 +11,13 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
+from dltour.bench import Trainer
 from dltour.config import StudyConfig
 from dltour.data import airline
 from dltour.data.airline import AirlineData
-from dltour.experiments import airline_lstm_findings as findings
 from dltour.metrics.regression import mse, rmse
 from dltour.models.lstm import LSTMRegressor
-from dltour.registry import register, Study
-from dltour.bench import Trainer
+from dltour.registry import Study
 from dltour.train import fit, iterate_minibatches
 from dltour.train.optim import adam
 
@@ -130,39 +94,61 @@ def scale_range(y: np.ndarray, n_fit: int, scaling: str) -> tuple[np.floating, n
     return part.min(), part.max()
 
 
-@register
-class AirlineLSTM(Study):
-    name = "airline-lstm"
-    task = "T2.1"
-    title = "LSTM next-month airline passengers: window size 1..24 vs seasonal naive and SARIMA"
+
+# ---------------------------------------------------------------------- what the LSTM models
+def modelled_series(y: np.ndarray, transform: str) -> tuple[np.ndarray, int]:
+    """(z, k): the series the LSTM reads and predicts, z[i] standing for month i + k: the counts
+    (``none``, k = 0) or the change into month i + 1 (``diff``: y[i+1] - y[i]; ``logdiff``:
+    log y[i+1] - log y[i]; k = 1)."""
+    if transform == "none":
+        return y, 0
+    return np.diff(np.log(y) if transform == "logdiff" else y), 1
+
+
+def to_levels(pred: np.ndarray, prev: np.ndarray, transform: str) -> np.ndarray:
+    """Forecasts in passengers from predictions of the modelled series and the months before
+    them (``prev``, y[t - 1] for each forecast month t; unused under ``none``)."""
+    if transform == "none":
+        return pred
+    return prev * np.exp(pred) if transform == "logdiff" else prev + pred
+
+
+# ---------------------------------------------------------------------- the training step (run and bench)
+def lstm_inputs(cfg: Config, w: int) -> int:
+    """Values per time step the LSTM reads for a window of ``w`` months."""
+    return w if cfg.input_layout == "features" else 1
+
+
+def as_inputs(x: np.ndarray, cfg: Config, dev) -> torch.Tensor:
+    """Windows ``x`` (N, w) as the LSTM's input: (N, w, 1) time steps, or (N, 1, w) features."""
+    t = torch.tensor(x, dtype=torch.float32, device=dev)
+    return t.unsqueeze(1) if cfg.input_layout == "features" else t.unsqueeze(-1)
+
+
+def model_and_opt(cfg: Config, dev, w: int) -> tuple[LSTMRegressor, torch.optim.Adam]:
+    """The LSTM for windows of ``w`` months and its Adam, as ``run`` and ``bench`` train them."""
+    model = LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, w)).to(dev)
+    # fused: one kernel for the 6 parameter tensors (a third of a tiny model's step time otherwise)
+    return model, adam(model.parameters(), cfg.lr, dev)
+
+
+def batch_loss(model: LSTMRegressor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """MSE of the next-month forecasts of windows ``x`` (N, w, 1) or (N, 1, w) against targets ``t`` (N,)."""
+    return torch.nn.functional.mse_loss(model(x), t)
+
+
+def train_step(model: LSTMRegressor, opt: torch.optim.Optimizer, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """One Adam step on a batch (``run`` and ``bench`` both train with it); returns the detached loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = batch_loss(model, x, t)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+class Science(Study):
+    """What one run of AirlineLSTM does (the study's declarations: the package's ``__init__``)."""
     Config = Config
-    version = 2
-    small_runs = True  # a 4-unit LSTM: one thread per process, one process per core
-    profiles = {
-        "smoke": {"windows": [1, 12], "epochs": 2, "seeds": 1},
-        # demo: full-batch Adam, 200 steps a run (the tutorial's batch 1 makes 8,400): not the reference's budget
-        "demo": {"windows": [1, 3, 6, 9, 12, 15, 18, 20, 22, 24], "seeds": 5, "batch_size": 96, "epochs": 200,
-                 "lr": 3e-2},
-        # full: the tutorial's budget, and its "window method" input (chosen on a validation split, issue 13)
-        "full": {"windows": list(range(1, 25)), "seeds": 3, "input_layout": "features"},
-    }
-    reference = findings.REFERENCE
-    claims_about = findings.CLAIMS_ABOUT
-    headline_metrics = ["test_rmse", "rel_sarima_same_months", "test_mse", "sarima_rmse_same_months"]
-    # what the runs mean (figures, table, findings) and whether they are comparable: airline_lstm_findings.py
-    comparison = findings.comparison
-    summarize = findings.summarize
-
-    sweep = ("windows",)  # adding a window reuses the others
-    not_in_results = ("tutorial_check_window",)  # a summary-only finding: the runs are the same
-    added_later = {"series_transform": "none"}  # the runs computed before it keep their ids
-
-    def variants(self, cfg: Config) -> list[str]:  # windows checked by Config
-        return [f"w{w}" for w in cfg.windows]
-
-    def bench_default(self, cfg: Config) -> str:
-        return f"w{cfg.windows[len(cfg.windows) // 2]}"  # the middle window
-
 
     def build_model(self, cfg: Config, variant: str):
         return LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, int(variant[1:])))
@@ -176,12 +162,6 @@ class AirlineLSTM(Study):
         """(N - w, w) inputs and (N - w,) targets: x[i:i+w] -> x[i+w]."""
         idx = np.arange(len(x) - w)[:, None] + np.arange(w)[None, :]
         return x[idx], x[w:]
-
-    def check_data(self, cfg: Config) -> None:
-        """The series reads, and leaves enough training months for every window."""
-        _, y = self._series(cfg)
-        for v in self.variants(cfg):
-            self._check_window(cfg, y, int(v[1:]))
 
     @staticmethod
     def _check_window(cfg: Config, y: np.ndarray, w: int) -> None:
@@ -295,57 +275,3 @@ class AirlineLSTM(Study):
                  "seasonal-naive": cls.seasonal_naive(y, n_train),
                  "mean": np.full(len(y) - n_train, float(y[:n_train].mean()))}
         return {k: {w: rmse(y[n_train + w:], p[w:]) for w in windows} for k, p in preds.items()}
-
-
-
-# ---------------------------------------------------------------------- what the LSTM models
-def modelled_series(y: np.ndarray, transform: str) -> tuple[np.ndarray, int]:
-    """(z, k): the series the LSTM reads and predicts, z[i] standing for month i + k: the counts
-    (``none``, k = 0) or the change into month i + 1 (``diff``: y[i+1] - y[i]; ``logdiff``:
-    log y[i+1] - log y[i]; k = 1)."""
-    if transform == "none":
-        return y, 0
-    return np.diff(np.log(y) if transform == "logdiff" else y), 1
-
-
-def to_levels(pred: np.ndarray, prev: np.ndarray, transform: str) -> np.ndarray:
-    """Forecasts in passengers from predictions of the modelled series and the months before
-    them (``prev``, y[t - 1] for each forecast month t; unused under ``none``)."""
-    if transform == "none":
-        return pred
-    return prev * np.exp(pred) if transform == "logdiff" else prev + pred
-
-
-# ---------------------------------------------------------------------- the training step (run and bench)
-def lstm_inputs(cfg: Config, w: int) -> int:
-    """Values per time step the LSTM reads for a window of ``w`` months."""
-    return w if cfg.input_layout == "features" else 1
-
-
-def as_inputs(x: np.ndarray, cfg: Config, dev) -> torch.Tensor:
-    """Windows ``x`` (N, w) as the LSTM's input: (N, w, 1) time steps, or (N, 1, w) features."""
-    t = torch.tensor(x, dtype=torch.float32, device=dev)
-    return t.unsqueeze(1) if cfg.input_layout == "features" else t.unsqueeze(-1)
-
-
-def model_and_opt(cfg: Config, dev, w: int) -> tuple[LSTMRegressor, torch.optim.Adam]:
-    """The LSTM for windows of ``w`` months and its Adam, as ``run`` and ``bench`` train them."""
-    model = LSTMRegressor(hidden=cfg.hidden, inputs=lstm_inputs(cfg, w)).to(dev)
-    # fused: one kernel for the 6 parameter tensors (a third of a tiny model's step time otherwise)
-    return model, adam(model.parameters(), cfg.lr, dev)
-
-
-def batch_loss(model: LSTMRegressor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """MSE of the next-month forecasts of windows ``x`` (N, w, 1) or (N, 1, w) against targets ``t`` (N,)."""
-    return torch.nn.functional.mse_loss(model(x), t)
-
-
-def train_step(model: LSTMRegressor, opt: torch.optim.Optimizer, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """One Adam step on a batch (``run`` and ``bench`` both train with it); returns the detached loss."""
-    opt.zero_grad(set_to_none=True)
-    loss = batch_loss(model, x, t)
-    loss.backward()
-    opt.step()
-    return loss.detach()
-
-

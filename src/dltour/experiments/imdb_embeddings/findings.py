@@ -3,7 +3,7 @@ reference's numbers, our margins and their sources), every finding decided from 
 and curves, Figure 3 (accuracy per epoch), Table 2 (the ten nearest words to "action") beside the
 reference's, the study's summary, and whether a run is comparable with the reference (its data by
 checksum, its budget). The study itself (data, model, loss, training step, what a run returns) is
-``dltour.experiments.imdb_embeddings``; this module never imports it: what it needs of the study
+``science.py``; this module never imports it: what it needs of the study
 comes from its arguments (``study``, ``cfg``, the runs' ``Results``).
 
 The measures behind the findings (per run, so every claim is decided over seeds):

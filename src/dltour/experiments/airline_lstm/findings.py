@@ -1,6 +1,6 @@
 """T2.1 ``airline-lstm``: what the runs mean. The reference's claims about the window size and the
 average error, decided over seeds (the science, what one run trains and returns, is in
-``airline_lstm.py``); the figures and the table; whether a run is comparable with the reference.
+``science.py``); the figures and the table; whether a run is comparable with the reference.
 
 How each claim is measured and decided (per seed, so every claim is decided over seeds):
 

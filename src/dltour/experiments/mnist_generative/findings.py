@@ -1,7 +1,7 @@
 """T4.1 ``mnist-generative``, what the runs mean: the reference's numbers (Table 6) and budget, the
 Inception Score judges' metric names, whether a run is comparable with the reference, the summary
 (Table 6, the judges' note, the sample grids, reconstructions and IS figures) and every finding.
-The science (models, losses, training steps, scoring, runs) is ``mnist_generative.py``, which binds
+The science (models, losses, training steps, scoring, runs) is ``science.py``, which binds
 ``summarize`` and ``comparison`` from here; these functions take the study as their first argument.
 
 How each claim is measured and decided:
