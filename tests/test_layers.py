@@ -106,7 +106,7 @@ def test_data_never_trains():
 #: the package's floors, bottom first: a module may import its own floor and the ones below. The
 #: registry loads the studies by ``import_module`` (its plugin loader) and is exempt for that alone.
 FLOORS = [
-    {"errors", "_version", "gitinfo", "fileio", "claims", "seeding", "verdicts", "metrics", "losses", "device",
+    {"errors", "_version", "gitinfo", "fileio", "claims", "seeding", "verdicts", "rules", "metrics", "losses", "device",
      "plots", "tracking"},
     {"config", "rl", "models", "train", "bench", "data"},
     {"summary"},

@@ -255,12 +255,29 @@ class Declared:
     claim: str
     ref: str | None = None
     section: str = ""
+    #: how it is decided, as data (:mod:`dltour.rules`); None: the study's decision code supplies the
+    #: decision through :meth:`of`
+    rule: Any = None
+    #: the evidence shown beside the verdict, a template of the runs (:func:`dltour.rules.evidence`)
+    evidence: str = ""
 
     def of(self, decision, *, evidence: str = "", budget=None, scale_note: str = "", **fill: Any) -> Finding:
         """The finding this declaration makes from ``decision`` (see :meth:`Finding.of`), its id and
         claim filled with ``fill``."""
         return Finding.of(self.id.format(**fill), self.claim.format(**fill), decision, ref=self.ref,
                           section=self.section, evidence=evidence, budget=budget, scale_note=scale_note)
+
+    def decide(self, runs, *, budget=None, scale_note: str = "", **fill: Any) -> Finding | None:
+        """The finding its ``rule`` makes from ``runs`` (:class:`dltour.rules.Runs`), with the
+        declared evidence; None when the rule's arms did not all run."""
+        from dltour import rules
+
+        if self.rule is None:
+            raise TypeError(f"finding {self.id!r} declares no rule: its study decides it with .of(decision)")
+        if not self.rule.applies(runs):
+            return None
+        return self.of(self.rule.decide(runs), evidence=rules.evidence(self.evidence, runs), budget=budget,
+                       scale_note=scale_note, **fill)
 
     def matches(self, finding_id: str) -> bool:
         """Whether ``finding_id`` is one this declaration makes (its ``{name}`` fields read as any
@@ -300,6 +317,13 @@ def declare(task: str, findings: list[Declared], *, borrowed: tuple[str, ...] = 
         table[d.id] = d
     DECLARED.setdefault(task, {}).update(table)
     return table
+
+
+def decide_declared(table: dict[str, Declared], runs) -> list[Finding]:
+    """The findings of every declaration of ``table`` that has a rule, in the table's order, from
+    ``runs`` (:class:`dltour.rules.Runs`); a rule whose arms did not all run makes none."""
+    out = [d.decide(runs) for d in table.values() if d.rule is not None]
+    return [f for f in out if f is not None]
 
 
 def undeclared(task: str, finding_ids) -> list[str]:

@@ -26,34 +26,78 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dltour import rules as R
 from dltour import verdicts as V
 from dltour.data.images import data_kind, reference_data, source_label
 from dltour.plots import image_grid, new_figure, save
-from dltour.summary import Comparison, Declared, declare, Finding, Ref, Results, RunResult, Summary, Table
+from dltour.summary import (Comparison, Declared, declare, decide_declared, Finding, Ref, Results, RunResult,
+                            Summary, Table)
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+#: how a run shows it learned: the U-Net's MAE below the gray input's, the cGAN's colourfulness distribution
+#: nearer the truth's than the gray input's (a verdict about a model that did not learn is not made)
+LEARNED = (
+    R.Learned("unet", "test_mae", "gray_mae", "less", " (test MAE)"),
+    R.Learned("cgan", "colourfulness_distance", "gray_distance", "less",
+              " (colourfulness distance to the truth: the gray input's)"),
+)
+BOTH = ("unet", "cgan")
+_MAE = R.Compare("test_mae", "unet", "cgan", "less", what="test MAE", unit="test MAE")
+_REAL = R.AllOf((R.Compare("colourfulness_distance", "cgan", "unet", "less",
+                           what="Wasserstein-1 distance of per-image colourfulness to the truth's",
+                           unit="W1 distance of colourfulness"),
+                 R.Compare("saturation_overlap", "cgan", "unet", "greater",
+                           what="saturation-histogram overlap with the truth", unit="histogram overlap")),
+                labels=("colourfulness distribution closer to the truth", "saturation distribution closer to the truth"))
+SEC = "§4.2, Figure 7"
+
+#: the study's findings, declared once with their rules (dltour.rules): the study supplies the runs' values
 FINDINGS = declare("T4.2", [
     Declared("unet-mae-le-cgan",
-             "By test MAE the U-Net is (slightly) better than the cGAN (reference: 0.045 vs 0.046)", "R42",
-             "§4.2, Figure 7"),
+             "By test MAE the U-Net is (slightly) better than the cGAN (reference: 0.045 vs 0.046)", "R42", SEC,
+             rule=R.Gated(_MAE, ("unet",))),
     Declared("cgan-more-vivid",
              "The cGAN's colours are more vivid than the U-Net's: higher colourfulness (Hasler and Suesstrunk)", "R43",
-             "§4.2, Figure 7"),
+             SEC, rule=R.Gated(R.Compare("colourfulness", "cgan", "unet", "greater", what="colourfulness",
+                                         unit="colourfulness (0..255)"), BOTH),
+             evidence="ground truth {gt_colourfulness}"),
     Declared("cgan-more-realistic",
              "The cGAN's colours are more realistic than the U-Net's: their colourfulness and saturation "
-             "distributions are closer to the ground truth's", "R43", "§4.2, Figure 7"),
+             "distributions are closer to the ground truth's", "R43", SEC, rule=R.Gated(_REAL, BOTH)),
     Declared("cgan-wrong-colours",
              "The cGAN pays for its vividness with wrong colours: its hue error (angle between predicted and true "
-             "chroma, weighted by predicted chroma) is larger than the U-Net's", "R44", "§4.2, Figure 7"),
+             "chroma, weighted by predicted chroma) is larger than the U-Net's", "R44", SEC,
+             rule=R.Gated(R.Compare("hue_error", "cgan", "unet", "greater", what="hue error, degrees",
+                                    unit="degrees"), BOTH)),
     Declared("mae-misses-quality",
              "MAE does not capture the quality difference: it ranks the U-Net better while the colour distributions "
-             "rank the cGAN more realistic (colour variance reported beside)", "R45", "§4.2, Figure 7"),
+             "rank the cGAN more realistic (colour variance reported beside)", "R45", SEC,
+             rule=R.Gated(R.AllOf((_MAE, _REAL), labels=("MAE ranks the U-Net better",
+                                                         "the colour distributions rank the cGAN more realistic")),
+                          BOTH),
+             evidence="colour variance {colour_variance@unet} vs {colour_variance@cgan}, ground truth "
+                      "{gt_colour_variance}"),
     Declared("unet-conservative",
              "The U-Net learns a conservative, smooth, uniform colouring: its colours are nearer no colour than the "
-             "truth's (colourfulness below half the ground truth's)", "R46", "§4.2, Figure 7"),
+             "truth's (colourfulness below half the ground truth's)", "R46", SEC,
+             rule=R.Gated(R.Requires(
+                 R.Exceeds("colourfulness", "unet", 0.5, "less", per="gt_colourfulness",
+                           name="unet colourfulness / the truth's", unit="fraction of the truth's colourfulness",
+                           what="'conservative' read as nearer no colour than the truth's: below half the truth's "
+                                "colourfulness, half-way between the gray input (0) and the truth"),
+                 "gt_colourfulness", "the ground truth has no colour (colourfulness {gt_colourfulness}): nothing "
+                                     "to be conservative against"), ("unet",)),
+             evidence="ground truth colourfulness {gt_colourfulness}, gray input 0; colour variance "
+                      "{colour_variance@unet} vs the truth's {gt_colour_variance}"),
     Declared("beats-gray-input",
              "Both models learned: the U-Net's MAE is below the gray input's, the cGAN's colourfulness distribution "
-             "is closer to the truth's than the gray input's", None, "§4.2, Figure 7"),
+             "is closer to the truth's than the gray input's", None, SEC,
+             rule=R.AllOf((R.Exceeds("test_mae", "unet", "gray_mae", "less", what="test MAE vs the gray input's",
+                                     unit="test MAE"),
+                           R.Exceeds("colourfulness_distance", "cgan", "gray_distance", "less",
+                                     what="colourfulness distance to the truth vs the gray input's",
+                                     unit="W1 distance of colourfulness")),
+                          labels=("U-Net MAE below the gray input's",
+                                  "cGAN colours closer to the truth's than no colour at all"), present=True)),
 ])
 
 #: the reference's test MAE of the two models (Section 4.2)
@@ -80,7 +124,7 @@ def comparison(study, cfg) -> Comparison:
 
 def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gray_distance: float,
            gt_colourfulness: float, gt_colour_variance: float) -> list[Finding]:
-    """The findings of T4.2 from plain per-seed values.
+    """The findings of T4.2 from plain per-seed values, by the rules declared in ``FINDINGS``.
 
     ``metrics[name][variant] = {seed: value}`` for ``test_mae``, ``colourfulness``,
     ``colour_variance``, ``colourfulness_distance`` (Wasserstein-1 to the truth's per-image
@@ -88,75 +132,9 @@ def decide(metrics: dict[str, dict[str, dict[int, float]]], gray_mae: float, gra
     (one test set): the gray input's MAE and colourfulness distance (the trivial baselines) and the
     ground truth's mean colourfulness and colour variance.
     """
-    out: list[Finding] = []
-    mae, dist = metrics["test_mae"], metrics["colourfulness_distance"]
-    failed = V.did_not_learn({k: v for k, v in mae.items() if k == "unet"}, gray_mae, "less")
-    failed |= V.did_not_learn({k: v for k, v in dist.items() if k == "cgan"}, gray_distance, "less")
-    if "unet" in failed:
-        failed["unet"] += " (test MAE)"
-    if "cgan" in failed:
-        failed["cgan"] += " (colourfulness distance to the truth: the gray input's)"
-    both = ["unet", "cgan"]
-    if "unet" in mae and "cgan" in mae:
-        g = lambda k: (metrics[k]["unet"], metrics[k]["cgan"])  # noqa: E731
-        u, c = g("test_mae")
-        mae_d = V.compare(u, c, "less", names=("unet", "cgan"), what="test MAE", unit="test MAE")
-        out.append(FINDINGS["unet-mae-le-cgan"].of(V.gate(mae_d, failed, ["unet"])))
-        u, c = g("colourfulness")
-        out.append(FINDINGS["cgan-more-vivid"].of(
-            V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="colourfulness",
-                             unit="colourfulness (0..255)"), failed, both),
-            evidence=f"ground truth {V.fmt(gt_colourfulness)}"))
-        ud, cd = g("colourfulness_distance")
-        uo, co_ = g("saturation_overlap")
-        real = V.all_of([V.compare(cd, ud, "less", names=("cgan", "unet"),
-                                   what="Wasserstein-1 distance of per-image colourfulness to the truth's",
-                                   unit="W1 distance of colourfulness"),
-                         V.compare(co_, uo, "greater", names=("cgan", "unet"),
-                                   what="saturation-histogram overlap with the truth", unit="histogram overlap")],
-                        labels=["colourfulness distribution closer to the truth",
-                                "saturation distribution closer to the truth"])
-        out.append(FINDINGS["cgan-more-realistic"].of(V.gate(real, failed, both)))
-        u, c = g("hue_error")
-        out.append(FINDINGS["cgan-wrong-colours"].of(
-            V.gate(V.compare(c, u, "greater", names=("cgan", "unet"), what="hue error, degrees", unit="degrees"),
-                   failed, both)))
-        miss = V.all_of([mae_d, real], labels=["MAE ranks the U-Net better", "the colour distributions rank the "
-                                                                              "cGAN more realistic"])
-        u, c = g("colour_variance")
-        out.append(FINDINGS["mae-misses-quality"].of(
-            V.gate(miss, failed, both),
-            evidence=f"colour variance {V.describe('unet', u)} vs {V.describe('cgan', c)}, ground truth "
-                     f"{V.fmt(gt_colour_variance)}"))
-    if "unet" in mae:
-        col = metrics["colourfulness"].get("unet", {})
-        cv = metrics["colour_variance"].get("unet", {})
-        if gt_colourfulness > 0:
-            ratio = {sd: x / gt_colourfulness for sd, x in col.items()}
-            d = V.exceeds(ratio, 0.5, "less", name="unet colourfulness / the truth's",
-                          unit="fraction of the truth's colourfulness",
-                          what="'conservative' read as nearer no colour than the truth's: below half the truth's "
-                               "colourfulness, half-way between the gray input (0) and the truth")
-        else:
-            d = V.inconclusive(f"the ground truth has no colour (colourfulness {V.fmt(gt_colourfulness)}): nothing "
-                               "to be conservative against")
-        out.append(FINDINGS["unet-conservative"].of(
-            V.gate(d, failed, ["unet"]),
-            evidence=f"ground truth colourfulness {V.fmt(gt_colourfulness)}, gray input 0; colour variance "
-                     f"{V.describe('unet', cv)} vs the truth's {V.fmt(gt_colour_variance)}"))
-    parts, labels = [], []
-    if "unet" in mae:
-        parts.append(V.exceeds(mae["unet"], gray_mae, "less", name="unet", what="test MAE vs the gray input's",
-                               unit="test MAE"))
-        labels.append("U-Net MAE below the gray input's")
-    if "cgan" in dist:
-        parts.append(V.exceeds(dist["cgan"], gray_distance, "less", name="cgan",
-                               what="colourfulness distance to the truth vs the gray input's",
-                               unit="W1 distance of colourfulness"))
-        labels.append("cGAN colours closer to the truth's than no colour at all")
-    if parts:
-        out.append(FINDINGS["beats-gray-input"].of(V.all_of(parts, labels=labels)))
-    return out
+    runs = R.Runs(metrics, {"gray_mae": gray_mae, "gray_distance": gray_distance,
+                            "gt_colourfulness": gt_colourfulness, "gt_colour_variance": gt_colour_variance})
+    return decide_declared(FINDINGS, R.Runs(runs.metrics, runs.consts, R.not_learned(LEARNED, runs)))
 
 
 def summarize(study, cfg, results: list[RunResult], out_dir: Path) -> Summary:

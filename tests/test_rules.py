@@ -1,0 +1,100 @@
+"""Rules as data (dltour.rules): each piece decides as the verdict function it stands for, says when it
+applies, fills its evidence, and a declared finding is made from runs alone (issue 20, item 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dltour import rules as R
+from dltour import verdicts as V
+from dltour.summary import Declared, decide_declared
+
+LOW = {0: 1.0, 1: 1.1, 2: 0.9, 3: 1.05, 4: 0.95, 5: 1.02}
+HIGH = {s: v + 1.0 + 0.03 * (s % 3) for s, v in LOW.items()}  # differences not tied: a t-test decides
+MIXED = {0: 1.5, 1: 0.6, 2: 1.4, 3: 0.7, 4: 1.3, 5: 0.5}
+
+
+def runs(**consts) -> R.Runs:
+    return R.Runs({"err": {"a": LOW, "b": HIGH, "c": MIXED}, "acc": {"a": HIGH}}, consts)
+
+
+@pytest.mark.parametrize("arm,other,direction,verdict", [
+    ("a", "b", "less", V.HOLDS), ("b", "a", "less", V.FAILS), ("a", "c", "less", V.INCONCLUSIVE)])
+def test_compare_is_verdicts_compare(arm, other, direction, verdict):
+    rule = R.Compare("err", arm, other, direction, what="error", unit="u")
+    d = rule.decide(runs())
+    want = V.compare(runs().of("err", arm), runs().of("err", other), direction, names=(arm, other), what="error",
+                     unit="u")
+    assert d.verdict == verdict == want.verdict
+    assert (d.test, d.evidence, d.p) == (want.test, want.evidence, want.p)
+
+
+def test_a_rule_applies_only_when_its_arms_ran():
+    assert R.Compare("err", "a", "b", "less").applies(runs())
+    assert not R.Compare("err", "a", "zz", "less").applies(runs())
+    assert not R.Compare("acc", "a", "b", "less").applies(runs())
+    both = (R.Compare("err", "a", "b", "less"), R.Exceeds("err", "zz", 0.0, "greater"))
+    assert not R.AllOf(both).applies(runs())
+    assert R.AllOf(both, present=True).applies(runs())
+    assert len(R.AllOf(both, labels=("x", "y"), present=True).decide(runs()).test.split(";")) >= 1
+
+
+def test_exceeds_takes_a_named_threshold_and_a_fraction_of_a_constant():
+    r = runs(base=1.5, truth=4.0)
+    assert R.Exceeds("err", "a", "base", "less").decide(r).verdict == V.HOLDS  # ~1.0 < 1.5
+    assert R.Exceeds("err", "b", "base", "less").decide(r).verdict == V.FAILS  # ~2.0 > 1.5
+    # b / truth ~ 0.5: below 0.6, above 0.4
+    assert R.Exceeds("err", "b", 0.6, "less", per="truth").decide(r).verdict == V.HOLDS
+    assert R.Exceeds("err", "b", 0.4, "less", per="truth").decide(r).verdict == V.FAILS
+
+
+def test_all_of_is_holm_adjusted_and_fails_with_any_part():
+    ok = R.Compare("err", "a", "b", "less")
+    bad = R.Compare("err", "b", "a", "less")
+    assert R.AllOf((ok, ok), labels=("one", "two")).decide(runs()).verdict == V.HOLDS
+    assert R.AllOf((ok, bad)).decide(runs()).verdict == V.FAILS
+    d = R.AllOf((ok, ok)).decide(runs())
+    assert d.verdict == V.all_of([ok.decide(runs()), ok.decide(runs())]).verdict
+
+
+def test_gated_and_not_learned():
+    r = runs(base=1.5)
+    checks = (R.Learned("a", "err", "base", "less", " (error)"), R.Learned("b", "err", "base", "less", " (error)"),
+              R.Learned("zz", "err", "base", "less"))
+    failed = R.not_learned(checks, r)
+    assert set(failed) == {"b"} and failed["b"].endswith(" (error)")  # b is above the baseline; zz did not run
+    gated = R.Gated(R.Compare("err", "a", "b", "less"), ("a", "b"))
+    assert gated.decide(R.Runs(r.metrics, r.consts, failed)).verdict == V.INCONCLUSIVE
+    assert gated.decide(r).verdict == V.HOLDS  # nothing failed: the comparison's verdict
+    assert R.Gated(R.Compare("err", "a", "c", "less"), ("a",)).decide(R.Runs(r.metrics, r.consts, failed)).verdict \
+        == V.INCONCLUSIVE  # (its own verdict)
+
+
+def test_requires_a_positive_constant():
+    rule = R.Requires(R.Exceeds("err", "b", 0.6, "less", per="truth"), "truth", "no truth ({truth})")
+    assert rule.decide(runs(truth=4.0)).verdict == V.HOLDS
+    d = rule.decide(runs(truth=0.0))
+    assert d.verdict == V.INCONCLUSIVE and "no truth (0)" in d.evidence + d.test
+
+
+def test_evidence_fills_constants_and_arms():
+    text = R.evidence("truth {truth}; a {err@a}", runs(truth=2.5))
+    assert text == f"truth {V.fmt(2.5)}; a {V.describe('a', LOW)}"
+    assert R.evidence("", runs()) == ""
+    with pytest.raises(KeyError):
+        R.evidence("{nope}", runs())
+
+
+def test_declared_findings_are_made_from_runs_alone():
+    table = {d.id: d for d in [
+        Declared("test-rule-a", "a is below b", None, "§x", rule=R.Compare("err", "a", "b", "less"),
+                 evidence="b {err@b}"),
+        Declared("test-rule-missing", "zz is below b", None, "§x", rule=R.Compare("err", "zz", "b", "less")),
+        Declared("test-no-rule", "decided by code", None, "§x"),
+    ]}
+    found = decide_declared(table, runs())
+    assert [f.id for f in found] == ["test-rule-a"]  # the missing arm makes none; no rule: not here
+    f = found[0]
+    assert f.verdict == V.HOLDS and f.evidence.startswith("b ") and f.claim == "a is below b"
+    with pytest.raises(TypeError, match="declares no rule"):
+        table["test-no-rule"].decide(runs())
