@@ -270,3 +270,16 @@ def test_trends_are_decided_per_run_not_over_pooled_points():
 def test_a_model_worse_than_the_unigram_baseline_carries_no_verdict():
     got = _verdicts(_samples(), ({s: 4.9 + 0.01 * s for s in range(6)}, 4.8))
     assert set(got.values()) == {"inconclusive"}, got
+
+
+def test_every_finding_is_declared_with_its_rule():
+    # claims as data: findings() only assembles the runs, the declarations decide
+    from dltour.experiments.char_textgen import findings as ft
+
+    assert all(d.rule is not None for d in ft.FINDINGS.values())
+    smp = _samples(seeds=2)
+    smp[1]["sweep"] = [r for r in smp[1]["sweep"] if r["temperature"] != 1.0]  # run 1 lacks T = 1
+    runs = ft.runs_of(smp, {0: 2.7, 1: 2.7}, 4.8)
+    temps, y = runs.curves("distinct2")
+    assert temps == TEMPS and runs.seeds == (0, 1) and np.isnan(y[1][TEMPS.index(1.0)])
+    assert _verdicts(smp, ({0: 2.7, 1: 2.7}, 4.8))["greedy-loops"] == "not checked"

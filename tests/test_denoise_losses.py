@@ -390,3 +390,15 @@ def test_a_run_that_did_not_learn_carries_no_verdict_on_how_it_learned():
     assert fs["precision-reproduces-table5"].verdict == "does not hold"
     assert fs["sigma-harms-training"].verdict == "holds"  # not learning is the harm R32 speaks of
     assert fs["sigma-stops-earlier"].ref == "R33" and fs["bandwidth-reproduces-table5"].ref is None
+
+
+def test_every_finding_is_declared_with_its_rule():
+    # claims as data: decide() only assembles the runs, the declarations decide
+    assert all(d.rule is not None for d in fl.FINDINGS.values())
+    runs = fl.SigmaRuns({"test_mse": {"mae": {0: 1.0}, "corr-prec-1e2": {0: 1.0}, "corr-prec-1e6": {0: 1.0}}},
+                        sweep=((2.0, "corr-prec-1e2"), (6.0, "corr-prec-1e6")))
+    assert runs.arms(fl.LOWEST) == ["corr-prec-1e2"] and runs.arms(fl.HIGHEST) == ["corr-prec-1e6"]
+    assert runs.arms(fl.SWEPT) == ["corr-prec-1e2", "corr-prec-1e6"]
+    assert runs.arms(fl.EVERY) == ["mae", "corr-prec-1e2", "corr-prec-1e6"]
+    assert not fl.FINDINGS["mae-closely-followed"].rule.applies(runs)  # no MSE run
+    assert not fl.FINDINGS["sigma-harms-training"].rule.applies(fl.SigmaRuns(runs.metrics, sweep=runs.sweep[:1]))

@@ -98,3 +98,49 @@ def test_declared_findings_are_made_from_runs_alone():
     assert f.verdict == V.HOLDS and f.evidence.startswith("b ") and f.claim == "a is below b"
     with pytest.raises(TypeError, match="declares no rule"):
         table["test-no-rule"].decide(runs())
+
+
+def test_compare_names_the_metric_unless_told_otherwise():
+    r = runs()
+    named, bare = R.Compare("err", "a", "b", "less").decide(r), R.Compare("err", "a", "b", "less", what="").decide(r)
+    assert named.evidence != bare.evidence
+    assert named.evidence == V.compare(LOW, HIGH, "less", names=("a", "b"), what="err").evidence
+    assert bare.evidence == V.compare(LOW, HIGH, "less", names=("a", "b"), what="").evidence
+
+
+def test_versus_pairs_any_two_metric_arm_pairs():
+    r = R.Runs({"after": {"a": LOW}, "before": {"a": HIGH}})
+    d = R.Versus(("after", "a"), ("before", "a"), "less", names=("trained", "initial")).decide(r)
+    assert d.verdict == V.HOLDS and "trained" in d.evidence + d.test
+    assert not R.Versus(("after", "a"), ("before", "zz"), "less", names=("x", "y")).applies(r)
+
+
+def test_best_of_and_where_it_applies():
+    r = runs()
+    assert R.BestOf("err", "a", "less").decide(r).verdict == V.best_of(r.metrics["err"], "a", "less").verdict
+    assert R.BestOf("err", "b", "less", arms=("a", "b")).decide(r).verdict == V.FAILS
+    assert R.BestOf("err", "zz", "less").applies(r)  # least 0: always (best_of says "not checked")
+    assert R.BestOf("err", "zz", "less").decide(r).verdict == V.NOT_CHECKED
+    assert not R.BestOf("err", "zz", "less", least=1).applies(r)
+    assert R.BestOf("err", "a", "less", least=3).applies(r) and not R.BestOf("err", "a", "less", least=4).applies(r)
+    assert not R.BestOf("err", "a", "less", arms=("a", "zz")).applies(r)
+
+
+def test_near_reference_uses_a_named_constant():
+    r = runs(ref=1.0)
+    rule = R.NearReference("err", "a", "ref", 0.2, "ten percent, stated", "a")
+    assert rule.decide(r).verdict == V.near_reference(LOW, 1.0, 0.2, margin_source="ten percent, stated",
+                                                       name="a").verdict == V.HOLDS
+    assert R.NearReference("err", "b", "ref", 0.2, "stated", "b").decide(r).verdict == V.FAILS
+
+
+def test_gated_every_needs_and_noted():
+    r = R.Runs(runs().metrics, {}, {"c": "c did not learn"})
+    inner = R.Compare("err", "a", "b", "less")
+    assert R.GatedEvery(inner, "acc").decide(r).verdict == V.HOLDS  # acc has only arm a, which learned
+    assert R.GatedEvery(inner, "err").decide(r).verdict == V.INCONCLUSIVE  # err's arms include c
+    needs = R.Needs(R.Compare("err", "a", "zz", "less"), "needs zz")
+    assert needs.applies(r) and needs.decide(r).verdict == V.NOT_CHECKED and "needs zz" in needs.decide(r).evidence \
+        + needs.decide(r).test
+    assert R.Noted(inner, "a note").decide(r).evidence.startswith("a note; ")
+    assert R.Noted(inner, lambda rr: "").decide(r).evidence == inner.decide(r).evidence

@@ -397,6 +397,14 @@ def test_missing_variants_are_not_checked(tmp_path):
         "tuned-beats-faithful-random": "not checked"}
 
 
+def test_every_finding_is_declared_with_its_rule():
+    from dltour.experiments.vgg_transfer.findings import BUDGET_CURVE, FINDINGS
+
+    assert all(d.rule is not None for d in FINDINGS.values())
+    # every reference finding has a budget (its arms' accuracy curves); ours has none
+    assert set(BUDGET_CURVE) == {k for k, d in FINDINGS.items() if d.ref}
+
+
 def world(base, arch_gap, tmp_path, inits=tuple(HOLDS), archs=("vgg16", "vgg19"), noise=(0.3, -0.2, -0.1)):
     """Fixed results of 3 seeds per variant (for the tables): each variant's per-seed noise is a
     rotation of ``noise``."""

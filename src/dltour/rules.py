@@ -10,12 +10,17 @@ the test line and the evidence; the study writes no decision code::
              rule=Gated(Compare("test_mae", "unet", "cgan", "less", what="test MAE"), ("unet",)))
 
 - :class:`Compare`: one arm's metric against another's, paired by seed (:func:`dltour.verdicts.compare`);
+  :class:`Versus` the same for any two (metric, arm) pairs;
+- :class:`BestOf`: one arm's metric is the best of several (:func:`dltour.verdicts.best_of`);
+- :class:`NearReference`: one arm's metric equals the reference's number within a stated margin (TOST);
 - :class:`Exceeds`: one arm's metric against a threshold (a number or a named constant), optionally
   as a fraction of a named constant (:func:`dltour.verdicts.exceeds`);
 - :class:`AllOf`: every part holds, Holm-adjusted (:func:`dltour.verdicts.all_of`); ``present=True``
   keeps only the parts whose arms ran;
 - :class:`Gated`: a decision about arms of which one did not learn is not a verdict
-  (:func:`dltour.verdicts.gate`);
+  (:func:`dltour.verdicts.gate`); :class:`GatedEvery` over every arm of a metric that ran;
+- :class:`Needs`: "not checked", with its reason, when the rule's arms did not run (instead of no finding);
+- :class:`Noted`: a note the study writes (a text or a function of the runs) before the evidence;
 - :class:`Requires`: inconclusive, with a stated reason, unless a named constant is positive.
 
 A rule whose arms did not all run makes no finding (``applies``). Evidence is a template: ``{name}``
@@ -25,8 +30,8 @@ described as mean ± sd (:func:`dltour.verdicts.describe`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, Protocol, Sequence
 
 from dltour import verdicts as V
 
@@ -67,7 +72,7 @@ class Compare:
     arm: str
     other: str
     direction: str
-    what: str = ""
+    what: str | None = None  # None: the metric's name; "": none
     unit: str = ""
 
     def applies(self, runs: Runs) -> bool:
@@ -75,7 +80,78 @@ class Compare:
 
     def decide(self, runs: Runs) -> V.Decision:
         return V.compare(runs.of(self.metric, self.arm), runs.of(self.metric, self.other), self.direction,
-                         names=(self.arm, self.other), what=self.what or self.metric, unit=self.unit)
+                         names=(self.arm, self.other), what=self.metric if self.what is None else self.what,
+                         unit=self.unit)
+
+
+@dataclass(frozen=True)
+class Versus:
+    """One (metric, arm)'s values against another's, paired by seed (:func:`dltour.verdicts.compare`):
+    e.g. an arm after training against the same runs before it, or two derived arms; ``names``: the two
+    as the test line calls them."""
+
+    a: tuple[str, str]
+    b: tuple[str, str]
+    direction: str
+    names: tuple[str, str]
+    what: str = ""
+    unit: str = ""
+
+    def applies(self, runs: Runs) -> bool:
+        return runs.has(*self.a) and runs.has(*self.b)
+
+    def decide(self, runs: Runs) -> V.Decision:
+        return V.compare(runs.of(*self.a), runs.of(*self.b), self.direction, names=self.names, what=self.what,
+                         unit=self.unit)
+
+
+@dataclass(frozen=True)
+class BestOf:
+    """``arm``'s ``metric`` is the lowest (``less``) / highest (``greater``) of ``arms`` (None: of every
+    arm that ran), each pair compared by seed, Holm within (:func:`dltour.verdicts.best_of`, which says
+    "not checked" when ``arm`` did not run or ran alone). It applies when ``arms`` all ran; with
+    ``arms`` None, when ``arm`` and at least ``least`` arms in all ran (0: always)."""
+
+    metric: str
+    arm: str
+    direction: str
+    what: str = ""
+    unit: str = ""
+    arms: tuple[str, ...] | None = None
+    least: int = 0
+
+    def applies(self, runs: Runs) -> bool:
+        if self.arms is not None:
+            return all(runs.has(self.metric, a) for a in self.arms)
+        return self.least == 0 or (runs.has(self.metric, self.arm)
+                                   and len(runs.metrics.get(self.metric, {})) >= self.least)
+
+    def decide(self, runs: Runs) -> V.Decision:
+        vals = (dict(runs.metrics.get(self.metric, {})) if self.arms is None
+                else {a: runs.of(self.metric, a) for a in self.arms})
+        return V.best_of(vals, self.arm, self.direction, what=self.what, unit=self.unit)
+
+
+@dataclass(frozen=True)
+class NearReference:
+    """``arm``'s ``metric`` equals ``reference`` (a number or a constant's name) within ±``margin``
+    (:func:`dltour.verdicts.near_reference`, TOST; ``margin_source`` says where the margin comes from)."""
+
+    metric: str
+    arm: str
+    reference: float | str
+    margin: float
+    margin_source: str
+    name: str
+    what: str = ""
+    unit: str = ""
+
+    def applies(self, runs: Runs) -> bool:
+        return runs.has(self.metric, self.arm)
+
+    def decide(self, runs: Runs) -> V.Decision:
+        return V.near_reference(runs.of(self.metric, self.arm), runs.const(self.reference), self.margin,
+                                margin_source=self.margin_source, name=self.name, what=self.what, unit=self.unit)
 
 
 @dataclass(frozen=True)
@@ -138,6 +214,53 @@ class Gated:
 
     def decide(self, runs: Runs) -> V.Decision:
         return V.gate(self.rule.decide(runs), runs.failed, list(self.involved))
+
+
+@dataclass(frozen=True)
+class GatedEvery:
+    """:class:`Gated` over every arm of ``metric`` that ran, in order (for arms known only from the
+    runs: every window, every depth)."""
+
+    rule: Rule
+    metric: str
+
+    def applies(self, runs: Runs) -> bool:
+        return self.rule.applies(runs)
+
+    def decide(self, runs: Runs) -> V.Decision:
+        return V.gate(self.rule.decide(runs), runs.failed, list(runs.metrics.get(self.metric, {})))
+
+
+@dataclass(frozen=True)
+class Needs:
+    """``rule``'s decision, or "not checked" saying ``why`` when its arms did not run (the finding is
+    shown either way)."""
+
+    rule: Rule
+    why: str
+
+    def applies(self, runs: Runs) -> bool:
+        return True
+
+    def decide(self, runs: Runs) -> V.Decision:
+        return self.rule.decide(runs) if self.rule.applies(runs) else V.not_checked(self.why)
+
+
+@dataclass(frozen=True)
+class Noted:
+    """``rule``'s decision with ``note`` (a text, or a function of the runs: evidence a template cannot
+    write) before its evidence."""
+
+    rule: Rule
+    note: str | Callable[[Runs], str]
+
+    def applies(self, runs: Runs) -> bool:
+        return self.rule.applies(runs)
+
+    def decide(self, runs: Runs) -> V.Decision:
+        d = self.rule.decide(runs)
+        text = self.note if isinstance(self.note, str) else self.note(runs)
+        return replace(d, evidence=f"{text}; {d.evidence}") if text else d
 
 
 @dataclass(frozen=True)

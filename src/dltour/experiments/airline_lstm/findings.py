@@ -25,22 +25,32 @@ How each claim is measured and decided (per seed, so every claim is decided over
   RMSE over seeds at or below the Keras tutorial's best single run, 47.53 (window 1, 67/33 split,
   scaled over the whole series), one-sample t-test by seed, beside SARIMA and the seasonal-naive
   forecast on W's months. The recipe and its choice on validation: ``docs/results/airline-lstm/beyond``.
+
+Each finding is declared once in ``FINDINGS`` with its rule (:mod:`dltour.rules`, and the window rules
+below: a trend over the windows, the two window groups, the check window); :func:`findings` only
+assembles the per-window values (``dltour.rules.Runs``: ``test_rmse`` and ``rel`` per window arm
+``w<window>``, their per-seed means over the windows, SARIMA's and the seasonal-naive forecast's RMSE
+on each window's months as constants, the windows that did not learn) and decides them. R13's
+comparison with the reference (not on AirPassengers: not checked; the evidence says whether the run is
+comparable) is the study's, from the configuration.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from dltour import rules as R
 from dltour.data import airline
 from dltour.metrics.regression import mse, rmse
 from dltour.plots import new_figure, save
 from dltour.summary import Comparison, Declared, declare, Finding, Ref, Results, RunResult, Summary, Table
-from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, inconclusive,
-                             near_reference, no_trend, not_checked)
+from dltour.verdicts import (Decision, compare, describe, did_not_learn, exceeds, fmt, gate, inconclusive, no_trend,
+                             not_checked)
 
 REF_AVERAGE = 58.7  # Figure 13's "average MSE"
 REF_EPOCHS, REF_BATCH = 100, 1  # the Keras tutorial's budget, which the reference's Figure 2 matches
@@ -57,27 +67,104 @@ REL_UNIT = "LSTM / SARIMA RMSE ratio"
 # split, printed a test RMSE of 47.53 (passengers, with its scaling over the whole series)
 TUTORIAL_BEST = 47.53
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+
+# ---------------------------------------------------------------------- the rules of this study's claims
+# (the same protocol as dltour.rules: ``applies(runs)`` and ``decide(runs)``; the windows run are the arms
+# ``w<window>`` of a metric, SARIMA's RMSE on a window's months the constant ``sarima_w<window>``)
+def _by_window(runs: R.Runs, metric: str) -> dict[int, Mapping[int, float]]:
+    """window -> seed -> value of ``metric``, from its arms ``w<window>``."""
+    return {int(arm[1:]): v for arm, v in runs.metrics.get(metric, {}).items()}
+
+
+@dataclass(frozen=True)
+class NoWindowTrend:
+    """R10: no trend of ``metric`` (the same-month relative error) with the window (:func:`decide_no_pattern`,
+    its margin from the windows' SARIMA RMSE, the constants ``sarima_w<window>``)."""
+
+    metric: str
+
+    def applies(self, runs: R.Runs) -> bool:
+        return bool(runs.metrics.get(self.metric))
+
+    def decide(self, runs: R.Runs) -> Decision:
+        rel = _by_window(runs, self.metric)
+        return decide_no_pattern(rel, {w: runs.consts[f"sarima_w{w}"] for w in rel})
+
+
+@dataclass(frozen=True)
+class GoodWindows:
+    """R11: ``metric`` of windows 12 and 18-22 below the other windows' (:func:`decide_windows`; not checked
+    without windows of both groups)."""
+
+    metric: str
+
+    def applies(self, runs: R.Runs) -> bool:
+        return bool(runs.metrics.get(self.metric))
+
+    def decide(self, runs: R.Runs) -> Decision:
+        return decide_windows(_by_window(runs, self.metric))
+
+
+@dataclass(frozen=True)
+class CheckWindow:
+    """Ours (issue 19): the window of the constant ``window`` (``tutorial_check_window``; the rule applies
+    only when it is set) at or below the Keras tutorial's best run (:func:`decide_tutorial_best`), unless
+    that window did not learn; not checked when it was not run."""
+
+    metric: str
+    window: str
+
+    def applies(self, runs: R.Runs) -> bool:
+        return self.window in runs.consts
+
+    def decide(self, runs: R.Runs) -> Decision:
+        w = int(runs.consts[self.window])
+        if not runs.has(self.metric, f"w{w}"):
+            return not_checked(f"window {w} was not run")
+        return gate(decide_tutorial_best(runs.of(self.metric, f"w{w}")), runs.failed, [f"w{w}"])
+
+
+def _same_months(runs: R.Runs) -> str:
+    """The check window's months, and the baselines' RMSE on them (constants ``sarima_w<window>``,
+    ``naive_w<window>``) when known."""
+    w = int(runs.consts["check_window"])
+    same = [f"{name} {fmt(float(runs.consts[k]))}" for name, k in (("SARIMA(0,1,1)(0,1,1)12", f"sarima_w{w}"),
+                                                                  ("seasonal naive", f"naive_w{w}"))
+            if k in runs.consts]
+    return (f"window {w} is scored on the test months after the first {w}"
+            + (f"; on the same months: {', '.join(same)}" if same else ""))
+
+
+#: the study's findings, declared once with their rules (dltour.rules and the window rules above):
+#: :func:`findings` supplies the runs' values
 FINDINGS = declare("T2.1", [
     Declared("no-window-pattern",
              "No pattern of the error with the window size: the same-month relative error (LSTM / SARIMA) shows no "
              "trend with the window (per seed, the OLS slope over the windows; equivalence of the mean slope to 0 "
-             "within ±{margin} per month of window)", "R10", "§2, Task 2.1, Figure 2"),
+             "within ±{margin} per month of window)", "R10", "§2, Task 2.1, Figure 2",
+             rule=R.GatedEvery(NoWindowTrend("rel"), "rel")),
     Declared("windows-12-18-22",
              "Windows of 12 months or 18-22 months give lower test error than the other windows (decided on the "
              "same-month relative error LSTM / SARIMA, so that windows scored on different months compare)", "R11",
-             "§2, Task 2.1, Figure 13"),
+             "§2, Task 2.1, Figure 13", rule=R.GatedEvery(GoodWindows("rel"), "rel")),
     Declared("average-error-58.7",
              f"The average test error over window sizes is 58.7 (Figure 13's 'average MSE', read as an RMSE in "
              f"passengers): our per-seed average test RMSE over the windows run is within ±{AVERAGE_MARGIN:.0%} of it",
-             "R13", "Appendix 7.2, Figure 13"),
+             "R13", "Appendix 7.2, Figure 13",
+             rule=R.GatedEvery(R.NearReference("mean_test_rmse", "windows", REF_AVERAGE, AVERAGE_MARGIN,
+                                           AVERAGE_MARGIN_SOURCE, "our average test RMSE over windows",
+                                           unit="passengers (RMSE)"), "rel")),
     Declared("lstm-vs-sarima",
              "The LSTM beats SARIMA(0,1,1)(0,1,1)12 on the same test months (our check, not the reference's): mean "
-             "relative error over the windows below 1"),
+             "relative error over the windows below 1",
+             rule=R.GatedEvery(R.Exceeds("mean_rel", "windows", 1.0, "less",
+                                       name="LSTM / SARIMA RMSE, same months, mean over windows", what="per seed",
+                                       unit=REL_UNIT), "rel")),
     Declared("tutorial-best-47.53",
              f"Window {{window}} reaches the Keras tutorial's best single run (our check, beyond the reference): our "
              f"mean test RMSE over seeds is at or below {TUTORIAL_BEST} passengers (the tutorial: window 1, 67/33 "
-             f"split, one run, scaled over the whole series)"),
+             f"split, one run, scaled over the whole series)",
+             rule=R.Noted(CheckWindow("test_rmse", "check_window"), _same_months)),
 ])
 
 #: the reference's numbers beside ours (the study's ``reference``)
@@ -323,19 +410,6 @@ def start_later_note(starts: Mapping[int, float], months: list[str] | None = Non
             + ("" if later else " (NOT later for every larger window: the run's saved start months disagree)") + ".")
 
 
-def decide_average(avg: Mapping[int, float], margin: float = AVERAGE_MARGIN) -> Decision:
-    """R13: our per-seed average test RMSE equals 58.7 within ±margin (relative), TOST paired with
-    the constant reference value."""
-    return near_reference(avg, REF_AVERAGE, margin, margin_source=AVERAGE_MARGIN_SOURCE,
-                          name="our average test RMSE over windows", unit="passengers (RMSE)")
-
-
-def decide_lstm_vs_sarima(rel: PerWindow) -> Decision:
-    """Ours: the LSTM beats SARIMA on the same months (mean relative error over windows below 1)."""
-    return exceeds(average_over_windows(rel), 1.0, "less", name="LSTM / SARIMA RMSE, same months, mean over windows",
-                   what="per seed", unit=REL_UNIT)
-
-
 def decide_tutorial_best(values: Mapping[int, float]) -> Decision:
     """Ours (issue 19): the mean over seeds of one window's test RMSE is at or below the Keras
     tutorial's best single run, 47.53 (one-sample t-test, seeds as the unit)."""
@@ -344,50 +418,34 @@ def decide_tutorial_best(values: Mapping[int, float]) -> Decision:
                    unit="passengers (RMSE)")
 
 
-def tutorial_best_finding(lstm: PerWindow, base: Mapping[str, Mapping[int, float]], window: int,
-                          failed: Mapping[str, str] | None = None, every: list[str] | None = None) -> Finding:
-    """The ``tutorial-best-47.53`` finding for ``window`` (our check, no reference claim): the
-    decision, with SARIMA and the seasonal-naive forecast on the same test months as evidence."""
-    if window not in lstm:
-        d = not_checked(f"window {window} was not run")
-    else:
-        d = decide_tutorial_best(lstm[window])
-        if failed is not None:
-            d = gate(d, failed, every)
-    same = []
-    for name in ("sarima", "seasonal-naive"):
-        if window in base.get(name, {}):
-            same.append(f"{'SARIMA(0,1,1)(0,1,1)12' if name == 'sarima' else 'seasonal naive'} "
-                        f"{fmt(float(base[name][window]))}")
-    return FINDINGS["tutorial-best-47.53"].of(
-        d, window=window,
-        evidence=(f"window {window} is scored on the test months after the first {window}"
-                  + (f"; on the same months: {', '.join(same)}" if same else "")))
-
-
 def findings(lstm: PerWindow, base: Mapping[str, Mapping[int, float]],
              cmp: Comparison | None = None, check_window: int | None = None) -> list[Finding]:
-    """The study's findings from plain values: ``lstm`` window -> seed -> test RMSE, ``base``
-    baseline -> window -> RMSE on that window's months (``sarima`` and ``mean`` are used), ``cmp``
-    the comparison with the reference, ``check_window`` the window of our check against the Keras
-    tutorial's 47.53 (``tutorial_check_window``; ``None``: not made). (R10's "larger windows start
-    later" is true by construction: :func:`start_later_note`, not a finding.)"""
+    """The study's findings from plain values, by the rules declared in ``FINDINGS``: ``lstm`` window ->
+    seed -> test RMSE, ``base`` baseline -> window -> RMSE on that window's months (``sarima`` and
+    ``mean`` are used, ``seasonal-naive`` shown beside our check), ``cmp`` the comparison with the
+    reference, ``check_window`` the window of our check against the Keras tutorial's 47.53
+    (``tutorial_check_window``; ``None``: not made). (R10's "larger windows start later" is true by
+    construction: :func:`start_later_note`, not a finding.)"""
     ws = sorted(lstm)
     rel = relative_errors(lstm, base["sarima"])
-    failed = did_not_learn({f"w{w}": lstm[w] for w in ws}, {f"w{w}": base["mean"][w] for w in ws}, "less")
-    every = [f"w{w}" for w in ws]
+    consts = {f"sarima_w{w}": float(v) for w, v in base["sarima"].items()}
+    consts |= {f"naive_w{w}": float(v) for w, v in base.get("seasonal-naive", {}).items()}
+    if check_window is not None:
+        consts["check_window"] = check_window
+    runs = R.Runs({"test_rmse": {f"w{w}": lstm[w] for w in ws}, "rel": {f"w{w}": rel[w] for w in ws},
+                   "mean_test_rmse": {"windows": average_over_windows(lstm)},
+                   "mean_rel": {"windows": average_over_windows(rel)}}, consts,
+                  did_not_learn({f"w{w}": lstm[w] for w in ws}, {f"w{w}": base["mean"][w] for w in ws}, "less"))
     margin, _ = trend_margin(base["sarima"], ws)
-    out = [FINDINGS["no-window-pattern"].of(gate(decide_no_pattern(rel, base["sarima"]), failed, every),
-                                            margin=fmt(margin)),
-           FINDINGS["windows-12-18-22"].of(gate(decide_windows(rel), failed, every))]
-    avg = average_over_windows(lstm)
+    out = [FINDINGS["no-window-pattern"].decide(runs, margin=fmt(margin)), FINDINGS["windows-12-18-22"].decide(runs)]
+    # R13 is about AirPassengers: on other data it is not checked; the evidence says whether the run is comparable
+    avg = FINDINGS["average-error-58.7"]
     comp = ("" if cmp is None else
             "comparable with the reference" if cmp.ok else f"not comparable with the reference: {cmp.why}")
-    d = not_checked(f"the data is not AirPassengers ({cmp.why})") if cmp is not None and not cmp.data \
-        else gate(decide_average(avg), failed, every)
-    out.append(FINDINGS["average-error-58.7"].of(
-        d, evidence=f"averaged over windows {', '.join(map(str, ws))}" + (f"; {comp}" if comp else "")))
-    out.append(FINDINGS["lstm-vs-sarima"].of(gate(decide_lstm_vs_sarima(rel), failed, every)))
+    out.append(avg.of(not_checked(f"the data is not AirPassengers ({cmp.why})") if cmp is not None and not cmp.data
+                      else avg.rule.decide(runs),
+                      evidence=f"averaged over windows {', '.join(map(str, ws))}" + (f"; {comp}" if comp else "")))
+    out.append(FINDINGS["lstm-vs-sarima"].decide(runs))
     if check_window is not None:
-        out.append(tutorial_best_finding(lstm, base, check_window, failed, [f"w{check_window}"]))
-    return out
+        out.append(FINDINGS["tutorial-best-47.53"].decide(runs, window=check_window))
+    return [f for f in out if f is not None]

@@ -30,22 +30,31 @@ How each claim is measured and decided:
 - ``qlearning-475-within-300`` (ours, the issue's reference point): more than half of Q-learning +
   epsilon-greedy's seeds reach a 475 average within 350 episodes (exact binomial test against 1/2;
   5 seeds cannot decide it, ``full`` has 10).
+
+Each finding is declared once in ``FINDINGS`` with its rule (:mod:`dltour.rules`, and the rules below:
+the IQM comparison of a post-learning measure, the share of seeds reaching 475 in time);
+:func:`findings` only assembles the per-seed values (``dltour.rules.Runs``: each agent an arm of the
+metrics ``relapse_rate``, ``drop_after``, ``final_avg100`` and ``episodes_to_475``; the random
+policy's mean return and each agent's seed spread as constants) and decides them. Whether the
+configuration can check the 475 reference point at all is the study's (``reach_not_checkable``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dltour import rules as R
 from dltour.plots import band, new_figure, save
 from dltour.rl import (AGENTS, MAX_STEPS, episodes_to_reach, make_env, max_drop, moving_average, parse_agent,
                        random_returns)
-from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
+from dltour.summary import Comparison, Declared, declare, decide_declared, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
-from dltour.verdicts import (ALPHA, FAILS, HOLDS, INCONCLUSIVE, Decision, describe, did_not_learn, fmt, fmt_p, gate,
-                             hedges_g, not_checked, proportion)
+from dltour.verdicts import (ALPHA, FAILS, HOLDS, INCONCLUSIVE, Decision, describe, fmt, fmt_p, hedges_g, not_checked,
+                             proportion)
 
 # WINDOW, THRESHOLDS and COARSE_BINS are the science file's too (cartpole_td imports them from here)
 WINDOW = 100  # episodes in the moving average (the reference's "last 100 episode rewards")
@@ -59,22 +68,95 @@ IQM_TRIM = 0.25  # the interquartile mean: the 25% trimmed mean (rliable's IQM)
 N_BOOT = 9999
 REF_EPISODES, REF_SEEDS = 2000, 10  # the full profile: the scale the report calls the reference's (the reference states none)
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+#: the per-run values the findings read: each agent an arm of each
+METRICS = ("final_avg100", "episodes_to_475", "relapse_rate", "drop_after")
+#: how an agent shows it learned: its final 100-episode average above the random policy's mean return (a
+#: stability verdict about an agent that did not learn is not made)
+LEARNED = tuple(R.Learned(a, "final_avg100", "random_return", "greater") for a in AGENTS)
+
+
+# ---------------------------------------------------------------------- the rules of this study's claims
+# (the same protocol as dltour.rules: ``applies(runs)`` and ``decide(runs)``)
+@dataclass(frozen=True)
+class MoreStable:
+    """R47/R48 on one post-learning ``metric`` (lower = more stable): Q-learning's runs below SARSA's with
+    the policy ``pol`` (:func:`decide_stability`: IQM difference, exact permutation test over runs); ``what``
+    names the measure in the evidence, ``unit`` its unit."""
+
+    metric: str
+    pol: str
+    what: str
+    unit: str
+
+    @property
+    def arms(self) -> tuple[str, str]:
+        return f"qlearning-{self.pol}", f"sarsa-{self.pol}"
+
+    def applies(self, runs: R.Runs) -> bool:
+        return all(runs.has(self.metric, a) for a in self.arms)
+
+    def decide(self, runs: R.Runs) -> Decision:
+        q, s = self.arms
+        return decide_stability(runs.of(self.metric, q), runs.of(self.metric, s), self.what, self.pol, self.unit)
+
+
+@dataclass(frozen=True)
+class Reaches:
+    """More than half of ``arm``'s seeds reach a 475 average within ``within`` episodes (``metric``: the
+    episodes each took; :func:`decide_reach`, exact binomial test)."""
+
+    metric: str
+    arm: str
+    within: int
+
+    def applies(self, runs: R.Runs) -> bool:
+        return runs.has(self.metric, self.arm)
+
+    def decide(self, runs: R.Runs) -> Decision:
+        return decide_reach(runs.of(self.metric, self.arm), self.within)
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """Evidence: the two agents' seed spread (the constants ``spread:<agent>``), when the summary gave any."""
+
+    arms: tuple[str, str]
+
+    def __call__(self, runs: R.Runs) -> str:
+        if not any(k.startswith("spread:") for k in runs.consts):
+            return ""
+        q, s = (runs.consts.get(f"spread:{a}") for a in self.arms)
+        return f"seed spread {_fmt(q)} vs {_fmt(s)}"
+
+
+def _stability(pol: str, metric: str, what: str, unit: str):
+    """R47/R48 on ``metric``, unless one of the two agents did not learn; the seed spread beside it."""
+    rule = MoreStable(metric, pol, f"{what} after reaching {STABLE_FROM:.0f}, per run", unit)
+    return R.Noted(R.Gated(rule, rule.arms), SeedSpread(rule.arms))
+
+
+#: the study's findings, declared once with their rules (dltour.rules and the rules above): :func:`findings`
+#: supplies the runs' values
 FINDINGS = declare("T5.1", [
     *[d for pol, name, ref in (("egreedy", "epsilon-greedy", "R47"), ("softmax", "softmax", "R48")) for d in (
         Declared(f"qlearning-more-stable-{pol}",
                  f"With {name} selection, Q-learning learns more stably than SARSA (reference Figures 8/16): once "
                  f"its {WINDOW}-episode average has reached {STABLE_FROM:.0f}, fewer of its later episodes fall "
                  f"below {STABLE_FROM:.0f} again (relapse rate; IQM over runs)", ref,
-                 "§5, Task 5.1, Figures 8 and 16"),
+                 "§5, Task 5.1, Figures 8 and 16",
+                 rule=_stability(pol, "relapse_rate", "relapse rate", "share of episodes"),
+                 evidence=f"final avg100 {{final_avg100@qlearning-{pol}}} vs {{final_avg100@sarsa-{pol}}}"),
         Declared(f"qlearning-smaller-drops-{pol}",
                  f"With {name} selection, Q-learning's {WINDOW}-episode average falls back less than SARSA's after "
                  f"reaching {STABLE_FROM:.0f} (the same claim on a second measure: the largest fall from a running "
-                 f"peak; IQM over runs)", ref, "§5, Task 5.1, Figures 8 and 16"))],
+                 f"peak; IQM over runs)", ref, "§5, Task 5.1, Figures 8 and 16",
+                 rule=_stability(pol, "drop_after", "largest drop of avg100", "reward (100-episode average)"),
+                 evidence=f"final avg100 {{final_avg100@qlearning-{pol}}} vs {{final_avg100@sarsa-{pol}}}"))],
     Declared("qlearning-475-within-300",
              f"Tabular Q-learning with (1, 1, 6, 12) bins and decaying epsilon on CartPole-v1 usually reaches a 475 "
              f"average within about 300 episodes (the issue's reference point, not the report's; 'about 300' read as "
-             f"<= {REACH_WITHIN}, 'usually' as in more than half the seeds)"),
+             f"<= {REACH_WITHIN}, 'usually' as in more than half the seeds)",
+             rule=Reaches("episodes_to_475", "qlearning-egreedy", REACH_WITHIN)),
 ])
 
 REFERENCE = [
@@ -206,32 +288,19 @@ def decide_reach(episodes_to_475, within: int = REACH_WITHIN) -> Decision:
 
 def findings(values, random_return: float, *, reach_why: str | None = None,
              spread: dict[str, float] | None = None) -> list[Finding]:
-    """The study's findings from plain values: ``values[agent][metric]`` = {seed: value} for the
-    metrics ``relapse_rate`` and ``drop_after`` (:func:`after_learning`; NaN for a run with no
-    post-learning phase), ``final_avg100`` and ``episodes_to_475``; ``random_return`` the random
-    policy's mean return (the learned-gate's baseline: an agent whose final 100-episode average is
-    no better did not learn, and its stability says nothing); ``reach_why`` why the 475 reference
-    point cannot be checked (None: it can)."""
-    failed = did_not_learn({a: v["final_avg100"] for a, v in values.items()}, random_return, "greater")
-    out = []
-    for pol in ("egreedy", "softmax"):
-        qa, sa = f"qlearning-{pol}", f"sarsa-{pol}"
-        if qa not in values or sa not in values:
-            continue
-        extra = (f"final avg100 {describe(qa, values[qa]['final_avg100'])} vs "
-                 f"{describe(sa, values[sa]['final_avg100'])}")
-        if spread:
-            extra += f"; seed spread {_fmt(spread.get(qa))} vs {_fmt(spread.get(sa))}"
-        for fid, metric, unit in ((f"qlearning-more-stable-{pol}", "relapse_rate", "share of episodes"),
-                                  (f"qlearning-smaller-drops-{pol}", "drop_after", "reward (100-episode average)")):
-            what = f"{'relapse rate' if metric == 'relapse_rate' else 'largest drop of avg100'} after reaching " \
-                   f"{STABLE_FROM:.0f}, per run"
-            d = gate(decide_stability(values[qa].get(metric, {}), values[sa].get(metric, {}), what, pol, unit),
-                     failed, [qa, sa])
-            out.append(FINDINGS[fid].of(d, evidence=extra))
-    if "qlearning-egreedy" in values:
-        d = not_checked(reach_why) if reach_why else decide_reach(values["qlearning-egreedy"]["episodes_to_475"])
-        out.append(FINDINGS["qlearning-475-within-300"].of(d))
+    """The study's findings from plain values, by the rules declared in ``FINDINGS``: ``values[agent][metric]``
+    = {seed: value} for the metrics ``relapse_rate`` and ``drop_after`` (:func:`after_learning`; NaN for a
+    run with no post-learning phase), ``final_avg100`` and ``episodes_to_475``; ``random_return`` the random
+    policy's mean return (the learned-gate's baseline: an agent whose final 100-episode average is no better
+    did not learn, and its stability says nothing); ``reach_why`` why the 475 reference point cannot be
+    checked (None: it can); ``spread`` each agent's seed spread, shown beside the stability findings."""
+    consts = {"random_return": random_return} | {f"spread:{a}": x for a, x in (spread or {}).items()}
+    runs = R.Runs({m: {a: v.get(m, {}) for a, v in values.items()} for m in METRICS}, consts)
+    runs = R.Runs(runs.metrics, runs.consts, R.not_learned(LEARNED, runs))
+    out = decide_declared({k: d for k, d in FINDINGS.items() if k != "qlearning-475-within-300"}, runs)
+    reach = FINDINGS["qlearning-475-within-300"]
+    if reach.rule.applies(runs):  # the configuration may not be able to check it (reach_why)
+        out.append(reach.of(not_checked(reach_why)) if reach_why else reach.decide(runs))
     return out
 
 

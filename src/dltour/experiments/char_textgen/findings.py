@@ -28,21 +28,29 @@ the temperatures are reduced to one number per run before any test):
   MT systems, Mathur et al. 2020, "Tangled up in BLEU"). A BLEU constant within every run (e.g.
   all zero) measures nothing, and a BLEU that never reaches 1 point sits at its floor, where it
   cannot move by the margin: both are undecided, never "no correlation".
+
+Each finding is declared once in ``FINDINGS`` with its rule (``dltour.rules``): ``findings`` only
+assembles :class:`SweepRuns` (each measure per temperature and run, the held-out bits per character
+against the unigram baseline, and the temperatures swept) and ``decide_declared`` decides them all.
+The shapes ``dltour.rules`` lacks are small rules here: :class:`Trend` (a per-run trend over the
+temperatures), :class:`NoTrend` (R23's equivalence of the per-run slope with a margin, undecided
+at BLEU's floor) and :class:`AtLevels` (two temperatures paired by run, not checked unless every
+run has both). A model worse than the unigram baseline carries no verdict (``LEARNED``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from dltour import rules as R
 from dltour.data import corpora
 from dltour.plots import new_figure, save
-from dltour.summary import Comparison, Declared, declare, Finding, RunResult, Summary, Table
-from dltour.verdicts import (INCONCLUSIVE, Decision, all_of, compare, did_not_learn, fmt, gate, no_trend, not_checked,
-                             per_run_trend)
+from dltour.summary import Comparison, Declared, declare, decide_declared, Finding, RunResult, Summary, Table
+from dltour.verdicts import INCONCLUSIVE, Decision, compare, fmt, no_trend, not_checked, per_run_trend
 
 COMMON_WORDS = 100  # "common words": the 100 most frequent words of the training text
 BLEU_CHANGE = 1.0  # R23: "no correlation" read as: corpus BLEU changes by less than 1 point across the sweep
@@ -50,27 +58,146 @@ BLEU_MARGIN_SOURCE = ("1 BLEU point across the temperatures swept: differences o
                       "with human judgements (Mathur et al. 2020, 'Tangled up in BLEU')")
 MEASURES = ("bleu", "distinct2", "ngram_bpc", "mean_word_len", "common_words", "in_vocab_words")
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+
+@dataclass(frozen=True)
+class SweepRuns(R.Runs):
+    """:class:`dltour.rules.Runs` over a sweep: ``metrics[measure][arm]`` holds each run's value at
+    one temperature, ``sweep`` is (temperature, arm), by temperature, and ``seeds`` every run (the
+    position of its samples), in order: a run may lack a temperature, or every one."""
+
+    sweep: tuple[tuple[float, str], ...] = ()
+    seeds: tuple[int, ...] = ()
+
+    def curves(self, metric: str) -> tuple[list[float], dict[int, list[float]]]:
+        """(the temperatures, run -> ``metric`` at each of them; NaN where the run lacks one)."""
+        return ([t for t, _ in self.sweep],
+                {i: [self.of(metric, arm).get(i, math.nan) for _, arm in self.sweep] for i in self.seeds})
+
+
+def _level_means(temps: list[float], y: dict[int, list[float]]) -> str:
+    """``T: mean over runs`` at each temperature."""
+    return ", ".join(f"{t:g}: {fmt(float(np.nanmean([ys[j] for ys in y.values()])))}" for j, t in enumerate(temps))
+
+
+@dataclass(frozen=True)
+class Trend:
+    """``metric`` rises (``greater``) / falls (``less``) with temperature, seeds as the unit
+    (:func:`dltour.verdicts.per_run_trend`); its evidence shows the mean over runs at each
+    temperature."""
+
+    metric: str
+    direction: str
+    name: str
+    unit: str
+
+    def applies(self, runs: SweepRuns) -> bool:
+        return True
+
+    def decide(self, runs: SweepRuns) -> Decision:
+        temps, y = runs.curves(self.metric)
+        return per_run_trend(temps, y, self.direction, name=self.name, xname="unit of temperature", unit=self.unit,
+                             what="mean over seeds by T: " + _level_means(temps, y))
+
+
+@dataclass(frozen=True)
+class NoTrend:
+    """``metric`` changes by less than ``change`` across the temperatures swept: per run the OLS
+    slope on T, TOST of the mean slope within ±change / (the sweep's span) (:func:`dltour.verdicts.no_trend`).
+    A ``metric`` that never reaches ``change`` sits at its floor, where it cannot move by the margin:
+    undecided. The decision's evidence starts with ``means``: the mean over runs at each temperature."""
+
+    metric: str
+    change: float
+    margin_source: str
+    name: str
+    unit: str
+    what: str
+    means: str
+
+    def applies(self, runs: SweepRuns) -> bool:
+        return True
+
+    def decide(self, runs: SweepRuns) -> Decision:
+        temps, y = runs.curves(self.metric)
+        span = (max(temps) - min(temps)) if len(temps) > 1 else 1.0
+        top = max((v for ys in y.values() for v in ys if math.isfinite(v)), default=math.nan)
+        d = no_trend(temps, y, self.change / span, margin_source=self.margin_source, name=self.name,
+                     xname="unit of temperature", unit=self.unit, what=self.what)
+        if d.verdict != INCONCLUSIVE and not top >= self.change:
+            d = replace(d, verdict=INCONCLUSIVE,
+                        test=f"not decided: {self.name} never reaches {fmt(self.change)} point (its largest value is "
+                             f"{fmt(top)}): at its floor it cannot change by the margin, so a flat line says nothing "
+                             f"about a correlation; the test alone said {d.verdict!r}: {d.test}",
+                        reasons=d.reasons + [f"{self.name} at its floor (at most {fmt(top)} < {fmt(self.change)})"])
+        return replace(d, evidence=f"{self.means}: {_level_means(temps, y)}; {d.evidence}")
+
+
+@dataclass(frozen=True)
+class AtLevels:
+    """``metric`` at temperature ``at`` is ``direction`` than at ``than``, paired by run
+    (:func:`dltour.verdicts.compare`); not checked (``missing``) unless every run has both."""
+
+    metric: str
+    at: float
+    than: float
+    direction: str
+    names: tuple[str, str]
+    unit: str
+    missing: str
+
+    def applies(self, runs: SweepRuns) -> bool:
+        return True
+
+    def decide(self, runs: SweepRuns) -> Decision:
+        arms = {t: arm for t, arm in runs.sweep}
+        a, b = runs.of(self.metric, arms.get(self.at, "")), runs.of(self.metric, arms.get(self.than, ""))
+        if not runs.seeds or not all(i in a and i in b for i in runs.seeds):
+            return not_checked(self.missing)
+        return compare({i: a[i] for i in runs.seeds}, {i: b[i] for i in runs.seeds}, self.direction, names=self.names,
+                       unit=self.unit)
+
+
+#: how a run shows it learned: its held-out bits per character below the character-unigram baseline's
+LEARNED = (R.Learned("lstm", "val_bpc", "unigram_bpc", "less"),)
+_BPC = Trend("ngram_bpc", "greater", "3-gram bits/char", "bits/char")
+SEC = "§2.3, Table 3"
+
+#: the study's findings, declared once with their rules (dltour.rules and the rules above): the study supplies
+#: the runs' values
 FINDINGS = declare("T2.3", [
     Declared("low-temp-predictable-common-words",
              f"Lower temperature gives predictable text with shorter, more common words (3-gram bits/char and word "
              f"length rise with T, the share of the {COMMON_WORDS} most common training words falls; per seed, over "
-             f"the temperatures)", "R21", "§2.3, Table 3"),
+             f"the temperatures)", "R21", SEC,
+             rule=R.Gated(R.AllOf((_BPC, Trend("mean_word_len", "greater", "mean word length", "characters"),
+                                   Trend("common_words", "less", f"share of the {COMMON_WORDS} most common words",
+                                         "share of words")),
+                                  labels=("predictable: 3-gram bits/char rise with T",
+                                          "shorter: word length rises with T",
+                                          "more common: the common-word share falls with T")), ("lstm",))),
     Declared("ngram-bpc-tracks-temperature",
              "Higher temperature gives more surprising text: bits per character under a character 3-gram model of "
-             "the training text rise with T", "R22", "§2.3, Table 3"),
+             "the training text rise with T", "R22", SEC, rule=R.Gated(_BPC, ("lstm",))),
     Declared("distinct2-tracks-temperature",
              "Higher temperature gives a richer vocabulary: distinct-2 (distinct word bigrams over all) rises with T",
-             "R22", "§2.3, Table 3"),
+             "R22", SEC, rule=R.Gated(Trend("distinct2", "greater", "distinct-2", "distinct-2"), ("lstm",))),
     Declared("high-temp-less-meaningful",
              "Higher temperature gives less meaningful text: the share of generated words that are real words (occur "
-             "in the training text) falls with T", "R22", "§2.3, Table 3"),
+             "in the training text) falls with T", "R22", SEC,
+             rule=R.Gated(Trend("in_vocab_words", "less", "real-word share", "share of words"), ("lstm",))),
+    # R23: BLEU shows no correlation with temperature (corpus BLEU per seed and temperature, as Figure 4)
     Declared("bleu-no-correlation",
              f"BLEU shows no correlation with temperature: corpus BLEU changes by less than {BLEU_CHANGE:g} point "
              f"across the temperatures swept (per seed, the slope of corpus BLEU on T; equivalence test)", "R23",
-             "§2.3, Figure 4"),
+             "§2.3, Figure 4",
+             rule=R.Gated(NoTrend("bleu", BLEU_CHANGE, BLEU_MARGIN_SOURCE, "corpus BLEU", "BLEU points",
+                                  "per seed: corpus BLEU of its samples at each temperature",
+                                  "corpus BLEU by temperature (mean over seeds)"), ("lstm",))),
+    # ours: greedy decoding repeats itself
     Declared("greedy-loops",
-             "Greedy sampling (T = 0) repeats itself: fewer distinct word bigrams than at T = 1 (paired by seed)"),
+             "Greedy sampling (T = 0) repeats itself: fewer distinct word bigrams than at T = 1 (paired by seed)",
+             rule=R.Gated(AtLevels("distinct2", 0.0, 1.0, "less", ("distinct-2 at T=0", "at T=1"), "distinct-2",
+                                   "temperatures 0 and 1 not both in the sweep"), ("lstm",))),
 ])
 
 reference = []  # Table 3 is text and Figure 4 gives no numbers; the claims are checked as findings
@@ -99,79 +226,28 @@ def sweep_points(samples: list[dict], key: str) -> tuple[list[float], list[float
     return xs, ys
 
 
-def per_seed(samples: list[dict], key: str) -> tuple[list[float], dict[int, list[float]]]:
-    """(the temperatures swept, run -> ``key`` at each of them; NaN where a run lacks one): the
-    per-run curves the findings decide on (runs in the order given, numbered 0..)."""
+def runs_of(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float) -> SweepRuns:
+    """What the findings decide on: each measure of :data:`MEASURES` per temperature (an arm
+    ``T=<temperature>``) and run (numbered 0.. in the order given), the held-out bits per character
+    (``val_bpc`` of ``lstm``, by seed) and the unigram baseline."""
     temps = sorted({row["temperature"] for smp in samples for row in smp["sweep"]})
-    y = {}
+    arms = {t: f"T={t}" for t in temps}
+    metrics: dict[str, dict[str, dict[int, float]]] = {k: {a: {} for a in arms.values()} for k in MEASURES}
     for i, smp in enumerate(samples):
-        at = {row["temperature"]: row[key] for row in smp["sweep"]}
-        y[i] = [float(at.get(t, math.nan)) for t in temps]
-    return temps, y
-
-
-def decide_bleu_no_trend(samples: list[dict]) -> Decision:
-    """R23: corpus BLEU shows no trend with temperature, seeds as the unit: per seed the OLS slope of
-    its corpus BLEU (one per temperature) on T; TOST of the mean slope within ±1 BLEU point over the
-    temperature range swept. A BLEU that never reaches the margin's 1 point sits at its floor and
-    cannot show a trend of that size: undecided."""
-    temps, y = per_seed(samples, "bleu")
-    span = (max(temps) - min(temps)) if len(temps) > 1 else 1.0
-    margin = BLEU_CHANGE / span
-    top = max((v for ys in y.values() for v in ys if math.isfinite(v)), default=math.nan)
-    d = no_trend(temps, y, margin, margin_source=BLEU_MARGIN_SOURCE, name="corpus BLEU", xname="unit of temperature",
-                 unit="BLEU points", what="per seed: corpus BLEU of its samples at each temperature")
-    if d.verdict != INCONCLUSIVE and not top >= BLEU_CHANGE:
-        d = replace(d, verdict=INCONCLUSIVE, test=f"not decided: corpus BLEU never reaches {fmt(BLEU_CHANGE)} point "
-                    f"(its largest value is {fmt(top)}): at its floor it cannot change by the margin, so a flat line "
-                    f"says nothing about a correlation; the test alone said {d.verdict!r}: {d.test}",
-                    reasons=d.reasons + [f"corpus BLEU at its floor (at most {fmt(top)} < {fmt(BLEU_CHANGE)})"])
-    return d
+        for row in smp["sweep"]:
+            for k in MEASURES:
+                metrics[k][arms[row["temperature"]]][i] = float(row[k])
+    metrics["val_bpc"] = {"lstm": val_bpc}
+    return SweepRuns(metrics, {"unigram_bpc": unigram_bpc}, sweep=tuple(arms.items()), seeds=tuple(range(len(samples))))
 
 
 def findings(samples: list[dict], val_bpc: dict[int, float], unigram_bpc: float) -> list[Finding]:
     """Every finding of T2.3 from each seed's sample measures (``samples.json`` of each run, in seed
-    order), its held-out bits per character and the unigram baseline (hand-made in the tests).
-    Seeds are the unit: each run's measures over the temperatures are reduced per run first."""
-    failed = did_not_learn({"lstm": val_bpc}, unigram_bpc, "less")
-    out = []
-
-    def tr(key, direction, label, unit):
-        temps, y = per_seed(samples, key)
-        means = {t: float(np.nanmean([ys[j] for ys in y.values()])) for j, t in enumerate(temps)}
-        return per_run_trend(temps, y, direction, name=label, xname="unit of temperature", unit=unit,
-                             what="mean over seeds by T: " + ", ".join(f"{t:g}: {fmt(m)}" for t, m in means.items()))
-
-    bpc = ("ngram_bpc", "greater", "3-gram bits/char", "bits/char")
-    d = all_of([tr(*bpc), tr("mean_word_len", "greater", "mean word length", "characters"),
-                tr("common_words", "less", f"share of the {COMMON_WORDS} most common words", "share of words")],
-               labels=["predictable: 3-gram bits/char rise with T", "shorter: word length rises with T",
-                       "more common: the common-word share falls with T"])
-    out.append(FINDINGS["low-temp-predictable-common-words"].of(gate(d, failed, ["lstm"])))
-    out.append(FINDINGS["ngram-bpc-tracks-temperature"].of(gate(tr(*bpc), failed, ["lstm"])))
-    out.append(FINDINGS["distinct2-tracks-temperature"].of(
-        gate(tr("distinct2", "greater", "distinct-2", "distinct-2"), failed, ["lstm"])))
-    out.append(FINDINGS["high-temp-less-meaningful"].of(
-        gate(tr("in_vocab_words", "less", "real-word share", "share of words"), failed, ["lstm"])))
-
-    # R23: BLEU shows no correlation with temperature (corpus BLEU per seed and temperature, as Figure 4)
-    temps, y = per_seed(samples, "bleu")
-    out.append(FINDINGS["bleu-no-correlation"].of(
-        gate(decide_bleu_no_trend(samples), failed, ["lstm"]),
-        evidence="corpus BLEU by temperature (mean over seeds): "
-                 + ", ".join(f"{t:g}: {fmt(float(np.nanmean([ys[j] for ys in y.values()])))}"
-                             for j, t in enumerate(temps))))
-
-    # ours: greedy decoding repeats itself
-    d2 = {i: {row["temperature"]: row["distinct2"] for row in smp["sweep"]} for i, smp in enumerate(samples)}
-    if all(0.0 in r and 1.0 in r for r in d2.values()) and d2:
-        d = compare({i: r[0.0] for i, r in d2.items()}, {i: r[1.0] for i, r in d2.items()}, "less",
-                    names=("distinct-2 at T=0", "at T=1"), unit="distinct-2")
-    else:
-        d = not_checked("temperatures 0 and 1 not both in the sweep")
-    out.append(FINDINGS["greedy-loops"].of(gate(d, failed, ["lstm"])))
-    return out
-
+    order), its held-out bits per character and the unigram baseline (hand-made in the tests), by
+    the rules declared in ``FINDINGS``. Seeds are the unit: each run's measures over the
+    temperatures are reduced per run first."""
+    runs = runs_of(samples, val_bpc, unigram_bpc)
+    return decide_declared(FINDINGS, replace(runs, failed=R.not_learned(LEARNED, runs)))
 
 
 def summarize(study, cfg, results: list[RunResult], out_dir: Path) -> Summary:

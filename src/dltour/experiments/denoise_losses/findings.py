@@ -25,6 +25,15 @@ How each claim is measured and decided:
   budget: a "does not hold" from runs below the reference's 15 epochs whose validation MSE was
   still falling or had its minimum at the last epoch is inconclusive (``verdicts.budget_gate``).
 
+Each finding is declared once in ``FINDINGS`` with its rule (``dltour.rules``): ``decide`` only
+assembles :class:`SigmaRuns` (the per-seed values, the noisy input's MSE and the epoch budget as
+constants, the losses that did not learn, and the sigma sweep of one reading) and decides each
+declaration with its budget and fills. The shapes ``dltour.rules`` lacks are small rules here:
+:class:`Trend` (a per-run trend over the sweep's sigmas), :class:`BestOf`, :class:`Close` (the
+equivalence with a margin from MAE's gain), :class:`Each` / :class:`AllOfEach` (a part per loss or
+per sigma, Holm within) and :class:`SweepGated` (the learned-gate on arms named by their place in
+the sweep: :data:`LOWEST`, :data:`HIGHEST`, :data:`SWEPT`).
+
 The study reaches nothing here but through its arguments (``study.parse_loss``, ``study.reference``,
 ``cfg``): this file does not import ``denoise_losses``.
 """
@@ -32,11 +41,12 @@ The study reaches nothing here but through its arguments (``study.parse_loss``, 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from dltour import rules as R
 from dltour import verdicts as V
 from dltour.data.images import data_kind, reference_data, source_label
 from dltour.metrics.image import psnr_from_mse
@@ -48,30 +58,207 @@ READINGS = {"bw": "bandwidth", "prec": "precision"}  # correntropy's readings of
 REF_EPOCHS = 15
 CLOSE_FRACTION = 0.1  # "followed closely": within 10% of MAE's gain over the noisy input (see the docstring)
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+# arms named by their place in the sweep of one reading (:meth:`SigmaRuns.arms`)
+LOWEST, HIGHEST, SWEPT, EVERY = "<lowest sigma>", "<highest sigma>", "<every sigma>", "<every loss>"
+
+
+@dataclass(frozen=True)
+class SigmaRuns(R.Runs):
+    """:class:`dltour.rules.Runs` with the sigma sweep of one correntropy reading: ``sweep`` is
+    (log10 sigma, variant), by sigma."""
+
+    sweep: tuple[tuple[float, str], ...] = ()
+
+    def arms(self, name: str, metric: str = "test_mse") -> list[str]:
+        """The variants ``name`` stands for: :data:`LOWEST` / :data:`HIGHEST` (the sweep's first / last),
+        :data:`SWEPT` (the sweep's), :data:`EVERY` (every variant that has ``metric``); any other name
+        itself."""
+        if name == LOWEST:
+            return [self.sweep[0][1]] if self.sweep else []
+        if name == HIGHEST:
+            return [self.sweep[-1][1]] if self.sweep else []
+        if name == SWEPT:
+            return [v for _, v in self.sweep]
+        if name == EVERY:
+            return list(self.metrics.get(metric, {}))
+        return [name]
+
+
+def _mean(vals: dict[int, float]) -> float:
+    f = [x for x in vals.values() if math.isfinite(x)]
+    return float(np.mean(f)) if f else float("nan")
+
+
+@dataclass(frozen=True)
+class Trend:
+    """``metric`` rises (``greater``) / falls (``less``) with log10 sigma over the sweep, seeds as the
+    unit (:func:`dltour.verdicts.per_run_trend`: one run = one seed's values at every sigma, NaN
+    where a sigma lacks that seed). Needs two sigmas."""
+
+    metric: str
+    direction: str
+    name: str
+    unit: str
+
+    def applies(self, runs: SigmaRuns) -> bool:
+        return len(runs.sweep) >= 2
+
+    def decide(self, runs: SigmaRuns) -> V.Decision:
+        table = runs.metrics.get(self.metric, {})
+        x = [lx for lx, _ in runs.sweep]
+        seeds = sorted({sd for _, v in runs.sweep for sd in table.get(v, {})})
+        ys = {sd: [table.get(v, {}).get(sd, float("nan")) for _, v in runs.sweep] for sd in seeds}
+        return V.per_run_trend(x, ys, self.direction, name=self.name, xname="log10 sigma", unit=self.unit)
+
+
+@dataclass(frozen=True)
+class Close:
+    """Each of ``others`` is equivalent to ``best`` by ``metric`` (TOST, Holm within) with a margin of
+    ``fraction`` of ``best``'s gain over the constant ``baseline`` (baseline - mean of ``best``);
+    no gain: inconclusive (``why``). ``source`` (the margin's source) and ``why`` are templates of
+    ``fraction``, ``keep`` (1 - fraction), ``baseline``, ``mean`` and ``gain``; the decision's
+    evidence starts with the margin and its source."""
+
+    metric: str
+    best: str
+    others: tuple[str, ...]
+    fraction: float
+    baseline: str
+    source: str
+    why: str
+    what: str = ""
+    unit: str = ""
+
+    def applies(self, runs: SigmaRuns) -> bool:
+        arms = [self.best] + [a for o in self.others for a in runs.arms(o)]
+        return len(arms) == 1 + len(self.others) and all(runs.has(self.metric, a) for a in arms)
+
+    def decide(self, runs: SigmaRuns) -> V.Decision:
+        best, base = runs.of(self.metric, self.best), runs.const(self.baseline)
+        mean = _mean(best)
+        gain = base - mean
+        margin = self.fraction * gain
+        fill = dict(fraction=self.fraction, keep=1 - self.fraction, baseline=V.fmt(base), mean=V.fmt(mean),
+                    gain=V.fmt(gain))
+        src = self.source.format(**fill)
+        if gain > 0:
+            others = [a for o in self.others for a in runs.arms(o)]
+            parts = [V.equivalent(runs.of(self.metric, o), best, margin, margin_source=src, names=(o, self.best),
+                                  what=self.what, unit=self.unit) for o in others]
+            d = V.all_of(parts, labels=[f"{o} vs {self.best}" for o in others])
+            flips = [x.flip_margin for x in parts if x.flip_margin is not None]  # all must be inside the margin
+            d = replace(d, margin=margin, margin_source=src, flip_margin=max(flips) if flips else None)
+        else:
+            d = V.inconclusive(self.why.format(**fill))
+        return replace(d, evidence=f"margin {V.fmt(margin)} = {src}; {d.evidence}")
+
+
+@dataclass(frozen=True)
+class Each:
+    """``rule`` (a :class:`dltour.rules.Exceeds`) once for each variant ``rule.arm`` stands for
+    (:meth:`SigmaRuns.arms`), its ``name`` a template of ``{arm}``; ``label`` (a template of
+    ``{arm}`` and the constants) labels each part in :class:`AllOfEach`."""
+
+    rule: R.Exceeds
+    label: str = "{arm}"
+
+    def applies(self, runs: SigmaRuns) -> bool:
+        return self.rule.arm in (SWEPT, EVERY) or bool(runs.arms(self.rule.arm, self.rule.metric))
+
+    def parts(self, runs: SigmaRuns) -> list[tuple[R.Exceeds, str]]:
+        return [(replace(self.rule, arm=a, name=self.rule.name.format(arm=a)),
+                 self.label.format_map({**runs.consts, "arm": a}))
+                for a in runs.arms(self.rule.arm, self.rule.metric)]
+
+
+@dataclass(frozen=True)
+class AllOfEach:
+    """Every part holds, Holm-adjusted (:func:`dltour.verdicts.all_of`); a part is a rule (labelled
+    by ``labels``, templates of the constants) or an :class:`Each` (a part per variant)."""
+
+    parts: tuple
+    labels: tuple[str, ...] = ()
+
+    def applies(self, runs: SigmaRuns) -> bool:
+        return all(p.applies(runs) for p in self.parts)
+
+    def decide(self, runs: SigmaRuns) -> V.Decision:
+        ds, labels = [], []
+        for i, p in enumerate(self.parts):
+            for rule, lab in (p.parts(runs) if isinstance(p, Each) else [(p, self.labels[i].format_map(runs.consts))]):
+                ds.append(rule.decide(runs))
+                labels.append(lab)
+        return V.all_of(ds, labels=labels)
+
+
+@dataclass(frozen=True)
+class SweepGated:
+    """:class:`dltour.rules.Gated` with ``involved`` named by their place in the sweep too
+    (:meth:`SigmaRuns.arms`): no verdict when one of them did not learn."""
+
+    rule: object
+    involved: tuple[str, ...]
+
+    def applies(self, runs: SigmaRuns) -> bool:
+        return self.rule.applies(runs)
+
+    def decide(self, runs: SigmaRuns) -> V.Decision:
+        return V.gate(self.rule.decide(runs), runs.failed, [a for n in self.involved for a in runs.arms(n)])
+
+
+_LEARNED = Each(R.Exceeds("test_mse", SWEPT, "noisy_mse", "less", what="test MSE vs the noisy input's",
+                          unit="test MSE"), "{arm} learned")
+_EPOCHS_FALL = Trend("epochs_trained", "less", "epochs trained", "epochs")
+_MSE_RISES = Trend("test_mse", "greater", "test MSE", "test MSE")
+SEC = "§3.2, Table 5"
+
+#: the study's findings, declared once with their rules (dltour.rules and the rules above): the study supplies
+#: the runs' values. The sigma claims (R31-R35) are decided on the precision reading's sweep.
 FINDINGS = declare("T3.2", [
-    Declared("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5", "R30", "§3.2, Table 5"),
+    Declared("mae-lowest-mse", "MAE gives the lowest test MSE of every loss in Table 5", "R30", SEC,
+             rule=R.Gated(R.BestOf("test_mse", "mae", "less", what="test MSE", unit="test MSE", least=1), ("mae",))),
     Declared("mae-closely-followed",
              f"MSE and correntropy with the smallest sigma ({{lowest}}) follow MAE closely: their test MSE is within "
-             f"{CLOSE_FRACTION:.0%} of MAE's gain over the noisy input", "R31", "§3.2, Table 5"),
+             f"{CLOSE_FRACTION:.0%} of MAE's gain over the noisy input", "R31", SEC,
+             rule=SweepGated(Close("test_mse", "mae", ("mse", LOWEST), CLOSE_FRACTION, "noisy_mse",
+                                   "{fraction:.0%} of MAE's gain over the noisy input ({baseline} - {mean} = "
+                                   "{gain}): a loss that keeps {keep:.0%} of the best loss's denoising follows it "
+                                   "closely",
+                                   "MAE's test MSE {mean} is not below the noisy input's {baseline}: no denoising "
+                                   "gain to set the margin from", what="test MSE", unit="test MSE"),
+                             ("mae", "mse", LOWEST))),
     Declared("{reading}-reproduces-table5",
              "The {reading} reading of correntropy reproduces the reference's Table 5 ordering: every sigma learns "
              "(test MSE below the noisy input's), epochs trained fall and test MSE rises with sigma (reference: 15, "
-             "9, 5 epochs; 0.0018, 0.0023, 0.0063)", None, "§3.2, Table 5"),
+             "9, 5 epochs; 0.0018, 0.0023, 0.0063)", None, SEC,
+             rule=AllOfEach((_LEARNED, _EPOCHS_FALL, _MSE_RISES),
+                            ("", "epochs fall with sigma", "test MSE rises with sigma"))),
+    # R32: a run that did not learn counts as harmed, so no gate
     Declared("sigma-harms-training",
              "Increasing correntropy's sigma harms training: test MSE rises with sigma (precision reading)", "R32",
-             "§3.2, Table 5"),
+             SEC, rule=_MSE_RISES),
     Declared("sigma-stops-earlier",
              "A larger sigma makes early stopping end training sooner, before the {epochs}-epoch budget (reference: "
-             "15, 9, 5 epochs for sigma 1e2, 1e4, 1e6; precision reading)", "R33", "§3.2, Table 5"),
+             "15, 9, 5 epochs for sigma 1e2, 1e4, 1e6; precision reading)", "R33", SEC,
+             rule=SweepGated(AllOfEach((_EPOCHS_FALL,
+                                        Each(R.Exceeds("epochs_trained", HIGHEST, "epochs", "less", name="{arm} epochs",
+                                                       what="the epoch budget", unit="epochs"),
+                                             "{arm} stops before {epochs} epochs")),
+                                       ("epochs fall with sigma", "")), (SWEPT,))),
     Declared("sigma-larger-gradients",
              "A larger sigma gives larger gradients (mean gradient L2 norm in epoch 1; precision reading)", "R34",
-             "§3.2, Table 5"),
+             SEC, rule=Trend("first_epoch_grad_norm", "greater", "gradient norm", "gradient L2 norm")),
     Declared("sigma-faster-overfits-sooner",
              "With a larger sigma the network trains faster (lower validation MSE after epoch 1) and overfits sooner "
-             "(its best validation epoch comes earlier; precision reading)", "R35", "§3.2, Table 5"),
-    Declared("beats-noisy-input", "Every loss denoises: its test MSE is below the noisy input's", None,
-             "§3.2, Table 5"),
+             "(its best validation epoch comes earlier; precision reading)", "R35", SEC,
+             rule=SweepGated(R.AllOf((Trend("val_mse_first", "less", "validation MSE after epoch 1", "validation MSE"),
+                                      Trend("best_epoch", "less", "best epoch", "epochs")),
+                                     labels=("trains faster (epoch-1 validation MSE falls with sigma)",
+                                             "overfits sooner (the best validation epoch comes earlier)")),
+                             (SWEPT,))),
+    Declared("beats-noisy-input", "Every loss denoises: its test MSE is below the noisy input's", None, SEC,
+             rule=AllOfEach((Each(R.Exceeds("test_mse", EVERY, "noisy_mse", "less", unit="test MSE")),)),
+             evidence="noisy input {noisy_mse}"),
 ])
 
 REFERENCE = [
@@ -110,27 +297,10 @@ def sigma_variants(study, names, reading: str) -> list[tuple[float, str]]:
     return sorted(out)
 
 
-def _by_seed(table: dict[str, dict[int, float]], sig: list[tuple[float, str]]):
-    """The levels log10 sigma and, per seed, its values at them (NaN where a sigma lacks that
-    seed): the runs of a per-run trend over sigma."""
-    x = [math.log10(sigma) for sigma, _ in sig]
-    seeds = sorted({sd for _, v in sig for sd in table.get(v, {})})
-    return x, {sd: [table.get(v, {}).get(sd, float("nan")) for _, v in sig] for sd in seeds}
-
-
-def _trend(table, sig, direction, name, unit):
-    x, ys = _by_seed(table, sig)
-    return V.per_run_trend(x, ys, direction, name=name, xname="log10 sigma", unit=unit)
-
-
-def _mean(vals: dict[int, float]) -> float:
-    f = [x for x in vals.values() if math.isfinite(x)]
-    return float(np.mean(f)) if f else float("nan")
-
-
 def decide(study, metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: float,
            epochs: int = REF_EPOCHS, curves: dict[str, dict[int, list[float]]] | None = None) -> list[Finding]:
-    """The findings of T3.2 from plain per-seed values (``study``: the study, for its loss names).
+    """The findings of T3.2 from plain per-seed values (``study``: the study, for its loss names), by
+    the rules declared in ``FINDINGS``.
 
     ``metrics[name][variant] = {seed: value}`` for ``test_mse``, ``epochs_trained``,
     ``first_epoch_grad_norm``, ``val_mse_first`` (validation MSE after epoch 1) and ``best_epoch``;
@@ -141,74 +311,29 @@ def decide(study, metrics: dict[str, dict[str, dict[int, float]]], noisy_mse: fl
     """
     mse = metrics["test_mse"]
     names = list(mse)
-    failed = V.did_not_learn(mse, noisy_mse, "less")
-    out: list[Finding] = []
+
+    def sweep(reading):
+        return tuple((math.log10(sigma), v) for sigma, v in sigma_variants(study, names, reading))
 
     def budget(variants):
         cs = {v: curves[v] for v in variants if curves and curves.get(v)}
         return V.Budget(cs, "lower", epochs, REF_EPOCHS, name="validation MSE") if cs else None
 
-    # R30: MAE gives the best test MSE
-    if "mae" in mse:
-        d = V.best_of(mse, "mae", "less", what="test MSE", unit="test MSE")
-        out.append(FINDINGS["mae-lowest-mse"].of(V.gate(d, failed, ["mae"]), budget=budget(names)))
-    prec = sigma_variants(study, names, "precision")
-    lowest = prec[0][1] if prec else None
-    # R31: followed closely by correntropy sigma 1e2 and MSE
-    if "mae" in mse and "mse" in mse and lowest:
-        gain = noisy_mse - _mean(mse["mae"])
-        margin = CLOSE_FRACTION * gain
-        src = (f"{CLOSE_FRACTION:.0%} of MAE's gain over the noisy input ({V.fmt(noisy_mse)} - "
-               f"{V.fmt(_mean(mse['mae']))} = {V.fmt(gain)}): a loss that keeps {1 - CLOSE_FRACTION:.0%} of the best loss's denoising follows "
-               "it closely")
-        if gain > 0:
-            parts = [V.equivalent(mse[o], mse["mae"], margin, margin_source=src, names=(o, "mae"), what="test MSE",
-                                  unit="test MSE") for o in ("mse", lowest)]
-            d = V.all_of(parts, labels=[f"{o} vs mae" for o in ("mse", lowest)])
-            flips = [x.flip_margin for x in parts if x.flip_margin is not None]  # both must be inside the margin
-            d = replace(d, margin=margin, margin_source=src, flip_margin=max(flips) if flips else None)
-        else:
-            d = V.inconclusive(f"MAE's test MSE {V.fmt(_mean(mse['mae']))} is not below the noisy input's "
-                               f"{V.fmt(noisy_mse)}: no denoising gain to set the margin from")
-        out.append(FINDINGS["mae-closely-followed"].of(
-            V.gate(d, failed, ["mae", "mse", lowest]), lowest=lowest,
-            evidence=f"margin {V.fmt(margin)} = {src}", budget=budget(["mae", "mse", lowest])))
-    for reading in ("bandwidth", "precision"):
-        sig = sigma_variants(study, names, reading)
-        if len(sig) < 2:
-            continue
-        parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, what="test MSE vs the noisy input's", unit="test MSE")
-                 for _, v in sig]
-        parts += [_trend(metrics["epochs_trained"], sig, "less", "epochs trained", "epochs"),
-                  _trend(mse, sig, "greater", "test MSE", "test MSE")]
-        labels = [f"{v} learned" for _, v in sig] + ["epochs fall with sigma", "test MSE rises with sigma"]
-        out.append(FINDINGS["{reading}-reproduces-table5"].of(V.all_of(parts, labels=labels), reading=reading))
-    if len(prec) >= 2:
-        involved = [v for _, v in prec]
-        # R32: increasing sigma harms training. A run that did not learn counts as harmed, so no gate.
-        out.append(FINDINGS["sigma-harms-training"].of(_trend(mse, prec, "greater", "test MSE", "test MSE"),
-                                                       budget=budget(involved)))
-        # R33: larger sigma -> early stopping before the budget
-        top = prec[-1][1]
-        d = V.all_of([_trend(metrics["epochs_trained"], prec, "less", "epochs trained", "epochs"),
-                      V.exceeds(metrics["epochs_trained"][top], epochs, "less", name=f"{top} epochs",
-                                what="the epoch budget", unit="epochs")],
-                     labels=["epochs fall with sigma", f"{top} stops before {epochs} epochs"])
-        out.append(FINDINGS["sigma-stops-earlier"].of(V.gate(d, failed, involved), epochs=epochs,
-                                                      budget=budget(involved)))
-        # R34: larger sigma -> larger gradients (epoch 1: no budget)
-        out.append(FINDINGS["sigma-larger-gradients"].of(
-            _trend(metrics["first_epoch_grad_norm"], prec, "greater", "gradient norm", "gradient L2 norm")))
-        # R35: ...so the network trains faster and overfits sooner
-        d = V.all_of([_trend(metrics["val_mse_first"], prec, "less", "validation MSE after epoch 1", "validation MSE"),
-                      _trend(metrics["best_epoch"], prec, "less", "best epoch", "epochs")],
-                     labels=["trains faster (epoch-1 validation MSE falls with sigma)",
-                             "overfits sooner (the best validation epoch comes earlier)"])
-        out.append(FINDINGS["sigma-faster-overfits-sooner"].of(V.gate(d, failed, involved), budget=budget(involved)))
-    parts = [V.exceeds(mse[v], noisy_mse, "less", name=v, unit="test MSE") for v in names]
-    out.append(FINDINGS["beats-noisy-input"].of(V.all_of(parts, labels=names),
-                                                evidence=f"noisy input {V.fmt(noisy_mse)}"))
-    return out
+    runs = SigmaRuns(metrics, {"noisy_mse": noisy_mse, "epochs": epochs}, V.did_not_learn(mse, noisy_mse, "less"),
+                     sweep("precision"))
+    prec = runs.arms(SWEPT)
+    lowest = prec[0] if prec else None
+    decided = [("mae-lowest-mse", runs, dict(budget=budget(names))),
+               ("mae-closely-followed", runs, dict(lowest=lowest, budget=budget(["mae", "mse", lowest])))]
+    decided += [("{reading}-reproduces-table5", replace(runs, sweep=sweep(r)), dict(reading=r))
+                for r in ("bandwidth", "precision")]
+    decided += [("sigma-harms-training", runs, dict(budget=budget(prec))),
+                ("sigma-stops-earlier", runs, dict(epochs=epochs, budget=budget(prec))),
+                ("sigma-larger-gradients", runs, {}),  # epoch 1: no budget
+                ("sigma-faster-overfits-sooner", runs, dict(budget=budget(prec))),
+                ("beats-noisy-input", runs, {})]
+    out = [FINDINGS[fid].decide(r, **kw) for fid, r, kw in decided]
+    return [f for f in out if f is not None]
 
 
 def summarize(study, cfg, results: list[RunResult], out_dir: Path) -> Summary:

@@ -28,6 +28,15 @@ The measures behind the findings (per run, so every claim is decided over seeds)
   the mean log-odds of its 10 nearest words, over the 200 most polar words (in at least 10 training
   reviews; neighbours among words in at least 5), fine-tuned vs the same GloVe rows before training.
 
+Decisions: each finding is declared once in ``FINDINGS`` with its rule, built from
+:mod:`dltour.rules` and the shapes defined here (``Needs``: "not checked" when its arms did not run;
+``BestOf``; ``Versus`` and ``Within``: an arm after training against the same runs before it, directional
+or an equivalence; ``NotWorse``: non-inferiority with a margin; ``PeakEpoch``: R15). :func:`findings`
+only supplies the runs' values (``R.Runs``: per-seed metrics, each validation set's majority class, the
+epochs run, and the variants that did not learn: peak validation accuracy not above the majority
+class, ``LEARNED``), the budget of each finding and the evidence in the study's own words; a verdict
+about a variant that did not learn is not made (``R.Gated``).
+
 Budget: every finding declares the curves it depends on (training accuracy for R14, validation
 accuracy for the others: ``Budget``) with the epochs run against the reference's 10, so the central rule
 (:func:`dltour.verdicts.budget_gate`) makes a "does not hold" from a short run inconclusive when a
@@ -37,17 +46,18 @@ curve was still improving or its best epoch was the last (a censored maximum).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dltour import rules as R
 from dltour.data import glove, imdb
 from dltour.data.source import file_hash
 from dltour.plots import new_figure, save
 from dltour.summary import Comparison, Declared, declare, Finding, RunResult, Summary, Table
 from dltour.summary import Results
-from dltour.verdicts import (INCONCLUSIVE, Budget, Decision, all_of, best_of, compare, did_not_learn, equivalent,
-                             exceeds, fmt, gate, near_reference, not_checked)
+from dltour.verdicts import (INCONCLUSIVE, Budget, Decision, compare, equivalent, fmt, near_reference)
 
 VARIANTS = ("random", "glove", "glove-frozen")
 REFERENCE_TABLE2 = {
@@ -67,29 +77,122 @@ READABLE_MARGIN_SOURCE = ("one GloVe neighbour in 100 neighbour slots beyond the
 WELL_MARGIN = 0.05  # R19: "performs well", read as no more than 0.05 below GloVe
 N_QUERIES, K = 200, 10
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+# ---------------------------------------------------------------- rule shapes dltour.rules lacks
+@dataclass(frozen=True)
+class Within:
+    """One (metric, arm)'s values equal another's within ±``margin`` (in the metric's units), paired
+    by seed (TOST, :func:`dltour.verdicts.equivalent`); ``margin_source`` says where the margin comes
+    from."""
+
+    a: tuple[str, str]
+    b: tuple[str, str]
+    margin: float
+    margin_source: str
+    names: tuple[str, str]
+    unit: str = ""
+
+    def applies(self, runs: R.Runs) -> bool:
+        return runs.has(*self.a) and runs.has(*self.b)
+
+    def decide(self, runs: R.Runs) -> Decision:
+        return equivalent(runs.of(*self.a), runs.of(*self.b), self.margin, margin_source=self.margin_source,
+                          paired=True, names=self.names, unit=self.unit)
+
+
+@dataclass(frozen=True)
+class NotWorse:
+    """Non-inferiority: ``arm``'s ``metric`` (higher is better) is no more than ``margin`` below
+    ``other``'s, i.e. ``arm`` + ``margin`` > ``other``, paired by seed (:func:`dltour.verdicts.compare`)."""
+
+    metric: str
+    arm: str
+    other: str
+    margin: float
+    unit: str = ""
+
+    def applies(self, runs: R.Runs) -> bool:
+        return runs.has(self.metric, self.arm) and runs.has(self.metric, self.other)
+
+    def decide(self, runs: R.Runs) -> Decision:
+        shifted = {sd: x + self.margin for sd, x in runs.of(self.metric, self.arm).items()}
+        return compare(shifted, runs.of(self.metric, self.other), "greater",
+                       names=(f"{self.arm} + {self.margin:g}", self.other), unit=self.unit,
+                       what=f"non-inferiority: {self.arm} no more than {self.margin:g} below {self.other}")
+
+
+@dataclass(frozen=True)
+class PeakEpoch:
+    """R15 (:func:`decide_peak_epoch`): the ``arms``' best epochs (``metric``, per run) near 3.5,
+    given the epochs run (the constant ``epochs``); applies when one of the arms ran."""
+
+    metric: str = "best_epoch"
+    arms: tuple[str, ...] = VARIANTS
+
+    def applies(self, runs: R.Runs) -> bool:
+        return any(runs.has(self.metric, v) for v in self.arms)
+
+    def decide(self, runs: R.Runs) -> Decision:
+        return decide_peak_epoch({v: runs.of(self.metric, v) for v in self.arms if runs.has(self.metric, v)},
+                                 runs.consts["epochs"])
+
+
+#: a run learned when its peak validation accuracy is above its validation set's majority class
+#: (``majority@<variant>``); a verdict about how a variant that did not learn learned is not made
+LEARNED = tuple(R.Learned(v, "peak_val_acc", f"majority@{v}", "greater") for v in VARIANTS)
+SEC = "§2.2, Figure 3"
+VAL = "validation accuracy"
+
+#: the study's findings, declared once with their rules (dltour.rules and the shapes above): the study supplies
+#: the runs' values
 FINDINGS = declare("T2.2", [
     Declared("overfit-train-acc",
              f"All models overfit: training accuracy reaches ~1 (>= {OVERFIT_ACC}) within {REF_EPOCHS} epochs", "R14",
-             "§2.2, Figure 3"),
+             SEC, rule=R.Needs(R.Gated(R.AllOf(tuple(R.Exceeds("max_train_acc", v, OVERFIT_ACC, "greater",
+                                                             unit="training accuracy") for v in VARIANTS),
+                                             labels=tuple(f"{v} highest training accuracy" for v in VARIANTS),
+                                             present=True), VARIANTS), "no runs")),
     Declared("val-peak-epoch-3-4",
              f"Validation accuracy peaks after 3-4 epochs (the epoch of best validation accuracy, averaged over the "
-             f"initialisations per seed, is {PEAK_EPOCH:g} ± {PEAK_MARGIN:g})", "R15", "§2.2, Figure 3"),
+             f"initialisations per seed, is {PEAK_EPOCH:g} ± {PEAK_MARGIN:g})", "R15", SEC,
+             rule=R.Needs(R.Gated(PeakEpoch(), VARIANTS), "no runs")),
     Declared("frozen-glove-smoothest",
              "Frozen GloVe has the smoothest validation curve (the smallest sd of its epoch-to-epoch changes, paired "
-             "by seed)", "R16", "§2.2, Figure 3"),
-    Declared("frozen-glove-best-val", "Frozen GloVe embeddings reach the highest validation accuracy", "R17",
-             "§2.2, Figure 3"),
+             "by seed)", "R16", SEC,
+             rule=R.Gated(R.BestOf("val_roughness", "glove-frozen", "less",
+                                 what="sd of epoch-to-epoch changes of validation accuracy",
+                                 unit="sd of epoch-to-epoch change of validation accuracy"), VARIANTS)),
+    Declared("frozen-glove-best-val", "Frozen GloVe embeddings reach the highest validation accuracy", "R17", SEC,
+             rule=R.Gated(R.BestOf("peak_val_acc", "glove-frozen", "greater", what="peak validation accuracy",
+                                 unit=VAL), VARIANTS)),
     Declared("random-neighbours-noise",
              f"Random-initialised embeddings learn no human-readable neighbourhood (their nearest words share no "
              f"more with GloVe's than a random embedding does, within ±{READABLE_MARGIN:g} overlap@10 over the "
-             f"{N_QUERIES} most frequent words)", "R18", "§2.2, Table 2"),
+             f"{N_QUERIES} most frequent words)", "R18", "§2.2, Table 2",
+             rule=R.Needs(R.Gated(Within(("glove_overlap", "random"), ("glove_overlap_init", "random"), READABLE_MARGIN,
+                                       READABLE_MARGIN_SOURCE,
+                                       names=("random overlap@10 with GloVe's neighbours after training",
+                                              "the same run's random rows before training (chance control)"),
+                                       unit="overlap@10"), ("random",)),
+                        "random was not run (or its vocabulary has too few GloVe words)")),
     Declared("random-performs-well",
              f"The random-embedding model nonetheless performs well on validation (above the majority class and no "
-             f"more than {WELL_MARGIN:g} below the GloVe models)", "R19", "§2.2"),
+             f"more than {WELL_MARGIN:g} below the GloVe models)", "R19", "§2.2",
+             rule=R.Needs(R.AllOf((R.Exceeds("peak_val_acc", "random", "majority@random", "greater",
+                                           name="random peak validation accuracy",
+                                           what="majority class of the validation set", unit=VAL),
+                                 NotWorse("peak_val_acc", "random", "glove", WELL_MARGIN, unit=VAL),
+                                 NotWorse("peak_val_acc", "random", "glove-frozen", WELL_MARGIN, unit=VAL)),
+                                labels=("above the majority class", f"not worse than glove by more than {WELL_MARGIN:g}",
+                                        f"not worse than glove-frozen by more than {WELL_MARGIN:g}"), present=True),
+                        "random was not run")),
     Declared("finetuned-glove-domain-neighbours",
              "Fine-tuned GloVe learns domain-specific (movie-review) similarities: its neighbourhoods follow the "
-             "reviews' sentiment more than GloVe's did before training", "R20", "§2.2, Table 2"),
+             "reviews' sentiment more than GloVe's did before training", "R20", "§2.2, Table 2",
+             rule=R.Needs(R.Gated(R.Versus(("polarity_align", "glove"), ("polarity_align_init", "glove"), "greater",
+                                       names=("fine-tuned GloVe", "the same rows before training"),
+                                       what="sentiment alignment of neighbourhoods",
+                                       unit="Pearson r (sentiment alignment)"), ("glove",)),
+                        "the fine-tuned GloVe variant was not run")),
 ])
 
 REFERENCE: list = []  # Figure 3 and Table 2 carry no numbers; Table 2's words are shown beside ours
@@ -115,14 +218,26 @@ def decide_peak_epoch(best: dict[str, dict[int, float]], epochs: int) -> Decisio
     return d
 
 
+def _decide(fid: str, runs: R.Runs, evidence: str, budget: Budget) -> Finding:
+    """``FINDINGS[fid]`` decided by its rule from ``runs``, with ``evidence`` in the study's own words
+    (numbers beside the decision that a template of the runs cannot write: counts, conditional notes)."""
+    d = FINDINGS[fid]
+    return d.of(d.rule.decide(runs), evidence=evidence, budget=budget)
+
+
 def findings(res: Results, epochs: int) -> list[Finding]:
     """Every finding of T2.2 from per-seed run metrics and each run's curves (``history.csv``;
-    hand-made ``Results`` in the tests). ``epochs``: the epochs each run trained."""
-    out = []
+    hand-made ``Results`` in the tests), by the rules declared in ``FINDINGS``. ``epochs``: the epochs
+    each run trained. The study supplies only the values (``R.Runs``), the budgets (the curves each
+    finding depends on) and the evidence in its own words."""
     vs = [v for v in VARIANTS if v in res]
-    peak = res.table("peak_val_acc", vs)
-    base = {v: res.mean(v, "val_majority") if res.values(v, "val_majority") else 0.5 for v in vs}
-    failed = did_not_learn(peak, base, "greater")
+    metrics = {k: res.table(k, vs) for k in ("peak_val_acc", "best_epoch", "val_roughness", "glove_overlap",
+                                             "glove_overlap_init", "polarity_align", "polarity_align_init")}
+    metrics["max_train_acc"] = {v: res.values(v, "max_train_acc") for v in vs}  # every variant run: R14's parts
+    consts = {f"majority@{v}": res.mean(v, "val_majority") if res.values(v, "val_majority") else 0.5 for v in vs}
+    consts["epochs"] = epochs
+    runs = R.Runs(metrics, consts)
+    runs = R.Runs(metrics, consts, R.not_learned(LEARNED, runs))
 
     val_curves = {v: res.curves(v, "val_acc") for v in vs}
 
@@ -130,87 +245,49 @@ def findings(res: Results, epochs: int) -> list[Finding]:
         return Budget({v: val_curves[v] for v in arms if v in vs}, "higher", epochs, REF_EPOCHS,
                       name="validation accuracy")
 
-    # R14: every model overfits (~perfect training accuracy within 10 epochs); a short run that has not
-    # got there while its training accuracy still rises is left undecided by the central budget rule
-    parts = [exceeds(res.values(v, "max_train_acc"), OVERFIT_ACC, "greater", name=v, unit="training accuracy")
-             for v in vs]
-    d = all_of(parts, labels=[f"{v} highest training accuracy" for v in vs]) if parts else not_checked("no runs")
-    out.append(FINDINGS["overfit-train-acc"].of(gate(d, failed, vs),
-                                                evidence=f"highest training accuracy over {epochs} epochs per run",
-                                                budget=Budget({v: res.curves(v, "train_acc") for v in vs}, "higher",
-                                                              epochs, REF_EPOCHS, name="training accuracy")))
-
-    # R15: validation accuracy peaks after 3-4 epochs (seeds as the unit; a peak at the last epoch is censored)
-    best = {v: res.values(v, "best_epoch") for v in vs if res.values(v, "best_epoch")}
+    # R14: a short run that has not got there while its training accuracy still rises is left undecided
+    # by the central budget rule
+    train_budget = Budget({v: res.curves(v, "train_acc") for v in vs}, "higher", epochs, REF_EPOCHS,
+                          name="training accuracy")
+    # R15: a peak at the last epoch is censored
+    best = metrics["best_epoch"]
     last = sum(int(x) >= epochs for b in best.values() for x in b.values())
     n_best = sum(len(b) for b in best.values())
-    d = decide_peak_epoch(best, epochs) if best else not_checked("no runs")
-    out.append(FINDINGS["val-peak-epoch-3-4"].of(gate(d, failed, vs),
-                                                 evidence=f"{last} of {n_best} runs peak at the last epoch ({epochs})",
-                                                 budget=val_budget(vs)))
+    return [
+        _decide("overfit-train-acc", runs, f"highest training accuracy over {epochs} epochs per run", train_budget),
+        _decide("val-peak-epoch-3-4", runs, f"{last} of {n_best} runs peak at the last epoch ({epochs})",
+                val_budget(vs)),
+        FINDINGS["frozen-glove-smoothest"].decide(runs, budget=val_budget(vs)),
+        FINDINGS["frozen-glove-best-val"].decide(runs, budget=val_budget(vs)),
+        _decide("random-neighbours-noise", runs, _overlap_context(res, vs), val_budget(["random"])),
+        FINDINGS["random-performs-well"].decide(runs, budget=val_budget(vs)),
+        _decide("finetuned-glove-domain-neighbours", runs, _domain_context(res), val_budget(["glove"])),
+    ]
 
-    # R16: frozen GloVe has the smoothest curve
-    rough = res.table("val_roughness", vs)
-    d = best_of(rough, "glove-frozen", "less", what="sd of epoch-to-epoch changes of validation accuracy",
-                unit="sd of epoch-to-epoch change of validation accuracy")
-    out.append(FINDINGS["frozen-glove-smoothest"].of(gate(d, failed, vs), budget=val_budget(vs)))
 
-    # R17: frozen GloVe reaches the highest validation accuracy
-    d = best_of(peak, "glove-frozen", "greater", what="peak validation accuracy", unit="validation accuracy")
-    out.append(FINDINGS["frozen-glove-best-val"].of(gate(d, failed, vs), budget=val_budget(vs)))
+def _overlap_context(res: Results, vs: list[str]) -> str:
+    """R18's context: the vocabulary's chance level and the other variants' overlap (when R18 is decided)."""
+    if not (res.values("random", "glove_overlap") and res.values("random", "glove_overlap_init")):
+        return ""
+    found = [x for v in vs for x in res.values(v, "glove_words_found").values()]
+    chance = (f"the vocabulary's chance level 10 / (N - 1) = {fmt(K / (found[0] - 1))} for the N = "
+              f"{int(found[0])} words GloVe covers; ") if found and found[0] > 1 else ""
+    others = "; ".join(f"{v} {fmt(float(np.mean(list(x.values()))))}" for v, x in res.table("glove_overlap", vs)
+                       .items() if v != "random")
+    return chance + (f"mean overlap of the other variants: {others}" if others else "")
 
-    # R18: random embeddings learn no human-readable neighbourhood: their overlap with GloVe's neighbourhoods
-    # stays within a margin of the chance control (the same run's random rows before training)
-    after, before = res.values("random", "glove_overlap"), res.values("random", "glove_overlap_init")
-    if after and before:
-        d = equivalent(after, before, READABLE_MARGIN, margin_source=READABLE_MARGIN_SOURCE, paired=True,
-                       names=("random overlap@10 with GloVe's neighbours after training",
-                              "the same run's random rows before training (chance control)"),
-                       unit="overlap@10")
-        d = gate(d, failed, ["random"])
-        found = [x for v in vs for x in res.values(v, "glove_words_found").values()]
-        chance = (f"the vocabulary's chance level 10 / (N - 1) = {fmt(K / (found[0] - 1))} for the N = "
-                  f"{int(found[0])} words GloVe covers; ") if found and found[0] > 1 else ""
-        others = "; ".join(f"{v} {fmt(float(np.mean(list(x.values()))))}" for v, x in res.table("glove_overlap", vs)
-                           .items() if v != "random")
-        extra = chance + (f"mean overlap of the other variants: {others}" if others else "")
-    else:
-        d, extra = not_checked("random was not run (or its vocabulary has too few GloVe words)"), ""
-    out.append(FINDINGS["random-neighbours-noise"].of(d, evidence=extra, budget=val_budget(["random"])))
 
-    # R19: ...although the random model performs well on validation
-    if "random" in peak:
-        r = peak["random"]
-        parts = [exceeds(r, base["random"], "greater", name="random peak validation accuracy",
-                         what="majority class of the validation set", unit="validation accuracy")]
-        labels = ["above the majority class"]
-        for v in ("glove", "glove-frozen"):
-            if v in peak:
-                parts.append(compare({s: x + WELL_MARGIN for s, x in r.items()}, peak[v], "greater",
-                                     names=(f"random + {WELL_MARGIN:g}", v), unit="validation accuracy",
-                                     what=f"non-inferiority: random no more than {WELL_MARGIN:g} below {v}"))
-                labels.append(f"not worse than {v} by more than {WELL_MARGIN:g}")
-        d = all_of(parts, labels=labels)
-    else:
-        d = not_checked("random was not run")
-    out.append(FINDINGS["random-performs-well"].of(d, budget=val_budget(vs)))
-
-    # R20: fine-tuned GloVe learns domain-specific (movie-review) similarities
-    after, before = res.values("glove", "polarity_align"), res.values("glove", "polarity_align_init")
-    if after and before:
-        d = compare(after, before, "greater", names=("fine-tuned GloVe", "the same rows before training"),
-                    what="sentiment alignment of neighbourhoods", unit="Pearson r (sentiment alignment)")
-        d = gate(d, failed, ["glove"])
-        ovg = res.values("glove", "glove_overlap")
-        extra = (f"the fine-tuned neighbourhoods keep {fmt(float(np.mean(list(ovg.values()))))} of GloVe's "
-                 "(overlap@10)") if ovg else ""
-        if res.values("random", "polarity_align"):  # context: how much any trained embedding picks up
-            extra += (f"; random embeddings after training: sentiment alignment "
-                      f"{fmt(res.mean('random', 'polarity_align'))}")
-    else:
-        d, extra = not_checked("the fine-tuned GloVe variant was not run"), ""
-    out.append(FINDINGS["finetuned-glove-domain-neighbours"].of(d, evidence=extra, budget=val_budget(["glove"])))
-    return out
+def _domain_context(res: Results) -> str:
+    """R20's context: how much of GloVe's neighbourhoods the fine-tuned ones keep, and what random
+    embeddings pick up (when R20 is decided)."""
+    if not (res.values("glove", "polarity_align") and res.values("glove", "polarity_align_init")):
+        return ""
+    ovg = res.values("glove", "glove_overlap")
+    extra = (f"the fine-tuned neighbourhoods keep {fmt(float(np.mean(list(ovg.values()))))} of GloVe's "
+             "(overlap@10)") if ovg else ""
+    if res.values("random", "polarity_align"):  # context: how much any trained embedding picks up
+        extra += f"; random embeddings after training: sentiment alignment {fmt(res.mean('random', 'polarity_align'))}"
+    return extra
 
 
 def neighbour_table(res: Results, glove_dim: int) -> Table:

@@ -24,21 +24,32 @@ How each claim is measured and decided:
   finding declares its arms' per-epoch test MSE as its budget: ``verdicts.budget_gate``). Results
   are compared with the reference only on the canonical MNIST (by the sha256 of the decoded
   arrays) at 49 epochs.
+
+Each finding is declared once in ``FINDINGS`` with its rule (:mod:`dltour.rules`, and the rules below
+for what it lacks: the best of the depths, an equivalence with the reference's number, the baseline
+chosen, the change of the test MSE from the code size vs from a layer); :func:`findings` only assembles
+the per-seed values (``dltour.rules.Runs``: the metrics per variant, the depth sweep, the log ratio
+of test MSE to each baseline, chance as an arm of the K-Means accuracy, the baseline chosen and the
+Table 4 model's code size as constants, the variants that did not learn) and decides them with the
+arms' training curves as each finding's budget.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from dltour import rules as R
 from dltour.data import mnist
 from dltour.metrics.clustering import hungarian_accuracy, kmeans_cluster_accuracy, majority_vote_accuracy
 from dltour.models.autoencoder import depth_sizes
 from dltour.plots import new_figure, save
 from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
-from dltour.verdicts import Budget, all_of, best_of, compare, did_not_learn, exceeds, gate, near_reference
+from dltour.verdicts import Budget, Decision, compare, did_not_learn, gate
 
 # BEST, TUTORIAL, BASELINES and REF_EPOCHS are the science file's too (mnist_autoencoder imports them from here)
 BEST = "depth3"  # the reference's Table 4 architecture
@@ -51,31 +62,158 @@ DEC = "dec"
 DEC_TARGET = 0.85
 REF_LINEAR_KMEANS, REF_LINEAR_MSE = 0.399, 0.056  # the reference's "linear model from the tutorial"
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+
+# ---------------------------------------------------------------------- the rules of this study's claims
+# (the same protocol as dltour.rules: ``applies(runs)`` and ``decide(runs)``)
+@dataclass(frozen=True)
+class ByBaseline:
+    """The rule of the baseline chosen (the constant ``baseline``: its index in :data:`BASELINES`);
+    ``rules`` holds one rule per baseline, in that order. No finding when none was chosen."""
+
+    rules: tuple
+
+    def applies(self, runs: R.Runs) -> bool:
+        return "baseline" in runs.consts and self._rule(runs).applies(runs)
+
+    def _rule(self, runs: R.Runs):
+        return self.rules[int(runs.consts["baseline"])]
+
+    def decide(self, runs: R.Runs) -> Decision:
+        return self._rule(runs).decide(runs)
+
+
+def smallest_code(variants) -> str | None:
+    """The depth-3 variant with the smallest code (``depth3-code<k>``) among ``variants``; None when none."""
+    small = [v for v in variants if "-code" in v]
+    return min(small, key=lambda v: int(v.split("-code")[1])) if small else None
+
+
+@dataclass(frozen=True)
+class LatentVsLayer:
+    """R37 at the Table 4 model (``arm``): per seed, |``metric`` of the smallest code - ``arm``'s| is greater
+    than |``layer``'s - ``arm``'s|, paired by seed (:func:`dltour.verdicts.compare`), unless one of the
+    three did not learn; ``code``: the constant holding ``arm``'s code size."""
+
+    metric: str
+    arm: str
+    layer: str
+    code: str
+
+    def applies(self, runs: R.Runs) -> bool:
+        m = runs.metrics.get(self.metric, {})
+        return self.arm in m and self.layer in m and smallest_code(m) is not None
+
+    def decide(self, runs: R.Runs) -> Decision:
+        m = runs.metrics[self.metric]
+        smallest = smallest_code(m)
+        base = m[self.arm]
+        latent = {sd: abs(m[smallest][sd] - base[sd]) for sd in sorted(set(base) & set(m[smallest]))}
+        layer = {sd: abs(m[self.layer][sd] - base[sd]) for sd in sorted(set(base) & set(m[self.layer]))}
+        d = compare(latent, layer, "greater", names=(f"|code {smallest.split('-code')[1]} -> "
+                                                     f"{int(runs.consts[self.code])}|", "|depth 2 -> 3|"),
+                    unit="test MSE", what="change of test MSE at the Table 4 model from the code size vs from one "
+                                          "extra layer")
+        return gate(d, runs.failed, [self.arm, self.layer, smallest])
+
+
+@dataclass(frozen=True)
+class PerSeedMse:
+    """Evidence of R27: the Table 4 model's and ``base``'s test MSE per seed (the seeds of the log ratio)."""
+
+    base: str
+
+    def __call__(self, runs: R.Runs) -> str:
+        d3, lin = runs.of("test_mse", BEST), runs.of("test_mse", self.base)
+        return f"{BEST} vs {self.base} test MSE: " + ", ".join(
+            f"seed {sd}: {d3[sd]:.4f} vs {lin[sd]:.4f}" for sd in sorted(runs.of("log_mse_ratio", self.base)))
+
+
+@dataclass(frozen=True)
+class OtherReading:
+    """Evidence: the test line of ``rule`` (the other reading of a claim) after ``label``; ``missing`` when
+    its arms did not run."""
+
+    rule: Any
+    label: str
+    missing: str
+
+    def __call__(self, runs: R.Runs) -> str:
+        return self.label + self.rule.decide(runs).test if self.rule.applies(runs) else self.missing
+
+
+def _kmeans_of_dec(runs: R.Runs) -> str:
+    """Evidence of our DEC check: K-Means on the raw dec codes (Hungarian), per seed."""
+    km = runs.of("kmeans_acc_hungarian", DEC)
+    return ("K-Means on the raw dec codes (Hungarian): " + ", ".join(f"seed {sd}: {v:.1%}" for sd, v in
+                                                                    sorted(km.items()))) if km else ""
+
+
+def _much_lower(base: str):
+    """R27 against ``base``: per seed, log(MSE depth3 / MSE base) below log 1/2."""
+    return R.Noted(R.Gated(R.Exceeds("log_mse_ratio", base, float(np.log(0.5)), "less",
+                                   name=f"log(MSE depth3 / MSE {base})", unit="log MSE ratio",
+                                   what=f"'much lower' read as at most half: log ratio below log 1/2 = -0.693; the "
+                                        f"linear model read as {base!r}"), (BEST, base)), PerSeedMse(base))
+
+
+def _clustering_order(base: str):
+    """R28 against ``base``: K-Means accuracy of depth3 > base > chance (Holm)."""
+    acc = "kmeans_acc_majority"
+    return R.Noted(R.Gated(R.AllOf((R.Compare(acc, BEST, base, "greater", what="", unit="K-Means accuracy"),
+                                  R.Compare(acc, base, "chance", "greater", what="", unit="K-Means accuracy")),
+                                 labels=(f"{BEST} > {base}", f"{base} > chance")), (BEST, base)),
+                 f"the linear model read as {base!r}; budget: the two models' test MSE per epoch (K-Means runs once, "
+                 "on the final codes)")
+
+
+def _reproduces(metric: str, value: float, what: str):
+    """Ours: the tutorial's ``metric`` within ±10% of the reference's linear-model ``value``; the true linear
+    reading's test beside it."""
+    src = (f"±10% of the reference's {value:g}: our tolerance for 'reproduces' (the reference reports one run, "
+           "with no spread to set it from)")
+    return R.Noted(R.NearReference(metric, TUTORIAL, value, 0.1, src, TUTORIAL, what=what, unit=what),
+                 OtherReading(R.NearReference(metric, "linear", value, 0.1, src, "linear", what=what, unit=what),
+                              "The true linear reading: ", "The true linear reading did not run."))
+
+
+#: the study's findings, declared once with their rules (dltour.rules and the rules above): :func:`findings`
+#: supplies the runs' values and each finding's budget
 FINDINGS = declare("T3.1", [
     Declared("depth3-is-best",
              "Of the depths explored, the 3-layer encoder/decoder (Table 4) has the lowest test MSE", "R26",
-             "§3.1, Table 4, Figure 14"),
+             "§3.1, Table 4, Figure 14",
+             rule=R.GatedEvery(R.BestOf("depth_test_mse", BEST, "less", what="test MSE", unit="test MSE", least=2),
+                             "depth_test_mse")),
     Declared("deeper-beats-linear",
              "The deep non-linear autoencoder (Table 4) has a much lower test MSE than the linear one (0.0031 vs "
-             "0.056)", "R27", "§3.1"),
+             "0.056)", "R27", "§3.1", rule=ByBaseline(tuple(_much_lower(b) for b in BASELINES))),
     Declared("clustering-order",
              "K-Means accuracy on the test codes (majority vote): the Table 4 autoencoder > linear > chance (61.0% > "
-             "39.9% > ~10%)", "R28", "§3.1"),
+             "39.9% > ~10%)", "R28", "§3.1", rule=ByBaseline(tuple(_clustering_order(b) for b in BASELINES))),
     Declared("tutorial-baseline-kmeans",
              f"The Keras tutorial's simplest autoencoder ({{optimizer}}) reproduces the reference's linear-model "
-             f"K-Means accuracy ({REF_LINEAR_KMEANS:g}, within ±10%)", section="§3.1"),
+             f"K-Means accuracy ({REF_LINEAR_KMEANS:g}, within ±10%)", section="§3.1",
+             rule=_reproduces("kmeans_acc_majority", REF_LINEAR_KMEANS, "K-Means accuracy")),
     Declared("tutorial-baseline-mse",
              f"The Keras tutorial's simplest autoencoder ({{optimizer}}) reproduces the reference's linear-model "
-             f"test MSE ({REF_LINEAR_MSE:g}, within ±10%)", section="§3.1"),
+             f"test MSE ({REF_LINEAR_MSE:g}, within ±10%)", section="§3.1",
+             rule=_reproduces("test_mse", REF_LINEAR_MSE, "test MSE")),
     Declared("dec-clustering-85",
              f"Clustering the codes of DEC's autoencoder (784-500-500-2000-10) reaches {DEC_TARGET:.0%} accuracy on "
              "MNIST (our check, beyond the reference: a t-SNE step and a Gaussian mixture on the codes, accuracy by "
-             "Hungarian matching, mean over seeds)"),
+             "Hungarian matching, mean over seeds)",
+             rule=R.Noted(R.Gated(R.Exceeds("manifold_acc_hungarian", DEC, DEC_TARGET, "greater",
+                                          name="Hungarian accuracy, GMM on t-SNE of the dec codes",
+                                          what="per seed, the 10,000 test codes (or the test subset run)",
+                                          unit="accuracy"), (DEC,)), _kmeans_of_dec)),
     Declared("latent-matters-more-than-layer",
              "In the autoencoders, the code (latent) size changes the test MSE more than an extra layer does (the "
-             "Figure 14 trend that T4.1 says its VAEs confirm)", "R37", "§4.1 (on §3.1, Figure 14)"),
+             "Figure 14 trend that T4.1 says its VAEs confirm)", "R37", "§4.1 (on §3.1, Figure 14)",
+             rule=LatentVsLayer("test_mse", BEST, "depth2", "code")),
 ], borrowed=("R37",))  # T4.1's R37 is about these autoencoders' Figure 14
+#: the order the findings are made in (the summary's): our DEC check last
+ORDER = ("depth3-is-best", "deeper-beats-linear", "clustering-order", "tutorial-baseline-kmeans",
+         "tutorial-baseline-mse", "latent-matters-more-than-layer", "dec-clustering-85")
 
 REFERENCE = [
     Ref("Table 4", BEST, "params", 1197324, "[784, 540, 295, 50, 295, 540, 784]"),
@@ -301,81 +439,26 @@ def tsne_note(res: Results) -> str | None:
 
 def findings(res: Results, cfg, mean_image: float, chance: dict[int, float]) -> list[Finding]:
     """Every finding of T3.1 from per-seed results (``res``), the mean-image test MSE (the trivial
-    baseline of every reconstruction) and the chance clustering accuracy per seed."""
-    out = []
+    baseline of every reconstruction) and the chance clustering accuracy per seed, by the rules declared
+    in ``FINDINGS``; each finding's budget is its arms' per-epoch test MSE."""
     mse = res.table("test_mse")
-    failed = did_not_learn(mse, mean_image, "less")
     depths = {v: x for v, x in mse.items() if v.startswith("depth") and "-code" not in v}
-    if BEST in depths and len(depths) >= 2:
-        d = gate(best_of(depths, BEST, "less", what="test MSE", unit="test MSE"), failed, depths)
-        out.append(FINDINGS["depth3-is-best"].of(d, budget=_budget(res, cfg, depths)))
-    base = baseline_of(res, cfg)
-    if BEST in mse and base in mse:
-        d3, lin = mse[BEST], mse[base]
-        ratio = {sd: float(np.log(d3[sd] / lin[sd])) for sd in sorted(set(d3) & set(lin))
-                 if d3[sd] > 0 and lin[sd] > 0}
-        d = exceeds(ratio, float(np.log(0.5)), "less", name=f"log(MSE depth3 / MSE {base})", unit="log MSE ratio",
-                    what=f"'much lower' read as at most half: log ratio below log 1/2 = -0.693; the linear model "
-                         f"read as {base!r}")
-        d = gate(d, failed, [BEST, base])
-        out.append(FINDINGS["deeper-beats-linear"].of(
-            d, evidence=f"{BEST} vs {base} test MSE: "
-                         + ", ".join(f"seed {sd}: {d3[sd]:.4f} vs {lin[sd]:.4f}" for sd in sorted(ratio)),
-            budget=_budget(res, cfg, [BEST, base])))
     acc = res.table("kmeans_acc_majority")
-    if BEST in acc and base in acc and chance:
-        d = all_of([compare(acc[BEST], acc[base], "greater", names=(BEST, base), unit="K-Means accuracy"),
-                    compare(acc[base], chance, "greater", names=(base, "chance"), unit="K-Means accuracy")],
-                   labels=[f"{BEST} > {base}", f"{base} > chance"])
-        d = gate(d, failed, [BEST, base])
-        out.append(FINDINGS["clustering-order"].of(
-            d, evidence=f"the linear model read as {base!r}; budget: the two models' test MSE per epoch (K-Means "
-                        "runs once, on the final codes)",
-            budget=_budget(res, cfg, [BEST, base])))
-    # which reading of "the simple linear model defined in the tutorial" lands on its numbers (ours)
-    for metric, value, what in (("kmeans_acc_majority", REF_LINEAR_KMEANS, "K-Means accuracy"),
-                                ("test_mse", REF_LINEAR_MSE, "test MSE")):
-        table = res.table(metric)
-        if TUTORIAL not in table:
-            continue
-        src = (f"±10% of the reference's {value:g}: our tolerance for 'reproduces' (the reference reports one run, "
-               "with no spread to set it from)")
-        d = near_reference(table[TUTORIAL], value, 0.1, margin_source=src, name=TUTORIAL, what=what, unit=what)
-        other = ("The true linear reading: " + near_reference(table["linear"], value, 0.1, margin_source=src,
-                                                              name="linear", what=what, unit=what).test
-                 if "linear" in table else "The true linear reading did not run.")
-        short = "kmeans" if metric.startswith("kmeans") else "mse"
-        out.append(FINDINGS[f"tutorial-baseline-{short}"].of(d, evidence=other, budget=_budget(res, cfg, [TUTORIAL]),
-                                                              optimizer=cfg.tutorial_optimizer))
-    small = [v for v in mse if "-code" in v]
-    if BEST in mse and "depth2" in mse and small:
-        smallest = min(small, key=lambda v: int(v.split("-code")[1]))
-        base = mse[BEST]
-        latent = {sd: abs(mse[smallest][sd] - base[sd]) for sd in sorted(set(base) & set(mse[smallest]))}
-        layer = {sd: abs(mse["depth2"][sd] - base[sd]) for sd in sorted(set(base) & set(mse["depth2"]))}
-        d = compare(latent, layer, "greater", names=(f"|code {smallest.split('-code')[1]} -> {cfg.code}|",
-                                                     "|depth 2 -> 3|"), unit="test MSE",
-                    what="change of test MSE at the Table 4 model from the code size vs from one extra layer")
-        d = gate(d, failed, [BEST, "depth2", smallest])
-        out.append(FINDINGS["latent-matters-more-than-layer"].of(
-            d, budget=_budget(res, cfg, [BEST, "depth2", smallest])))
-    out += dec_findings(res, failed)
-    return out
-
-
-def dec_findings(res: Results, failed) -> list[Finding]:
-    """Ours, beyond the reference (issue 19, only when ``clustering`` ran the ``dec`` variant): the
-    codes of DEC's 784-500-500-2000-10 autoencoder, embedded in 2-D by t-SNE and clustered by a
-    10-component Gaussian mixture (N2D's recipe with t-SNE for UMAP), reach 85% accuracy by Hungarian
-    matching on the mean over seeds (one-sample t-test, seeds as the unit); K-Means on the raw codes
-    is shown beside it."""
-    man = res.table("manifold_acc_hungarian").get(DEC)
-    if not man:
-        return []
-    km = res.table("kmeans_acc_hungarian").get(DEC, {})
-    d = exceeds(man, DEC_TARGET, "greater", name="Hungarian accuracy, GMM on t-SNE of the dec codes",
-                what="per seed, the 10,000 test codes (or the test subset run)", unit="accuracy")
-    d = gate(d, failed, [DEC])
-    return [FINDINGS["dec-clustering-85"].of(
-        d, evidence=("K-Means on the raw dec codes (Hungarian): " + ", ".join(f"seed {sd}: {v:.1%}" for sd, v in
-                                                                             sorted(km.items()))) if km else "")]
+    if chance:
+        acc["chance"] = chance
+    metrics = {"test_mse": mse, "depth_test_mse": depths, "kmeans_acc_majority": acc,
+               "kmeans_acc_hungarian": res.table("kmeans_acc_hungarian"),
+               "manifold_acc_hungarian": res.table("manifold_acc_hungarian")}
+    if BEST in mse:  # R27: per seed, log(MSE depth3 / MSE baseline) where both are positive
+        d3 = mse[BEST]
+        metrics["log_mse_ratio"] = {b: {sd: float(np.log(d3[sd] / mse[b][sd])) for sd in sorted(set(d3) & set(mse[b]))
+                                        if d3[sd] > 0 and mse[b][sd] > 0} for b in BASELINES if b in mse}
+    base = baseline_of(res, cfg)
+    consts = {"code": cfg.code} | ({} if base is None else {"baseline": BASELINES.index(base)})
+    runs = R.Runs(metrics, consts, did_not_learn(mse, mean_image, "less"))
+    arms = {"depth3-is-best": list(depths), "deeper-beats-linear": [BEST, base], "clustering-order": [BEST, base],
+            "tutorial-baseline-kmeans": [TUTORIAL], "tutorial-baseline-mse": [TUTORIAL],
+            "latent-matters-more-than-layer": [BEST, "depth2", smallest_code(mse)]}
+    out = [FINDINGS[i].decide(runs, budget=_budget(res, cfg, arms[i]) if i in arms else None,
+                              optimizer=cfg.tutorial_optimizer) for i in ORDER]
+    return [f for f in out if f is not None]

@@ -14,6 +14,14 @@ How each claim is measured and decided:
   the size of the extra layer's effect (over both latents), paired by seed; R38 ("IS rises more
   with the extra layer"): the signed IS gains compared the same way; R39 "much higher" read as at
   least 1.5 times; R41 "p(y) more uniform": the entropy of the judge's predicted class counts;
+- decisions: each finding is declared once in ``FINDINGS`` with its rule, built from
+  :mod:`dltour.rules` and the shapes defined here (``Versus``: two derived arms compared by seed;
+  ``BestOf``; ``Judged``: one rule per judge, each gated on that judge's learned checks, combined by
+  ``agree``); :func:`findings` only supplies the runs' values (``R.Runs``: the metrics, the factorial
+  effects and log IS ratios per seed, each judge's noise floor, the learned checks: a VAE's test MAE
+  below the mean image's, a generator's IS above the judge's floor by ``LEARNED_IS_SHARE`` of the way
+  to the real digits' with no class above ``MAX_CLASS_SHARE``), the budgets and the evidence in its
+  own words;
 - budget (issue 18): a "does not hold" from VAEs trained below ``REF_VAE_EPOCHS`` whose test MAE
   was still falling at the end is not a verdict (``verdicts.budget_gate``, applied by
   ``Finding.of``); the GANs save no per-epoch quality measure (their history holds only the two
@@ -24,48 +32,25 @@ How each claim is measured and decided:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from dltour import rules as R
 from dltour.data import mnist
 from dltour.plots import new_figure, save
 from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
-from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Budget, Decision, best_of, compare, did_not_learn, exceeds,
-                             fmt, gate, inconclusive)
+from dltour.verdicts import (FAILS, HOLDS, INCONCLUSIVE, Budget, Decision, did_not_learn, fmt,
+                             inconclusive)
 
 GRID_SEED = 1234
 VAES = ["vae-z2", "vae-z20", "vae-z2-extra", "vae-z20-extra"]
 GANS = ["gan-z1", "gan-z10"]
 JUDGES = ["cnn", "mlp"]  # judge 1 (MnistCNN), judge 2 (MnistMLP): dltour.data.mnist.JUDGES
 REF_VAE_EPOCHS, REF_GAN_EPOCHS, REF_IS_SAMPLES = 50, 100, 10_000  # our full budget: the reference gives none
-
-#: the study's findings, declared once (the decision code below supplies each one's decision)
-FINDINGS = declare("T4.1", [
-    Declared("mae-depends-more-on-latent",
-             "For the VAEs, the reconstruction MAE is impacted more by the latent size than by the extra layer (the "
-             "size of the latent's effect on MAE is larger than the extra layer's)", "R36", "§4.1, Table 6"),
-    Declared("extra-layer-raises-is-more",
-             "For the VAEs, the Inception Score rises more with the extra layer than with the latent size", "R38",
-             "§4.1, Table 6"),
-    Declared("gan10-far-above-gan1",
-             "The GAN with 10 random inputs has a much higher Inception Score than the one with 1", "R39",
-             "§4.1, Table 6"),
-    Declared("gan10-above-vaes", "The GAN with 10 random inputs has a higher Inception Score than every VAE", "R40",
-             "§4.1, Table 6"),
-    Declared("gan10-py-more-uniform",
-             "The GAN with 10 random inputs has a more uniform p(y) (more diverse samples) than the other generators",
-             "R41", "§4.1, Table 6"),
-])
-#: the reference's numbers: Table 6, the Inception Score of every generator and the test MAE of every VAE
-REFERENCE = [
-    Ref("Table 6", "vae-z2", "inception_score", 4.42), Ref("Table 6", "vae-z2", "test_mae", 0.101),
-    Ref("Table 6", "vae-z20", "inception_score", 5.88), Ref("Table 6", "vae-z20", "test_mae", 0.041),
-    Ref("Table 6", "vae-z2-extra", "inception_score", 6.23), Ref("Table 6", "vae-z2-extra", "test_mae", 0.091),
-    Ref("Table 6", "vae-z20-extra", "inception_score", 6.84), Ref("Table 6", "vae-z20-extra", "test_mae", 0.043),
-    Ref("Table 6", "gan-z1", "inception_score", 2.43), Ref("Table 6", "gan-z10", "inception_score", 8.33),
-]
 
 
 def is_key(judge: str) -> str:
@@ -75,6 +60,85 @@ def is_key(judge: str) -> str:
 
 def entropy_key(judge: str) -> str:
     return "py_entropy" if judge == "cnn" else f"py_entropy_{judge}"
+
+
+# ---------------------------------------------------------------------- rule shapes dltour.rules lacks
+@dataclass(frozen=True)
+class Judged:
+    """An Inception Score claim: each judge's part (``parts``: (judge, rule), the rule gated on the
+    learned checks under that judge) decided and combined by :func:`agree` (holds or fails only where
+    every judge agrees). A judge takes part when its uniform-noise floor is given (the constant
+    ``noise_is@<judge>``). Made when every variant of ``ran`` was run (every judge's IS is there for
+    it); ``involved``: the variants the claim is about (their budget, the GANs' stated one)."""
+
+    parts: tuple[tuple[str, Any], ...]
+    involved: tuple[str, ...]
+    ran: tuple[str, ...]
+
+    def _judges(self, runs: R.Runs) -> list[tuple[str, Any]]:
+        return [(j, p) for j, p in self.parts if f"noise_is@{j}" in runs.consts]
+
+    def applies(self, runs: R.Runs) -> bool:
+        return (all(runs.has(is_key(j), v) for j, _ in self.parts for v in self.ran)
+                and all(p.applies(runs) for _, p in self._judges(runs)))
+
+    def decide(self, runs: R.Runs) -> Decision:
+        return agree({j: p.decide(runs) for j, p in self._judges(runs)})
+
+
+def _judged(part, involved, ran=None) -> Judged:
+    """An IS claim whose rule under judge ``j`` is ``part(j)``, gated on the learned checks of the
+    ``involved`` variants under ``j`` (``failed["<variant>@<judge>"]``)."""
+    return Judged(tuple((j, R.Gated(part(j), tuple(f"{v}@{j}" for v in involved))) for j in JUDGES),
+                  tuple(involved), tuple(ran or involved))
+
+
+#: a VAE learned when its test MAE is below the mean training image's (the generators' learned checks are
+#: per judge, with a margin and a class-share check: :func:`findings` supplies them)
+LEARNED = tuple(R.Learned(v, "test_mae", "mae_baseline", "less") for v in VAES)
+_OTHERS = [v for v in VAES + GANS if v != "gan-z10"]
+SEC = "§4.1, Table 6"
+
+#: the study's findings, declared once with their rules (dltour.rules and the shapes above): the study supplies
+#: the runs' values (the factorial effects per seed, the log IS ratio) and the learned checks
+FINDINGS = declare("T4.1", [
+    Declared("mae-depends-more-on-latent",
+             "For the VAEs, the reconstruction MAE is impacted more by the latent size than by the extra layer (the "
+             "size of the latent's effect on MAE is larger than the extra layer's)", "R36", SEC,
+             rule=R.Gated(R.Versus(("|test_mae effect|", "latent"), ("|test_mae effect|", "extra layer"), "greater",
+                                 names=("|MAE change from latent 2 -> 20|", "|MAE change from the extra layer|"),
+                                 unit="test MAE",
+                                 what="per seed, the size of each factor's mean effect on the test MAE (the "
+                                      "reference: latent -0.054, extra layer -0.004)"), tuple(VAES))),
+    Declared("extra-layer-raises-is-more",
+             "For the VAEs, the Inception Score rises more with the extra layer than with the latent size", "R38", SEC,
+             rule=_judged(lambda j: R.Versus((f"is_gain@{j}", "extra layer"), (f"is_gain@{j}", "latent"), "greater",
+                                           names=("IS gain from the extra layer", "IS gain from latent 2 -> 20"),
+                                           unit="IS"), VAES)),
+    Declared("gan10-far-above-gan1",
+             "The GAN with 10 random inputs has a much higher Inception Score than the one with 1", "R39", SEC,
+             rule=_judged(lambda j: R.Exceeds(f"log_is_ratio@{j}", "gan-z10/gan-z1", float(np.log(1.5)), "greater",
+                                              name="log(IS gan-z10 / IS gan-z1)", unit="log IS ratio",
+                                              what="'much higher' read as at least 1.5 times: log ratio above log "
+                                                   "1.5 = 0.405"), GANS)),
+    Declared("gan10-above-vaes", "The GAN with 10 random inputs has a higher Inception Score than every VAE", "R40",
+             SEC, rule=_judged(lambda j: R.BestOf(is_key(j), "gan-z10", "greater", what="IS", unit="IS",
+                                                arms=("gan-z10", *VAES)), ["gan-z10"] + VAES, ran=GANS + VAES)),
+    Declared("gan10-py-more-uniform",
+             "The GAN with 10 random inputs has a more uniform p(y) (more diverse samples) than the other generators",
+             "R41", SEC,
+             rule=_judged(lambda j: R.BestOf(entropy_key(j), "gan-z10", "greater",
+                                           what="entropy of the predicted class counts", unit="nats",
+                                           arms=("gan-z10", *_OTHERS)), ["gan-z10"] + _OTHERS, ran=GANS + VAES)),
+])
+#: the reference's numbers: Table 6, the Inception Score of every generator and the test MAE of every VAE
+REFERENCE = [
+    Ref("Table 6", "vae-z2", "inception_score", 4.42), Ref("Table 6", "vae-z2", "test_mae", 0.101),
+    Ref("Table 6", "vae-z20", "inception_score", 5.88), Ref("Table 6", "vae-z20", "test_mae", 0.041),
+    Ref("Table 6", "vae-z2-extra", "inception_score", 6.23), Ref("Table 6", "vae-z2-extra", "test_mae", 0.091),
+    Ref("Table 6", "vae-z20-extra", "inception_score", 6.84), Ref("Table 6", "vae-z20-extra", "test_mae", 0.043),
+    Ref("Table 6", "gan-z1", "inception_score", 2.43), Ref("Table 6", "gan-z10", "inception_score", 8.33),
+]
 
 
 def comparison(study, cfg) -> Comparison:
@@ -258,78 +322,66 @@ def class_shares(results) -> dict[str, dict[str, dict[int, float]]]:
 def findings(res: Results, mae_baseline: float, noise_is: dict[str, float], not_mnist: str | None = None,
              epochs: tuple[int, int] | None = None, *, ceiling_is: dict[str, float] | None = None,
              class_share: dict[str, dict[str, dict[int, float]]] | None = None) -> list[Finding]:
-    """Every finding of T4.1 from per-seed results: ``mae_baseline`` is the mean-image MAE (a VAE
-    no better did not learn), ``noise_is`` each judge's IS of uniform noise, ``ceiling_is`` the real
-    test digits' (a run learned under a judge when its IS is above the floor by
-    ``LEARNED_IS_SHARE`` of the floor-to-ceiling distance; without ``ceiling_is``, merely above the
-    floor), ``class_share`` judge -> variant -> seed -> the top predicted class's share of the
-    samples (a run above ``MAX_CLASS_SHARE`` did not learn: it draws one digit), ``not_mnist`` why
-    the data are not MNIST (then no IS claim is decided), ``epochs`` the (VAE, GAN) epochs trained
-    (None: read from the runs' histories)."""
-    out = []
+    """Every finding of T4.1 from per-seed results, by the rules declared in ``FINDINGS``:
+    ``mae_baseline`` is the mean-image MAE (a VAE no better did not learn), ``noise_is`` each judge's
+    IS of uniform noise, ``ceiling_is`` the real test digits' (a run learned under a judge when its IS
+    is above the floor by ``LEARNED_IS_SHARE`` of the floor-to-ceiling distance; without
+    ``ceiling_is``, merely above the floor), ``class_share`` judge -> variant -> seed -> the top
+    predicted class's share of the samples (a run above ``MAX_CLASS_SHARE`` did not learn: it draws
+    one digit), ``not_mnist`` why the data are not MNIST (then no IS claim is decided), ``epochs`` the
+    (VAE, GAN) epochs trained (None: read from the runs' histories). The study supplies the values
+    (``R.Runs``: the metrics, the factorial effects and log IS ratios per seed, the learned checks),
+    the budgets and the evidence in its own words."""
     vae_ep, gan_ep = epochs if epochs is not None else (None, None)
     gan_budget = (f"the GANs trained {gan_ep if gan_ep is not None else '?'} of our full budget's {REF_GAN_EPOCHS} "
                   "epochs (the reference states none) and save no per-epoch quality measure, so whether they were "
                   "still improving is not tested")
-    have_vaes = all(v in res for v in VAES)
-    if have_vaes:
-        mae = res.table("test_mae", VAES)
-        failed = did_not_learn(mae, mae_baseline, "less")
+    ran = [v for v in VAES + GANS if v in res]
+    metrics: dict[str, dict[str, dict[int, float]]] = {"test_mae": res.table("test_mae", VAES)}
+    for j in JUDGES:
+        metrics[is_key(j)] = {v: res.values(v, is_key(j)) for v in ran}
+        metrics[entropy_key(j)] = {v: res.values(v, entropy_key(j)) for v in ran}
+    if all(v in res for v in VAES):
         lat, lay = _factorial(res, "test_mae")
-        d = compare({k: abs(x) for k, x in lat.items()}, {k: abs(x) for k, x in lay.items()}, "greater",
-                    names=("|MAE change from latent 2 -> 20|", "|MAE change from the extra layer|"), unit="test MAE",
-                    what="per seed, the size of each factor's mean effect on the test MAE (the reference: latent "
-                         "-0.054, extra layer -0.004)")
-        signed = ", ".join(f"seed {sd}: latent {lat[sd]:+.4f}, layer {lay[sd]:+.4f}" for sd in sorted(lat))
-        out.append(FINDINGS["mae-depends-more-on-latent"].of(gate(d, failed, VAES),
-                                                             evidence=f"signed effects on the test MAE: {signed}",
-                                                             budget=_budget(res, VAES, vae_ep, REF_VAE_EPOCHS)))
-
-    def is_finding(fid, decide, involved):
-        if not_mnist:
-            d = inconclusive(f"not MNIST ({not_mnist}): an IS judged by MNIST-digit classifiers is not meaningful "
-                             "on other data", "not decided")
-        else:
-            per = {}
-            for j, floor in noise_is.items():
-                vals = {v: res.values(v, is_key(j)) for v in involved}
-                ceil = (ceiling_is or {}).get(j)
-                margin = LEARNED_IS_SHARE * (ceil - floor) if ceil is not None and ceil > floor else 0.0
-                src = (f"{LEARNED_IS_SHARE:.0%} of the distance from the uniform-noise floor {fmt(floor)} to the real "
-                       f"test digits' {fmt(ceil)} under judge {j}") if margin else ""
-                also = {v: {sd: f"judge {j} puts {sh:.1%} of its samples in one class (more than "
-                                f"{MAX_CLASS_SHARE:.0%})" for sd, sh in (class_share or {}).get(j, {}).get(v, {}).items()
-                            if sh > MAX_CLASS_SHARE} for v in involved}
-                per[j] = gate(decide(j), did_not_learn(vals, floor, "greater", margin=margin, margin_source=src,
-                                                       also=also), involved)
-            d = agree(per)
-        gans = [v for v in involved if v.startswith("gan-")]
-        out.append(FINDINGS[fid].of(d, evidence=gan_budget if gans else "",
-                                    budget=_budget(res, involved, vae_ep, REF_VAE_EPOCHS)))
-
-    if have_vaes:
-        def layer_vs_latent(j):
-            lat, lay = _factorial(res, is_key(j))
-            return compare(lay, lat, "greater", names=("IS gain from the extra layer", "IS gain from latent 2 -> 20"),
-                           unit="IS")
-
-        is_finding("extra-layer-raises-is-more", layer_vs_latent, VAES)
+        metrics["|test_mae effect|"] = {"latent": {k: abs(x) for k, x in lat.items()},
+                                        "extra layer": {k: abs(x) for k, x in lay.items()}}
+        for j in JUDGES:
+            lat_j, lay_j = _factorial(res, is_key(j))
+            metrics[f"is_gain@{j}"] = {"latent": lat_j, "extra layer": lay_j}
     if all(v in res for v in GANS):
-        def far_above(j):
+        for j in JUDGES:  # R39: "much higher" as a ratio, per seed where both IS are positive
             a, b = res.values("gan-z10", is_key(j)), res.values("gan-z1", is_key(j))
-            ratio = {sd: float(np.log(a[sd] / b[sd])) for sd in sorted(set(a) & set(b)) if a[sd] > 0 and b[sd] > 0}
-            return exceeds(ratio, float(np.log(1.5)), "greater", name="log(IS gan-z10 / IS gan-z1)",
-                           unit="log IS ratio",
-                           what="'much higher' read as at least 1.5 times: log ratio above log 1.5 = 0.405")
+            metrics[f"log_is_ratio@{j}"] = {"gan-z10/gan-z1": {sd: float(np.log(a[sd] / b[sd]))
+                                                               for sd in sorted(set(a) & set(b))
+                                                               if a[sd] > 0 and b[sd] > 0}}
+    consts = {"mae_baseline": mae_baseline} | {f"noise_is@{j}": floor for j, floor in noise_is.items()}
+    failed = R.not_learned(LEARNED, R.Runs(metrics, consts))
+    if not not_mnist:  # a generator's learned check, per judge: "<variant>@<judge>"
+        for j, floor in noise_is.items():
+            ceil = (ceiling_is or {}).get(j)
+            margin = LEARNED_IS_SHARE * (ceil - floor) if ceil is not None and ceil > floor else 0.0
+            src = (f"{LEARNED_IS_SHARE:.0%} of the distance from the uniform-noise floor {fmt(floor)} to the real "
+                   f"test digits' {fmt(ceil)} under judge {j}") if margin else ""
+            also = {v: {sd: f"judge {j} puts {sh:.1%} of its samples in one class (more than "
+                            f"{MAX_CLASS_SHARE:.0%})" for sd, sh in (class_share or {}).get(j, {}).get(v, {}).items()
+                        if sh > MAX_CLASS_SHARE} for v in ran}
+            why = did_not_learn({v: res.values(v, is_key(j)) for v in ran}, floor, "greater", margin=margin,
+                                margin_source=src, also=also)
+            failed.update({f"{v}@{j}": w for v, w in why.items()})
+    runs = R.Runs(metrics, consts, failed)
 
-        is_finding("gan10-far-above-gan1", far_above, GANS)
-        if have_vaes:
-            is_finding("gan10-above-vaes",
-                       lambda j: best_of({v: res.values(v, is_key(j)) for v in ["gan-z10"] + VAES}, "gan-z10",
-                                         "greater", what="IS", unit="IS"), ["gan-z10"] + VAES)
-            others = [v for v in VAES + GANS if v != "gan-z10"]
-            is_finding("gan10-py-more-uniform",
-                       lambda j: best_of({v: res.values(v, entropy_key(j)) for v in ["gan-z10"] + others}, "gan-z10",
-                                         "greater", what="entropy of the predicted class counts", unit="nats"),
-                       ["gan-z10"] + others)
+    out = []
+    for fid, decl in FINDINGS.items():
+        if not decl.rule.applies(runs):
+            continue
+        involved = list(decl.rule.involved)
+        if isinstance(decl.rule, Judged):
+            evidence = gan_budget if any(v.startswith("gan-") for v in involved) else ""
+            d = (inconclusive(f"not MNIST ({not_mnist}): an IS judged by MNIST-digit classifiers is not meaningful "
+                              "on other data", "not decided") if not_mnist else decl.rule.decide(runs))
+        else:  # R36: the signed effects per seed beside their sizes
+            evidence = "signed effects on the test MAE: " + ", ".join(
+                f"seed {sd}: latent {lat[sd]:+.4f}, layer {lay[sd]:+.4f}" for sd in sorted(lat))
+            d = decl.rule.decide(runs)
+        out.append(decl.of(d, evidence=evidence, budget=_budget(res, involved, vae_ep, REF_VAE_EPOCHS)))
     return out

@@ -1,7 +1,8 @@
 """What the runs of ``vgg-transfer`` mean (the study itself, what it trains and what a run returns, is
 :mod:`dltour.experiments.vgg_transfer`): the reference's numbers (Table 7) and the claims' thresholds, the
-decision of every finding (``decide``), Tables 7 and 1, Figures 1 and 9-12, the summary (``summarize``), and
-whether a run is comparable with the reference (``comparison``). The study binds ``summarize``,
+findings declared with their rules (``FINDINGS``) and their decision from the runs (``decide``), Tables 7
+and 1, Figures 1 and 9-12, the summary (``summarize``), and whether a run is comparable with the reference
+(``comparison``). The study binds ``summarize``,
 ``comparison``, ``label`` and ``reference`` from here; the functions take the study as their first argument
 and never import it.
 
@@ -16,29 +17,38 @@ initialisation that ran for both; R7 flatness, the rise of training accuracy fro
 conv frozen > random in test accuracy; ours, ``tuned`` > ``random`` in test accuracy. R1, R2, R3 and R7 are
 inconclusive when a pretrained run they involve did not learn (test accuracy not above chance: ``verdicts.gate``).
 
-Decisions (issue 18): a claim about both architectures is decided per seed, on the mean over the
-archs of that seed's runs (runs of one seed share its data order, so the seed is the independent
-unit; n = seeds, never (arch, seed) pairs). Every reference finding declares its arms' per-epoch
-validation (or, for R2 and R7, training) accuracy as its budget: a "does not hold" from runs
-trained below the reference's 20 epochs whose curve was still rising (or peaked at the last epoch)
-is inconclusive (``verdicts.budget_gate``).
+Decisions: every finding is declared once with its rule (``FINDINGS``: pieces of :mod:`dltour.rules` and
+three of this study's own, ``OverArchs``, ``ArchVsArch`` and ``ArchOrder``), and the rule decides it;
+``decide`` only supplies the runs: every variant's per-seed values, the chance level, the epochs,
+whether these are the demo's runs (then the evidence says what they are an analogue of), the
+variants with a run that did not learn, and each reference finding's budget. A claim about both
+architectures (``OverArchs``, issue 18) is decided per seed, on the mean over the archs of that
+seed's runs (runs of one seed share its data order, so the seed is the independent unit; n =
+seeds, never (arch, seed) pairs), over the archs in which every variant it needs ran; a rule whose
+variants did not run is "not checked", saying which. Every reference finding declares its arms'
+per-epoch validation (or, for R2 and R7, training) accuracy as its budget (``BUDGET_CURVE``): a
+"does not hold" from runs trained below the reference's 20 epochs whose curve was still rising (or
+peaked at the last epoch) is inconclusive (``verdicts.budget_gate``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
+from dltour import rules as R
+from dltour import verdicts as V
 from dltour.data import vgg_pretrain
 from dltour.data.imagenet_weights import weights_filename
 from dltour.data.tinyimagenet import TINY_IMAGENET, is_tinyimagenet
 from dltour.plots import new_figure, save
 from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
-from dltour.verdicts import (Budget, Decision, all_of, compare, describe, did_not_learn, exceeds, fmt, gate,
-                             not_checked)
+from dltour.verdicts import Budget, Decision, describe
 
 #: the variants' axes: architectures and initialisations (the study's ``<arch>-<init>``)
 ARCHS = ("vgg16", "vgg19")
@@ -61,35 +71,239 @@ OVERFIT_THRESHOLD = 95.0
 #: the reference's budget
 REF_EPOCHS, REF_VAL_PER_CLASS, REF_SIZE = 20, 50, 64
 
-#: the study's findings, declared once (the decision code below supplies each one's decision)
+
+# ---------------------------------------------------------------- the rules (dltour.rules pieces, and this study's)
+def _ran(runs: R.Runs, variant: str) -> bool:
+    """Whether ``variant`` ran: the study's runs name every variant that ran under every metric."""
+    return any(variant in m for m in runs.metrics.values())
+
+
+def _seed_means(vals: list[Mapping[int, float]]) -> dict[int, float]:
+    """{seed: mean of the seed's values over ``vals``} for the seeds all of them have."""
+    seeds = sorted(set.intersection(*(set(v) for v in vals))) if vals else []
+    return {s: float(np.mean([v[s] for v in vals])) for s in seeds}
+
+
+def _needs(runs: R.Runs, variants: list[str]) -> Decision:
+    missing = [v for v in variants if not _ran(runs, v)]
+    return V.not_checked(f"needs the variants {', '.join(missing)}, which did not run here")
+
+
+def _noted(d: Decision, note: str, runs: R.Runs) -> Decision:
+    """``d`` with ``note`` (what the demo's runs are an analogue of) before its evidence, in the demo
+    (the constant ``demo`` set)."""
+    return replace(d, evidence=f"{note}; {d.evidence}") if note and runs.consts.get("demo") else d
+
+
+def _texts(rule, texts: dict[str, str]):
+    """``rule`` (a ``Compare``, ``Exceeds`` or ``AllOf`` of them) with ``texts`` filled into its ``what``."""
+    if isinstance(rule, R.AllOf):
+        return replace(rule, parts=tuple(_texts(p, texts) for p in rule.parts))
+    return replace(rule, what=rule.what.format(**texts))
+
+
+@dataclass(frozen=True)
+class OverArchs:
+    """A claim about both architectures, decided per seed: ``rule`` (``dltour.rules`` pieces whose arms
+    are initialisations) on each initialisation's per-seed mean over the archs in which every one of
+    ``inits`` ran (runs of one seed share its data order, so the seed is the unit: :func:`per_seed`).
+    Its ``what`` texts may name ``{archs}`` (those archs), ``{chance}`` and ``{epochs}``. ``learned``:
+    the initialisations whose runs must have learned (``verdicts.gate``, on those archs' variants).
+    No arch ran them all: not checked, ``otherwise`` saying why (default: which of the first arch's
+    variants did not run). ``demo``: the note the evidence starts with in the demo."""
+
+    rule: Any
+    inits: tuple[str, ...]
+    learned: tuple[str, ...] = ()
+    otherwise: str = ""
+    demo: str = ""
+
+    def archs(self, runs: R.Runs) -> list[str]:
+        return [a for a in ARCHS if all(_ran(runs, f"{a}-{i}") for i in self.inits)]
+
+    def variants(self, runs: R.Runs) -> list[str]:
+        """The variants it decides from (its budget's arms), arch by arch."""
+        return [f"{a}-{i}" for a in self.archs(runs) for i in self.inits]
+
+    def applies(self, runs: R.Runs) -> bool:
+        return True
+
+    def decide(self, runs: R.Runs) -> Decision:
+        archs = self.archs(runs)
+        if not archs:
+            d = (V.not_checked(self.otherwise) if self.otherwise
+                 else _needs(runs, [f"{ARCHS[0]}-{i}" for i in self.inits]))
+            return _noted(d, self.demo, runs)
+        means = R.Runs({m: {i: _seed_means([runs.of(m, f"{a}-{i}") for a in archs]) for i in self.inits}
+                        for m in runs.metrics}, runs.consts)
+        texts = {"archs": ", ".join(archs), "chance": V.fmt(runs.consts["chance"]),
+                 "epochs": runs.consts["epochs"] or "?"}
+        d = _texts(self.rule, texts).decide(means)
+        d = V.gate(d, runs.failed, [f"{a}-{i}" for a in archs for i in self.learned])
+        return _noted(d, self.demo, runs)
+
+
+@dataclass(frozen=True)
+class ArchVsArch:
+    """The first arch against the second in ``metric`` with the same initialisation, for every one of
+    ``inits`` that ran for both: each ``dltour.rules.Compare`` (paired by seed), all holding
+    (``AllOf``, Holm within, the parts labelled by initialisation); none ran for both: not checked,
+    ``otherwise`` saying why. ``demo``: the note the evidence starts with in the demo."""
+
+    metric: str
+    direction: str
+    inits: tuple[str, ...]
+    what: str
+    unit: str
+    otherwise: str
+    demo: str = ""
+
+    def _rule(self) -> R.AllOf:
+        return R.AllOf(tuple(R.Compare(self.metric, f"{ARCHS[0]}-{i}", f"{ARCHS[1]}-{i}", self.direction,
+                                       what=self.what, unit=self.unit) for i in self.inits),
+                       labels=self.inits, present=True)
+
+    def variants(self, runs: R.Runs) -> list[str]:
+        both = [i for i in self.inits if all(_ran(runs, f"{a}-{i}") for a in ARCHS)]
+        return [f"{a}-{i}" for a in ARCHS for i in both]
+
+    def applies(self, runs: R.Runs) -> bool:
+        return True
+
+    def decide(self, runs: R.Runs) -> Decision:
+        rule = self._rule()
+        d = rule.decide(runs) if rule.applies(runs) else V.not_checked(self.otherwise)
+        return _noted(d, self.demo, runs)
+
+
+@dataclass(frozen=True)
+class ArchOrder:
+    """One arch's initialisations in order: ``<arch>-<inits[0]>`` before ``<arch>-<inits[1]>`` before
+    ... in ``metric`` (``direction``: "greater", each higher than the next), each step a
+    ``dltour.rules.Compare`` (paired by seed), all holding (``AllOf``, Holm within). A declaration
+    for every arch: bind one with :meth:`at`. Some of its variants did not run: not checked; none
+    did: no finding. ``demo``: the note the evidence starts with in the demo."""
+
+    metric: str
+    inits: tuple[str, ...]
+    direction: str
+    what: str
+    unit: str
+    demo: str = ""
+    arch: str = ""
+
+    def at(self, arch: str) -> "ArchOrder":
+        return replace(self, arch=arch)
+
+    def _variants(self) -> list[str]:
+        return [f"{self.arch}-{i}" for i in self.inits]
+
+    def variants(self, runs: R.Runs) -> list[str]:
+        vs = self._variants()
+        return vs if all(_ran(runs, v) for v in vs) else []
+
+    def applies(self, runs: R.Runs) -> bool:
+        return any(_ran(runs, v) for v in self._variants())
+
+    def decide(self, runs: R.Runs) -> Decision:
+        vs = self._variants()
+        if not all(_ran(runs, v) for v in vs):
+            return _noted(_needs(runs, vs), self.demo, runs)
+        sign = ">" if self.direction == "greater" else "<"
+        d = R.AllOf(tuple(R.Compare(self.metric, a, b, self.direction, what=self.what, unit=self.unit)
+                          for a, b in zip(vs, vs[1:])),
+                    labels=tuple(f"{a} {sign} {b}" for a, b in zip(self.inits, self.inits[1:]))).decide(runs)
+        return _noted(d, self.demo, runs)
+
+
+#: what the demo's runs are an analogue of (the note before a finding's evidence in the demo)
+ANALOGUE = "demo analogue: 'imagenet' = nets pretrained on five other CIFAR-10 classes, not ImageNet"
+SMALLER = ("demo analogue: no input is upsampled; the variant keeps the pretrained fc1/fc2 frozen and trains only the "
+           "last layer, so it checks the smaller trainable capacity the reference credits, not the larger input")
+TABLE7 = ("the reference's own Table 7 contradicts the claim for frozen (VGG-16 40.95% vs VGG-19 41.63%) and "
+          "frozen224 (41.76% vs 42.49%); it holds there for random (3.82 vs 3.14) and imagenet (58.42 vs 54.30)")
+PER_SEED = "; per seed, the mean over {archs}"
+ACC = "test accuracy, %"
+VAL = "validation accuracy, points"
+
+
+def _acc(arm: str, other: str, direction: str) -> R.Compare:
+    return R.Compare("test_acc", arm, other, direction, what=ACC + PER_SEED, unit=ACC)
+
+
+#: the study's findings, declared once with their rules: ``decide`` supplies the runs' values (and
+#: each reference finding's budget)
 FINDINGS = declare("T1.1", [
     Declared("jump-start",
              "Pretrained weights jump-start learning: higher validation accuracy after epoch 1 and over the whole "
-             "curve than random init", "R1", "§1, Figure 1"),
+             "curve than random init", "R1", "§1, Figure 1",
+             rule=OverArchs(R.AllOf((
+                 R.Compare("val_acc_epoch1", "imagenet", "random", "greater",
+                           what="validation accuracy after epoch 1, %" + PER_SEED, unit=VAL),
+                 R.Compare("val_acc_auc", "imagenet", "random", "greater",
+                           what="area under the validation-accuracy curve = its mean over epochs, %" + PER_SEED,
+                           unit=VAL)), labels=("after epoch 1", "area under the curve")),
+                 ("imagenet", "random"), learned=("imagenet",), demo=ANALOGUE)),
     Declared("finetune-overfits",
              f"With all layers trainable the pretrained net overfits: almost 100% (>= {OVERFIT_THRESHOLD:g}%) "
-             f"training accuracy", "R2", "§1, Figure 1"),
+             f"training accuracy", "R2", "§1, Figure 1",
+             rule=OverArchs(R.Exceeds("final_train_acc", "imagenet", OVERFIT_THRESHOLD, "greater",
+                                      name="final training accuracy of the fully trainable pretrained nets",
+                                      unit="training accuracy, %",
+                                      what=f"'almost 100%' read as >= {OVERFIT_THRESHOLD:g}%, after {{epochs}} epochs "
+                                           f"(the reference: 20)" + PER_SEED),
+                            ("imagenet",), learned=("imagenet",), demo=ANALOGUE)),
     Declared("frozen-smoother",
              "Training only the fully connected layers gives a smoother curve than training all layers", "R3",
-             "§1, Figure 1"),
+             "§1, Figure 1",
+             rule=OverArchs(R.Compare("val_acc_change_sd", "frozen", "imagenet", "less",
+                                      what="smoothness = sd of the epoch-to-epoch changes of validation accuracy "
+                                           "(points); lower is smoother" + PER_SEED,
+                                      unit="sd of validation-accuracy changes, points"),
+                            ("imagenet", "frozen"), learned=("imagenet", "frozen"), demo=ANALOGUE)),
     Declared("random-unsatisfactory",
              "Random initialisation is unsatisfactory within the budget ({epochs} epochs): below both pretrained "
-             "variants in test accuracy", "R5", "§1"),
+             "variants in test accuracy", "R5", "§1",
+             rule=OverArchs(R.AllOf((_acc("random", "imagenet", "less"), _acc("random", "frozen", "less")),
+                                    labels=("random < pretrained (all trainable)",
+                                            "random < pretrained (conv frozen)")),
+                            ("random", "imagenet", "frozen"), demo=ANALOGUE),
+             evidence="the explanation (~140M parameters need many more epochs) is not tested"),
     Declared("vgg16-ge-vgg19",
              "VGG-16 consistently outperforms VGG-19 (test accuracy, every reference initialisation)", "R6",
-             "§1, Table 7"),
+             "§1, Table 7",
+             rule=ArchVsArch("test_acc", "greater", REFERENCE_INITS, ACC, ACC,
+                             otherwise="needs both archs with the same initialisation", demo=ANALOGUE),
+             evidence=TABLE7 + "; `tuned` (ours) is left out"),
     Declared("frozen224-flatter",
              "The large-input model (only the last layer trainable) has a flatter learning curve than the "
-             "frozen-conv 64-px model", "R7", "§1, Figures 1, 9, 12"),
+             "frozen-conv 64-px model", "R7", "§1, Figures 1, 9, 12",
+             rule=OverArchs(R.Compare("train_acc_rise", "frozen224", "frozen", "less",
+                                      what="flatness = rise of training accuracy from epoch 1 to the last epoch "
+                                           "(points); lower is flatter" + PER_SEED,
+                                      unit="training-accuracy rise, points"),
+                            ("frozen", "frozen224"), learned=("frozen", "frozen224"), demo=SMALLER)),
     Declared("frozen224-ge-frozen",
              "Keeping the pretrained fc1/fc2 (large input, only the last layer trained) gives a higher test accuracy "
-             "than the frozen-conv variant (Table 7: +0.8 / +0.9 points)", "R8", "Table 7"),
+             "than the frozen-conv variant (Table 7: +0.8 / +0.9 points)", "R8", "Table 7",
+             rule=OverArchs(_acc("frozen224", "frozen", "greater"), ("frozen", "frozen224"), demo=SMALLER)),
     Declared("{arch}-imagenet-gt-frozen-gt-random",
-             "{arch}: pretrained (all trainable) > conv frozen > random init in test accuracy", "R9", "Table 7"),
+             "{arch}: pretrained (all trainable) > conv frozen > random init in test accuracy", "R9", "Table 7",
+             rule=ArchOrder("test_acc", ("imagenet", "frozen", "random"), "greater", ACC, ACC, demo=ANALOGUE)),
     Declared("tuned-beats-faithful-random",
              "The random-init result is a recipe failure: batch-norm VGG with a schedule and augmentation beats the "
-             "faithful random-init recipe"),
+             "faithful random-init recipe",
+             rule=OverArchs(R.Compare("test_acc", "tuned", "random", "greater",
+                                      what="test accuracy, % (chance {chance}%)" + PER_SEED, unit=ACC),
+                            ("tuned", "random"),
+                            otherwise="needs the tuned and random variants (tuned is not run in the demo)")),
 ])
+
+#: the budget of each reference finding: the per-epoch quantity of the variants it decides from whose
+#: curves, after fewer than the reference's 20 epochs, can make a "does not hold" inconclusive
+BUDGET_CURVE = {"jump-start": "val_acc", "finetune-overfits": "train_acc", "frozen-smoother": "val_acc",
+                "random-unsatisfactory": "val_acc", "vgg16-ge-vgg19": "val_acc", "frozen224-flatter": "train_acc",
+                "frozen224-ge-frozen": "val_acc", "{arch}-imagenet-gt-frozen-gt-random": "val_acc"}
 
 #: the study's ``reference``: Table 7's test accuracy and inference time per variant
 reference = [r for v, (acc, us) in REF_TABLE7.items() for r in (
@@ -103,23 +317,16 @@ def label(cfg, init: str) -> str:
 
 
 # ---------------------------------------------------------------- decisions (plain per-seed values in)
+#: the metrics the rules read (each run's; the curve measures from its history)
+MEASURES = ("test_acc", "val_acc_epoch1", "val_acc_auc", "final_train_acc", "val_acc_change_sd", "train_acc_rise")
+
+
 def per_seed(res: Results, init: str, metric: str, archs=ARCHS) -> dict[int, float]:
     """{seed: mean over ``archs`` of ``<arch>-<init>``'s value}: claims that "apply to both
     architectures" reduce the two archs' runs of one seed to one value first, since runs of one
     seed share its data order (and a frozen variant's head initialisation), so the seed is the
     independent unit. Seeds missing in an arch are left out."""
-    vals = [res.values(f"{a}-{init}", metric) for a in archs]
-    seeds = sorted(set.intersection(*(set(v) for v in vals))) if vals else []
-    return {s: float(np.mean([v[s] for v in vals])) for s in seeds}
-
-
-def _needs(res: Results, variants: list[str]) -> Decision | None:
-    missing = [v for v in variants if v not in res]
-    return not_checked(f"needs the variants {', '.join(missing)}, which did not run here") if missing else None
-
-
-def _present_archs(res: Results, inits: tuple[str, ...]) -> list[str]:
-    return [a for a in ARCHS if all(f"{a}-{i}" in res for i in inits)]
+    return _seed_means([res.values(f"{a}-{init}", metric) for a in archs])
 
 
 CURVE_NAME = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}
@@ -138,145 +345,23 @@ def budget_of(res: Results, variants: list[str], key: str, epochs: int | None) -
 
 
 def decide(res: Results, chance: float, demo: bool = False, epochs: int | None = None) -> list[Finding]:
-    """Every finding of the study from the runs' metrics (see ``run``'s curve metrics). Claims about
-    both architectures are decided per seed (the mean over the archs of a seed's runs); every
-    reference finding declares its arms' accuracy curves as its budget (``epochs`` of the
-    reference's 20)."""
-    analogue = ("demo analogue: 'imagenet' = nets pretrained on five other CIFAR-10 classes, not ImageNet"
-                if demo else "")
-    failed = did_not_learn(res.table("test_acc"), chance, "greater")
+    """Every finding of the study, by the rules declared in ``FINDINGS``, from the runs' metrics (see
+    ``run``'s curve metrics): every variant's per-seed values of ``MEASURES``, the chance level, the
+    epochs, whether these are the demo's runs, and the variants with a run that did not learn (test
+    accuracy not above chance). Every reference finding gets its arms' accuracy curves as its budget
+    (``BUDGET_CURVE``, ``epochs`` of the reference's 20); R9's rule is bound to each arch in turn."""
+    consts = {"chance": chance, "epochs": epochs or 0, "demo": 1.0 if demo else 0.0}
+    runs = R.Runs({m: {v: res.values(v, m) for v in res.variants} for m in MEASURES}, consts,
+                  V.did_not_learn(res.table("test_acc"), chance, "greater"))
     out = []
-
-    def seed_cmp(a_init, b_init, metric, direction, what, archs, unit):
-        return compare(per_seed(res, a_init, metric, archs), per_seed(res, b_init, metric, archs), direction,
-                       names=(a_init, b_init), unit=unit,
-                       what=what + f"; per seed, the mean over {', '.join(archs)}")
-
-    def budget(inits, key, archs):
-        return budget_of(res, [f"{a}-{i}" for a in archs for i in inits], key, epochs)
-
-    # R1 jump-start
-    archs = _present_archs(res, ("imagenet", "random"))
-    bud = None
-    if archs:
-        d = all_of([seed_cmp("imagenet", "random", "val_acc_epoch1", "greater",
-                             "validation accuracy after epoch 1, %", archs, "validation accuracy, points"),
-                    seed_cmp("imagenet", "random", "val_acc_auc", "greater",
-                             "area under the validation-accuracy curve = its mean over epochs, %", archs,
-                             "validation accuracy, points")],
-                   labels=["after epoch 1", "area under the curve"])
-        d = gate(d, failed, [f"{a}-imagenet" for a in archs])
-        bud = budget(("imagenet", "random"), "val_acc", archs)
-    else:
-        d = _needs(res, ["vgg16-imagenet", "vgg16-random"])
-    out.append(FINDINGS["jump-start"].of(d, evidence=analogue, budget=bud))
-
-    # R2 overfits
-    archs = _present_archs(res, ("imagenet",))
-    bud = None
-    if archs:
-        d = exceeds(per_seed(res, "imagenet", "final_train_acc", archs), OVERFIT_THRESHOLD, "greater",
-                    name="final training accuracy of the fully trainable pretrained nets", unit="training accuracy, %",
-                    what=f"'almost 100%' read as >= {OVERFIT_THRESHOLD:g}%, after {epochs or '?'} epochs (the "
-                         f"reference: 20); per seed, the mean over {', '.join(archs)}")
-        d = gate(d, failed, [f"{a}-imagenet" for a in archs])
-        bud = budget(("imagenet",), "train_acc", archs)
-    else:
-        d = _needs(res, ["vgg16-imagenet"])
-    out.append(FINDINGS["finetune-overfits"].of(d, evidence=analogue, budget=bud))
-
-    # R3 smoother
-    archs = _present_archs(res, ("imagenet", "frozen"))
-    bud = None
-    if archs:
-        d = seed_cmp("frozen", "imagenet", "val_acc_change_sd", "less",
-                     "smoothness = sd of the epoch-to-epoch changes of validation accuracy (points); lower is "
-                     "smoother", archs, "sd of validation-accuracy changes, points")
-        d = gate(d, failed, [f"{a}-{i}" for a in archs for i in ("imagenet", "frozen")])
-        bud = budget(("imagenet", "frozen"), "val_acc", archs)
-    else:
-        d = _needs(res, ["vgg16-imagenet", "vgg16-frozen"])
-    out.append(FINDINGS["frozen-smoother"].of(d, evidence=analogue, budget=bud))
-
-    # R5 random unsatisfactory
-    archs = _present_archs(res, ("random", "imagenet", "frozen"))
-    bud = None
-    if archs:
-        d = all_of([seed_cmp("random", "imagenet", "test_acc", "less", "test accuracy, %", archs, "test accuracy, %"),
-                    seed_cmp("random", "frozen", "test_acc", "less", "test accuracy, %", archs, "test accuracy, %")],
-                   labels=["random < pretrained (all trainable)", "random < pretrained (conv frozen)"])
-        bud = budget(("random", "imagenet", "frozen"), "val_acc", archs)
-    else:
-        d = _needs(res, ["vgg16-random", "vgg16-imagenet", "vgg16-frozen"])
-    out.append(FINDINGS["random-unsatisfactory"].of(
-        d, evidence="; ".join(x for x in ("the explanation (~140M parameters need many more epochs) is not tested",
-                                          analogue) if x),
-        budget=bud, epochs=epochs or "?"))
-
-    # R6 VGG-16 >= VGG-19, the reference's variants only
-    inits = [i for i in REFERENCE_INITS if f"vgg16-{i}" in res and f"vgg19-{i}" in res]
-    table7 = ("the reference's own Table 7 contradicts the claim for frozen (VGG-16 40.95% vs VGG-19 41.63%) and "
-              "frozen224 (41.76% vs 42.49%); it holds there for random (3.82 vs 3.14) and imagenet (58.42 vs 54.30)")
-    bud = None
-    if inits:
-        d = all_of([compare(res.values(f"vgg16-{i}", "test_acc"), res.values(f"vgg19-{i}", "test_acc"), "greater",
-                            names=(f"vgg16-{i}", f"vgg19-{i}"), what="test accuracy, %", unit="test accuracy, %")
-                    for i in inits], labels=inits)
-        bud = budget(tuple(inits), "val_acc", list(ARCHS))
-    else:
-        d = not_checked("needs both archs with the same initialisation")
-    out.append(FINDINGS["vgg16-ge-vgg19"].of(
-        d, evidence="; ".join(x for x in (table7, "`tuned` (ours) is left out", analogue) if x), budget=bud))
-
-    # R7 flatter (large input / fewer trainable parameters)
-    archs = _present_archs(res, ("frozen", "frozen224"))
-    what7 = ("flatness = rise of training accuracy from epoch 1 to the last epoch (points); lower is flatter")
-    bud = None
-    if archs:
-        d = seed_cmp("frozen224", "frozen", "train_acc_rise", "less", what7, archs, "training-accuracy rise, points")
-        d = gate(d, failed, [f"{a}-{i}" for a in archs for i in ("frozen", "frozen224")])
-        bud = budget(("frozen", "frozen224"), "train_acc", archs)
-    else:
-        d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
-    ev7 = ("demo analogue: no input is upsampled; the variant keeps the pretrained fc1/fc2 frozen and trains only "
-           "the last layer, so it checks the smaller trainable capacity the reference credits, not the larger input"
-           if demo else "")
-    out.append(FINDINGS["frozen224-flatter"].of(d, evidence=ev7, budget=bud))
-
-    # R8 frozen224 >= frozen (Table 7)
-    bud = None
-    if archs:
-        d = seed_cmp("frozen224", "frozen", "test_acc", "greater", "test accuracy, %", archs, "test accuracy, %")
-        bud = budget(("frozen", "frozen224"), "val_acc", archs)
-    else:
-        d = _needs(res, ["vgg16-frozen", "vgg16-frozen224"])
-    out.append(FINDINGS["frozen224-ge-frozen"].of(d, evidence=ev7, budget=bud))
-
-    # R9 imagenet > frozen > random, per arch
-    for a in ARCHS:
-        vs = [f"{a}-imagenet", f"{a}-frozen", f"{a}-random"]
-        bud = None
-        if all(v in res for v in vs):
-            d = all_of([compare(res.values(vs[0], "test_acc"), res.values(vs[1], "test_acc"), "greater",
-                                names=(vs[0], vs[1]), what="test accuracy, %", unit="test accuracy, %"),
-                        compare(res.values(vs[1], "test_acc"), res.values(vs[2], "test_acc"), "greater",
-                                names=(vs[1], vs[2]), what="test accuracy, %", unit="test accuracy, %")],
-                       labels=["imagenet > frozen", "frozen > random"])
-            bud = budget_of(res, vs, "val_acc", epochs)
-        elif any(v in res for v in vs):
-            d = _needs(res, vs)
-        else:
-            continue
-        out.append(FINDINGS["{arch}-imagenet-gt-frozen-gt-random"].of(d, evidence=analogue, budget=bud, arch=a))
-
-    # ours: the random-init failure is the recipe's
-    archs = _present_archs(res, ("tuned", "random"))
-    if archs:
-        d = seed_cmp("tuned", "random", "test_acc", "greater", f"test accuracy, % (chance {fmt(chance)}%)", archs,
-                     "test accuracy, %")
-    else:
-        d = not_checked("needs the tuned and random variants (tuned is not run in the demo)")
-    out.append(FINDINGS["tuned-beats-faithful-random"].of(d))
+    for fid, decl in FINDINGS.items():
+        each = ([(replace(decl, rule=decl.rule.at(a)), {"arch": a}) for a in ARCHS] if hasattr(decl.rule, "at")
+                else [(decl, {})])
+        for d, fill in each:
+            bud = budget_of(res, d.rule.variants(runs), BUDGET_CURVE[fid], epochs) if fid in BUDGET_CURVE else None
+            f = d.decide(runs, budget=bud, epochs=epochs or "?", **fill)
+            if f is not None:
+                out.append(f)
     return out
 
 
