@@ -3,6 +3,7 @@
 #
 #   scripts/mutation.sh metrics-verdicts [WORKDIR]   # src/dltour/verdicts.py, src/dltour/metrics/*
 #   scripts/mutation.sh runs-data        [WORKDIR]   # train/loop.py, runner/ledger.py, runner/run_folder.py, data/mnist.py
+#   scripts/mutation.sh rules            [WORKDIR]   # src/dltour/rules.py (the declared findings' rules)
 #   then: cd WORKDIR && $MUT_VENV/bin/mutmut results    (or: mutmut browse / mutmut show NAME)
 #
 # Why a copy: mutmut 3 writes a mutants/ tree and its state next to setup.cfg, and the tree keeps
@@ -18,7 +19,7 @@
 # metrics-verdicts: 3061 mutants, 46 min wall (1.08 mutants/s) with 2 children on a loaded machine. Tests that start subprocesses (`python -m dltour`)
 # import the unmutated installed code, so they are deselected: they cannot kill a mutant.
 set -euo pipefail
-GROUP=${1:?usage: scripts/mutation.sh metrics-verdicts|runs-data [WORKDIR]}
+GROUP=${1:?usage: scripts/mutation.sh metrics-verdicts|runs-data|rules [WORKDIR]}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${2:-$REPO/../mutwork-$GROUP}
 PROJECT_VENV=${PROJECT_VENV:-$REPO/.venv}
@@ -35,7 +36,7 @@ site=$("$MUT_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()[
 mkdir -p "$WORK"
 (cd "$REPO" && git ls-files -co --exclude-standard | grep -v '^mutants/' | tar cf - -T -) | (cd "$WORK" && tar xf -)
 (cd "$REPO" && date -u && git rev-parse HEAD && git status --short && \
-  sha256sum src/dltour/verdicts.py src/dltour/metrics/*.py src/dltour/train/loop.py src/dltour/runner/ledger.py \
+  sha256sum src/dltour/verdicts.py src/dltour/rules.py src/dltour/metrics/*.py src/dltour/train/loop.py src/dltour/runner/ledger.py \
             src/dltour/runner/run_folder.py src/dltour/data/mnist.py) > "$WORK/SNAPSHOT.txt"
 
 case "$GROUP" in
@@ -72,6 +73,10 @@ runs-data)
     --deselect=tests/test_metrics_provenance.py::test_a_foreign_metrics_file_is_refused_in_one_line_and_kept
     --deselect=tests/test_run_states.py::test_sigterm_to_the_driver_records_interrupted
     --deselect=tests/test_run_states.py::test_sigterm_as_the_driver_restores_its_handlers_exits_by_sigterm" ;;
+rules)
+    ONLY="    src/dltour/rules.py"
+    TESTS="    tests/test_rules.py"
+    DESELECT="" ;;
 *) echo "unknown group $GROUP" >&2; exit 2 ;;
 esac
 # MUTATE="src/dltour/runner/ledger.py src/dltour/train/loop.py" narrows the files mutated (a group's
@@ -80,7 +85,8 @@ if [ -n "${MUTATE:-}" ]; then ONLY=$(for f in $MUTATE; do echo "    $f"; done); 
 # existing test files only (a group may list files that a branch does not have yet)
 TESTS=$(for t in $TESTS; do [ -f "$WORK/$t" ] && echo "    $t"; done)
 
-# mutmut reads [tool.mutmut] from pyproject.toml first, else [mutmut] from setup.cfg
+# mutmut reads [tool.mutmut] from pyproject.toml first, else [mutmut] from setup.cfg. -n0: the suite's
+# addopts run pytest-xdist workers, whose calls mutmut's stats (which test reaches which mutant) never see
 cat > "$WORK/setup.cfg" <<CFG
 [mutmut]
 source_paths = src/dltour
@@ -92,6 +98,7 @@ pytest_add_cli_args =
     -p
     no:cacheprovider
     -q
+    -n0
 $DESELECT
 also_copy =
     scripts/

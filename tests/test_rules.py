@@ -144,3 +144,91 @@ def test_gated_every_needs_and_noted():
         + needs.decide(r).test
     assert R.Noted(inner, "a note").decide(r).evidence.startswith("a note; ")
     assert R.Noted(inner, lambda rr: "").decide(r).evidence == inner.decide(r).evidence
+
+
+def same(d1: V.Decision, d2: V.Decision) -> bool:
+    """Every field of two decisions (verdict, evidence, test line, p, effect, CI, unit, ...) alike."""
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(d1), default=str) == json.dumps(dataclasses.asdict(d2), default=str)
+
+
+TOP = {s: 5.0 + 0.1 * s for s in LOW}  # above every other arm
+
+
+def test_each_rule_is_its_verdict_function_to_the_letter():
+    r = R.Runs({"err": {"a": LOW, "b": HIGH, "c": MIXED, "d": TOP}}, {"base": 1.5, "truth": 4.0, "ref": 1.0})
+    assert same(R.Compare("err", "a", "b", "less", what="w", unit="u").decide(r),
+                V.compare(LOW, HIGH, "less", names=("a", "b"), what="w", unit="u"))
+    assert same(R.Versus(("err", "a"), ("err", "b"), "less", names=("x", "y"), what="w", unit="u").decide(r),
+                V.compare(LOW, HIGH, "less", names=("x", "y"), what="w", unit="u"))
+    assert same(R.Exceeds("err", "b", "base", "greater", what="w", unit="u").decide(r),
+                V.exceeds(HIGH, 1.5, "greater", name="b", what="w", unit="u"))
+    assert same(R.Exceeds("err", "b", 0.6, "less", name="n", per="truth").decide(r),
+                V.exceeds({s: x / 4.0 for s, x in HIGH.items()}, 0.6, "less", name="n"))
+    assert same(R.BestOf("err", "a", "less", what="w", unit="u").decide(r),
+                V.best_of({"a": LOW, "b": HIGH, "c": MIXED, "d": TOP}, "a", "less", what="w", unit="u"))
+    # arms restrict the field: b is the highest of a and b, not of all (d is higher)
+    assert same(R.BestOf("err", "b", "greater", arms=("a", "b")).decide(r),
+                V.best_of({"a": LOW, "b": HIGH}, "b", "greater"))
+    assert R.BestOf("err", "b", "greater", arms=("a", "b")).decide(r).verdict == V.HOLDS
+    assert R.BestOf("err", "b", "greater").decide(r).verdict != V.HOLDS
+    assert same(R.NearReference("err", "a", "ref", 0.2, "src", "n", what="w", unit="u").decide(r),
+                V.near_reference(LOW, 1.0, 0.2, margin_source="src", name="n", what="w", unit="u"))
+    parts = (R.Compare("err", "a", "b", "less"), R.Compare("err", "a", "d", "less"))
+    assert same(R.AllOf(parts, labels=("one", "two")).decide(r),
+                V.all_of([p.decide(r) for p in parts], labels=["one", "two"]))
+    partly = (R.Compare("err", "a", "zz", "less"), R.Compare("err", "a", "d", "less"))
+    assert same(R.AllOf(partly, labels=("one", "two"), present=True).decide(r),
+                V.all_of([partly[1].decide(r)], labels=["two"]))
+
+
+def test_absent_metrics_and_arms():
+    r = runs()
+    assert r.of("nosuch", "a") == {} and r.of("err", "zz") == {}
+    assert not r.has("nosuch", "a")
+    assert R.GatedEvery(R.Compare("err", "a", "b", "less"), "nosuch").decide(r).verdict == V.HOLDS
+
+
+def test_needs_passes_the_decision_through_when_the_arms_ran():
+    inner = R.Compare("err", "a", "b", "less")
+    assert same(R.Needs(inner, "why").decide(runs()), inner.decide(runs()))
+
+
+def test_noted_calls_its_note_with_the_runs_and_requires_any_positive_constant():
+    inner = R.Compare("err", "a", "b", "less")
+    d = R.Noted(inner, lambda rr: f"{len(rr.metrics)} metrics").decide(runs())
+    assert d.evidence.startswith("2 metrics; ")
+    rule = R.Requires(R.Exceeds("err", "b", 5.0, "less", per="truth"), "truth", "none")
+    assert rule.decide(runs(truth=0.5)).verdict == V.HOLDS  # positive, below 1: decided
+
+
+def test_not_learned_goes_on_past_an_arm_that_did_not_run():
+    r = runs(base=1.5)
+    failed = R.not_learned((R.Learned("zz", "err", "base", "less"), R.Learned("b", "err", "base", "less")), r)
+    assert set(failed) == {"b"}
+
+
+def test_applies_and_missing_metrics_of_best_of_and_exceeds():
+    r = runs()
+    assert R.BestOf("err", "a", "less", arms=("a", "b")).applies(r)
+    assert R.BestOf("nosuch", "a", "less").decide(r).verdict == V.NOT_CHECKED
+    assert R.Exceeds("err", "a", 0.0, "greater").applies(r)
+    assert not R.Exceeds("acc", "b", 0.0, "greater").applies(r) and not R.Exceeds("nosuch", "a", 0.0, "less").applies(r)
+
+
+def test_an_evidence_field_reads_the_arm_after_the_last_at():
+    r = R.Runs({"is@cnn": {"gan": LOW}})
+    assert R.evidence("{is@cnn@gan}", r) == V.describe("gan", LOW)
+
+
+def test_wrappers_apply_as_the_rule_they_wrap():
+    r = runs(ref=1.0, truth=1.0)
+    ran, missing = R.Compare("err", "a", "b", "less"), R.Compare("err", "a", "zz", "less")
+    for wrap in (lambda x: R.Gated(x, ("a",)), lambda x: R.GatedEvery(x, "err"), lambda x: R.Noted(x, "n"),
+                 lambda x: R.Requires(x, "truth", "why")):
+        assert wrap(ran).applies(r) and not wrap(missing).applies(r)
+    assert R.NearReference("err", "a", "ref", 0.2, "src", "a").applies(r)
+    assert not R.NearReference("err", "zz", "ref", 0.2, "src", "zz").applies(r)
+    assert not R.NearReference("nosuch", "a", "ref", 0.2, "src", "a").applies(r)

@@ -25,7 +25,7 @@ the test line and the evidence; the study writes no decision code::
 
 A rule whose arms did not all run makes no finding (``applies``). Evidence is a template: ``{name}``
 is a constant (formatted by :func:`dltour.verdicts.fmt`), ``{metric@arm}`` an arm's per-seed values
-described as mean ± sd (:func:`dltour.verdicts.describe`).
+described as mean ± sd (:func:`dltour.verdicts.describe`; the arm is what follows the last ``@``).
 """
 
 from __future__ import annotations
@@ -313,11 +313,11 @@ class _Fields(dict):
 
     def __missing__(self, key: str) -> str:
         if "@" in key:
-            metric, arm = key.split("@", 1)
+            metric, arm = key.rsplit("@", 1)  # a metric's name may hold "@" (e.g. "is@cnn"), an arm's not
             return V.describe(arm, self.runs.of(metric, arm))
         return V.fmt(self.runs.consts[key])
 
 
 def evidence(template: str, runs: Runs) -> str:
     """``template`` filled from ``runs``: ``{name}`` a constant, ``{metric@arm}`` an arm's values."""
-    return template.format_map(_Fields(runs)) if template else ""
+    return template.format_map(_Fields(runs))
