@@ -14,27 +14,11 @@ from dltour.data import imdb
 from dltour.data.source import DataUnavailable
 from dltour.experiments.imdb_embeddings import ImdbEmbeddings
 from dltour.experiments.imdb_embeddings.science import embedding_measures, history_measures
-from dltour.train import bucketed_batches
 from dltour.experiments.imdb_embeddings.findings import findings
 from dltour.models.text import BiLSTMClassifier
 from dltour.registry import get_study
 from dltour.summary import RunResult
 from dltour.summary import Results
-
-
-def test_bucketed_batches_cover_each_index_once_and_group_lengths():
-    lengths = torch.tensor(np.random.default_rng(0).integers(1, 200, 1000))
-    b = bucketed_batches(lengths, 32, seed=3, epoch=1, pool=10)
-    flat = torch.cat(b)
-    assert sorted(flat.tolist()) == list(range(1000))
-    again = bucketed_batches(lengths, 32, seed=3, epoch=1, pool=10)
-    assert all(torch.equal(x, y) for x, y in zip(b, again))
-    assert not torch.equal(torch.cat(bucketed_batches(lengths, 32, seed=3, epoch=2, pool=10)), flat)
-    # within a batch, lengths are close: padding is far less than in random batches
-    pad_bucketed = sum(int(lengths[i].max() * len(i) - lengths[i].sum()) for i in b)
-    rand = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).split(32)
-    pad_random = sum(int(lengths[i].max() * len(i) - lengths[i].sum()) for i in rand)
-    assert pad_bucketed < 0.2 * pad_random
 
 
 def test_bilstm_ignores_padding_and_counts_parameters():
