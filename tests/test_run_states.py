@@ -234,6 +234,37 @@ def test_owner_alive_reads_the_state_after_the_last_parenthesis(tmp_path):
         live.wait()
 
 
+@pytest.mark.parametrize("error,want", [(PermissionError, True), (ProcessLookupError, False), (OSError, False)])
+def test_owner_alive_when_the_probe_is_refused(monkeypatch, error, want):
+    """What the probe's errors mean (mutation run, this session): not allowed to signal it, so it
+    exists (alive); no such process, or any other failure to probe it: gone."""
+    from dltour.runner import ledger
+
+    def refuse(pid, sig):
+        raise error("probe")
+
+    monkeypatch.setattr(ledger.os, "kill", refuse)
+    assert ledger.owner_alive(os.getpid() + 1, platform.node()) is want
+
+
+@pytest.mark.parametrize("stat,want", [("7 (a) S 1", True), ("7 (a) R 1", True), ("7 (a) Z 1", False),
+                                       ("7 (a) X 1", False), ("7 (a) x 1", True), (OSError, True), ("7 (a)", True)])
+def test_owner_alive_by_the_process_state(monkeypatch, stat, want):
+    """A zombie (Z) or dead (X) process is gone; any other state, or a stat that cannot be read or
+    parsed (not Linux), counts as alive: a live owner must never be taken for gone."""
+    from dltour.runner import ledger
+
+    monkeypatch.setattr(ledger.os, "kill", lambda pid, sig: None)
+
+    def read(self, *a, **k):
+        if stat is OSError:
+            raise OSError("no /proc")
+        return stat
+
+    monkeypatch.setattr(ledger.Path, "read_text", read)
+    assert ledger.owner_alive(os.getpid() + 1, platform.node()) is want
+
+
 SIGTERM_WHILE_RESTORING = r'''
 import signal, sys
 from dltour.runner import driver
