@@ -347,3 +347,15 @@ def test_tensors_for_flattens_scales_and_moves_to_the_device(tmp_path, monkeypat
     meta = mnist.tensors_for(data, torch.device("meta"))  # a device other than the default: really moved
     assert all(v.device.type == "meta" for v in meta.values())
     assert meta["train_x"].dtype == torch.float32 and meta["test_y"].dtype == torch.int64
+
+
+def test_a_damaged_file_names_its_dataset_in_the_fix(tmp_path):
+    """A gzip cut short is one line that says which dataset to fetch again (mutation run of this
+    session: the dataset's name passed to the reader was not checked)."""
+    import gzip
+
+    good = gzip.compress(idx_bytes(np.zeros((3, 2, 2), dtype=np.uint8)))
+    cut = tmp_path / "train-images-idx3-ubyte.gz"
+    cut.write_bytes(good[:len(good) // 2])
+    with pytest.raises(DataUnavailable, match="dltour data fetch mnist-train-images"):
+        mnist._file_kind("train-images", cut)
