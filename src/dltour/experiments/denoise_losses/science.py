@@ -42,8 +42,9 @@ def add_noise(clean: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Ten
 
 
 # ================================================================ the loss
-def parse_loss(name: str) -> tuple[str, float | None, str | None]:
-    """``"mse" -> ("mse", None, None)``, ``"corr-prec-1e4" -> ("correntropy", 1e4, "precision")``."""
+def parse_loss(name: str, error: type[Exception] = DltourError) -> tuple[str, float | None, str | None]:
+    """``"mse" -> ("mse", None, None)``, ``"corr-prec-1e4" -> ("correntropy", 1e4, "precision")``;
+    an unknown name raises ``error`` (the config's validator asks for ``ValueError``)."""
     if name in ("mse", "mae"):
         return name, None, None
     parts = name.split("-", 2)
@@ -54,7 +55,7 @@ def parse_loss(name: str) -> tuple[str, float | None, str | None]:
             sigma = -1.0
         if sigma > 0 and math.isfinite(sigma):
             return "correntropy", sigma, READINGS[parts[1]]
-    raise DltourError(f"unknown loss {name!r}: use mse, mae, corr-bw-<sigma> or corr-prec-<sigma> "
+    raise error(f"unknown loss {name!r}: use mse, mae, corr-bw-<sigma> or corr-prec-<sigma> "
                       "(e.g. corr-prec-1e2)")
 
 
@@ -106,10 +107,7 @@ class Config(StudyConfig):
         if not losses or len(set(losses)) != len(losses):
             raise ValueError("losses must be a non-empty list without repeats")
         for name in losses:
-            try:
-                parse_loss(name)
-            except DltourError as e:
-                raise ValueError(str(e)) from None
+            parse_loss(name, error=ValueError)
         return losses
 
 
