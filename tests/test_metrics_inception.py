@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from dltour.metrics.inception import inception_score, signature
+from dltour.metrics.inception import inception_score, judged, signature
 
 
 def test_confident_uniform_predictions_give_number_of_classes():
@@ -54,3 +54,18 @@ def test_bad_inputs(probs, splits):
 def test_signature_records_hash_n_and_splits():
     assert signature("ab" * 32, 10000, 10) == "mnist-cnn:abababababab/n=10000/splits=10"
     assert signature("cd" * 32, 1000, 5, "mlp") == "mnist-mlp:cdcdcdcdcdcd/n=1000/splits=5"
+
+
+def test_judged_by_hand():
+    # each image one class, classes equally frequent: IS 10, sd 0, 10 images a class, entropy ln 10
+    j = judged(np.eye(10)[np.arange(100) % 10], splits=5)
+    assert j["is"] == pytest.approx(10.0) and j["sd"] == pytest.approx(0.0, abs=1e-9)
+    assert j["counts"] == [10] * 10 and j["entropy"] == pytest.approx(math.log(10))
+    # half [1, 0], half [0.5, 0.5] (a tie: argmax takes class 0): the hand-computed IS 1.2408, one class wins all
+    j = judged(np.array([[1.0, 0.0], [0.5, 0.5]] * 50, dtype=np.float32), splits=1)
+    kl1, kl2 = math.log(1 / 0.75), 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    assert j["is"] == pytest.approx(math.exp((kl1 + kl2) / 2), rel=1e-6) and j["sd"] == 0.0
+    assert j["counts"] == [100, 0] and j["entropy"] == 0.0
+    assert list(j) == ["is", "sd", "counts", "entropy"] and all(type(c) is int for c in j["counts"])
+    with pytest.raises(ValueError):
+        judged(np.eye(2), splits=3)  # inception_score's own checks

@@ -8,8 +8,8 @@ from torch.nn import functional as F
 
 from dltour import DltourError
 from dltour.config import resolve_config
-from dltour.models.gan import GAN, discriminator_loss, generator_loss
-from dltour.models.vae import VAE, bernoulli_nll, kl_divergence, vae_loss
+from dltour.models.gan import GAN, discriminator_loss, gan_d_loss, gan_g_loss, gan_train_step, generator_loss
+from dltour.models.vae import VAE, bernoulli_nll, kl_divergence, reconstruction_mae, vae_loss
 from dltour.registry import get_study
 
 
@@ -425,3 +425,48 @@ def test_full_runs_the_gan_recipe_that_reproduced_table_6_and_demo_keeps_the_def
     full, demo = resolve_config(study, "full"), resolve_config(study, "demo")
     assert (full.gan_arch, full.gan_d_dropout) == ("mlp-bn", 0.0)
     assert (demo.gan_arch, demo.gan_d_dropout) == ("mlp", 0.3)
+
+
+# ---------------------------------------------------------------------- the shared helpers science.py uses
+def test_reconstruction_mae_and_reconstruct_by_hand():
+    torch.manual_seed(0)
+    m = VAE(2)
+    out = m.decoder[-2]  # the last Linear: zero it and every pixel mean is sigmoid(0) = 1/2
+    torch.nn.init.zeros_(out.weight)
+    torch.nn.init.zeros_(out.bias)
+    x = torch.full((7, 784), 0.2)
+    x[0] = 1.0
+    assert torch.equal(m.reconstruct(x), torch.full((7, 784), 0.5))
+    m.train()
+    # |1/2 - 1| on one row, |1/2 - 0.2| on six: (0.5 + 6 * 0.3) / 7, in chunks of 3 rows as in one
+    assert reconstruction_mae(m, x, chunk=3) == pytest.approx(2.3 / 7, rel=1e-6)
+    assert reconstruction_mae(m, x) == pytest.approx(2.3 / 7, rel=1e-6) and not m.training
+    r = VAE(3, True)  # at the posterior mean: deterministic, unlike forward's sample
+    x = torch.rand(4, 784)
+    with torch.no_grad():
+        assert torch.equal(r.reconstruct(x), r.decode(r.encode(x)[0]))
+        assert torch.equal(r.reconstruct(x), r.reconstruct(x))
+
+
+def test_gan_losses_and_step_by_hand():
+    # 1-d: D(x) = w x + b from w = b = 0; G(z) = a z + c from a = 0, c = -1, so every fake is -1
+    D, G = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    for p, v in ((D.weight, 0.0), (D.bias, 0.0), (G.weight, 0.0), (G.bias, -1.0)):
+        torch.nn.init.constant_(p, v)
+    real, noise = torch.ones(2, 1), torch.tensor([[1.0], [3.0]])
+    ld, fake = gan_d_loss(G, lambda x: D(x).squeeze(-1), real, noise, 0.9)
+    assert torch.equal(fake, torch.full((2, 1), -1.0))
+    assert float(ld.detach()) == pytest.approx(2 * math.log(2))  # BCE at logit 0 is ln 2 whatever the target
+    ld.backward()
+    assert G.bias.grad is None and D.bias.grad is not None  # the fakes are detached: D's loss does not reach G
+    assert float(gan_g_loss(lambda x: D(x).squeeze(-1), fake).detach()) == pytest.approx(math.log(2))
+    # the step with SGD at rate 1: dL_D/db = (0.5 - 0.9) + (0.5 - 0) = 0.1, dL_D/dw = -0.4 + 0.5 * (-1) = -0.9,
+    # so D becomes w = 0.9, b = -0.1 and calls the fakes -1.0: L_G = -log sigmoid(-1); then dL_G/dc =
+    # -sigmoid(1) * 0.9 and dL_G/da = that times the mean noise 2: c becomes -1 + 0.9 sigmoid(1), a 1.8 sigmoid(1)
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(D.parameters(), lr=1.0)
+    ld, lg = gan_train_step(G, lambda x: D(x).squeeze(-1), opt_g, opt_d, real, noise, 0.9)
+    assert float(ld) == pytest.approx(2 * math.log(2)) and float(lg) == pytest.approx(math.log(1 + math.e))
+    assert not ld.requires_grad and not lg.requires_grad
+    assert float(D.weight.detach()) == pytest.approx(0.9) and float(D.bias.detach()) == pytest.approx(-0.1)
+    assert float(G.bias.detach()) == pytest.approx(-1 + 0.9 / (1 + math.exp(-1)), rel=1e-6)
+    assert float(G.weight.detach()) == pytest.approx(1.8 / (1 + math.exp(-1)), rel=1e-6)

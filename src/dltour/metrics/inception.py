@@ -43,6 +43,17 @@ def class_entropy(counts) -> float:
     return max(0.0, float(-(p * np.log(p)).sum()))
 
 
+def judged(probs, splits: int) -> dict:
+    """One judge's view of a set of images from its class probabilities ``probs`` (N, C): ``is``
+    and ``sd``, the Inception Score's mean and standard deviation over ``splits`` parts
+    (:func:`inception_score`); ``counts``, how many images each class wins (argmax), as a list of C
+    ints; ``entropy``, their :func:`class_entropy`."""
+    p = np.asarray(probs)
+    m, sd = inception_score(p, splits)
+    counts = np.bincount(p.argmax(1), minlength=p.shape[1])
+    return {"is": m, "sd": sd, "counts": counts.tolist(), "entropy": class_entropy(counts)}
+
+
 def signature(classifier_sha256: str, n_samples: int, splits: int, judge: str = "cnn") -> str:
     """What an IS value depends on besides the images: ``mnist-<judge>:<sha[:12]>/n=<N>/splits=<S>``
     (``judge``: which classifier architecture scored it, e.g. ``cnn`` or ``mlp``)."""

@@ -9,6 +9,8 @@ momentum 0.8, i.e. PyTorch momentum 0.2) after each hidden layer; the discrimina
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -66,3 +68,35 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, rea
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss -log D(G(z)), batch mean."""
     return nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def gan_d_loss(G, D, real: torch.Tensor, noise: torch.Tensor, real_label: float,
+               autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's loss (real -> ``real_label``, fake -> 0; the fakes detached, so G is not
+    updated by it) and the fakes ``G(noise)``: the forward passes under ``autocast``, the loss in fp32."""
+    with autocast():
+        fake = G(noise)
+        loss_d = discriminator_loss(D(real).float(), D(fake.detach()).float(), real_label)
+    return loss_d, fake
+
+
+def gan_g_loss(D, fake: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The generator's non-saturating loss: make D call the same fakes real."""
+    with autocast():
+        return generator_loss(D(fake).float())
+
+
+def gan_train_step(G, D, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, real: torch.Tensor,
+                   noise: torch.Tensor, real_label: float, autocast=contextlib.nullcontext
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One GAN step: a discriminator update (:func:`gan_d_loss`), then a generator update on the
+    same fakes (:func:`gan_g_loss`); returns both detached losses."""
+    opt_d.zero_grad(set_to_none=True)
+    loss_d, fake = gan_d_loss(G, D, real, noise, real_label, autocast)
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad(set_to_none=True)
+    loss_g = gan_g_loss(D, fake, autocast)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.detach(), loss_g.detach()

@@ -37,6 +37,10 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)  # (B, latent) -> (B, 784) pixel means in [0, 1]
 
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 784) -> (B, 784): the decoder's pixel means at the posterior mean (z = mu), no sampling."""
+        return self.decode(self.encode(x)[0])
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(pixel logits, mu, logvar): the loss takes logits, because a sigmoid saturates to exactly
         0 or 1 in float32 (logits beyond about +-17 and -88), where log(p) has no usable gradient."""
@@ -70,3 +74,14 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
     rec = bernoulli_nll(logits, x)  # (B,)
     kl = kl_divergence(mu, logvar)  # (B,)
     return (rec + kl).mean(), {"recon": rec.detach().mean(), "kl": kl.detach().mean()}
+
+
+@torch.no_grad()
+def reconstruction_mae(model: VAE, x: torch.Tensor, chunk: int = 2000) -> float:
+    """Mean absolute pixel error of ``model.reconstruct(x)`` (z = mu) over all of ``x`` (N, 784),
+    reconstructed ``chunk`` rows at a time, the error summed per chunk on the host; puts the model
+    in eval mode."""
+    model.eval()
+    err = sum(float((model.reconstruct(x[i:i + chunk]).float() - x[i:i + chunk]).abs().sum())
+              for i in range(0, len(x), chunk))
+    return err / x.numel()

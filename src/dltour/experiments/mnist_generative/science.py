@@ -17,10 +17,10 @@ from dltour.data import mnist
 from dltour.data.mnist import MnistData
 from dltour.errors import DltourError
 from dltour.experiments.mnist_generative.findings import GANS, GRID_SEED, JUDGES, VAES, entropy_key, is_key
-from dltour.metrics.inception import class_entropy, inception_score, signature
-from dltour.models.gan import GAN, discriminator_loss, generator_loss
+from dltour.metrics.inception import judged, signature
+from dltour.models.gan import GAN, gan_d_loss, gan_g_loss, gan_train_step
 from dltour.models.mnist_classifier import load_judge, predict_proba
-from dltour.models.vae import VAE, vae_loss
+from dltour.models.vae import VAE, reconstruction_mae, vae_loss
 from dltour.registry import Study
 from dltour.train import adam, fit, iterate_minibatches
 
@@ -46,11 +46,10 @@ class Config(StudyConfig):
     """Discriminator target for real images: 0.9 is one-sided label smoothing (Salimans et al.
     2016), 1.0 the original GAN loss."""
     gan_arch: Literal["mlp", "mlp-bn"] = "mlp"
-    """GAN networks: ``mlp`` (G z -> 256 -> 512 -> 784, LeakyReLU 0.2, sigmoid output) or
-    ``mlp-bn`` (the Keras-GAN collection's recipe: G z -> 256 -> 512 -> 1024 -> 784 with batch
-    normalisation after each hidden layer); both discriminators 784 -> 512 -> 256 -> 1 (LeakyReLU
-    0.2). A tanh output on [-1, 1] data is not a separate option: the discriminator already sees
-    its input centred to [-1, 1], and (tanh(a) + 1) / 2 = sigmoid(2a), the same family."""
+    """GAN networks (``dltour.models.gan``): ``mlp`` (G z -> 256 -> 512 -> 784, sigmoid output) or ``mlp-bn``
+    (the Keras-GAN collection's recipe: G z -> 256 -> 512 -> 1024 -> 784, batch norm after each hidden
+    layer); D 784 -> 512 -> 256 -> 1 in both, LeakyReLU 0.2 throughout. No tanh output on [-1, 1] data: D
+    already sees its input centred to [-1, 1], and (tanh(a) + 1) / 2 = sigmoid(2a), the same family."""
     gan_d_dropout: float = Field(0.3, ge=0, lt=1)
     """Dropout after each hidden layer of the discriminator (0: none, as in the Keras-GAN recipe)."""
     is_samples: int = Field(10_000, ge=10)
@@ -111,15 +110,13 @@ def score(images: torch.Tensor, device, n: int, splits: int) -> dict:
     out = {}
     for j in JUDGES:
         clf, digest = scorer(device, j)
-        probs = predict_proba(clf, images[:n]).numpy()
-        m, sd = inception_score(probs, splits)
-        counts = np.bincount(probs.argmax(1), minlength=10)
-        out[j] = {"is": m, "sd": sd, "counts": counts.tolist(), "entropy": class_entropy(counts), "sha256": digest,
-                  "signature": signature(digest, n, splits, j)}
+        out[j] = judged(predict_proba(clf, images[:n]).numpy(), splits) | {
+            "sha256": digest, "signature": signature(digest, n, splits, j)}
     return out
 
 
-# ---------------------------------------------------------------------- the training steps (the trainer's)
+# ---------------------------------------------------------------------- the training steps (the trainer's; the
+# GAN's, gan_train_step: one discriminator then one generator update, is dltour.models.gan's)
 def vae_batch_loss(model: VAE, xb: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
     """The VAE loss of a batch (BCE summed over pixels + KL): the forward pass under ``autocast``,
     the loss in fp32."""
@@ -136,38 +133,6 @@ def vae_train_step(model: VAE, opt: torch.optim.Optimizer, xb: torch.Tensor,
     loss.backward()
     opt.step()
     return loss.detach()
-
-
-def gan_d_loss(G, D, real: torch.Tensor, noise: torch.Tensor, real_label: float,
-               autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
-    """The discriminator's loss (real -> ``real_label``, fake -> 0; the fakes detached, so G is not
-    updated by it) and the fakes ``G(noise)``."""
-    with autocast():
-        fake = G(noise)
-        loss_d = discriminator_loss(D(real).float(), D(fake.detach()).float(), real_label)
-    return loss_d, fake
-
-
-def gan_g_loss(D, fake: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
-    """The generator's non-saturating loss: make D call the same fakes real."""
-    with autocast():
-        return generator_loss(D(fake).float())
-
-
-def gan_train_step(G, D, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, real: torch.Tensor,
-                   noise: torch.Tensor, real_label: float, autocast=contextlib.nullcontext
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One GAN step: a discriminator update, then a generator update on the same fakes; returns
-    both detached losses."""
-    opt_d.zero_grad(set_to_none=True)
-    loss_d, fake = gan_d_loss(G, D, real, noise, real_label, autocast)
-    loss_d.backward()
-    opt_d.step()
-    opt_g.zero_grad(set_to_none=True)
-    loss_g = gan_g_loss(D, fake, autocast)
-    loss_g.backward()
-    opt_g.step()
-    return loss_d.detach(), loss_g.detach()
 
 
 class Science(Study):
@@ -245,7 +210,7 @@ class Science(Study):
         arrays = {"grid": grid.astype(np.float32)}
         if kind == "vae":
             with torch.no_grad():
-                arrays["recon10"] = model.decode(model.encode(d["test_x"][:10])[0]).float().cpu().numpy()
+                arrays["recon10"] = model.reconstruct(d["test_x"][:10]).float().cpu().numpy()
         ctx.save_arrays(**arrays)
         for j in JUDGES:
             metrics.update({is_key(j): sc[j]["is"], is_key(j) + "_std": sc[j]["sd"], entropy_key(j): sc[j]["entropy"]})
@@ -266,24 +231,15 @@ class Science(Study):
             return {"train_loss": float(total) / len(X)}
 
         def evaluate(epoch: int) -> dict:
-            return {"test_mae": self._vae_mae(model, Xte)}
+            return {"test_mae": reconstruction_mae(model, Xte)}
 
         fit(ctx, {"model": model, **tr.state["opts"]}, cfg.vae_epochs, train_epoch, evaluate, checkpoint_every=5)
         model.eval()
         with torch.no_grad():
             logits, mu, logvar = model(Xte[:2000])
             _, parts = vae_loss(logits, Xte[:2000], mu, logvar)
-        return {"test_mae": self._vae_mae(model, Xte), "test_recon_bce": float(parts["recon"]),
+        return {"test_mae": reconstruction_mae(model, Xte), "test_recon_bce": float(parts["recon"]),
                 "test_kl": float(parts["kl"])}
-
-    @staticmethod
-    @torch.no_grad()
-    def _vae_mae(model: VAE, X: torch.Tensor) -> float:
-        """Mean absolute pixel error of the reconstruction at the posterior mean (z = mu)."""
-        model.eval()
-        err = sum(float((model.decode(model.encode(X[i:i + 2000])[0]).float() - X[i:i + 2000]).abs().sum())
-                  for i in range(0, len(X), 2000))
-        return err / X.numel()
 
     def _train_gan(self, cfg: Config, tr: Trainer, ctx) -> dict:
         model, dev = tr.state["model"], ctx.device.device
