@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dltour.metrics.clustering import (contingency, hungarian_accuracy, kmeans_cluster_accuracy,
-                                       majority_vote_accuracy)
+from dltour.metrics.clustering import (contingency, embed_2d, hungarian_accuracy, kmeans_cluster_accuracy,
+                                       knn_accuracy, majority_vote_accuracy, manifold_clusters, tsne_2d)
 
 
 def test_perfect_clustering_with_permuted_ids():
@@ -61,3 +61,52 @@ def test_bad_inputs(labels, clusters):
 def test_kmeans_shape_error():
     with pytest.raises(ValueError, match="features"):
         kmeans_cluster_accuracy(np.zeros((5, 2)), np.zeros(4, dtype=int))
+
+
+# ---------------------------------------------------------------- 2-D views and manifold clustering
+def _blobs(n_per: int = 30, dim: int = 10, spread: float = 20.0, seed: int = 0):
+    """Ten well-separated Gaussian blobs in ``dim`` dimensions and their labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), n_per)
+    return rng.normal(size=(10, dim))[labels] * spread + rng.normal(size=(10 * n_per, dim)), labels
+
+
+def test_knn_accuracy_separates_clear_from_mixed_views():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 30)
+    clear = np.c_[labels * 10.0, np.zeros(300)] + rng.normal(0, 0.5, (300, 2))
+    mixed = rng.normal(0, 1, (300, 2))
+    assert knn_accuracy(clear, labels, 0) == 1.0  # every point's 5 neighbours share its label
+    assert knn_accuracy(mixed, labels, 0) < 0.3  # chance is 0.1
+
+
+def test_knn_accuracy_folds_shrink_to_the_rarest_class():
+    # the rarest class has 3 members: 3-fold cross-validation, not 5 (scikit-learn would refuse 5)
+    xy = np.c_[np.r_[np.zeros(3), np.full(10, 10.0)], np.zeros(13)] + np.arange(13)[:, None] * 1e-3
+    labels = np.r_[np.zeros(3, int), np.ones(10, int)]
+    assert knn_accuracy(xy, labels, 0, k=1) == 1.0
+
+
+def test_embed_2d_gives_pca_and_tsne_views():
+    x, labels = _blobs()
+    views = embed_2d(x, seed=0)
+    assert list(views) == ["pca", "tsne"] and all(v.shape == (300, 2) for v in views.values())
+    from sklearn.decomposition import PCA
+
+    assert np.allclose(views["pca"], PCA(2, random_state=0).fit_transform(x))
+    assert np.array_equal(views["tsne"], tsne_2d(x, seed=0))  # the same seed: the same t-SNE
+    assert knn_accuracy(views["tsne"], labels, 0) == 1.0  # t-SNE keeps the blobs apart
+
+
+def test_tsne_2d_lowers_perplexity_for_few_points():
+    x = np.random.default_rng(0).normal(size=(20, 5))  # perplexity 30 needs > 30 points: (20 - 1) / 3 is used
+    assert tsne_2d(x, seed=0).shape == (20, 2)
+
+
+def test_manifold_clusters_recovers_separated_classes():
+    codes, labels = _blobs()
+    out = manifold_clusters(codes, labels, seed=0)
+    assert set(out) == {"manifold_acc_majority", "manifold_acc_hungarian"}
+    assert out["manifold_acc_hungarian"] == 1.0 and out["manifold_acc_majority"] == 1.0
+    shuffled = manifold_clusters(codes, np.random.default_rng(1).permutation(labels), seed=0)  # labels unrelated
+    assert shuffled["manifold_acc_hungarian"] < 0.4

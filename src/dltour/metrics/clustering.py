@@ -8,6 +8,11 @@ Two ways to give each cluster a class label, both over integer arrays:
 - ``hungarian_accuracy``: a one-to-one matching of clusters to labels that maximises the
   agreements (``scipy.optimize.linear_sum_assignment``), the usual "unsupervised clustering
   accuracy"; never above the majority-vote accuracy.
+
+Clusterings of features: ``kmeans_cluster_accuracy`` (K-Means on the features themselves) and
+``manifold_clusters`` (a Gaussian mixture on their 2-D t-SNE, N2D's manifold step). And how clearly
+a 2-D view of features shows the classes: ``embed_2d`` (PCA and t-SNE views), ``knn_accuracy``
+(a k-nearest-neighbour classifier's cross-validated accuracy in a view).
 """
 
 from __future__ import annotations
@@ -61,3 +66,46 @@ def kmeans_cluster_accuracy(features, labels, k: int = 10, seed: int = 0, n_init
     clusters = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(x)
     return {"kmeans_acc_majority": majority_vote_accuracy(labels, clusters),
             "kmeans_acc_hungarian": hungarian_accuracy(labels, clusters)}
+
+
+# ---------------------------------------------------------------------- 2-D views of features
+def tsne_2d(features, seed: int) -> np.ndarray:
+    """``features`` (N, D) in 2-D by t-SNE (PCA init, perplexity 30, or (N - 1) / 3 when fewer
+    points: scikit-learn needs perplexity < N)."""
+    from sklearn.manifold import TSNE
+
+    n = len(features)
+    return TSNE(2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(features)
+
+
+def embed_2d(features, seed: int) -> dict[str, np.ndarray]:
+    """``features`` (N, D) in 2-D by PCA and by t-SNE (:func:`tsne_2d`): ``{"pca": (N, 2), "tsne": (N, 2)}``."""
+    from sklearn.decomposition import PCA
+
+    return {"pca": PCA(2, random_state=seed).fit_transform(features), "tsne": tsne_2d(features, seed)}
+
+
+def knn_accuracy(xy, labels, seed: int, k: int = 5, folds: int = 5) -> float:
+    """How clearly a view (such as a 2-D embedding) separates the classes: the accuracy of a
+    ``k``-nearest-neighbour classifier of the labels in that view, by stratified ``folds``-fold
+    cross-validation (fewer folds when the rarest class has fewer members, at least 2)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    labels = np.asarray(labels)
+    folds = max(2, min(folds, int(np.bincount(labels).min()) if labels.size else 2))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(k), xy, labels, cv=cv).mean())
+
+
+def manifold_clusters(features, labels, seed: int, k: int = 10) -> dict[str, float]:
+    """N2D's manifold clustering (McConville et al., "N2D: (Not Too) Deep Clustering"), with t-SNE
+    in place of UMAP: ``features`` in 2-D (:func:`tsne_2d`), a ``k``-component full-covariance
+    Gaussian mixture there (3 restarts), its clusters scored against ``labels``:
+    ``manifold_acc_majority`` and ``manifold_acc_hungarian``."""
+    from sklearn.mixture import GaussianMixture
+
+    xy = tsne_2d(features, seed)
+    clusters = GaussianMixture(k, covariance_type="full", n_init=3, random_state=seed).fit_predict(xy)
+    return {"manifold_acc_majority": majority_vote_accuracy(labels, clusters),
+            "manifold_acc_hungarian": hungarian_accuracy(labels, clusters)}

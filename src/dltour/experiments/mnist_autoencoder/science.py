@@ -5,30 +5,31 @@ returns, top to bottom. The study (its setup, what we assumed, its profiles) is 
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from annotated_types import Ge, Le
 from pydantic import Field, field_validator
 
 from dltour.bench import Trainer
 from dltour.config import StudyConfig
 from dltour.data import mnist
-from dltour.data.mnist import MnistData
 from dltour.errors import DltourError
 from dltour.experiments.mnist_autoencoder.findings import BASELINES, BEST, DEC, REF_EPOCHS, TUTORIAL
-from dltour.metrics.clustering import kmeans_cluster_accuracy
+from dltour.metrics.clustering import embed_2d, kmeans_cluster_accuracy, knn_accuracy, manifold_clusters
 from dltour.models.autoencoder import MLPAutoencoder, depth_sizes
 from dltour.registry import Study
-from dltour.train import adam, fit, iterate_minibatches
+from dltour.train import fit, iterate_minibatches
+from dltour.train.optim import make_optimizer
 
 TUTORIAL_LR = {"adam": ("adam", 1e-3), "adadelta": ("adadelta", 1.0), "adadelta-tf": ("adadelta", 1e-3)}
 
 
 class Config(StudyConfig):
-    data: MnistData = Field(default_factory=MnistData)
+    data: mnist.MnistData = Field(default_factory=mnist.MnistData)
     """Where the MNIST digits come from and how many of them are used."""
-    depths: list[int] = Field(default_factory=lambda: [1, 2, 3, 4])
+    depths: list[Annotated[int, Ge(1), Le(8)]] = Field(default_factory=lambda: [1, 2, 3, 4])
     """Encoder depths of the non-linear sweep (variants ``depth<N>``, each 1..8); 3 is the reference's best."""
     code: int = Field(50, ge=2, lt=784)
     """Code (representation) size of the depth sweep (Table 4: 50)."""
@@ -37,41 +38,25 @@ class Config(StudyConfig):
     linear_code: int = Field(32, ge=2)
     """Code size of the linear baselines (variants ``linear`` and ``tutorial``)."""
     tutorial_optimizer: Literal["adam", "adadelta", "adadelta-tf"] = "adam"
-    """Optimiser of the ``tutorial`` variant: ``adam`` (the Keras tutorial's code today, lr 1e-3),
-    ``adadelta`` (its first version's, at Keras 2's default lr 1.0) or ``adadelta-tf`` (that same code
-    run on ``tf.keras``, whose Adadelta defaults to lr 1e-3: it barely trains in 50 epochs)."""
+    """Optimiser of the ``tutorial`` variant: adam (lr 1e-3), adadelta (Keras 2's lr 1.0), adadelta-tf (lr 1e-3)."""
     baseline: Literal["linear", "tutorial"] = "tutorial"
-    """Which reading of the reference's "linear model from the tutorial" R27 and R28 compare the
-    Table 4 model with (when both ran): on the real MNIST ``tutorial``'s codes cluster at 40.9%, one
-    point from the reference's 39.9%, ``linear``'s at 61.5% (docs/results/mnist-autoencoder)."""
+    """Which reading of the reference's "linear model from the tutorial" R27 and R28 compare Table 4's with."""
     epochs: int = Field(REF_EPOCHS, ge=1)
     """Training epochs of every autoencoder (Table 4: 49)."""
     batch_size: int = Field(256, ge=1)
     """Training images per optimiser step."""
     lr: float | None = Field(None, gt=0)
-    """Learning rate of ``optimizer``; None: that optimiser's usual default (adam and rmsprop
-    1e-3, adadelta 1.0 as in Keras 2's ``Adadelta``, which the course's tutorial used)."""
+    """Learning rate of ``optimizer``; None: its usual one (adam, rmsprop 1e-3; adadelta 1.0 as in Keras 2)."""
     loss: Literal["mse", "bce"] = "mse"
-    """Training loss of the non-linear autoencoders: ``mse`` (pixel mean squared error, what the
-    reference reports) or ``bce`` (binary cross-entropy against the [0, 1] pixels, mean over
-    pixels, as in the Keras autoencoder tutorial the course used). The linear baseline has no
-    sigmoid output and always trains with MSE. Test MSE is the reported metric either way."""
+    """Training loss of the non-linear autoencoders: ``mse`` (the reference's) or ``bce`` (the Keras tutorial's)."""
     code_activation: Literal["relu", "linear"] = "relu"
-    """Activation of the code layer of the non-linear autoencoders: ``relu`` (Keras
-    ``Dense(50, activation="relu")``, Table 4's "ReLu" read for every hidden layer) or ``linear``
-    (no activation on the 50-d code; the other hidden layers keep ReLU)."""
+    """Code-layer activation of the non-linear autoencoders: ``relu`` (Keras ``Dense(50, "relu")``) or ``linear``."""
     init: Literal["torch", "glorot"] = "torch"
-    """Weight initialisation of every autoencoder: ``torch`` (``nn.Linear``'s default, uniform with
-    variance 1/(3 fan_in)) or ``glorot`` (Keras ``Dense``'s default, Glorot uniform kernels and zero
-    biases: what a Keras model such as the reference's starts from)."""
+    """Weight initialisation: ``torch`` (``nn.Linear``'s default) or ``glorot`` (Keras ``Dense``'s)."""
     optimizer: Literal["adam", "adadelta", "rmsprop"] = "adam"
-    """Optimiser of every autoencoder (the reference names none; the Keras tutorial used adadelta
-    in its early version and adam later)."""
+    """Optimiser of every autoencoder but ``tutorial`` (the reference names none)."""
     val_size: int = Field(0, ge=0)
-    """Hold out the last N training images as a validation split (trained on the others); each
-    run then also reports ``val_mse`` and the K-Means accuracy on the validation codes
-    (``val_kmeans_acc_*``), which is what settings are chosen by. 0: train on every training
-    image (the reference's setup)."""
+    """Validation split: the last N training images, held out (0: none, as the reference); runs report ``val_*``."""
     kmeans_restarts: int = Field(10, ge=1)
     """K-Means restarts (``n_init``)."""
     kmeans_every: bool = True
@@ -79,19 +64,7 @@ class Config(StudyConfig):
     tsne_points: int = Field(2000, ge=50)
     """Test codes embedded in 2-D by PCA and t-SNE (Figures 6, 15 and the R29 measure)."""
     clustering: bool = False
-    """Our check beyond the reference (issue 19): also run ``dec``, DEC's 784-500-500-2000-10
-    autoencoder (ReLU, linear 10-d code, MSE, ``optimizer``/``lr``/``init`` as the others, ``epochs``),
-    and cluster its test codes twice: K-Means on the codes, and a 10-component Gaussian mixture on a
-    2-D t-SNE of them (N2D's manifold step, with scikit-learn's t-SNE for UMAP); finding
-    ``dec-clustering-85``. Adding it reuses every other run."""
-
-    @field_validator("depths")
-    @classmethod
-    def _depths_in_range(cls, depths: list[int]) -> list[int]:
-        bad = [d for d in depths if not 1 <= d <= 8]
-        if bad:
-            raise ValueError(f"depths {bad} out of range: use 1..8")
-        return depths
+    """Also run ``dec``, DEC's autoencoder, its test codes clustered by K-Means and N2D's manifold step (issue 19)."""
 
     @field_validator("codes")
     @classmethod
@@ -123,7 +96,7 @@ def parse_variant(v: str, cfg: Config) -> tuple[list[int], bool]:
     raise DltourError(f"unknown variant {v!r}: depth<N>, depth3-code<N>, linear, tutorial or dec")
 
 
-# ---------------------------------------------------------------------- loss and optimiser
+# ---------------------------------------------------------------------- the loss
 def bce_loss(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of the sigmoid outputs ``out`` against pixels ``x`` in [0, 1], mean
     over pixels and images (Keras ``binary_crossentropy``); logs clamped at -100 as in
@@ -138,22 +111,6 @@ def recon_loss(name: str):
     if name == "bce":
         return bce_loss
     raise DltourError(f"unknown loss {name!r}: mse or bce")
-
-
-DEFAULT_LR = {"adam": 1e-3, "rmsprop": 1e-3, "adadelta": 1.0}
-
-
-def make_optimizer(params, name: str, lr: float | None, dev) -> torch.optim.Optimizer:
-    """``adam`` (fused where the device has it), ``adadelta`` (rho 0.95, eps 1e-7 as Keras 2) or
-    ``rmsprop`` (rho 0.9, eps 1e-7 as Keras 2), at ``lr`` or the optimiser's usual default."""
-    lr = DEFAULT_LR[name] if lr is None else lr
-    if name == "adam":
-        return adam(params, lr, dev)
-    if name == "adadelta":
-        return torch.optim.Adadelta(params, lr=lr, rho=0.95, eps=1e-7)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
-    raise DltourError(f"unknown optimizer {name!r}: adam, adadelta or rmsprop")
 
 
 # ---------------------------------------------------------------------- the training step (the trainer's)
@@ -174,45 +131,6 @@ def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn, xb: 
     loss.backward()
     opt.step()
     return loss.detach()
-
-
-# ---------------------------------------------------------------------- R29 measure (in the depth-3 run)
-def embed_2d(codes: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """The codes (N, D) in 2-D by PCA and by t-SNE (perplexity 30, or (N-1)/3 when fewer points)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    n = len(codes)
-    p2 = PCA(2, random_state=seed).fit_transform(codes)
-    t2 = TSNE(2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(codes)
-    return {"pca": p2, "tsne": t2}
-
-
-def knn_accuracy(xy: np.ndarray, labels: np.ndarray, seed: int, k: int = 5, folds: int = 5) -> float:
-    """How clearly a 2-D view separates the classes: the accuracy of a k-nearest-neighbour
-    classifier of the labels in that view, by stratified ``folds``-fold cross-validation."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
-    labels = np.asarray(labels)
-    folds = max(2, min(folds, int(np.bincount(labels).min()) if labels.size else 2))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(KNeighborsClassifier(k), xy, labels, cv=cv).mean())
-
-
-def manifold_clusters(codes: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, float]:
-    """N2D's recipe with t-SNE for UMAP: the codes in 2-D (t-SNE, perplexity 30), a 10-component
-    Gaussian mixture there, its clusters scored against the labels (majority vote and Hungarian)."""
-    from sklearn.manifold import TSNE
-    from sklearn.mixture import GaussianMixture
-
-    from dltour.metrics.clustering import hungarian_accuracy, majority_vote_accuracy
-
-    n = len(codes)
-    xy = TSNE(2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed).fit_transform(codes)
-    clusters = GaussianMixture(10, covariance_type="full", n_init=3, random_state=seed).fit_predict(xy)
-    return {"manifold_acc_majority": majority_vote_accuracy(labels, clusters),
-            "manifold_acc_hungarian": hungarian_accuracy(labels, clusters)}
 
 
 class Science(Study):
