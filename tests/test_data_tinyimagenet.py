@@ -1,5 +1,6 @@
 """Tiny-ImageNet layout parser on a miniature archive made here, the generic-folder dispatch,
-and the offline / bad-input messages."""
+the offline / bad-input messages, and the train / val / test sets an ``ImageClassData`` section asks for
+(class selection, the per-class validation hold-out, the class count)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import pytest
 from PIL import Image
 
 from dltour.data import source
+from dltour.data.images import ImageSet
 from dltour.data.source import DataUnavailable
-from dltour.data.tinyimagenet import (TINY_IMAGENET, is_tinyimagenet, load_classification, load_tinyimagenet,
-                                      parse_val_annotations)
+from dltour.data.tinyimagenet import (TINY_IMAGENET, ImageClassData, count_classes, hold_out, is_tinyimagenet,
+                                      load_classification, load_splits, load_tinyimagenet, parse_val_annotations,
+                                      select_classes)
+from dltour.errors import DltourError
 
 WNIDS = ["n02", "n01", "n03"]  # deliberately unsorted in wnids.txt; classes are sorted
 COLOR = {"n01": (250, 10, 10), "n02": (10, 250, 10), "n03": (10, 10, 250)}
@@ -157,3 +161,42 @@ def test_mirrored_cifar10_jpegs_as_an_image_folder(shared_data):
                             limit_train=3, limit_test=2)
     assert d["train"].classes == ["airplane", "automobile"]
     assert d["train"].x.shape == (6, 64, 64, 3) and d["test"].x.shape == (4, 64, 64, 3)
+
+
+def test_select_classes_relabels_in_the_given_order():
+    d = {"train": ImageSet(np.arange(6).reshape(6, 1, 1, 1).astype(np.uint8), np.array([0, 1, 2, 0, 1, 2]),
+                           ["a", "b", "c"])}
+    out = select_classes(d, ["c", "a"])["train"]
+    assert out.classes == ["c", "a"] and out.y.tolist() == [1, 0, 1, 0] and out.x.ravel().tolist() == [0, 2, 3, 5]
+    with pytest.raises(DltourError, match=r"class_names \['z'\] are not in the data \(it has a, b, c\)"):
+        select_classes(d, ["z"])
+    with pytest.raises(DltourError, match="class_names has duplicates"):
+        select_classes(d, ["a", "a"])
+
+
+def test_hold_out_is_a_fixed_per_class_split():
+    tr = ImageSet(np.arange(9).reshape(9, 1, 1, 1).astype(np.uint8), np.array([0, 1, 2] * 3), ["a", "b", "c"])
+    train, val = hold_out(tr, 1)
+    # the first image of each class in default_rng(20191).permutation(9) = [5 1 7 0 4 8 3 2 6]: 5, 1, 0
+    assert val.x.ravel().tolist() == [0, 1, 5] and val.y.tolist() == [0, 1, 2]
+    assert train.x.ravel().tolist() == [2, 3, 4, 6, 7, 8] and np.bincount(train.y).tolist() == [2, 2, 2]
+    again, _ = hold_out(tr, 1)
+    assert np.array_equal(again.x, train.x) and train.classes == val.classes == ["a", "b", "c"]
+    with pytest.raises(DltourError, match="class 'a' has 3 training images; data.val_per_class=3 leaves none"):
+        hold_out(tr, 3)
+
+
+def test_load_splits_and_count_classes(mini_zip):
+    data = ImageClassData(path=str(mini_zip), class_names=["n03", "n01"], train_per_class=2, val_per_class=1,
+                          test_per_class=1)
+    d = load_splits(data, 32)
+    assert {s: len(d[s]) for s in d} == {"train": 4, "val": 2, "test": 2}
+    assert d["train"].classes == ["n03", "n01"] and d["train"].x.shape[1:] == (32, 32, 3)
+    assert np.bincount(d["train"].y).tolist() == [2, 2] and sorted(d["val"].y.tolist()) == [0, 1]
+    for s in ("train", "val", "test"):  # class 0 is n03 (blue), 1 is n01 (red)
+        assert all(np.argmax(x.reshape(-1, 3).mean(0)) == (2 if y == 0 else 0) for x, y in zip(d[s].x, d[s].y))
+    assert count_classes(data, 32) == 2
+    assert count_classes(ImageClassData(path=str(mini_zip)), 32) == 3  # counted from the images
+    assert count_classes(ImageClassData(path=str(mini_zip), classes=2), 32) == 2
+    assert count_classes(ImageClassData(source="download"), 64) == 200  # Tiny-ImageNet, nothing read
+    assert count_classes(ImageClassData(source="embedded"), 32) == 10  # the demo pack's CIFAR-10 subset

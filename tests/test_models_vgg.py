@@ -150,6 +150,24 @@ def test_frozen_part_is_deterministic_in_train_mode_and_head_split_is_exact():
     assert f.shape == (2, 2048)  # (N, 512, 2, 2) flattened
 
 
+def test_frozen_outputs_are_the_frozen_features_of_normalised_batches():
+    torch.manual_seed(0)
+    m = VGGTransfer("vgg16", 5, 32, width=1 / 16, fc_width=16).freeze("features").eval()
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8))
+    entered = []
+
+    def autocast():  # counts the batches
+        entered.append(1)
+        return torch.autocast("cpu", enabled=False)
+
+    out = m.frozen_outputs(x, 2, autocast)
+    assert len(entered) == 3 and out.shape == (5, 32) and out.dtype == torch.float32  # 5 = 2 + 2 + 1; 32 channels
+    assert not out.requires_grad
+    with torch.no_grad():
+        torch.testing.assert_close(out, m.frozen_features(normalize_uint8(x)))
+    torch.testing.assert_close(m.frozen_outputs(x, 5, channels_last=True), out)
+
+
 def test_bad_model_arguments():
     with pytest.raises(DltourError, match="multiple of 32"):
         VGGTransfer("vgg16", 10, 48)

@@ -23,11 +23,12 @@ from dltour.device import resolve_device
 from dltour.data import vgg_pretrain
 from dltour.experiments.vgg_transfer import VGGTransferStudy
 from dltour.train.augment import random_crop_flip
-from dltour.metrics.classification import accuracy, time_inference, top_k_accuracy
+from dltour.metrics.classification import accuracy, predict, time_inference, top_k_accuracy
 from dltour.data.imagenet_weights import weights_filename
 from dltour.runner.driver import run_study
 from dltour.runner.run_folder import RunContext
 from dltour.seeding import generator
+from dltour.train.schedules import warmup_cosine, warmup_cosine_factor
 
 # full-width torchvision VGG with ImageNet-format weights (the reference's code path), on 2 demo classes
 TINY = {"data.source": "embedded", "image_size": 32, "data.classes": 2, "data.class_names": None,
@@ -203,6 +204,36 @@ def test_accuracy_by_hand():
         top_k_accuracy(scores, [0, 0, 0], k=4)
 
 
+def test_predict_runs_forward_in_batches_without_gradients():
+    dev = resolve_device("cpu")
+    lin = torch.nn.Linear(1, 2)
+    seen = []
+
+    def forward(idx):
+        seen.append(idx.tolist())
+        return lin(idx.float()[:, None])
+
+    out = predict(forward, 5, 2, dev)
+    assert seen == [[0, 1], [2, 3], [4]] and out.shape == (5, 2) and out.dtype == torch.float32
+    assert not out.requires_grad
+    with torch.no_grad():
+        torch.testing.assert_close(out, lin(torch.arange(5.0)[:, None]))
+
+
+def test_warmup_cosine_by_hand():
+    f = [warmup_cosine_factor(s, 3, 9) for s in range(10)]  # warm-up over steps 0-2, cosine over 6 steps
+    assert f[:3] == [1 / 3, 2 / 3, 1.0] and f[3] == 1.0 and f[9] == 0.0
+    assert f[6] == pytest.approx(0.5) and f[4] == pytest.approx(0.5 * (1 + math.cos(math.pi / 6)))
+    assert [warmup_cosine_factor(s, 5, 2) for s in range(2)] == [0.5, 1.0]  # warm-up clipped to the total
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+    sched, lrs = warmup_cosine(opt, 3, 9), []
+    for _ in range(9):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.05 * v for v in f[:9]])
+
+
 def test_time_inference_reports_what_it_measured():
     dev = resolve_device("cpu")
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)).train()
@@ -236,7 +267,7 @@ def test_bench_reports_both_rates(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- decisions from hand-made results
 import csv  # noqa: E402
 
-from dltour.experiments.vgg_transfer.science import curve_metrics, select_classes  # noqa: E402
+from dltour.experiments.vgg_transfer.science import curve_metrics  # noqa: E402
 from dltour.experiments.vgg_transfer.findings import decide, per_seed, tables  # noqa: E402
 from dltour.summary import RunResult  # noqa: F401
 from dltour.summary import Results  # noqa: F401
@@ -446,17 +477,6 @@ def test_curve_metrics_by_hand():
     assert m["val_acc_change_sd"] == pytest.approx(np.std([10, -5, 10], ddof=1))
     assert m["train_acc_rise"] == 60.0
     assert set(curve_metrics(hist[:1])) == {"val_acc_epoch1", "val_acc_auc"}  # no NaN for undefined measures
-
-
-def test_select_classes_relabels_in_the_given_order():
-    from dltour.data.images import ImageSet
-
-    d = {"train": ImageSet(np.arange(6).reshape(6, 1, 1, 1).astype(np.uint8), np.array([0, 1, 2, 0, 1, 2]),
-                           ["a", "b", "c"])}
-    out = select_classes(d, ["c", "a"])["train"]
-    assert out.classes == ["c", "a"] and out.y.tolist() == [1, 0, 1, 0] and out.x.ravel().tolist() == [0, 2, 3, 5]
-    with pytest.raises(DltourError, match="not in the data"):
-        select_classes(d, ["z"])
 
 
 @pytest.mark.parametrize("old, new", [("dataset", "data.source"), ("classes", "data.classes"),

@@ -17,6 +17,10 @@ to RGB.
 ``load_classification(path, size, ...)`` reads a Tiny-ImageNet archive/folder when it finds
 ``val_annotations.txt`` (or ``wnids.txt``) and otherwise any image folder/archive through
 ``dltour.data.images.load_image_folder`` (e.g. the mirrored CIFAR-10 JPEGs resized to 64x64).
+
+``load_splits(data, size)`` gives the train / val / test sets an ``ImageClassData`` section asks for:
+the images loaded, its classes kept (``select_classes``) and its validation set held out of train per
+class (``hold_out``); ``count_classes`` says how many classes that is.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from dltour.config import DataConfig
-from dltour.data.images import IMAGE_SUFFIXES, ImageSet, _decode, load_image_folder
+from dltour.data.images import IMAGE_SUFFIXES, ImageSet, _decode, demo_path, load_image_folder
 from dltour.data.source import (DataUnavailable, DatasetSpec, cache_dir, check_member_size, check_tar_end, fetch,
                                 fix_hint, load_cache, reading, register_dataset, save_cache)
+from dltour.errors import DltourError
 
 #: the Tiny-ImageNet decoder's version, recorded in its decoded caches: bump it when decoding changes
 DECODER_VERSION = "tinyimagenet/2"
@@ -282,3 +287,71 @@ def load_classification(path: str | Path | None = None, size: int | None = 64, c
     if limit_test is not None:
         d["test"] = d["test"].per_class(limit_test)
     return d
+
+
+# ---------------------------------------------------------------- what an ImageClassData section asks for
+def select_classes(d: dict[str, ImageSet], names: list[str]) -> dict[str, ImageSet]:
+    """Only the named classes, relabelled 0..len(names)-1 in the order given."""
+    have = d["train"].classes
+    missing = [c for c in names if c not in have]
+    if missing:
+        raise DltourError(f"class_names {missing} are not in the data (it has {', '.join(have[:12])}"
+                          f"{', ...' if len(have) > 12 else ''})")
+    if len(set(names)) != len(names):
+        raise DltourError(f"class_names has duplicates: {names}")
+    lookup = np.full(len(have), -1, dtype=np.int64)
+    lookup[[have.index(c) for c in names]] = np.arange(len(names))
+    out = {}
+    for s, ds in d.items():
+        keep = np.flatnonzero(lookup[ds.y] >= 0)
+        out[s] = ImageSet(ds.x[keep], lookup[ds.y[keep]], list(names))
+    return out
+
+
+def hold_out(train: ImageSet, per_class: int, seed: int = 20191) -> tuple[ImageSet, ImageSet]:
+    """(train, val): ``per_class`` images of every class held out of ``train`` (``data.val_per_class``),
+    the first of that class in a permutation fixed by ``seed`` (the same split every time); both keep
+    ``train``'s order. A class left with no training image is an error."""
+    perm = np.random.default_rng(seed).permutation(len(train))
+    val_idx, train_idx = [], []
+    for c in range(len(train.classes)):
+        idx = perm[train.y[perm] == c]
+        if len(idx) <= per_class:
+            raise DltourError(f"class {train.classes[c]!r} has {len(idx)} training images; data.val_per_class="
+                              f"{per_class} leaves none to train on")
+        val_idx.append(idx[:per_class])
+        train_idx.append(idx[per_class:])
+    return train.take(np.sort(np.concatenate(train_idx))), train.take(np.sort(np.concatenate(val_idx)))
+
+
+def load_images(data: ImageClassData, size: int) -> dict[str, ImageSet]:
+    """{"train", "test"} as ``data`` says (the demo pack's CIFAR-10 subset, a path, or Tiny-ImageNet), at
+    size x size, its classes kept; train still holds the validation images (``train_per_class +
+    val_per_class`` per class)."""
+    lt = None if data.train_per_class is None else data.train_per_class + data.val_per_class
+    if data.path is None and data.source == "embedded":
+        d = load_classification(demo_path(), size, data.classes, lt, data.test_per_class,
+                                fetcher=lambda spec, p: Path(p))
+    else:
+        d = load_classification(data.path, size, data.classes, lt, data.test_per_class)
+    return select_classes(d, data.class_names) if data.class_names is not None else d
+
+
+def load_splits(data: ImageClassData, size: int) -> dict[str, ImageSet]:
+    """{"train", "val", "test"} as ``data`` says: :func:`load_images`, then ``val_per_class`` images of
+    every class held out of train (:func:`hold_out`, a fixed permutation)."""
+    d = load_images(data, size)
+    train, val = hold_out(d["train"], data.val_per_class)
+    return {"train": train, "val": val, "test": d["test"]}
+
+
+def count_classes(data: ImageClassData, size: int) -> int:
+    """How many classes ``data`` gives: read from the section where it says (the demo pack has 10,
+    Tiny-ImageNet 200); only for a ``path`` are the images loaded to count them."""
+    if data.class_names is not None:
+        return len(data.class_names)
+    if data.classes is not None:
+        return data.classes
+    if data.path is None:
+        return 200 if data.source == "download" else 10
+    return len(load_images(data, size)["train"].classes)

@@ -3,6 +3,8 @@
 ``accuracy`` and ``top_k_accuracy`` take labels and either predicted labels (1-D) or scores
 (N, C); they return a fraction in [0, 1].
 
+``predict`` runs a model over a dataset in batches (no gradients, the device's autocast).
+
 ``time_inference`` measures forward passes only (eval mode, ``torch.no_grad``) on a synthetic
 input that is already on the device, so it excludes data loading and host-to-device copies. It
 states what it measured: device, dtype (fp32 or the autocast dtype), memory format, warm-up
@@ -53,6 +55,21 @@ def top_k_accuracy(scores, labels, k: int = 5) -> float:
         raise ValueError(f"k must be in 1..{s.shape[1]}, got {k}")
     top = np.argsort(-s, axis=1, kind="stable")[:, :k]
     return float((top == y[:, None]).any(axis=1).mean())
+
+
+def predict(forward, n: int, batch_size: int, dev):
+    """``forward(idx)`` over the indices 0..n-1, ``batch_size`` at a time (``idx`` a tensor on
+    ``dev.device``), without gradients and under ``dev.autocast``: the outputs concatenated, as float32
+    (e.g. (n, classes) logits of a dataset resident on the device). ``dev`` is a ``DeviceInfo``."""
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            idx = torch.arange(i, min(n, i + batch_size), device=dev.device)
+            with dev.autocast():
+                outs.append(forward(idx).float())
+    return torch.cat(outs)
 
 
 def time_inference(model, input_shape: tuple[int, int, int], dev, batch_size: int = 256, warmup: int = 3,

@@ -19,13 +19,16 @@ and init are torchvision's (the fc init std scales as 0.01 * sqrt(4096 / fc_widt
 The model takes float NCHW images already normalised with ImageNet's mean and std
 (``normalize_uint8``). ``frozen_part``/``head`` split the model where its frozen layers end, so a
 study can compute the frozen part's features once and train the head on them (valid when the
-frozen part is deterministic: no augmentation before it, and it runs in eval mode).
+frozen part is deterministic: no augmentation before it, and it runs in eval mode);
+``frozen_outputs`` computes it over a whole uint8 image set in batches.
 
 The model never fetches weights: a study gets a state dict from the data layer (its
 ``imagenet_weights`` module for ImageNet's) and hands it to ``load_imagenet``.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
@@ -122,6 +125,19 @@ class VGGTransfer(nn.Module):
         for m in self.classifier[: self.split_index()]:
             x = m(x)
         return x
+
+    def frozen_outputs(self, images: torch.Tensor, batch_size: int, autocast=contextlib.nullcontext,
+                       channels_last: bool = False) -> torch.Tensor:
+        """:meth:`frozen_features` of uint8 NHWC ``images`` (normalised by :func:`normalize_uint8`),
+        ``batch_size`` at a time, each batch under ``autocast``, without gradients: (N, D) float32
+        (D = channels * (s/32)^2 with the conv layers frozen, ``fc_width`` with all but the last).
+        Call it in eval mode."""
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                with autocast():
+                    outs.append(self.frozen_features(normalize_uint8(images[i:i + batch_size], channels_last)).float())
+        return torch.cat(outs)
 
     def head(self) -> nn.Sequential:
         """The trainable part after the frozen one (shares parameters with the model)."""

@@ -50,10 +50,17 @@ import numpy as np
 from dltour.data import vgg_pretrain
 from dltour.data.imagenet_weights import find_local_weights
 from dltour.data.images import ImageSet
+from dltour.data.tinyimagenet import count_classes
 from dltour.experiments.vgg_transfer import findings
 from dltour.experiments.vgg_transfer import science
-from dltour.experiments.vgg_transfer.science import Config, DEMO_NETS, NEEDS_WEIGHTS
+from dltour.experiments.vgg_transfer.findings import NEEDS_WEIGHTS
+from dltour.experiments.vgg_transfer.science import Config
 from dltour.registry import register
+
+#: the demo's nets (``dltour.data.vgg_pretrain``: pretrained on five CIFAR-10 classes) and its five other classes
+DEMO_NETS = {"pretrained": "demo-cifar5", "batch_norm": vgg_pretrain.BATCH_NORM, "width": vgg_pretrain.WIDTH,
+             "fc_width": vgg_pretrain.FC_WIDTH,
+             "large_input": vgg_pretrain.SIZE, "data.class_names": list(vgg_pretrain.TARGET_CLASSES)}
 
 
 @register
@@ -121,7 +128,8 @@ class VGGTransferStudy(science.Science):
         from dltour.device import resolve_device
 
         x = np.random.default_rng(0).integers(0, 256, (2, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
-        made_up = {"train": ImageSet(x, np.array([0, 1]), [str(c) for c in range(self._n_classes(cfg))])}
+        classes = [str(c) for c in range(count_classes(cfg.data, cfg.image_size))]
+        made_up = {"train": ImageSet(x, np.array([0, 1]), classes)}
         return check_trainer(self.trainer(cfg, variant, 0, resolve_device("cpu"), made_up, pretrained=False))
 
     def check_data(self, cfg: Config) -> None:

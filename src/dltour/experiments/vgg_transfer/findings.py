@@ -44,7 +44,7 @@ from dltour import rules as R
 from dltour import verdicts as V
 from dltour.data import vgg_pretrain
 from dltour.data.imagenet_weights import weights_filename
-from dltour.data.tinyimagenet import TINY_IMAGENET, is_tinyimagenet
+from dltour.data.tinyimagenet import TINY_IMAGENET, count_classes, is_tinyimagenet
 from dltour.plots import new_figure, save
 from dltour.summary import Comparison, Declared, declare, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
@@ -54,6 +54,7 @@ from dltour.verdicts import Budget, Decision, describe
 ARCHS = ("vgg16", "vgg19")
 INITS = ("random", "imagenet", "frozen", "frozen224", "tuned")
 REFERENCE_INITS = ("random", "imagenet", "frozen", "frozen224")  # the reference's variants (not ``tuned``)
+NEEDS_WEIGHTS = ("imagenet", "frozen", "frozen224")  # the inits that load pretrained weights
 INIT_LABEL = {"random": "Random", "imagenet": "ImageNet", "frozen": "Fine-tuned ImageNet (conv frozen)",
               "frozen224": "Fine-tuned ImageNet (224, all but last frozen)", "tuned": "Random, tuned recipe (ours)"}
 DEMO_LABEL = {"random": "Random", "imagenet": "CIFAR-5 pretrained (all trainable)",
@@ -485,7 +486,7 @@ def comparison(study, cfg) -> Comparison:
         diffs.append(f"{cfg.epochs} epochs instead of {REF_EPOCHS}")
     dc = cfg.data
     if dc.classes is not None or dc.class_names is not None:
-        diffs.append(f"{study._n_classes(cfg)} classes")
+        diffs.append(f"{count_classes(dc, cfg.image_size)} classes")
     if dc.train_per_class is not None or dc.test_per_class is not None:
         diffs.append(f"{dc.train_per_class or 'all'} train / {dc.test_per_class or 'all'} test images per class")
     if dc.val_per_class != REF_VAL_PER_CLASS:

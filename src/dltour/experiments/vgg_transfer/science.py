@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -18,19 +17,17 @@ from dltour.bench import Trainer
 from dltour.config import StudyConfig
 from dltour.data import vgg_pretrain
 from dltour.data.imagenet_weights import get_imagenet_state_dict
-from dltour.data.images import ImageSet, demo_path
-from dltour.data.tinyimagenet import ImageClassData, load_classification
+from dltour.data.images import ImageSet
+from dltour.data.tinyimagenet import ImageClassData, count_classes, load_splits
 from dltour.errors import DltourError
-from dltour.experiments.vgg_transfer.findings import ARCHS, INITS
-from dltour.metrics.classification import accuracy, time_inference
+from dltour.experiments.vgg_transfer.findings import ARCHS, INITS, NEEDS_WEIGHTS
+from dltour.metrics.classification import accuracy, predict, time_inference
 from dltour.models.vgg import VGGTransfer, count_params, normalize_uint8
 from dltour.registry import Study
 from dltour.seeding import generator
 from dltour.train import fit, iterate_minibatches
 from dltour.train.augment import random_crop_flip
-
-# the variants are ARCHS x INITS (imported from the findings file, which uses them too)
-NEEDS_WEIGHTS = ("imagenet", "frozen", "frozen224")  # the inits that load pretrained weights
+from dltour.train.schedules import warmup_cosine
 
 
 class Config(StudyConfig):
@@ -40,21 +37,17 @@ class Config(StudyConfig):
         default_factory=lambda: list(INITS), min_length=1)
     """Initialisations; each arch x init is one variant ``<arch>-<init>``."""
     image_size: int = Field(64, ge=32, multiple_of=32)
-    """Images are resized to this on load (a multiple of 32: VGG's five 2x2 poolings); Tiny-ImageNet is
-    64x64 natively."""
+    """Images are resized to this on load (a multiple of 32: VGG's five 2x2 poolings; Tiny-ImageNet's: 64)."""
     width: float = Field(1.0, gt=0, le=1)
     """Channel-count scale of the conv layers (1: torchvision's VGG; the demo's nets: 1/16)."""
     fc_width: int = Field(4096, ge=1)
     """Width of fc1 and fc2 (4096: VGG's)."""
     batch_norm: bool = False
-    """Use torchvision's batch-norm layer lists (``vgg16_bn``/``vgg19_bn``) for the reference's
-    variants (the demo's nets: plain VGG-19 at 1/16 width does not train from torchvision's init)."""
+    """Batch-norm layer lists (``vgg16_bn``/``vgg19_bn``) in the reference's variants (the demo's nets need them)."""
     pretrained: Literal["imagenet", "demo-cifar5"] = "imagenet"
-    """Weights of the pretrained variants: torchvision's ImageNet weights, or the demo pack's nets
-    pretrained on five CIFAR-10 classes (``dltour.data.vgg_pretrain``; needs width 1/16, fc_width 128)."""
+    """Pretrained weights: torchvision's ImageNet, or the demo's, on 5 CIFAR-10 classes (width 1/16, fc_width 128)."""
     large_input: int = Field(224, ge=32, multiple_of=32)
-    """Input size of ``frozen224``: the size at which the pretrained fc1 fits (224 for ImageNet; the
-    demo's nets were pretrained at 32, so there nothing is upsampled)."""
+    """Input size of ``frozen224``: where the pretrained fc1 fits (ImageNet's: 224; the demo's: 32, no upsampling)."""
     epochs: int = Field(20, ge=1)
     """Training epochs (the reference: 20); test accuracy is the final epoch's."""
     batch_size: int = Field(64, ge=1)
@@ -74,8 +67,8 @@ class Config(StudyConfig):
     tuned_dropout: float = Field(0.5, ge=0, lt=1)
     """Dropout after fc1 and fc2 in the tuned recipe."""
     imagenet: Literal["if-available", "download"] = "download"
-    """'download': ImageNet variants run and fetch weights (error offline); 'if-available': they run
-    only when a local copy exists (``data.imagenet_weights_dir`` or torch's hub cache), else they are left out."""
+    """'download': ImageNet variants run and fetch weights (error offline); 'if-available': they run only with a
+    local copy (``data.imagenet_weights_dir`` or torch's hub cache), else they are left out."""
     eval_batch: int = Field(256, ge=1)
     """Images per forward pass when evaluating (and when precomputing frozen features)."""
     checkpoint_every: int = Field(5, ge=0)
@@ -87,38 +80,14 @@ class Config(StudyConfig):
     infer_warmup: int = Field(5, ge=0)
     """Untimed warm-up passes before the inference timing."""
     bench_steps: int = Field(30, ge=1)
-    """Not read any more: ``dltour bench`` times the trainer's step over its own window
-    (:mod:`dltour.bench`); kept so that configs that set it stay valid."""
+    """Not read any more (``dltour bench`` times its own window); kept so that configs that set it stay valid."""
     channels_last: bool = True
     """Use channels_last memory format on CUDA (ignored on the CPU)."""
     data: ImageClassData = Field(default_factory=ImageClassData)
     """The images, the classes and images per class used, and where ImageNet weights are found."""
 
 
-DEMO_NETS = {"pretrained": "demo-cifar5", "batch_norm": vgg_pretrain.BATCH_NORM, "width": vgg_pretrain.WIDTH,
-             "fc_width": vgg_pretrain.FC_WIDTH,
-             "large_input": vgg_pretrain.SIZE, "data.class_names": list(vgg_pretrain.TARGET_CLASSES)}
-
-
-# ---------------------------------------------------------------- data, loss, training step, metrics
-def select_classes(d: dict[str, ImageSet], names: list[str]) -> dict[str, ImageSet]:
-    """Only the named classes, relabelled 0..len(names)-1 in the order given."""
-    have = d["train"].classes
-    missing = [c for c in names if c not in have]
-    if missing:
-        raise DltourError(f"class_names {missing} are not in the data (it has {', '.join(have[:12])}"
-                          f"{', ...' if len(have) > 12 else ''})")
-    if len(set(names)) != len(names):
-        raise DltourError(f"class_names has duplicates: {names}")
-    lookup = np.full(len(have), -1, dtype=np.int64)
-    lookup[[have.index(c) for c in names]] = np.arange(len(names))
-    out = {}
-    for s, ds in d.items():
-        keep = np.flatnonzero(lookup[ds.y] >= 0)
-        out[s] = ImageSet(ds.x[keep], lookup[ds.y[keep]], list(names))
-    return out
-
-
+# ---------------------------------------------------------------- input, loss, training step, metrics
 def model_input(xb: torch.Tensor, channels_last: bool, pad: int = 0, aug: torch.Generator | None = None) -> torch.Tensor:
     """(B, H, W, 3) uint8 images -> the model's (B, 3, H, W) float input: ImageNet-normalised, and
     with ``aug`` (the tuned recipe) randomly cropped (``pad``) and flipped."""
@@ -181,15 +150,6 @@ class Science(Study):
             raise DltourError(f"unknown variant {variant!r}: expected <{'|'.join(ARCHS)}>-<{'|'.join(INITS)}>")
         return arch, init
 
-    def _n_classes(self, cfg: Config) -> int:
-        if cfg.data.class_names is not None:
-            return len(cfg.data.class_names)
-        if cfg.data.classes is not None:
-            return cfg.data.classes
-        if cfg.data.path is None:
-            return 200 if cfg.data.source == "download" else 10
-        return len(self._load(cfg)["train"].classes)
-
     def make_model(self, cfg: Config, variant: str, n_classes: int) -> VGGTransfer:
         """The variant's model with its freezing applied, without weights (random init)."""
         arch, init = self.parse(variant)
@@ -202,34 +162,11 @@ class Science(Study):
         return m.freeze({"frozen": "features", "frozen224": "all_but_last"}.get(init, "none"))
 
     def build_model(self, cfg: Config, variant: str):
-        return self.make_model(cfg, variant, self._n_classes(cfg))
-
-    # ------------------------------------------------------------------ data
-    def _load(self, cfg: Config) -> dict[str, ImageSet]:
-        dc = cfg.data
-        lt = None if dc.train_per_class is None else dc.train_per_class + dc.val_per_class
-        if dc.path is None and dc.source == "embedded":  # the demo pack's CIFAR-10 subset
-            d = load_classification(demo_path(), cfg.image_size, dc.classes, lt, dc.test_per_class,
-                                    fetcher=lambda spec, p: Path(p))
-        else:
-            d = load_classification(dc.path, cfg.image_size, dc.classes, lt, dc.test_per_class)
-        return select_classes(d, dc.class_names) if dc.class_names is not None else d
+        return self.make_model(cfg, variant, count_classes(cfg.data, cfg.image_size))
 
     def splits(self, cfg: Config) -> dict[str, ImageSet]:
         """train / val (held out of train per class, fixed permutation) / test."""
-        d = self._load(cfg)
-        tr = d["train"]
-        perm = np.random.default_rng(20191).permutation(len(tr))  # fixed: same split for every run
-        val_idx, train_idx = [], []
-        for c in range(len(tr.classes)):
-            idx = perm[tr.y[perm] == c]
-            if len(idx) <= cfg.data.val_per_class:
-                raise DltourError(f"class {tr.classes[c]!r} has {len(idx)} training images; data.val_per_class="
-                                  f"{cfg.data.val_per_class} leaves none to train on")
-            val_idx.append(idx[:cfg.data.val_per_class])
-            train_idx.append(idx[cfg.data.val_per_class:])
-        return {"train": tr.take(np.sort(np.concatenate(train_idx))), "val": tr.take(np.sort(np.concatenate(val_idx))),
-                "test": d["test"]}
+        return load_splits(cfg.data, cfg.image_size)
 
     # ------------------------------------------------------------------ one run
     def trainer(self, cfg: Config, variant: str, seed: int, device, data: dict[str, ImageSet] | None = None,
@@ -263,7 +200,7 @@ class Science(Study):
         if frozen:  # the frozen part is deterministic: compute its output once per split
             t0 = time.perf_counter()
             model.eval()
-            F = {s: self._frozen_outputs(model, X[s], cfg.eval_batch, dev, cl) for s in X}  # (N, D) float32
+            F = {s: model.frozen_outputs(X[s], cfg.eval_batch, dev.autocast, cl) for s in X}  # (N, D) float32
             dev.sync()
             precompute_s = time.perf_counter() - t0
             net = model.head()
@@ -275,16 +212,8 @@ class Science(Study):
         if tuned:
             opt = torch.optim.SGD(trainable, lr=cfg.tuned_lr, momentum=cfg.momentum, nesterov=True,
                                   weight_decay=cfg.tuned_weight_decay)
-            steps_per_epoch = math.ceil(len(Y["train"]) / bs)
-            total = cfg.epochs * steps_per_epoch
-            warm = min(steps_per_epoch, total)
-
-            def lr_at(step: int) -> float:  # linear warm-up over 1 epoch, then cosine to 0
-                if step < warm:
-                    return (step + 1) / warm
-                return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+            steps_per_epoch = math.ceil(len(Y["train"]) / bs)  # linear warm-up over 1 epoch, then cosine to 0
+            sched = warmup_cosine(opt, steps_per_epoch, cfg.epochs * steps_per_epoch)
             ckpt["sched"] = sched
         else:
             opt = torch.optim.SGD(trainable, lr=cfg.lr, momentum=cfg.momentum)
@@ -328,7 +257,7 @@ class Science(Study):
 
         def evaluate_split(s: str) -> tuple[float, float, torch.Tensor]:
             net.eval()
-            logits = self._predict(forward[s], len(Y[s]), cfg.eval_batch, dev)
+            logits = predict(forward[s], len(Y[s]), cfg.eval_batch, dev)
             return (float(loss_fn(logits, Y[s]).item()), 100.0 * accuracy(logits, Y[s]), logits)
 
         def evaluate(epoch: int) -> dict:
@@ -366,22 +295,3 @@ class Science(Study):
             "precompute_s": tr.state["precompute_s"], "train_s": train_s, "epochs": len(hist),
             "n_train": len(Y["train"]), "n_classes": n_classes, "input_size": cfg.image_size,
         }
-
-    @staticmethod
-    def _frozen_outputs(model: VGGTransfer, X: torch.Tensor, bs: int, dev, cl: bool) -> torch.Tensor:
-        outs = []
-        with torch.no_grad():
-            for i in range(0, len(X), bs):
-                with dev.autocast():
-                    outs.append(model.frozen_features(normalize_uint8(X[i:i + bs], cl)).float())
-        return torch.cat(outs)  # (N, D): D = 512*(s/32)^2 (frozen) or 4096 (frozen224)
-
-    @staticmethod
-    def _predict(forward, n: int, bs: int, dev) -> torch.Tensor:
-        outs = []
-        with torch.no_grad():
-            for i in range(0, n, bs):
-                idx = torch.arange(i, min(n, i + bs), device=dev.device)
-                with dev.autocast():
-                    outs.append(forward(idx).float())
-        return torch.cat(outs)  # (n, classes)
