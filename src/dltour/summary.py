@@ -267,17 +267,23 @@ class Declared:
         return Finding.of(self.id.format(**fill), self.claim.format(**fill), decision, ref=self.ref,
                           section=self.section, evidence=evidence, budget=budget, scale_note=scale_note)
 
-    def decide(self, runs, *, budget=None, scale_note: str = "", **fill: Any) -> Finding | None:
+    def decide(self, runs, *, budget=None, scale_note: str = "", note: str = "", unless: str | None = None,
+               **fill: Any) -> Finding | None:
         """The finding its ``rule`` makes from ``runs`` (:class:`dltour.rules.Runs`), with the
-        declared evidence; None when the rule's arms did not all run."""
+        declared evidence; None when the rule's arms did not all run. ``note``: evidence in the study's
+        own words, before the declared evidence (numbers a template of the runs cannot write: counts,
+        conditions); ``unless``: why this configuration cannot check the claim (the data is not the
+        claim's): then the finding is "not checked", saying so, and the rule is not asked."""
         from dltour import rules
+        from dltour.verdicts import not_checked
 
         if self.rule is None:
             raise TypeError(f"finding {self.id!r} declares no rule: its study decides it with .of(decision)")
         if not self.rule.applies(runs):
             return None
-        return self.of(self.rule.decide(runs), evidence=rules.evidence(self.evidence, runs), budget=budget,
-                       scale_note=scale_note, **fill)
+        decision = not_checked(unless) if unless else self.rule.decide(runs)
+        ev = "; ".join(e for e in (note, rules.evidence(self.evidence, runs)) if e)
+        return self.of(decision, evidence=ev, budget=budget, scale_note=scale_note, **fill)
 
     def matches(self, finding_id: str) -> bool:
         """Whether ``finding_id`` is one this declaration makes (its ``{name}`` fields read as any

@@ -442,9 +442,8 @@ def findings(lstm: PerWindow, base: Mapping[str, Mapping[int, float]],
     avg = FINDINGS["average-error-58.7"]
     comp = ("" if cmp is None else
             "comparable with the reference" if cmp.ok else f"not comparable with the reference: {cmp.why}")
-    out.append(avg.of(not_checked(f"the data is not AirPassengers ({cmp.why})") if cmp is not None and not cmp.data
-                      else avg.rule.decide(runs),
-                      evidence=f"averaged over windows {', '.join(map(str, ws))}" + (f"; {comp}" if comp else "")))
+    out.append(avg.decide(runs, unless=f"the data is not AirPassengers ({cmp.why})" if cmp is not None and not cmp.data
+                          else None, note=f"averaged over windows {', '.join(map(str, ws))}" + (f"; {comp}" if comp else "")))
     out.append(FINDINGS["lstm-vs-sarima"].decide(runs))
     if check_window is not None:
         out.append(FINDINGS["tutorial-best-47.53"].decide(runs, window=check_window))

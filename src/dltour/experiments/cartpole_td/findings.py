@@ -53,7 +53,7 @@ from dltour.rl import (AGENTS, MAX_STEPS, episodes_to_reach, make_env, max_drop,
                        random_returns)
 from dltour.summary import Comparison, Declared, declare, decide_declared, Finding, Ref, RunResult, Summary, Table
 from dltour.summary import Results
-from dltour.verdicts import (ALPHA, FAILS, HOLDS, INCONCLUSIVE, Decision, describe, fmt, fmt_p, hedges_g, not_checked,
+from dltour.verdicts import (ALPHA, FAILS, HOLDS, INCONCLUSIVE, Decision, describe, fmt, fmt_p, hedges_g,
                              proportion)
 
 # WINDOW, THRESHOLDS and COARSE_BINS are the science file's too (cartpole_td imports them from here)
@@ -298,10 +298,9 @@ def findings(values, random_return: float, *, reach_why: str | None = None,
     runs = R.Runs({m: {a: v.get(m, {}) for a, v in values.items()} for m in METRICS}, consts)
     runs = R.Runs(runs.metrics, runs.consts, R.not_learned(LEARNED, runs))
     out = decide_declared({k: d for k, d in FINDINGS.items() if k != "qlearning-475-within-300"}, runs)
-    reach = FINDINGS["qlearning-475-within-300"]
-    if reach.rule.applies(runs):  # the configuration may not be able to check it (reach_why)
-        out.append(reach.of(not_checked(reach_why)) if reach_why else reach.decide(runs))
-    return out
+    # the configuration may not be able to check the reach (reach_why)
+    reach = FINDINGS["qlearning-475-within-300"].decide(runs, unless=reach_why)
+    return out + ([reach] if reach is not None else [])
 
 
 # ---------------------------------------------------------------------- summary

@@ -218,13 +218,6 @@ def decide_peak_epoch(best: dict[str, dict[int, float]], epochs: int) -> Decisio
     return d
 
 
-def _decide(fid: str, runs: R.Runs, evidence: str, budget: Budget) -> Finding:
-    """``FINDINGS[fid]`` decided by its rule from ``runs``, with ``evidence`` in the study's own words
-    (numbers beside the decision that a template of the runs cannot write: counts, conditional notes)."""
-    d = FINDINGS[fid]
-    return d.of(d.rule.decide(runs), evidence=evidence, budget=budget)
-
-
 def findings(res: Results, epochs: int) -> list[Finding]:
     """Every finding of T2.2 from per-seed run metrics and each run's curves (``history.csv``;
     hand-made ``Results`` in the tests), by the rules declared in ``FINDINGS``. ``epochs``: the epochs
@@ -254,14 +247,16 @@ def findings(res: Results, epochs: int) -> list[Finding]:
     last = sum(int(x) >= epochs for b in best.values() for x in b.values())
     n_best = sum(len(b) for b in best.values())
     return [
-        _decide("overfit-train-acc", runs, f"highest training accuracy over {epochs} epochs per run", train_budget),
-        _decide("val-peak-epoch-3-4", runs, f"{last} of {n_best} runs peak at the last epoch ({epochs})",
-                val_budget(vs)),
+        FINDINGS["overfit-train-acc"].decide(runs, note=f"highest training accuracy over {epochs} epochs per run",
+                                             budget=train_budget),
+        FINDINGS["val-peak-epoch-3-4"].decide(runs, note=f"{last} of {n_best} runs peak at the last epoch ({epochs})",
+                                              budget=val_budget(vs)),
         FINDINGS["frozen-glove-smoothest"].decide(runs, budget=val_budget(vs)),
         FINDINGS["frozen-glove-best-val"].decide(runs, budget=val_budget(vs)),
-        _decide("random-neighbours-noise", runs, _overlap_context(res, vs), val_budget(["random"])),
+        FINDINGS["random-neighbours-noise"].decide(runs, note=_overlap_context(res, vs), budget=val_budget(["random"])),
         FINDINGS["random-performs-well"].decide(runs, budget=val_budget(vs)),
-        _decide("finetuned-glove-domain-neighbours", runs, _domain_context(res), val_budget(["glove"])),
+        FINDINGS["finetuned-glove-domain-neighbours"].decide(runs, note=_domain_context(res),
+                                                             budget=val_budget(["glove"])),
     ]
 
 
