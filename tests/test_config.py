@@ -118,3 +118,19 @@ def test_config_file_missing(tmp_path):
 def test_resolve_config_names_its_origin():
     with pytest.raises(DltourError, match="in --config c.toml"):
         resolve_config(get_study("airline-lstm"), "demo", {"epochs": "lots"}, origin="--config c.toml")
+
+
+def test_show_names_a_constrained_list_by_its_item_type():
+    """``dltour show`` prints ``list[int]`` for a list of bounded ints (the bounds are in the field's
+    docstring and in the error a bad value gets), not pydantic's metadata."""
+    from typing import Annotated, Literal
+
+    from annotated_types import Ge, Le
+    from pydantic import Field
+
+    from dltour.config import _type_name
+
+    assert _type_name(list[Annotated[int, Ge(1), Le(8)]]) == "list[int]"
+    assert _type_name(list[Annotated[int, Field(ge=1, le=24)]]) == "list[int]"
+    assert _type_name(list[Literal["a", "b"]]) == "list[Literal['a', 'b']]"
+    assert _type_name(int) == "int"

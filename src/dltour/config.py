@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +76,8 @@ def _type_name(annotation) -> str:
     text = text or str(annotation)
     for junk in ("typing.", "<class '", "'>", "NoneType"):
         text = text.replace(junk, "None" if junk == "NoneType" else "")
-    return text
+    # a constrained item type shows as its type (the bounds are in the field's docstring and errors)
+    return re.sub(r"Annotated\[([\w.]+), [^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*\]", r"\1", text)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
