@@ -61,6 +61,19 @@ def test_transitions_are_enforced(tmp_path):
         led.mark("r", "running")
 
 
+def test_an_illegal_mark_names_the_run_and_the_transition(tmp_path):
+    """The one line a user sees says which run and which move was refused (mutation survivors of
+    session 30: mark()'s messages without the run id)."""
+    led = Ledger(tmp_path / "ledger.sqlite")
+    assert _claim(led, "run-7")
+    with pytest.raises(IllegalTransition, match=r"^run run-7: mark\(\) sets failed or interrupted, not 'running'$"):
+        led.mark("run-7", "running")
+    led.running("run-7")
+    led.finish("run-7", {"m": 1.0}, 1.0)
+    with pytest.raises(IllegalTransition, match=r"^run run-7: finished -> failed is not allowed"):
+        led.mark("run-7", "failed")
+
+
 def test_stale_owner_is_reported_and_reclaimed(tmp_path):
     path = tmp_path / "ledger.sqlite"
     led = Ledger(path)
