@@ -61,6 +61,22 @@ def test_transitions_are_enforced(tmp_path):
         led.mark("r", "running")
 
 
+def test_mark_records_the_attempts_nodes_and_keeps_them_when_not_given(tmp_path):
+    """mark() writes the nodes it is given (read back as data) and, given none, keeps the row's
+    (mutation survivors of session 30: the nodes dropped, or overwritten with null)."""
+    led = Ledger(tmp_path / "ledger.sqlite")
+    assert _claim(led)
+    led.running("r")
+    nodes = [{"attempt": 1, "host": "h1", "node_id": None}, {"attempt": 2, "host": "h2", "node_id": "n"}]
+    led.mark("r", "failed", "boom", attempts=2, nodes=nodes)
+    row = led.rows()[0]
+    assert (row["status"], row["error"], row["attempts"], row["nodes"]) == ("failed", "boom", 2, nodes)
+    assert _claim(led)
+    led.mark("r", "interrupted")  # no attempts, no nodes: the row keeps its own
+    row = led.rows()[0]
+    assert (row["status"], row["attempts"], row["nodes"]) == ("interrupted", 2, nodes)
+
+
 def test_an_illegal_mark_names_the_run_and_the_transition(tmp_path):
     """The one line a user sees says which run and which move was refused (mutation survivors of
     session 30: mark()'s messages without the run id)."""
