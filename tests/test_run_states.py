@@ -68,7 +68,7 @@ def test_mark_records_the_attempts_nodes_and_keeps_them_when_not_given(tmp_path)
     assert _claim(led)
     led.running("r")
     nodes = [{"attempt": 1, "host": "h1", "node_id": None}, {"attempt": 2, "host": "h2", "node_id": "n"}]
-    led.mark("r", "failed", "boom", attempts=2, nodes=nodes)
+    assert led.mark("r", "failed", "boom", attempts=2, nodes=nodes) is True  # marked (False: another owner's row)
     row = led.rows()[0]
     assert (row["status"], row["error"], row["attempts"], row["nodes"]) == ("failed", "boom", 2, nodes)
     assert _claim(led)
