@@ -168,11 +168,16 @@ def test_summary_carries_version_commit_and_per_run_values(tmp_path):
 
 def test_a_full_profile_summary_on_other_data_is_labelled_an_analogue_not_the_demo():
     """The colourise entry ran the full profile's model on CIFAR-10, not the reference's CIFAR-100: it is
-    counted with the demo's analogues (not a verdict on the reference) but not called the demo's."""
+    at reduced scale (not a verdict at the reference's scale), labelled an analogue, never the demo's."""
     from dltour.report.build import scale_of
 
     doc = json.loads((ROOT / "docs" / "results" / "colourise" / "cifar10-800" / "summary.json").read_text())
     assert doc["profile"] == "full" and doc["comparison"]["data"] is False
-    assert scale_of(doc)["scale"] == "demo" and scale_of(doc)["label"] == "analogue on other data"
-    assert scale_of({**doc, "profile": "demo"})["label"] == "demo analogue"
-    assert scale_of({**doc, "comparison": {**doc["comparison"], "data": True}})["label"] == "reduced scale"
+    assert scale_of(doc)["scale"] == "reduced" and scale_of(doc)["label"] == "analogue on other data"
+    assert scale_of({**doc, "profile": "demo"}) | {"why": ""} == {
+        "scale": "demo", "label": "demo analogue", "why": "", "data": "not the reference's",
+        "budget": "less than the reference's"}
+    more = {**doc["comparison"], "data": True}
+    assert scale_of({**doc, "comparison": more})["label"] == "reduced scale"
+    assert scale_of({**doc, "comparison": more, "profile": "demo"})["label"] == "demo on the reference's data"
+    assert scale_of({**doc, "comparison": {**more, "budget": True}})["scale"] == "reference"

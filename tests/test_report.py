@@ -246,17 +246,60 @@ def test_claims_json_lists_the_reference_scale_claims_of_the_pack(tmp_path):
 
 
 def test_reduced_scale_is_not_the_reference(tmp_path):
-    """The reference's data with a smaller budget: 'reduced scale', counted with the demo's."""
+    """The full profile below the reference's data or budget is its own scale ('reduced'): its own
+    line of counts and BH family, never counted at the reference's scale nor mixed with the demo's;
+    a demo-profile summary on the reference's data stays the demo's."""
     doc = _doc("T3.2", "denoise-losses", [_stat_finding("mae", "holds", 0.001, "R30")],
                comparison=Comparison(True, False, "budget differs: epochs 4 < 15"))
-    _write(tmp_path, doc)
+    _write(tmp_path, {**doc, "profile": "full"})
     build_report(tmp_path, default_results=False)
     md = (tmp_path / "report" / "report.md").read_text()
     assert "Reference claims at the reference's data and budget: 0 decided" in md
-    assert "· reduced scale ·" in md and "holds 1" in md.split("On the demo's data and budget")[1].split("\n")[0]
+    line = md.split("**Below the reference's scale, not a verdict at it.**")[1].split("\n")[0]
+    assert "1 decided under the current rules — holds 1, does not hold 0, inconclusive 0" in line
+    assert "this run: " in line and "· reduced scale ·" in md
+    assert "holds 0" in md.split("On the demo's data and budget")[1].split("\n")[0]  # not the demo's
+    row = [x for x in md.splitlines() if x.startswith("| R30 (T3.2) |")][0]
+    assert row.rstrip(" |").endswith("reduced scale")
     data = json.loads((tmp_path / "report" / "claims.json").read_text())
-    assert data["findings"][0]["scale"] == "demo" and data["findings"][0]["scale_label"] == "reduced scale"
+    assert data["findings"][0]["scale"] == "reduced" and data["findings"][0]["scale_label"] == "reduced scale"
     assert data["findings"][0]["budget"] == "less than the reference's"
+    # the demo profile on the reference's data: the demo's scale
+    demo = tmp_path / "demo"
+    _write(demo, doc)
+    build_report(demo, default_results=False)
+    md = (demo / "report" / "report.md").read_text()
+    assert "at reduced scale (the full profile with a smaller budget or a stand-in dataset): no summary" in md
+    assert "holds 1" in md.split("On the demo's data and budget")[1].split("\n")[0]
+    assert json.loads((demo / "report" / "claims.json").read_text())["findings"][0]["scale"] == "demo"
+
+
+def test_a_claim_at_three_scales_shows_the_largest_and_the_others_beside_it(tmp_path):
+    """R30 decided at the reference's scale (a --results pack), at reduced scale (another pack's
+    CIFAR-10 stand-in) and by this run's demo: the row shows the reference's verdict and the other two
+    beside it; each scale is its own BH family (three p = 0.04 stay 'holds', none dilutes another)."""
+    _write(tmp_path / "out", _doc("T3.2", "denoise-losses", [_stat_finding("demo", "does not hold", 0.04, "R30")],
+                                  comparison=DEMO))
+    packs = []
+    for name, cmp, verdict in (("ref", Comparison(True, True), "holds"),
+                               ("stand", Comparison(False, True, "data differs: CIFAR-10"), "inconclusive")):
+        pk = tmp_path / name
+        _write(pk, {**_doc("T3.2", "denoise-losses", [_stat_finding(name, verdict, 0.04 if verdict == "holds" else 0.3,
+                                                                     "R30")], comparison=cmp), "profile": "full"})
+        (pk / "pack.json").write_text(json.dumps({"entries": [
+            {"study": "denoise-losses", "path": "denoise-losses", "default": True, "commit": "abc1234",
+             "study_version": 2, "data": name, "budget": "b", "machine": "m", "wall_seconds": 1, "command": "c"}]}))
+        packs.append(pk)
+    build_report(tmp_path / "out", results=packs, default_results=False)
+    md = (tmp_path / "out" / "report" / "report.md").read_text()
+    row = [x for x in md.splitlines() if x.startswith("| R30 (T3.2) |")][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "holds" and cells[5] == "reference scale; reduced: inconclusive; demo: does not hold"
+    glance = [x for x in md.splitlines() if x.startswith("| T3.2 | denoise-losses |")][0]
+    assert glance.count("1 decided") == 2 and "holds 0, does not hold 1" in glance
+    data = json.loads((tmp_path / "out" / "report" / "claims.json").read_text())
+    assert [(e["scale"], e["verdict"]) for e in data["findings"]] == [
+        ("reference", "holds"), ("reduced", "inconclusive"), ("demo", "does not hold")]
 
 
 def test_markdown_escapes_text_from_summaries(tmp_path):
@@ -285,16 +328,14 @@ def test_cli_report_with_a_relative_out_includes_the_pack_unless_told(tmp_path):
     md = (tmp_path / "rel" / "report" / "report.md").read_text()
     from dltour.report.pack import default_pack_path, read_pack
 
-    from dltour.report.build import REFERENCE, scale_of
+    from dltour.report.build import REDUCED, REFERENCE, scale_of
 
     pk = read_pack(default_pack_path(), "docs/results")
-    # a pack entry of denoise-losses below the reference's scale (CIFAR-10 for CIFAR-100) shares this
-    # run's scale: one summary per study and scale, so this run's supersedes it
-    superseded = [e for e in pk.defaults()
-                  if e.study == "denoise-losses" and scale_of(e.study_summary())["scale"] != REFERENCE]
-    assert (f"docs/results/pack.json: {len(pk.defaults()) - len(superseded)} of {len(pk.entries)} entries "
-            "included") in md
-    assert ("not included: superseded by this run's" in md) == bool(superseded)
+    # this run's demo summary of denoise-losses supersedes no pack entry: the pack's are at the
+    # reference's or at reduced scale (the full profile on CIFAR-10 for CIFAR-100), this run's at the demo's
+    assert all(scale_of(e.study_summary())["scale"] in (REFERENCE, REDUCED) for e in pk.defaults())
+    assert f"docs/results/pack.json: {len(pk.defaults())} of {len(pk.entries)} entries included" in md
+    assert "not included: superseded by this run's" not in md
     assert "## T2.1 airline-lstm" in md and (tmp_path / "rel" / "report" / "claims.json").is_file()
     assert "this run: rel/denoise-losses/summary.json" in md
     r = _cli("report", "--out", "rel", "--no-results", cwd=tmp_path)

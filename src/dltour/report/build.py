@@ -1,15 +1,22 @@
 """The report: a header (profile, device, versions, commit, date, time, results pack), the
 reference's claims decided at the reference's data and budget (this run's reference-scale
-summaries and the results pack's), then the demo analogue's, labelled as such, with
+summaries and the results pack's), then at reduced scale, then the demo's, labelled as such, with
 Benjamini-Hochberg adjusted p-values per scale; the claims side by side; then per summary its
 figures, ``metric | reference | this run (mean +- 95% CI, n) | delta``, all metrics, extra tables
 and its findings. ``report/claims.json`` holds every finding of the reference's claims as data.
 
-Scale of a summary (from its ``comparison``): *reference scale* when both the data and the budget
-are the reference's; *reduced scale* when the data is the reference's but the budget is smaller;
-*demo analogue* otherwise (*analogue on other data* when a full-profile summary has other data).
-Reduced scale and the analogues are counted together as "the demo's data and budget" (``scale =
-"demo"`` in claims.json): none is a verdict on the reference.
+Scale of a summary (from its ``comparison`` and profile), three of them, each its own family for
+Benjamini-Hochberg and its own line of counts:
+
+- ``reference``: both the data and the budget are the reference's (*reference scale*);
+- ``reduced``: a ``full``-profile summary below that, on the reference's data with a smaller
+  budget (*reduced scale*) or on a stand-in dataset (*analogue on other data*, e.g. CIFAR-10 for
+  CIFAR-100);
+- ``demo``: any other profile (*demo analogue*, or *demo on the reference's data* when the demo
+  reads the reference's dataset with a smaller budget).
+
+Only the first is a verdict on the reference at its scale; a claim's row shows the largest scale
+that decides it and the others' verdicts beside it.
 """
 
 from __future__ import annotations
@@ -265,7 +272,11 @@ def _precision(row: dict) -> str:
 
 
 ALPHA = 0.05
-REFERENCE, DEMO = "reference", "demo"
+REFERENCE, REDUCED, DEMO = "reference", "reduced", "demo"
+SCALES = (REFERENCE, REDUCED, DEMO)  # largest first
+SCALE_TITLE = {REFERENCE: "at the reference's data and budget",
+               REDUCED: "at reduced scale (the full profile with a smaller budget or a stand-in dataset)",
+               DEMO: "on the demo's data and budget"}
 DECIDED = ("holds", "does not hold", "inconclusive")
 
 
@@ -281,17 +292,22 @@ def _fmt_p(p: float | None) -> str:
 
 
 def scale_of(doc: StudySummary | dict) -> dict:
-    """The scale a summary decides its findings at, from its ``comparison``: ``scale`` is
-    ``reference`` (the reference's data and budget) or ``demo``; ``label`` is ``reference scale``,
-    ``reduced scale`` (the reference's data, a smaller budget), ``analogue on other data`` (other data under
-    the full profile: its model on a stand-in dataset) or ``demo analogue`` (other data otherwise)."""
-    cmp = _comparison(_summary(doc))
+    """The scale a summary decides its findings at, from its ``comparison`` and profile: ``scale``
+    is ``reference`` (the reference's data and budget), ``reduced`` (the ``full`` profile below that)
+    or ``demo`` (any other profile); ``label`` is ``reference scale``, ``reduced scale`` (full profile,
+    the reference's data, a smaller budget), ``analogue on other data`` (full profile, a stand-in
+    dataset), ``demo on the reference's data`` or ``demo analogue``."""
+    summary = _summary(doc)
+    cmp = _comparison(summary)
     why = cmp.why or ""
     if cmp.data and cmp.budget:
         return {"scale": REFERENCE, "label": "reference scale", "why": why,
                 "data": "the reference's", "budget": "the reference's"}
-    analogue = "analogue on other data" if _summary(doc).profile == "full" else "demo analogue"
-    return {"scale": DEMO, "label": "reduced scale" if cmp.data else analogue, "why": why,
+    if summary.profile == "full":
+        scale, label = REDUCED, "reduced scale" if cmp.data else "analogue on other data"
+    else:
+        scale, label = DEMO, "demo on the reference's data" if cmp.data else "demo analogue"
+    return {"scale": scale, "label": label, "why": why,
             "data": "the reference's" if cmp.data else "not the reference's",
             "budget": "the reference's" if cmp.budget else "less than the reference's"}
 
@@ -353,10 +369,10 @@ def gather(out_dir: Path, docs: list[StudySummary], packs: list) -> tuple[list[S
             version = e.study_version if doc.study_version is None else doc.study_version
             sources.append(Source(doc, "pack", e.folder,
                                   f"results pack: {e.where}, commit {e.commit}, study version {version}", sc,
-                                  f"{e.study}-pack" + ("" if sc["scale"] == REFERENCE else "-demo"),
+                                  f"{e.study}-pack" + ("" if sc["scale"] == REFERENCE else f"-{sc['scale']}"),
                                   e, version, e.current_version(), e.commit))
     rows = [{"entry": e, "status": status.get(id(e), ""), "pack": p} for p in packs for e in p.entries]
-    sources.sort(key=lambda s: (_task_of(s.doc), s.scale["scale"] != REFERENCE, s.origin != "run"))
+    sources.sort(key=lambda s: (_task_of(s.doc), SCALES.index(s.scale["scale"]), s.origin != "run"))
     return sources, rows
 
 
@@ -385,7 +401,7 @@ def annotate(sources: list[Source]) -> None:
                                     "version_note": s.version_note}))
         s.doc = copy.copy(s.doc)  # the summary read stays as it was
         s.doc.findings = fs
-    for scale in (REFERENCE, DEMO):
+    for scale in SCALES:
         fam = [f for s in sources if s.scale["scale"] == scale for f in s.doc.findings
                if f.ref and f.rpt["p"] is not None]
         if not fam:
@@ -493,44 +509,47 @@ def _effect_line(f: Finding) -> dict:
     return {"id": f.id, "text": text, "n": "" if st.get("n_runs") is None else str(st["n_runs"])}
 
 
-def claims_overview(ref_rows: dict[str, dict], demo_rows: dict[str, dict]) -> list[dict]:
+def claims_overview(rows: dict[str, dict[str, dict]]) -> list[dict]:
     """One row per reference claim for the report's main table: the verdict at the largest scale
-    that decides it (the reference's data and budget, else the demo's), each finding's effect with
-    its 95% CI and n, the scale, and the findings of both scales for its details."""
+    that decides it (the reference's data and budget, else reduced scale, else the demo's), each
+    finding's effect with its 95% CI and n, the scale, the smaller scales' verdicts beside it
+    (``also``: "reduced: holds; demo: does not hold"), and the findings of every scale for its
+    details. ``rows``: scale -> :func:`scale_rows`."""
     from dltour.claims import CLAIMS
 
     out = []
     for cid, c in CLAIMS.items():
-        r, d = ref_rows[cid], demo_rows[cid]
-        rc, dc = claim_cell(r), claim_cell(d)
-        if r["findings"]:
-            row, cell = r, rc
-            scale = "reference scale"
-            also = f"demo: {dc['verdict']}" if d["findings"] and dc.get("verdict") else ""
-        elif d["findings"]:
-            row, cell = d, dc
-            labels = sorted({f.rpt["scale_label"] for f in d["findings"] if getattr(f, "rpt", None)})
-            scale = " / ".join(labels) or "demo analogue"
-            also = ""
+        at = [(sc, rows[sc][cid]) for sc in SCALES if rows[sc][cid]["findings"]]
+        if at:
+            (top, row), lower = at[0], at[1:]
+            cell = claim_cell(row)
+            if top == REFERENCE:
+                scale = "reference scale"
+            else:
+                scale = " / ".join(sorted({f.rpt["scale_label"] for f in row["findings"] if getattr(f, "rpt", None)}))
+                scale = scale or ("demo analogue" if top == DEMO else "reduced scale")
+            also = "; ".join(f"{sc}: {claim_cell(r)['verdict']}" for sc, r in lower if claim_cell(r).get("verdict"))
         else:
-            row, cell, scale, also = r, rc, "—", ""
+            row, scale, also = rows[REFERENCE][cid], "—", ""
+            cell = claim_cell(row)
         verdict = cell.get("verdict") or ("explanation" if c.kind == "X" else "not decided")
         qual = cell["text"][len(verdict):].strip() if cell["text"].startswith(verdict) else ""
         out.append({"id": cid, "task": c.task, "kind": c.kind, "text": c.text, "verdict": verdict,
                     "cls": cell["cls"], "qualifier": qual, "scale": scale, "also": also,
                     "effects": [_effect_line(f) for f in row["findings"]],
-                    "findings": list(r["findings"]) + list(d["findings"])})
+                    "findings": [f for sc in SCALES for f in rows[sc][cid]["findings"]]})
     return out
 
 
 def forest_figures(sources: list[Source], report_dir: Path) -> list[dict]:
-    """The forest plots (reference scale, then the demo's) written into ``report_dir``."""
+    """The forest plots (reference scale, reduced scale, the demo's) written into ``report_dir``."""
     from dltour.report.forest import forest_plot, forest_rows
 
     figs = []
-    for scale, title, name in ((REFERENCE, "at the reference's data and budget", "forest_reference.png"),
-                               (DEMO, "on the demo's data and budget (not a verdict on the reference)",
-                                "forest_demo.png")):
+    for scale, title, name in ((REFERENCE, SCALE_TITLE[REFERENCE], "forest_reference.png"),
+                               (REDUCED, SCALE_TITLE[REDUCED] + " (not a verdict at the reference's scale)",
+                                "forest_reduced.png"),
+                               (DEMO, SCALE_TITLE[DEMO] + " (not a verdict on the reference)", "forest_demo.png")):
         fs = [f for s in sources if s.scale["scale"] == scale for f in s.doc.findings if f.ref]
         rows, left = forest_rows(fs)
         stale = report_dir / name
@@ -563,8 +582,8 @@ def decided_counts(rows: dict[str, dict]) -> dict[str, int]:
     return c
 
 
-def reference_headline(c: dict[str, int]) -> str:
-    txt = (f"Reference claims at the reference's data and budget: {c['decided']} decided under the current rules — "
+def reference_headline(c: dict[str, int], scale: str = REFERENCE) -> str:
+    txt = (f"Reference claims {SCALE_TITLE[scale]}: {c['decided']} decided under the current rules — "
            f"holds {c['holds']}, does not hold {c['does not hold']}, inconclusive {c['inconclusive']} (after "
            "Benjamini–Hochberg)")
     if c.get("legacy"):
@@ -606,7 +625,7 @@ def _ours(sources: list[Source], task: str) -> str:
 
 
 def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
-    """report/claims.json: one entry per finding of the reference's claims, at either scale."""
+    """report/claims.json: one entry per finding of the reference's claims, at any scale."""
     from dltour.claims import CLAIMS
 
     entries = []
@@ -645,7 +664,7 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
                 "study_version": s.version, "study_version_now": s.version_now,
             })
     order = {cid: i for i, cid in enumerate(CLAIMS)}
-    entries.sort(key=lambda e: (order.get(e["ref"], 999), e["scale"] != REFERENCE, e["finding"]))
+    entries.sort(key=lambda e: (order.get(e["ref"], 999), SCALES.index(e["scale"]), e["finding"]))
     return {"about": "One entry per finding of the reference's claims (README: Verdicts as data). verdict is after "
                      "Benjamini-Hochberg over the reference-claim findings with a p-value, per scale; "
                      "verdict_unadjusted is the study's.",
@@ -685,17 +704,22 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
                 + f"{compute:.0f} s of training in the ledger's {len(rows)} runs",
         "results pack": pack_line,
     }
-    ref_rows, demo_rows = scale_rows(sources, REFERENCE), scale_rows(sources, DEMO)
+    by_scale = {sc: scale_rows(sources, sc) for sc in SCALES}
+    ref_rows, reduced_rows, demo_rows = (by_scale[sc] for sc in SCALES)
     ref_counts = decided_counts(ref_rows)
     demo_counts = claim_counts(list(demo_rows.values()))
+    reduced = [s for s in sources if s.scale["scale"] == REDUCED]
+    reduced_line = (reference_headline(decided_counts(reduced_rows), REDUCED) + ". From: "
+                    + "; ".join(s.where for s in reduced) + "." if reduced
+                    else f"Reference claims {SCALE_TITLE[REDUCED]}: no summary in this report.")
     table = [{"id": c.id, "task": c.task, "kind": c.kind, "text": c.text, "ref": claim_cell(ref_rows[c.id]),
-              "demo": claim_cell(demo_rows[c.id])} for c in CLAIMS.values()]
+              "reduced": claim_cell(reduced_rows[c.id]), "demo": claim_cell(demo_rows[c.id])} for c in CLAIMS.values()]
     names = TASKS
     glance = []
     for t in _tasks():
         here = [s for s in sources if s.doc.task == t]
-        rr = {k: v for k, v in ref_rows.items() if CLAIMS[k].task == t}
-        rc = decided_counts(rr)
+        rc = decided_counts({k: v for k, v in ref_rows.items() if CLAIMS[k].task == t})
+        uc = decided_counts({k: v for k, v in reduced_rows.items() if CLAIMS[k].task == t})
         dr = [v for k, v in demo_rows.items() if CLAIMS[k].task == t]
         ran_demo = any(s.scale["scale"] == DEMO for s in here)
         glance.append({
@@ -704,6 +728,8 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
             "reference": ((f"{rc['decided']} decided — holds {rc['holds']}, does not hold {rc['does not hold']}, "
                            f"inconclusive {rc['inconclusive']}") if rc["decided"] else "—")
                           + (f" ({rc['legacy']} under an earlier commit's rules, not counted)" if rc["legacy"] else ""),
+            "reduced": ((f"{uc['decided']} decided — holds {uc['holds']}, does not hold {uc['does not hold']}, "
+                         f"inconclusive {uc['inconclusive']}") if uc["decided"] else "—"),
             "demo": counts_line(claim_counts(dr)) if ran_demo or any(r["findings"] for r in dr) else "not run",
             "ours": _ours(sources, t)})
     studies = []
@@ -723,11 +749,11 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     from dltour.report import datasets
 
     ctx = {"header": header, "studies": studies, "skipped": skipped or [],
-           "overview": claims_overview(ref_rows, demo_rows), "forest": forest_figures(sources, report_dir),
+           "overview": claims_overview(by_scale), "forest": forest_figures(sources, report_dir),
            "datasets": datasets.canonical(), "demo_files": datasets.demo_files(),
            "notice": datasets.notice_sections(),
            "reference_headline": reference_headline(ref_counts), "headline_notes": headline_notes(ref_counts, sources),
-           "demo_line": counts_line(demo_counts), "table": table, "glance": glance, "pack_rows": pack_rows,
+           "demo_line": counts_line(demo_counts), "reduced_line": reduced_line, "table": table, "glance": glance, "pack_rows": pack_rows,
            "report_dir": report_dir}
     md = _markdown(**ctx)
     atomic_write_bytes(report_dir / "report.md", md.encode())
@@ -772,7 +798,8 @@ def _pack_md(rows: list[dict]) -> list[str]:
     if not rows:
         return []
     out = ["", "## Results pack", "",
-           "Summaries of runs at the reference's data and budget that travel with the project "
+           "Summaries of `full`-profile runs (at the reference's data and budget, or at reduced scale) that travel "
+           "with the project "
            "(`docs/results/pack.json`; `--results DIR` adds a pack, `--no-results` leaves the project's out). "
            "An entry is included when it is its study's default and no summary of this run or of a later pack is at "
            "its scale.", ""]
@@ -793,7 +820,7 @@ def _version_text(e) -> str:
 
 
 def _markdown(header: dict, studies: list[dict], skipped: list, reference_headline: str, headline_notes: list[str],
-              demo_line: str, table: list[dict], glance: list[dict], pack_rows: list[dict], report_dir: Path,
+              demo_line: str, reduced_line: str, table: list[dict], glance: list[dict], pack_rows: list[dict], report_dir: Path,
               overview: list[dict], forest: list[dict], datasets: list[dict], demo_files: list[dict],
               notice: list[tuple[str, str]]) -> str:
     out = ["# dltour report", "",
@@ -804,15 +831,17 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
         out.append(f"> **{_e(name)} was not run**: {_e(why)}")
     out += ["", "## The reference's claims", "",
             f"**{reference_headline}.** " + " ".join(_e(n) for n in headline_notes),
+            "", f"**Below the reference's scale, not a verdict at it.** {_e(reduced_line)}",
             "", f"**On the demo's data and budget: not a verdict on the reference.** Reference claims: {demo_line} "
-            "(after Benjamini–Hochberg; demo-analogue and reduced-scale summaries).", "", RULE_TEXT, ""]
+            "(after Benjamini–Hochberg; the demo's summaries).", "", RULE_TEXT, ""]
     out.append(md_table(["R", "claim", "verdict", "effect (95% CI)", "n", "scale"],
                         [[f"{o['id']} ({o['task']})", o["text"],
                           f"{o['verdict']} {o['qualifier']}".strip(),
                           "; ".join(e["text"] for e in o["effects"]) or "—",
                           ", ".join(e["n"] for e in o["effects"] if e["n"]) or "—",
                           o["scale"] + (f"; {o['also']}" if o["also"] else "")] for o in overview]))
-    out += ["", "The scale is the largest that decides the claim (the reference's data and budget, else the demo's); "
+    out += ["", "The scale is the largest that decides the claim (the reference's data and budget, else reduced scale, "
+            "else the demo's), the smaller scales' verdicts beside it; "
             "each study's section below has every finding's evidence and test.", "",
             "## Effects at a glance", ""]
     for f in forest:
@@ -823,9 +852,9 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
     if not forest:
         out += ["No finding in this report has a standardised effect to draw.", ""]
     out += ["## By study", ""]
-    out.append(md_table(["task", "study", "at the reference's data and budget", "on the demo's data and budget",
-                         "our checks"],
-                        [[g["task"], g["study"], g["reference"], g["demo"], g["ours"]] for g in glance]))
+    out.append(md_table(["task", "study", "at the reference's data and budget", "at reduced scale",
+                         "on the demo's data and budget", "our checks"],
+                        [[g["task"], g["study"], g["reference"], g["reduced"], g["demo"], g["ours"]] for g in glance]))
     out += _pack_md(pack_rows)
     for s in studies:
         d, src = s["doc"], s["src"]
