@@ -338,6 +338,11 @@ def test_cli_report_with_a_relative_out_includes_the_pack_unless_told(tmp_path):
     assert "not included: superseded by this run's" not in md
     assert "## T2.1 airline-lstm" in md and (tmp_path / "rel" / "report" / "claims.json").is_file()
     assert "this run: rel/denoise-losses/summary.json" in md
+    import re
+
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)  # every figure link, the pack's too, relative and there
+    assert any("docs/results/" in x for x in links)
+    assert all(not x.startswith("/") and (tmp_path / "rel" / "report" / x).is_file() for x in links), links
     r = _cli("report", "--out", "rel", "--no-results", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "rel" / "report" / "report.md").read_text()

@@ -26,6 +26,7 @@ import copy
 import datetime as dt
 import html
 import json
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -892,7 +893,7 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
             out.append(f"\n{_e(n)}")
         for fig in s["figures"]:
             f = fig["path"]
-            link = f"../{d.study}/{f.name}" if src.origin == "run" else str(f.resolve())
+            link = f"../{d.study}/{f.name}" if src.origin == "run" else _relative_link(f, report_dir)
             out.append(f"\n![{_e(fig['caption'])}]({link})\n\n*{_e(fig['caption'])}*")
         if s["refs"]:
             out += ["", "### Reference vs this run" if src.origin == "run" else "### Reference vs this pack entry", ""]
@@ -919,6 +920,15 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
     out += ["", "## This run", ""]
     out += [f"- **{k}**: {_e(v)}" for k, v in header.items()]
     return "\n".join(out) + "\n"
+
+
+def _relative_link(path: Path, report_dir: Path) -> str:
+    """A link from ``report.md`` to a pack's figure, relative to the report's folder (so the pair can
+    move together); absolute where no relative path exists (another drive)."""
+    try:
+        return Path(os.path.relpath(path.resolve(), report_dir.resolve())).as_posix()
+    except ValueError:
+        return str(path.resolve())
 
 
 def _img(path: Path) -> str:
