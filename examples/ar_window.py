@@ -56,17 +56,6 @@ class Config(StudyConfig):
     """Adam learning rate."""
 
 
-def windows_of(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (N, w), targets (N,)): every run of ``w`` months and the month after it."""
-    idx = np.arange(len(x) - w)[:, None] + np.arange(w)
-    return x[idx], x[w:]
-
-
-def seasonal_naive(y: np.ndarray, start: int) -> np.ndarray:
-    """The forecast of months ``start..``: the same month a year before."""
-    return y[start - 12:len(y) - 12]
-
-
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """One Adam step on the mean squared error of the scaled forecasts; returns the detached loss."""
     opt.zero_grad(set_to_none=True)
@@ -93,7 +82,7 @@ class Science(Study):
         """The window's model and its Adam, trained full-batch on the training months' windows."""
         w, dev = int(variant[1:]), device.device
         _, z, n_train, _, _ = self._scaled(cfg)
-        x, t = (torch.tensor(a, dtype=torch.float32, device=dev) for a in windows_of(z[:n_train], w))
+        x, t = (torch.tensor(a, dtype=torch.float32, device=dev) for a in airline.windows(z[:n_train], w))
         model = self.build_model(cfg, variant).to(dev)
         opt = adam(model.parameters(), cfg.lr, dev)
 
@@ -115,12 +104,12 @@ class Science(Study):
 
         fit(ctx, {"model": model, "opt": tr.state["opt"]}, cfg.epochs, train_epoch, checkpoint_every=100)
         start = n_train + 12  # every window is scored on the same test months (those a year-ago month exists for)
-        x_te, _ = windows_of(z[start - w:], w)
+        x_te, _ = airline.windows(z[start - w:], w)
         with torch.no_grad():
             pred = model(torch.tensor(x_te, dtype=torch.float32, device=ctx.device.device)).squeeze(-1)
         pred = pred.cpu().numpy().astype(np.float64) * (hi - lo) + lo
         ctx.save_arrays(pred=pred, true=y[start:])
-        return {"test_rmse": rmse(y[start:], pred), "naive_rmse": rmse(y[start:], seasonal_naive(y, start)),
+        return {"test_rmse": rmse(y[start:], pred), "naive_rmse": rmse(y[start:], airline.seasonal_naive(y, start)),
                 "window": w}
 
 

@@ -139,3 +139,15 @@ def build_demo(shared_data: Path, demo_dir: Path) -> list[Path]:
 def series_for(data: AirlineData) -> tuple[list[str], np.ndarray]:
     """(months, passengers) for a study's data config: ``path`` wins, else ``source``."""
     return load(data.path, data.source)
+
+
+def windows(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Supervised pairs of a series: (N - w, w) inputs and (N - w,) targets, ``x[i:i+w] -> x[i+w]``."""
+    idx = np.arange(len(x) - w)[:, None] + np.arange(w)[None, :]
+    return x[idx], x[w:]
+
+
+def seasonal_naive(y: np.ndarray, start: int) -> np.ndarray:
+    """The seasonal-naive forecast of months ``start..`` of a monthly series: the same month a year
+    before (``y[t - 12]``)."""
+    return y[start - 12:len(y) - 12]

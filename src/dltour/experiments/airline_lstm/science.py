@@ -157,11 +157,7 @@ class Science(Study):
     def _series(self, cfg: Config) -> tuple[list[str], np.ndarray]:
         return airline.series_for(cfg.data)
 
-    @staticmethod
-    def windows(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """(N - w, w) inputs and (N - w,) targets: x[i:i+w] -> x[i+w]."""
-        idx = np.arange(len(x) - w)[:, None] + np.arange(w)[None, :]
-        return x[idx], x[w:]
+    windows = staticmethod(airline.windows)  # (N - w, w) inputs and (N - w,) targets: x[i:i+w] -> x[i+w]
 
     @staticmethod
     def _check_window(cfg: Config, y: np.ndarray, w: int) -> None:
@@ -246,10 +242,7 @@ class Science(Study):
         return out
 
     # ------------------------------------------------------------------ baselines
-    @staticmethod
-    def seasonal_naive(y: np.ndarray, n_train: int) -> np.ndarray:
-        """Forecast of month t is the value of month t - 12 (test months only)."""
-        return y[n_train - 12:len(y) - 12]
+    seasonal_naive = staticmethod(airline.seasonal_naive)  # (y, n_train): month t forecast by month t - 12
 
     @staticmethod
     def sarima_one_step(y: np.ndarray, n_train: int) -> np.ndarray:
