@@ -217,7 +217,7 @@ TRACK_OPT = typer.Option(None, "--track", help=TRACK_HELP)
 RESULTS_OPT = typer.Option(None, "--results", help="Also include this results pack in the report: a folder with a "
                                                    "pack.json, like docs/results (repeatable)")
 NO_RESULTS_OPT = typer.Option(False, "--no-results", help="Leave the project's results pack (docs/results/pack.json: "
-                                                          "runs at the reference's data and budget) out of the report")
+                                                          "full-profile runs, at the reference's or at reduced scale) out of the report")
 
 
 @app.command()
@@ -320,7 +320,7 @@ def reproduce(profile: str = typer.Option("demo", "--profile", "-p", help=PROFIL
 def report(out_dir: Path = typer.Option(Path("dltour-out"), "--out", "-o", help="Output folder with saved runs"),
            results: Optional[List[Path]] = RESULTS_OPT, no_results: bool = NO_RESULTS_OPT):
     """Rebuild the report from saved summaries only, no training, with the results pack's
-    reference-scale summaries (unless --no-results).
+    full-profile summaries, reference-scale and reduced-scale (unless --no-results).
 
     Example: `dltour report --out dltour-out`
     """

@@ -1,5 +1,6 @@
-"""The results pack: study summaries from runs at the reference's data and budget that travel with
-the project, so every report can set the reference-scale verdicts beside the demo's.
+"""The results pack: study summaries from ``full``-profile runs (at the reference's data and budget,
+or at reduced scale: a smaller budget or a stand-in dataset) that travel with the project, so every
+report can set those verdicts beside the demo's.
 
 A pack is a folder with a ``pack.json``::
 
