@@ -217,7 +217,8 @@ TRACK_OPT = typer.Option(None, "--track", help=TRACK_HELP)
 RESULTS_OPT = typer.Option(None, "--results", help="Also include this results pack in the report: a folder with a "
                                                    "pack.json, like docs/results (repeatable)")
 NO_RESULTS_OPT = typer.Option(False, "--no-results", help="Leave the project's results pack (docs/results/pack.json: "
-                                                          "full-profile runs, at the reference's or at reduced scale) out of the report")
+                                                          "full-profile runs, at the reference's or at reduced scale) "
+                                                          "out of the report")
 
 
 @app.command()
