@@ -136,3 +136,32 @@ def test_resume_after_a_shorter_run_matches_uninterrupted_run_bit_for_bit(tmp_pa
     model, opt, res = _train(run_dir, EPOCHS)
     assert res.resumed_from == 2
     _assert_same(ref_model, ref_opt, ref_res, model, opt, res)
+
+
+def test_minibatch_epoch_returns_the_mean_loss_over_its_seeded_batches():
+    """A known answer (mutation testing of train/loop.py left these alive): with a loss that is each
+    sample's fixed value, the epoch's loss is the plain mean over all n samples even with an uneven last
+    batch (10 = 4 + 4 + 2), and the batches are iterate_minibatches(n, batch, seed, epoch)'s, in order."""
+    n, batch = 10, 4
+    values = torch.arange(1.0, n + 1) ** 2  # mean 38.5; batch means weighted by batch size
+    w = torch.nn.Parameter(torch.zeros(()))
+    opt = torch.optim.SGD([w], lr=0.0)
+    seen = []
+
+    def batch_loss(idx):
+        seen.append(idx.tolist())
+        return values[idx].mean() + 0.0 * w
+
+    dev = torch.device("cpu")
+    out = minibatch_epoch(torch.nn.Linear(1, 1), opt, n, batch, 7, 3, batch_loss, dev)
+    assert out == pytest.approx(38.5)
+    assert seen == [i.tolist() for i in iterate_minibatches(n, batch, 7, 3, device=dev)]
+    assert [len(s) for s in seen] == [4, 4, 2]
+    seen.clear()
+    minibatch_epoch(torch.nn.Linear(1, 1), opt, n, batch, 7, 4, batch_loss, dev)
+    other_epoch = list(seen)
+    seen.clear()
+    minibatch_epoch(torch.nn.Linear(1, 1), opt, n, batch, 8, 3, batch_loss, dev)
+    other_seed = list(seen)
+    first = [i.tolist() for i in iterate_minibatches(n, batch, 7, 3, device=dev)]
+    assert other_epoch != first and other_seed != first  # the seed and the epoch both reach the order
