@@ -165,3 +165,18 @@ def test_minibatch_epoch_returns_the_mean_loss_over_its_seeded_batches():
     other_seed = list(seen)
     first = [i.tolist() for i in iterate_minibatches(n, batch, 7, 3, device=dev)]
     assert other_epoch != first and other_seed != first  # the seed and the epoch both reach the order
+
+
+def test_bucketed_batches_shuffle_the_samples_not_only_the_batch_order():
+    """With every length equal, the sort inside a pool keeps the shuffled order (a stable sort): each
+    batch is a consecutive slice of randperm(n) under generator(seed, epoch), not of 0..n-1 (mutation
+    testing left alive a bucketing that shuffled only the order of the batches, and an unstable sort)."""
+    from dltour.seeding import generator
+    from dltour.train.loop import bucketed_batches
+
+    n, b = 64, 4
+    got = bucketed_batches(torch.full((n,), 7), b, 5, 2, pool=50)
+    perm = torch.randperm(n, generator=generator(5, 2)).tolist()
+    slices = {tuple(perm[i:i + b]) for i in range(0, n, b)}
+    assert {tuple(x.tolist()) for x in got} == slices
+    assert slices != {tuple(range(i, i + b)) for i in range(0, n, b)}
