@@ -71,6 +71,7 @@ def verdict_text(e: dict) -> str:
 
 def table(data: dict) -> str:
     from dltour.claims import CLAIMS
+    from dltour.report.build import SCALES
 
     by_ref: dict[str, list[dict]] = {}
     for e in data.get("findings", []):
@@ -83,7 +84,7 @@ def table(data: dict) -> str:
             why = "explanation: no verdict" if c.kind == "X" else "no finding in this report"
             lines.append("| " + " | ".join(_cell(x) for x in [c.id, c.task, c.text, why, "", "", "", "", ""]) + " |")
             continue
-        rows = sorted(rows, key=lambda e: (("reference", "reduced", "demo").index(e["scale"]), e["finding"]))
+        rows = sorted(rows, key=lambda e: (SCALES.index(e["scale"]), e["finding"]))
         for i, e in enumerate(rows):
             scale = e.get("scale_label") or e["scale"]
             lines.append("| " + " | ".join(_cell(x) for x in [

@@ -527,9 +527,10 @@ def claims_overview(rows: dict[str, dict[str, dict]]) -> list[dict]:
             if top == REFERENCE:
                 scale = "reference scale"
             else:
-                scale = " / ".join(sorted({f.rpt["scale_label"] for f in row["findings"] if getattr(f, "rpt", None)}))
-                scale = scale or ("demo analogue" if top == DEMO else "reduced scale")
-            also = "; ".join(f"{sc}: {claim_cell(r)['verdict']}" for sc, r in lower if claim_cell(r).get("verdict"))
+                labels = sorted({f.rpt["scale_label"] for f in row["findings"] if getattr(f, "rpt", None)})
+                scale = " / ".join(labels) or ("demo analogue" if top == DEMO else "reduced scale")
+            verdicts = [(sc, claim_cell(r).get("verdict")) for sc, r in lower]
+            also = "; ".join(f"{sc}: {v}" for sc, v in verdicts if v)
         else:
             row, scale, also = rows[REFERENCE][cid], "—", ""
             cell = claim_cell(row)
@@ -581,6 +582,14 @@ def decided_counts(rows: dict[str, dict]) -> dict[str, int]:
         c["bh"] += cell["verdict"] != cell["unadjusted"]
         c["old"] += cell["old"]
     return c
+
+
+def _decided_text(c: dict[str, int]) -> str:
+    """``N decided — holds a, does not hold b, inconclusive c`` of :func:`decided_counts`, ``—`` for none."""
+    if not c["decided"]:
+        return "—"
+    return (f"{c['decided']} decided — holds {c['holds']}, does not hold {c['does not hold']}, "
+            f"inconclusive {c['inconclusive']}")
 
 
 def reference_headline(c: dict[str, int], scale: str = REFERENCE) -> str:
@@ -713,8 +722,6 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     reduced_line = (reference_headline(decided_counts(reduced_rows), REDUCED) + ". From: "
                     + "; ".join(s.where for s in reduced) + "." if reduced
                     else f"Reference claims {SCALE_TITLE[REDUCED]}: no summary in this report.")
-    table = [{"id": c.id, "task": c.task, "kind": c.kind, "text": c.text, "ref": claim_cell(ref_rows[c.id]),
-              "reduced": claim_cell(reduced_rows[c.id]), "demo": claim_cell(demo_rows[c.id])} for c in CLAIMS.values()]
     names = TASKS
     glance = []
     for t in _tasks():
@@ -726,11 +733,9 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
         glance.append({
             "task": t, "study": here[0].doc.study if here else names.get(t, "?"),
             "links": [(s.anchor, s.scale["label"] + (" (pack)" if s.origin == "pack" else "")) for s in here],
-            "reference": ((f"{rc['decided']} decided — holds {rc['holds']}, does not hold {rc['does not hold']}, "
-                           f"inconclusive {rc['inconclusive']}") if rc["decided"] else "—")
+            "reference": _decided_text(rc)
                           + (f" ({rc['legacy']} under an earlier commit's rules, not counted)" if rc["legacy"] else ""),
-            "reduced": ((f"{uc['decided']} decided — holds {uc['holds']}, does not hold {uc['does not hold']}, "
-                         f"inconclusive {uc['inconclusive']}") if uc["decided"] else "—"),
+            "reduced": _decided_text(uc),
             "demo": counts_line(claim_counts(dr)) if ran_demo or any(r["findings"] for r in dr) else "not run",
             "ours": _ours(sources, t)})
     studies = []
@@ -754,8 +759,8 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
            "datasets": datasets.canonical(), "demo_files": datasets.demo_files(),
            "notice": datasets.notice_sections(),
            "reference_headline": reference_headline(ref_counts), "headline_notes": headline_notes(ref_counts, sources),
-           "demo_line": counts_line(demo_counts), "reduced_line": reduced_line, "table": table, "glance": glance, "pack_rows": pack_rows,
-           "report_dir": report_dir}
+           "demo_line": counts_line(demo_counts), "reduced_line": reduced_line, "glance": glance,
+           "pack_rows": pack_rows, "report_dir": report_dir}
     md = _markdown(**ctx)
     atomic_write_bytes(report_dir / "report.md", md.encode())
     page = _html(**ctx)
@@ -821,7 +826,7 @@ def _version_text(e) -> str:
 
 
 def _markdown(header: dict, studies: list[dict], skipped: list, reference_headline: str, headline_notes: list[str],
-              demo_line: str, reduced_line: str, table: list[dict], glance: list[dict], pack_rows: list[dict], report_dir: Path,
+              demo_line: str, reduced_line: str, glance: list[dict], pack_rows: list[dict], report_dir: Path,
               overview: list[dict], forest: list[dict], datasets: list[dict], demo_files: list[dict],
               notice: list[tuple[str, str]]) -> str:
     out = ["# dltour report", "",
