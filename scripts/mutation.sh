@@ -60,8 +60,10 @@ runs-data)
     src/dltour/data/mnist.py"
     TESTS="    tests/test_train_loop.py
     tests/test_resume_rng.py
+    tests/test_fit_contract.py
     tests/test_runs.py
     tests/test_run_states.py
+    tests/test_ledger_contract.py
     tests/test_metrics_provenance.py
     tests/test_symlinks.py
     tests/test_data_identity.py
