@@ -661,7 +661,8 @@ def claims_json(sources: list[Source], packs_note: str, packs: list) -> dict:
                 "why": s.scale["why"], "profile": s.doc.profile,
                 "verdict": f.verdict, "verdict_unadjusted": f.verdict_unadjusted,
                 "p": r["p"], "p_adjusted": r["p_adj"],
-                "effect": {"value": finite_or_none(st.get("effect")), "ci": pair(st.get("effect_ci")), "unit": st.get("unit", ""),
+                "effect": {"value": finite_or_none(st.get("effect")), "ci": pair(st.get("effect_ci")),
+                           "unit": st.get("unit", ""),
                            "g": finite_or_none(st.get("g")), "g_ci": pair(st.get("g_ci"))},
                 "n_runs": st.get("n_runs"), "margin": finite_or_none(st.get("margin")),
                 "margin_source": st.get("margin_source", ""),
@@ -696,7 +697,8 @@ def build_report(out_dir: str | Path, skipped: list[tuple[str, str]] | None = No
     sources, pack_rows = gather(out_dir, docs, packs)
     annotate(sources)
     rows = Ledger(out_dir / "ledger.sqlite").rows() if (out_dir / "ledger.sqlite").exists() else []
-    devices = sorted({f"{r['device']} / {_precision(r)}" for r in rows if r.get("device") and r["status"] == "finished"})
+    devices = sorted({f"{r['device']} / {_precision(r)}" for r in rows
+                      if r.get("device") and r["status"] == "finished"})
     compute = sum(r["seconds"] or 0.0 for r in rows if r["status"] == "finished")
     included = [r for r in pack_rows if r["status"].startswith("included")]
     pack_line = (", ".join(f"{p.name}/pack.json" for p in packs) + f": {len(included)} of {len(pack_rows)} entries "
