@@ -94,6 +94,29 @@ def download_from(monkeypatch, folder) -> None:
     monkeypatch.setattr(mnist, "fetch", lambda spec: folder / spec.filename)
 
 
+
+def test_a_matching_md5_with_a_known_other_sha256_is_not_canonical(tmp_path, monkeypatch):
+    """Where the canonical sha256 is known, the md5 alone (forgeable by collision) is not enough."""
+    arrs = arrays()
+    files = write_folder(tmp_path / "f", arrs)
+    raw = idx_bytes(arrs["test-images"])
+    ref = {"gz_md5": "0" * 32, "idx_md5": hashlib.md5(raw).hexdigest(),
+           "idx_sha256": hashlib.sha256(raw).hexdigest()}
+    monkeypatch.setitem(mnist.CANONICAL, "test-images", ref)
+    assert mnist.file_kind("test-images", files["test-images"]) == "canonical"
+    monkeypatch.setitem(mnist.CANONICAL, "test-images", {**ref, "idx_sha256": "f" * 64})
+    assert mnist.file_kind("test-images", files["test-images"]) is None
+
+
+def test_only_the_training_images_can_be_the_rebuilt_mirrors(tmp_path, monkeypatch):
+    """The rebuilt digest names the mirror's training images: the same bytes under another key are not MNIST."""
+    arrs = arrays()
+    files = write_folder(tmp_path / "f", arrs)
+    monkeypatch.setattr(mnist, "REBUILT_TRAIN_IMAGES_IDX_SHA256",
+                        hashlib.sha256(idx_bytes(arrs["train-images"])).hexdigest())
+    assert mnist.file_kind("train-images", files["train-images"]) == "rebuilt"
+    assert mnist.file_kind("test-images", files["train-images"]) is None
+
 # ---------------------------------------------------------------- _identify: label and detail
 def test_identify_gives_no_detail_for_canonical_or_rebuilt_files(tmp_path, monkeypatch):
     arrs = arrays()
