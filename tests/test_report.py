@@ -274,6 +274,34 @@ def test_reduced_scale_is_not_the_reference(tmp_path):
     assert json.loads((demo / "report" / "claims.json").read_text())["findings"][0]["scale"] == "demo"
 
 
+def test_a_scale_that_could_not_check_a_claim_does_not_hide_a_smaller_scales_verdict(tmp_path):
+    """vgg-transfer's CPU run at reduced scale has no ImageNet variants: R1 is 'not checked' there and
+    decided by the demo. The row shows the demo's verdict and says the reduced scale did not check it."""
+    _write(tmp_path / "out", _doc("T3.2", "denoise-losses", [_stat_finding("demo", "holds", 0.001, "R30")],
+                                  comparison=DEMO))
+    pk = tmp_path / "stand"
+    nc = {**_stat_finding("stand", "not checked", None, "R30"), "holds": None, "test": "not checked",
+          "evidence": "needs the variants vgg16-imagenet, which did not run here",
+          "stats": {"p": None, "effect": None, "effect_ci": None, "unit": "", "g": None, "g_ci": None, "n_runs": None,
+                    "margin": None, "margin_source": "", "flip_margin": None, "reasons": []}}
+    _write(pk, {**_doc("T3.2", "denoise-losses", [nc], comparison=Comparison(False, True, "data differs: CIFAR-10")),
+                "profile": "full"})
+    (pk / "pack.json").write_text(json.dumps({"entries": [
+        {"study": "denoise-losses", "path": "denoise-losses", "default": True, "commit": "abc1234",
+         "study_version": 2, "data": "d", "budget": "b", "machine": "m", "wall_seconds": 1, "command": "c"}]}))
+    build_report(tmp_path / "out", results=[pk], default_results=False)
+    md = (tmp_path / "out" / "report" / "report.md").read_text()
+    cells = [c.strip() for c in [x for x in md.splitlines() if x.startswith("| R30 (T3.2) |")][0].strip("|").split("|")]
+    assert cells[2] == "holds" and cells[5] == "demo analogue; reduced: not checked"
+    # with the demo's verdict also 'not checked', the largest scale's row stays
+    out2 = tmp_path / "out2"
+    _write(out2, _doc("T3.2", "denoise-losses", [{**nc, "id": "demo"}], comparison=DEMO))
+    build_report(out2, results=[pk], default_results=False)
+    md = (out2 / "report" / "report.md").read_text()
+    cells = [c.strip() for c in [x for x in md.splitlines() if x.startswith("| R30 (T3.2) |")][0].strip("|").split("|")]
+    assert cells[2] == "not checked" and cells[5] == "analogue on other data; demo: not checked"
+
+
 def test_a_claim_at_three_scales_shows_the_largest_and_the_others_beside_it(tmp_path):
     """R30 decided at the reference's scale (a --results pack), at reduced scale (another pack's
     CIFAR-10 stand-in) and by this run's demo: the row shows the reference's verdict and the other two

@@ -512,17 +512,20 @@ def _effect_line(f: Finding) -> dict:
 
 def claims_overview(rows: dict[str, dict[str, dict]]) -> list[dict]:
     """One row per reference claim for the report's main table: the verdict at the largest scale
-    that decides it (the reference's data and budget, else reduced scale, else the demo's), each
-    finding's effect with its 95% CI and n, the scale, the smaller scales' verdicts beside it
-    (``also``: "reduced: holds; demo: does not hold"), and the findings of every scale for its
-    details. ``rows``: scale -> :func:`scale_rows`."""
+    that decides it (the reference's data and budget, else reduced scale, else the demo's; a scale
+    whose runs could not check the claim, e.g. without the ImageNet variants, does not decide it),
+    each finding's effect with its 95% CI and n, the scale, the other scales' verdicts beside it
+    (``also``: "reduced: holds; demo: does not hold", or "reduced: not checked"), and the findings
+    of every scale for its details. ``rows``: scale -> :func:`scale_rows`."""
     from dltour.claims import CLAIMS
 
     out = []
     for cid, c in CLAIMS.items():
         at = [(sc, rows[sc][cid]) for sc in SCALES if rows[sc][cid]["findings"]]
         if at:
-            (top, row), lower = at[0], at[1:]
+            decided = [p for p in at if claim_cell(p[1])["decided"]]
+            top, row = (decided or at)[0]
+            lower = [p for p in at if p[0] != top]
             cell = claim_cell(row)
             if top == REFERENCE:
                 scale = "reference scale"
