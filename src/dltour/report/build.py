@@ -852,7 +852,7 @@ def _markdown(header: dict, studies: list[dict], skipped: list, reference_headli
                           ", ".join(e["n"] for e in o["effects"] if e["n"]) or "—",
                           o["scale"] + (f"; {o['also']}" if o["also"] else "")] for o in overview]))
     out += ["", "The scale is the largest that decides the claim (the reference's data and budget, else reduced scale, "
-            "else the demo's), the smaller scales' verdicts beside it; "
+            "else the demo's), the other scales' verdicts beside it; "
             "each study's section below has every finding's evidence and test.", "",
             "## Effects at a glance", ""]
     for f in forest:
