@@ -523,17 +523,16 @@ def claims_overview(rows: dict[str, dict[str, dict]]) -> list[dict]:
     for cid, c in CLAIMS.items():
         at = [(sc, rows[sc][cid]) for sc in SCALES if rows[sc][cid]["findings"]]
         if at:
-            decided = [p for p in at if claim_cell(p[1])["decided"]]
-            top, row = (decided or at)[0]
-            lower = [p for p in at if p[0] != top]
-            cell = claim_cell(row)
+            cells = {sc: claim_cell(r) for sc, r in at}
+            top, row = next(((sc, r) for sc, r in at if cells[sc]["decided"]), at[0])
+            cell = cells[top]
             if top == REFERENCE:
                 scale = "reference scale"
             else:
                 labels = sorted({f.rpt["scale_label"] for f in row["findings"] if getattr(f, "rpt", None)})
                 scale = " / ".join(labels) or ("demo analogue" if top == DEMO else "reduced scale")
-            verdicts = [(sc, claim_cell(r).get("verdict")) for sc, r in lower]
-            also = "; ".join(f"{sc}: {v}" for sc, v in verdicts if v)
+            also = "; ".join(f"{sc}: {cells[sc]['verdict']}" for sc, _ in at
+                             if sc != top and cells[sc].get("verdict"))
         else:
             row, scale, also = rows[REFERENCE][cid], "—", ""
             cell = claim_cell(row)
