@@ -111,6 +111,10 @@ CFG
 
 cd "$WORK"
 export DLTOUR_SHARED_DATA=${DLTOUR_SHARED_DATA:-$REPO/../shared/data}
+# one intra-op thread: mutmut forks every mutant's pytest from a parent that has run the tests, and
+# with torch's thread pool started there a child could hang in backward() (futex wait, no CPU) until
+# the wall-clock limit called it a timeout (2026-12-06: ledger's finish mutants under airline-lstm runs)
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 start=$(date +%s)
 nice -n "${NICE:-5}" "$MUT_VENV/bin/mutmut" run --max-children "$JOBS"
 echo "mutmut run took $(( $(date +%s) - start )) s; results: cd $WORK && $MUT_VENV/bin/mutmut results"

@@ -29,8 +29,11 @@ def shared_data() -> Path:
 def _few_threads():
     import torch
 
-    # under pytest-xdist the workers share the cores: one thread each
-    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
+    # under pytest-xdist the workers share the cores: one thread each. Under mutmut too: it forks each
+    # mutant's test process from a parent that ran the tests, and a forked child whose parent had
+    # started torch's intra-op threads can block forever in backward() (scripts/mutation.sh)
+    one = os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("MUTANT_UNDER_TEST") is not None
+    torch.set_num_threads(1 if one else min(2, os.cpu_count() or 1))
     yield
 
 
