@@ -68,7 +68,8 @@ runs-data)
     tests/test_symlinks.py
     tests/test_data_identity.py
     tests/test_data_mnist.py
-    tests/test_mnist_identity.py"
+    tests/test_mnist_identity.py
+    tests/test_mutants_runs.py"
     DESELECT="    --deselect=tests/test_runs.py::test_resume_after_kill_gives_same_metrics
     --deselect=tests/test_runs.py::test_two_processes_same_out
     --deselect=tests/test_runs.py::test_process_executor_matches_local
