@@ -11,8 +11,8 @@
 # reports a known vulnerability. Each deliberate exception is a `# nosec BXXX  # reason` comment on
 # its line in src/, with the reason also listed in docs/SECURITY.md.
 #
-# pip-audit needs the PyPI JSON API (https://pypi.org/pypi/<name>/<version>/json) or OSV
-# (https://api.osv.dev). Where neither answers, pip-audit lists every package as "could not be
+# pip-audit needs PyPI's per-version JSON API (/pypi/<name>/<version>/json) or the OSV API.
+# Where neither answers, pip-audit lists every package as "could not be
 # audited" and still says "No known vulnerabilities found": that is NOT a clean result, and this
 # script fails (exit 3) when any package was skipped.
 set -uo pipefail
