@@ -38,7 +38,7 @@ import platform
 import shlex
 import shutil
 import signal
-import subprocess
+import subprocess  # nosec B404  # runs only argv lists that check.py builds itself, no shell
 import sys
 import time
 from pathlib import Path
@@ -128,8 +128,8 @@ def run_cmd(cmd: list[str], timeout: float, log: Path | None = None) -> dict[str
     """Run ``cmd`` in its own process group; on timeout kill the whole group. Returns rc (None on
     timeout), seconds, stdout, stderr and timed_out."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=_child_env(), start_new_session=True)
+    p = subprocess.Popen(  # nosec B603  # argv lists check.py builds (this Python, nvidia-smi), no shell
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(), start_new_session=True)
     timed_out = False
     try:
         so, se = p.communicate(timeout=timeout)
