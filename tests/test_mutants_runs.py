@@ -25,6 +25,7 @@ from dltour.runner.run_folder import (ForeignMetrics, RunContext, count_attempt,
 from dltour.seeding import rng_state
 from dltour.train import fit
 from dltour.train.loop import EarlyStopping, Progress, minibatch_epoch
+from test_fit_contract import Ctx, _Tty  # the in-memory run context and a terminal-like stderr
 
 
 # ---------------------------------------------------------------- run folder
@@ -107,23 +108,6 @@ def test_the_kill_point_fires_once_at_its_epoch_with_sigkill(tmp_path, monkeypat
 
 
 # ---------------------------------------------------------------- fit
-class Ctx:
-    label = "fake-label"
-    progress = False
-
-    def __init__(self, checkpoint=None):
-        self.ck = checkpoint
-
-    def load_checkpoint(self):
-        return self.ck
-
-    def save_checkpoint(self, ck):
-        self.ck = ck
-
-    def write_history(self, history):
-        pass
-
-
 def _never_past(epochs):
     seen = []
 
@@ -146,7 +130,8 @@ def test_fit_trains_epochs_zero_to_n_minus_one_and_never_past_them():
 def test_fit_stores_no_best_weights_without_restore_best():
     ctx = Ctx()
     fit(ctx, {"net": torch.nn.Linear(1, 1)}, 2, lambda e: {"loss": 1.0})
-    assert ctx.ck["best_weights"] is None and ctx.ck["stopped"] is False and ctx.ck["early_stopping"] is None
+    assert ctx.saved[-1]["best_weights"] is None and ctx.saved[-1]["stopped"] is False
+    assert ctx.saved[-1]["early_stopping"] is None
 
 
 def test_a_checkpoint_without_the_stopped_key_resumes_and_trains_on():
@@ -162,7 +147,7 @@ def test_a_checkpoint_with_early_stopping_state_resumes_without_early_stopping()
     ctx = Ctx()
     fit(ctx, {"net": torch.nn.Linear(1, 1)}, 2, lambda e: {"loss": 1.0}, lambda e: {"val_loss": 1.0 - e},
         early_stopping=EarlyStopping(patience=5))
-    assert ctx.ck["early_stopping"] is not None
+    assert ctx.saved[-1]["early_stopping"] is not None
     res = fit(ctx, {"net": torch.nn.Linear(1, 1)}, 3, lambda e: {"loss": 1.0})
     assert res.epochs_trained == 3 and res.resumed_from == 2
 
@@ -187,7 +172,7 @@ def test_the_progress_bar_is_labelled_with_the_run_and_gets_each_row(monkeypatch
     ctx = Ctx()
     ctx.progress = True
     fit(ctx, {}, 1, lambda e: {"loss": 0.5})
-    assert seen == [(1, "fake-label", True), (1, {"epoch": 1, "loss": 0.5})]
+    assert seen == [(1, "fake", True), (1, {"epoch": 1, "loss": 0.5})]
     seen.clear()
     fit(None, {}, 1, lambda e: {})
     assert seen[0] == (1, "fit", False)
@@ -207,11 +192,6 @@ def test_minibatch_epoch_leaves_a_parameter_without_gradient_alone():
     opt = torch.optim.Adam([used, unused], lr=0.1, weight_decay=0.5)
     minibatch_epoch(torch.nn.Module(), opt, 8, 4, 0, 0, lambda idx: used * len(idx), torch.device("cpu"))
     assert unused.item() == 1.0 and used.item() != 1.0
-
-
-class _Tty(io.StringIO):
-    def isatty(self):
-        return True
 
 
 def test_the_progress_bar_shows_label_count_and_metrics_and_is_erased_when_done(monkeypatch):
